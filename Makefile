@@ -1,0 +1,32 @@
+# posemoe-blender: `make demo` (set up + convert the sample clip), `make test` (set up + tests).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test sample clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "bpy 5.0.1 needs Python 3.11 (set PYTHON=...)"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@mkdir -p out
+	$(PY) -m posemoe_blender convert samples/demo.mp4 -o out/demo.fbx --blend out/demo.blend \
+		--save-joints out/demo_joints.npz --overwrite
+	@echo "Wrote $(CURDIR)/out/demo.fbx and $(CURDIR)/out/demo.blend"
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+# Re-render the project's own sample clip (Blender Workbench, ~2 minutes on 2 cores).
+sample: $(STAMP)
+	$(PY) scripts/render_sample.py --out samples
+
+clean:
+	rm -rf out dist

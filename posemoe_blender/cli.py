@@ -1,0 +1,180 @@
+"""``python -m posemoe_blender``: convert, batch, lift, train, prepare, evaluate.
+
+User-facing problems end with one line ``error: ...`` on stderr and a non-zero exit status;
+Ctrl-C ends with ``interrupted`` and status 130, leaving no half-written output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+from . import __version__
+from .errors import PoseMoEError
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _strength(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where PoseMoE runs (auto: CUDA when present, else CPU)")
+    p.add_argument("--smoothing", type=_strength, default=0.5, metavar="0..1",
+                   help="smoothing strength (0 = off; default 0.5)")
+    p.add_argument("--no-root-motion", action="store_true", help="keep the character in place")
+    p.add_argument("--preset", choices=("unity", "unreal", "blender"), default="unity",
+                   help="FBX axis/scale settings for the target application")
+    p.add_argument("--weights", help="PoseMoE weights file (default: the shipped weights)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line error format."""
+
+    def error(self, message: str):  # pragma: no cover - exercised through main()
+        self.print_usage(sys.stderr)
+        self.exit(2, f"error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m posemoe_blender",
+                     description="Video of a person -> PoseMoE 3D pose -> animated armature -> FBX.")
+    parser.add_argument("--version", action="version", version=f"posemoe-blender {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("convert", help="convert one video into an animated armature (FBX / .blend)")
+    c.add_argument("video", help="input video file")
+    c.add_argument("-o", "--output", help="FBX file to write")
+    c.add_argument("--blend", help="also save a .blend file")
+    c.add_argument("--save-joints", help="also save the 3D joints (.npz, see the joint contract)")
+    c.add_argument("--fps-out", type=_positive_float, help="resample the animation to this frame rate")
+    c.add_argument("--start", type=_non_negative_int, default=0, help="first frame (default 0)")
+    c.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_pipeline_options(c)
+
+    b = sub.add_parser("batch", help="convert many clips, one FBX each")
+    b.add_argument("pattern", help='a glob such as "clips/*.mp4" (quote it) or a folder')
+    b.add_argument("-o", "--output", required=True, help="output folder")
+    b.add_argument("--workers", type=_positive_int, default=1, help="clips converted in parallel")
+    _add_pipeline_options(b)
+
+    lf = sub.add_parser("lift", help="lift 2D keypoints (.npz) to 3D joints (.npz)")
+    lf.add_argument("keypoints", help="npz with keypoints2d, fps, width, height")
+    lf.add_argument("-o", "--output", required=True, help="npz to write (joints3d, joint_names)")
+    lf.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    lf.add_argument("--weights", help="PoseMoE weights file (default: the shipped weights)")
+    lf.add_argument("--overwrite", action="store_true")
+
+    for name, helptext in (("train", "train a lifting network (see docs/model.md)"),
+                           ("prepare", "prepare motion-capture training data"),
+                           ("evaluate", "evaluate trained lifting networks on the held-out split")):
+        t = sub.add_parser(name, help=helptext, add_help=False)
+        t.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _options(args) -> "ConvertOptions":
+    from .core.pipeline import ConvertOptions
+    return ConvertOptions(device=args.device, smoothing=args.smoothing,
+                          root_motion=not args.no_root_motion, weights=args.weights,
+                          start=getattr(args, "start", 0), end=getattr(args, "end", None),
+                          fps_out=getattr(args, "fps_out", None))
+
+
+def _cmd_convert(args) -> int:
+    from .convert import Outputs, convert_clip, summary_line
+    from .progress import ProgressBar
+    bar = ProgressBar(os.path.basename(args.video), quiet=args.quiet)
+    outputs = Outputs(fbx=args.output, blend=args.blend, joints=args.save_joints,
+                      overwrite=args.overwrite, preset=args.preset)
+    try:
+        info = convert_clip(args.video, outputs, _options(args), progress=bar)
+    finally:
+        bar.finish()
+    print(summary_line(info), file=sys.stderr)
+    return 0
+
+
+def _cmd_batch(args) -> int:
+    from .convert import convert_batch, expand_clips, format_table
+    clips = expand_clips(args.pattern)
+    if args.overwrite:
+        raise PoseMoEError("batch never overwrites: delete the FBX files you want converted again")
+    total = len(clips)
+    done = []
+
+    def report(row):
+        done.append(row)
+        print(f"[{len(done)}/{total}] {os.path.basename(row['video'])}: {row['status']}"
+              + (f" ({row['error']})" if row["error"] else ""), file=sys.stderr)
+
+    rows = convert_batch(clips, args.output, _options(args), workers=args.workers,
+                         preset=args.preset, on_result=report)
+    print(format_table(rows))
+    return 1 if any(r["status"] == "failed" for r in rows) else 0
+
+
+def _cmd_lift(args) -> int:
+    import numpy as np
+    from .convert import check_output
+    from .core import lifting
+    from .joints import load_npz, save_npz
+    out = check_output(args.output, ".npz", args.overwrite)
+    data = load_npz(args.keypoints, required=("keypoints2d", "fps", "width", "height"))
+    if not lifting.weights_available(args.weights):
+        raise PoseMoEError(f"{args.weights or lifting.default_weights_path()}: no PoseMoE weights file")
+    device = lifting.resolve_device(args.device)
+    joints3d = lifting.lift_keypoints(data["keypoints2d"].astype(np.float32), int(data["width"]),
+                                      int(data["height"]), device=device, weights=args.weights)
+    save_npz(out, joints3d=joints3d.astype(np.float32), keypoints2d=data["keypoints2d"],
+             fps=data["fps"], width=data["width"], height=data["height"])
+    print(f"{args.keypoints}: lifted {joints3d.shape[0]} frames -> {out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_passthrough(args) -> int:
+    import importlib
+    module = importlib.import_module(f"posemoe_blender.model.{args.command}")
+    return int(module.main(args.args) or 0)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"convert": _cmd_convert, "batch": _cmd_batch, "lift": _cmd_lift,
+                "train": _cmd_passthrough, "prepare": _cmd_passthrough, "evaluate": _cmd_passthrough}
+    try:
+        return handlers[args.command](args)
+    except PoseMoEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: stopped cleanly, no output was written", file=sys.stderr)
+        return 130

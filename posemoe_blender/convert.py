@@ -1,0 +1,185 @@
+"""One clip (or many) from video file to FBX / .blend / joints .npz: checks, stages, outputs.
+
+The bpy-free stages run in :func:`posemoe_blender.core.pipeline.process_clip`; this module checks
+the outputs before any work starts, writes them atomically (temporary file + rename, so an
+interrupted run never leaves a half-written file) and imports the Blender layer only when an FBX
+or .blend is asked for.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .core.pipeline import ClipResult, ConvertOptions, Progress, process_clip
+from .core import smoothing
+from .errors import PoseMoEError
+from .joints import save_npz
+
+
+@dataclass
+class Outputs:
+    """Where a conversion writes; any may be None (not written)."""
+
+    fbx: Optional[str] = None
+    blend: Optional[str] = None
+    joints: Optional[str] = None
+    overwrite: bool = False
+    preset: str = "unity"
+
+
+def check_output(path: Optional[str], suffix: str, overwrite: bool) -> Optional[str]:
+    """Validate one output path before any work starts; create its folder if needed."""
+    if path is None:
+        return None
+    path = os.path.abspath(os.path.expanduser(path))
+    if not path.lower().endswith(suffix):
+        raise PoseMoEError(f"{path}: output must end with {suffix}")
+    if os.path.isdir(path):
+        raise PoseMoEError(f"{path}: is a directory, expected a {suffix} file name")
+    if os.path.exists(path) and not overwrite:
+        raise PoseMoEError(f"{path}: already exists (use --overwrite to replace it)")
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise PoseMoEError(f"{folder}: cannot create output folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise PoseMoEError(f"{folder}: output folder is not writable")
+    return path
+
+
+def action_name_for(video_path: str) -> str:
+    """The Action (and FBX take) name for a clip: its file name without the extension."""
+    return os.path.splitext(os.path.basename(video_path))[0] or "PoseMoE"
+
+
+def save_joints(path: str, result: ClipResult) -> None:
+    """Write the joint-contract .npz for ``convert --save-joints``."""
+    kp2d = result.keypoints2d
+    if kp2d.shape[0] != result.joints3d.shape[0]:  # --fps-out: keep all arrays on one time base
+        kp2d = smoothing.resample(kp2d, result.source_fps, result.fps)
+    save_npz(path, joints3d=result.joints3d.astype(np.float32), root=result.root.astype(np.float32),
+             keypoints2d=kp2d.astype(np.float32), fps=np.float32(result.fps),
+             width=np.int32(result.width), height=np.int32(result.height),
+             lifter=np.array(result.lifter))
+
+
+def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
+                 progress: Optional[Progress] = None) -> dict:
+    """Convert one clip; returns a summary dict. Raises PoseMoEError on any user-facing problem."""
+    fbx = check_output(outputs.fbx, ".fbx", outputs.overwrite)
+    blend = check_output(outputs.blend, ".blend", outputs.overwrite)
+    joints = check_output(outputs.joints, ".npz", outputs.overwrite)
+    if not (fbx or blend or joints):
+        raise PoseMoEError("nothing to write: give -o FILE.fbx, --blend FILE.blend or --save-joints FILE.npz")
+    t_start = time.perf_counter()
+    result = process_clip(video, options, progress)
+    timings = dict(result.timings)
+    if joints:
+        save_joints(joints, result)
+    if fbx or blend:
+        t0 = time.perf_counter()
+        from .blender.scene import write_outputs  # bpy only when it is needed
+        write_outputs(result.animation, action_name_for(video), fbx_path=fbx, blend_path=blend,
+                      preset=outputs.preset)
+        timings["blender"] = time.perf_counter() - t0
+    elapsed = time.perf_counter() - t_start
+    frames = int(result.keypoints2d.shape[0])
+    return {
+        "video": video, "frames": frames, "frames_out": int(result.joints3d.shape[0]),
+        "fps": result.fps, "source_fps": result.source_fps, "lifter": result.lifter,
+        "fbx": fbx, "blend": blend, "joints": joints, "seconds": elapsed,
+        "throughput_fps": frames / elapsed if elapsed > 0 else 0.0,
+        "gaps": [(g.start, g.end) for g in result.gaps], "timings": timings,
+    }
+
+
+def summary_line(info: dict) -> str:
+    """The one-line summary ``convert`` prints at the end."""
+    written = ", ".join(p for p in (info["fbx"], info["blend"], info["joints"]) if p)
+    gaps = f"; long detection gaps held at frames {info['gaps']}" if info["gaps"] else ""
+    return (f"{os.path.basename(info['video'])}: {info['frames']} frames at {info['source_fps']:.3g} fps "
+            f"-> {written} ({info['frames_out']} frames at {info['fps']:.3g} fps, lifter: {info['lifter']}, "
+            f"{info['seconds']:.1f} s, {info['throughput_fps']:.1f} frames/s){gaps}")
+
+
+def expand_clips(pattern: str) -> list[str]:
+    """The clips a ``batch`` pattern names: a glob, or a folder (its video files)."""
+    if os.path.isdir(pattern):
+        names = sorted(os.listdir(pattern))
+        clips = [os.path.join(pattern, n) for n in names
+                 if os.path.splitext(n)[1].lower() in {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}]
+    else:
+        clips = sorted(glob.glob(os.path.expanduser(pattern)))
+    clips = [c for c in clips if os.path.isfile(c)]
+    if not clips:
+        raise PoseMoEError(f"{pattern}: no video files match")
+    return clips
+
+
+def _batch_one(args) -> dict:
+    clip, out_dir, options, preset = args
+    fbx = os.path.join(out_dir, action_name_for(clip) + ".fbx")
+    t0 = time.perf_counter()
+    if os.path.exists(fbx):  # outputs are renamed into place only when complete
+        return {"video": clip, "status": "skipped", "fbx": fbx, "frames": 0, "seconds": 0.0, "error": ""}
+    try:
+        info = convert_clip(clip, Outputs(fbx=fbx, preset=preset), options)
+        return {"video": clip, "status": "ok", "fbx": fbx, "frames": info["frames"],
+                "seconds": time.perf_counter() - t0, "error": ""}
+    except PoseMoEError as exc:
+        return {"video": clip, "status": "failed", "fbx": None, "frames": 0,
+                "seconds": time.perf_counter() - t0, "error": str(exc)}
+
+
+def convert_batch(clips: list[str], out_dir: str, options: ConvertOptions, workers: int = 1,
+                  preset: str = "unity", on_result=None) -> list[dict]:
+    """Convert many clips to ``out_dir/<clip>.fbx``; already converted clips are skipped.
+
+    ``workers`` > 1 converts clips in parallel processes (spawned, each with its own detector
+    and its own Blender module state). ``on_result(row)`` is called as each clip finishes.
+    """
+    out_dir = os.path.abspath(out_dir)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise PoseMoEError(f"{out_dir}: cannot create output folder ({exc.strerror})") from None
+    if not os.access(out_dir, os.W_OK):
+        raise PoseMoEError(f"{out_dir}: output folder is not writable")
+    jobs = [(clip, out_dir, options, preset) for clip in clips]
+    rows = []
+    if workers <= 1:
+        for job in jobs:
+            rows.append(_batch_one(job))
+            if on_result:
+                on_result(rows[-1])
+        return rows
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1) as pool:
+        for row in pool.map(_batch_one, jobs):
+            rows.append(row)
+            if on_result:
+                on_result(row)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """The table ``batch`` prints at the end: one line per clip, then the totals."""
+    width = max([len(os.path.basename(r["video"])) for r in rows] + [4])
+    lines = [f"{'clip':<{width}}  {'result':<7}  {'frames':>6}  {'time':>7}  detail",
+             f"{'-' * width}  {'-' * 7}  {'-' * 6}  {'-' * 7}  {'-' * 6}"]
+    for r in rows:
+        detail = r["error"] if r["status"] == "failed" else (r["fbx"] or "")
+        lines.append(f"{os.path.basename(r['video']):<{width}}  {r['status']:<7}  {r['frames']:>6}  "
+                     f"{r['seconds']:>6.1f}s  {detail}")
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
+    lines.append(f"{counts['ok']} converted, {counts['skipped']} skipped, {counts['failed']} failed")
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""Video -> 3D joints -> solved animation, without Blender.
+
+This module only strings the stages together; each stage lives in its own module:
+:mod:`.video` (streaming decode), :mod:`.detection` (BlazePose -> 17 joints),
+:mod:`.lifting` (PoseMoE), :mod:`.smoothing` (gaps, filtering, resampling) and
+:mod:`.solving` (root trajectory, bone rotations).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..errors import PoseMoEError
+from . import detection, lifting, smoothing, solving
+from .skeleton import Animation
+from .video import open_video
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ConvertOptions:
+    """What a user can choose for one conversion (CLI flags and panel settings)."""
+
+    device: str = "auto"            # auto | cpu | cuda
+    start: int = 0                  # first frame (inclusive)
+    end: Optional[int] = None       # last frame (exclusive); None = to the end
+    fps_out: Optional[float] = None  # resample the animation to this frame rate
+    smoothing: float = 0.5          # 0 = off, 1 = strongest
+    root_motion: bool = True
+    max_gap_s: float = 0.5          # longer detection gaps are held and reported
+    weights: Optional[str] = None   # PoseMoE weights file (default: weights/ in the package)
+
+
+@dataclass
+class ClipResult:
+    """The outcome of the bpy-free part of a conversion.
+
+    * ``keypoints2d``: (T, 17, 3) detected pixels + confidence (gaps filled);
+    * ``joints3d``: (T', 17, 3) metres, root-relative camera coordinates, smoothed;
+    * ``root``: (T', 3) metres, Pelvis in camera coordinates;
+    * ``animation``: the solved rig animation (Blender axes), T' frames at ``fps``.
+    T' differs from T only with ``fps_out``.
+    """
+
+    keypoints2d: np.ndarray
+    joints3d: np.ndarray
+    root: np.ndarray
+    animation: Animation
+    fps: float
+    source_fps: float
+    width: int
+    height: int
+    lifter: str
+    gaps: list
+    timings: dict = field(default_factory=dict)
+
+
+def _check_range(start: int, end: Optional[int], frame_count: int, path: str) -> tuple[int, int]:
+    if start < 0:
+        raise PoseMoEError(f"{path}: --start must be >= 0 (got {start})")
+    stop = frame_count if end is None else min(end, frame_count)
+    if stop <= start:
+        raise PoseMoEError(f"{path}: empty frame range {start}..{end} (the clip has {frame_count} frames)")
+    return start, stop
+
+
+def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Progress] = None) -> ClipResult:
+    """Run detection, lifting, smoothing and solving on one clip. Raises PoseMoEError."""
+    timings = {}
+    t0 = time.perf_counter()
+    with open_video(video_path) as reader:
+        start, stop = _check_range(options.start, options.end, reader.frame_count, str(video_path))
+        dets = detection.detect_video(reader, start=start, end=stop, progress=progress)
+    timings["decode+detect"] = time.perf_counter() - t0
+    fps = float(dets.fps)
+
+    t0 = time.perf_counter()
+    kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
+    device = lifting.resolve_device(options.device)
+    if lifting.weights_available(options.weights):
+        joints3d = lifting.lift_keypoints(kp2d, dets.width, dets.height, device=device,
+                                          weights=options.weights)
+        lifter = "posemoe"
+    else:
+        world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
+        joints3d = smoothing.fill_gaps(world, fps, max_gap_s=options.max_gap_s)[0][..., :3]
+        lifter = "mediapipe-world (no trained PoseMoE weights found)"
+    timings["lift"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    confidence = kp2d[..., 2]
+    cutoff = smoothing.cutoff_for_strength(options.smoothing)
+    if cutoff:
+        joints3d = smoothing.smooth_joints(joints3d, fps, cutoff_hz=cutoff, confidence=confidence)
+    root = solving.estimate_root(joints3d, kp2d, dets.width, dets.height)
+    if cutoff:
+        root = smoothing.smooth_joints(root[:, None, :], fps, cutoff_hz=min(cutoff, 3.0))[:, 0]
+    out_fps = fps
+    if options.fps_out and abs(options.fps_out - fps) > 1e-6:
+        joints3d = smoothing.resample(joints3d, fps, options.fps_out)
+        root = smoothing.resample(root[:, None, :], fps, options.fps_out)[:, 0]
+        out_fps = float(options.fps_out)
+    timings["smooth"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    anim = solving.solve_animation(joints3d, root, out_fps, root_motion=options.root_motion)
+    timings["solve"] = time.perf_counter() - t0
+    for name, arr in (("joints3d", joints3d), ("root", root), ("rotations", anim.rotations)):
+        if not np.all(np.isfinite(arr)):
+            raise PoseMoEError(f"{video_path}: internal error, {name} has NaN values")
+    return ClipResult(kp2d.astype(np.float32), joints3d.astype(np.float32), root.astype(np.float32),
+                      anim, out_fps, fps, dets.width, dets.height, lifter, gaps, timings)
