@@ -1,0 +1,468 @@
+"""From 3D joints to an :class:`~.skeleton.Animation` of the generated rig (no bpy here).
+
+Pipeline of :func:`solve_animation`:
+
+1. **Axes**: camera coordinates (x right, y down, z forward, metres) -> Blender axes
+   (X right, Y forward away from the camera, Z up): ``(x, y, z) -> (x, z, -y)``. A person
+   facing the camera then faces -Y, like the rest pose.
+2. **Up correction** (assumption: the person is mostly upright over the clip, the camera
+   may be tilted): the world up is the median pelvis->thorax direction, averaged with the
+   median ankle->hip direction of the supporting (lower, straight) leg where there is one.
+   The minimal rotation taking it to +Z is applied when it is below ``max_tilt_deg``.
+3. **Constant bone lengths**: each bone's median length over the clip (left/right averaged
+   when ``symmetric``); every frame is re-chained from the Pelvis along the hierarchy,
+   keeping bone directions.
+4. **Grounding**: the floor (Z = 0) is the 5th percentile of the lower ankle's height minus
+   :data:`ANKLE_HEIGHT` (ankle joint above the sole). The first frame's Pelvis is put above
+   the armature origin (X = Y = 0).
+5. **Rotations**: each bone's frame is its direction plus a twist reference (see
+   :func:`solve_animation`), expressed as Blender pose-bone quaternions.
+
+Armature space = ``camera_to_armature @ p_camera + armature_offset`` (both in ``info``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from ..errors import PoseMoEError
+from ..joints import JOINT_INDEX as J, NUM_JOINTS, PARENTS
+from .skeleton import (
+    BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS, BONE_TAIL_JOINT, NUM_BONES, Animation)
+
+#: Height of the ankle joint above the sole of the foot (metres).
+ANKLE_HEIGHT = 0.08
+#: Camera tilts larger than this are not corrected (the person may be lying down).
+MAX_TILT_DEG = 45.0
+#: 35 mm-equivalent focal length assumed for phone videos when none is given (mm).
+DEFAULT_FOCAL_35MM = 27.0
+
+#: Camera (x right, y down, z forward) -> Blender (X right, Y forward, Z up).
+CAMERA_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+#: Fallback bone lengths (metres, roughly Human3.6M means) for bones measured as zero.
+DEFAULT_BONE_LENGTHS = {
+    "Hips": 0.23, "Spine": 0.26, "Neck": 0.12, "Head": 0.12,
+    "LClavicle": 0.15, "LUpperArm": 0.28, "LForearm": 0.25,
+    "RClavicle": 0.15, "RUpperArm": 0.28, "RForearm": 0.25,
+    "RHip": 0.13, "RThigh": 0.45, "RShin": 0.45,
+    "LHip": 0.13, "LThigh": 0.45, "LShin": 0.45,
+}
+
+_X, _Y, _Z = np.eye(3)
+_UP_BONES = {"Hips", "Spine", "Neck", "Head"}
+_ARM_BONES = {"LClavicle", "LUpperArm", "LForearm", "RClavicle", "RUpperArm", "RForearm"}
+_LEFT_DIR_BONES = {"LClavicle", "LUpperArm", "LForearm", "LHip"}
+_RIGHT_DIR_BONES = {"RClavicle", "RUpperArm", "RForearm", "RHip"}
+_BONE_INDEX = {name: i for i, name in enumerate(BONE_NAMES)}
+_EPS = 1e-9
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def _norm(v: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(v, axis=-1)
+
+
+def _unit(v: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
+    """Normalise along the last axis; degenerate vectors become ``fallback`` (or 0)."""
+    n = _norm(v)[..., None]
+    out = np.divide(v, n, out=np.zeros_like(v, dtype=np.float64), where=n > _EPS)
+    if fallback is not None:
+        out = np.where(n > _EPS, out, np.broadcast_to(fallback, out.shape))
+    return out
+
+
+def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    s = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return s * s * (3 - 2 * s)
+
+
+def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) smallest rotations taking unit vectors ``a`` (T, 3) onto ``b`` (T, 3)."""
+    axis = np.cross(a, b)
+    sin = _norm(axis)
+    cos = np.einsum("ti,ti->t", a, b)
+    angle = np.arctan2(sin, cos)
+    # antiparallel: any axis perpendicular to a
+    perp = np.cross(a, _X)
+    perp = np.where((_norm(perp) < 1e-6)[:, None], np.cross(a, _Y), perp)
+    axis = np.where((sin < 1e-9)[:, None], perp, axis)
+    return Rotation.from_rotvec(_unit(axis) * angle[:, None]).as_matrix()
+
+
+def _rot_y(angle: np.ndarray) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    out = np.zeros(angle.shape + (3, 3))
+    out[..., 0, 0] = c
+    out[..., 0, 2] = s
+    out[..., 1, 1] = 1
+    out[..., 2, 0] = -s
+    out[..., 2, 2] = c
+    return out
+
+
+def _check_joints(name: str, arr, shape_tail=(NUM_JOINTS, 3)) -> np.ndarray:
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.ndim != 1 + len(shape_tail) or arr.shape[1:] != shape_tail or arr.shape[0] == 0:
+        raise PoseMoEError(f"{name}: shape {arr.shape}, expected (T, {', '.join(map(str, shape_tail))})")
+    if not np.all(np.isfinite(arr)):
+        raise PoseMoEError(f"{name}: contains NaN or infinite values")
+    return arr
+
+
+# --------------------------------------------------------------------------- root estimate
+
+def default_focal_px(width: int, height: int, equiv_mm: float = DEFAULT_FOCAL_35MM) -> float:
+    """Focal length in pixels for a ``equiv_mm`` 35 mm-equivalent lens (diagonal-based).
+
+    ``f_px = equiv_mm / 43.27 * hypot(width, height)`` (43.27 mm = the 35 mm frame's
+    diagonal). 27 mm is a typical phone main camera (about 70 degrees across the long side).
+    """
+    return float(equiv_mm / 43.267 * np.hypot(width, height))
+
+
+def estimate_root(joints3d: np.ndarray, keypoints2d: np.ndarray, width: int, height: int,
+                  focal_px: float | None = None, min_depth: float = 0.3) -> np.ndarray:
+    """Camera-space translation of the root per frame from 2D/3D correspondences.
+
+    Args:
+        joints3d: (T, 17, 3) metres, root-relative, camera oriented (x right, y down, z fwd).
+        keypoints2d: (T, 17, 3) pixels x, y and confidence (weights; 0 = ignored).
+        width, height: image size in pixels; the principal point is the image centre.
+        focal_px: focal length in pixels (default :func:`default_focal_px`).
+        min_depth: the root depth is kept at least this far from the camera (metres).
+
+    Returns:
+        (T, 3) float64 root (Pelvis) positions in camera coordinates, metres. For each frame
+        ``t`` minimises the confidence-weighted linearised reprojection error
+        ``u' (Z + tz) = f (X + tx)``, ``v' (Z + tz) = f (Y + ty)`` (``u' = u - cx``), refined
+        by one re-weighting with ``1 / (Z + tz)`` (approximates the pixel error). Frames with
+        fewer than 2 confident joints are interpolated from the others (or held).
+    """
+    joints3d = _check_joints("joints3d", joints3d)
+    keypoints2d = _check_joints("keypoints2d", keypoints2d)
+    if joints3d.shape != keypoints2d.shape:
+        raise PoseMoEError(f"joints3d {joints3d.shape} and keypoints2d {keypoints2d.shape} differ")
+    f = float(focal_px) if focal_px else default_focal_px(width, height)
+    cx, cy = width / 2.0, height / 2.0
+    X, Y, Z = joints3d[..., 0], joints3d[..., 1], joints3d[..., 2]
+    u = keypoints2d[..., 0] - cx
+    v = keypoints2d[..., 1] - cy
+    w0 = np.clip(keypoints2d[..., 2], 0.0, 1.0)
+    T = joints3d.shape[0]
+    # rows: [f, 0, -u] t = u Z - f X ;  [0, f, -v] t = v Z - f Y
+    A = np.zeros((T, 2 * NUM_JOINTS, 3))
+    A[:, :NUM_JOINTS, 0] = f
+    A[:, :NUM_JOINTS, 2] = -u
+    A[:, NUM_JOINTS:, 1] = f
+    A[:, NUM_JOINTS:, 2] = -v
+    b = np.concatenate([u * Z - f * X, v * Z - f * Y], axis=1)
+    valid = (w0 > 1e-3).sum(axis=1) >= 2
+    w = w0.copy()
+    root = np.zeros((T, 3))
+    for _ in range(2):
+        ww = np.concatenate([w, w], axis=1)
+        AtA = np.einsum("tri,tr,trj->tij", A, ww, A) + np.eye(3) * 1e-9
+        Atb = np.einsum("tri,tr,tr->ti", A, ww, b)
+        root = np.linalg.solve(AtA, Atb[..., None])[..., 0]
+        root[:, 2] = np.maximum(root[:, 2], min_depth)
+        depth = np.maximum(Z + root[:, 2:3], min_depth)
+        w = w0 / depth ** 2  # squared residual scaled by 1/depth^2 ~ pixel error
+    if not valid.any():
+        raise PoseMoEError("keypoints2d: no frame has two confident joints to place the root")
+    if not valid.all():
+        idx = np.arange(T)
+        for k in range(3):
+            root[~valid, k] = np.interp(idx[~valid], idx[valid], root[valid, k])
+    return root
+
+
+# --------------------------------------------------------------------------- preparation
+
+def _bone_lengths(P: np.ndarray, symmetric: bool) -> np.ndarray:
+    """(B,) robust (median) length of each bone; zero lengths replaced by defaults."""
+    heads = P[:, list(BONE_HEAD_JOINT)]
+    tails = P[:, list(BONE_TAIL_JOINT)]
+    lengths = np.median(_norm(tails - heads), axis=0)
+    if symmetric:
+        for i, name in enumerate(BONE_NAMES):
+            if name[0] == "L" and "R" + name[1:] in _BONE_INDEX:
+                k = _BONE_INDEX["R" + name[1:]]
+                pair = [lengths[i], lengths[k]]
+                good = [x for x in pair if x > 1e-4]
+                m = float(np.mean(good)) if good else 0.0
+                lengths[i] = lengths[k] = m
+    for i, name in enumerate(BONE_NAMES):
+        if not lengths[i] > 1e-4:
+            lengths[i] = DEFAULT_BONE_LENGTHS[name]
+    return lengths
+
+
+def _rest_directions() -> np.ndarray:
+    dirs = np.zeros((NUM_BONES, 3))
+    for i, name in enumerate(BONE_NAMES):
+        if name in _UP_BONES:
+            dirs[i] = _Z
+        elif name in _LEFT_DIR_BONES:
+            dirs[i] = _X
+        elif name in _RIGHT_DIR_BONES:
+            dirs[i] = -_X
+        else:  # thighs and shins hang down
+            dirs[i] = -_Z
+    return dirs
+
+
+def _rechain(P: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Rebuild (T, 17, 3) joints from the Pelvis with the given bone lengths, same directions.
+
+    Zero-length bones take the previous frame's direction (the rest direction at the start).
+    """
+    out = np.empty_like(P)
+    out[:, 0] = P[:, 0]
+    rest_dirs = _rest_directions()
+    for b in range(NUM_BONES):
+        head, tail = BONE_HEAD_JOINT[b], BONE_TAIL_JOINT[b]
+        vec = P[:, tail] - P[:, head]
+        ok = _norm(vec) > 1e-6
+        d = _unit(vec)
+        if not ok.all():
+            # forward-fill directions from the last good frame; rest direction before any
+            idx = np.where(ok, np.arange(len(d)), -1)
+            idx = np.maximum.accumulate(idx)
+            d = np.where((idx >= 0)[:, None], d[np.maximum(idx, 0)], rest_dirs[b])
+        out[:, tail] = out[:, head] + lengths[b] * d
+    return out
+
+
+def _up_direction(P: np.ndarray) -> np.ndarray:
+    """Robust world-up estimate (unit 3-vector) from (T, 17, 3) joints in Blender axes."""
+    trunk = _unit(np.median(_unit(P[:, J["Thorax"]] - P[:, J["Pelvis"]]), axis=0), _Z)
+    samples = []
+    for hip, knee, ankle in (("LHip", "LKnee", "LAnkle"), ("RHip", "RKnee", "RAnkle")):
+        thigh = _unit(P[:, J[knee]] - P[:, J[hip]])
+        shin = _unit(P[:, J[ankle]] - P[:, J[knee]])
+        straight = np.einsum("ti,ti->t", thigh, shin) > np.cos(np.radians(20))
+        other = "RAnkle" if ankle == "LAnkle" else "LAnkle"
+        lower = P[:, J[ankle]] @ trunk <= P[:, J[other]] @ trunk + 1e-9  # supporting leg
+        sel = straight & lower
+        if sel.any():
+            samples.append(_unit(P[sel, J[hip]] - P[sel, J[ankle]]))
+    if samples:
+        legs = np.concatenate(samples)
+        if len(legs) >= max(3, 0.1 * len(P)):
+            leg_up = _unit(np.median(legs, axis=0), trunk)
+            return _unit(trunk + leg_up, trunk)
+    return trunk
+
+
+# --------------------------------------------------------------------------- rest pose
+
+def _rest_pose(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rest joints (17, 3), bone heads, tails (B, 3) and matrices (B, 3, 3) of the T-pose.
+
+    Standing on the floor, Z up, facing -Y (the character's left is +X); the Pelvis is at
+    height ``max(thigh + shin) + ANKLE_HEIGHT``. Bone roll: Y along the bone; Z points
+    forward (-Y) for the spine, neck, head, hips and legs, up (+Z) for clavicles and arms;
+    X = Y x Z.
+    """
+    dirs = _rest_directions()
+    L = dict(zip(BONE_NAMES, lengths))
+    leg = max(L["LThigh"] + L["LShin"], L["RThigh"] + L["RShin"])
+    joints = np.zeros((NUM_JOINTS, 3))
+    joints[0] = (0.0, 0.0, leg + ANKLE_HEIGHT)
+    for b in range(NUM_BONES):
+        joints[BONE_TAIL_JOINT[b]] = joints[BONE_HEAD_JOINT[b]] + lengths[b] * dirs[b]
+    mats = np.zeros((NUM_BONES, 3, 3))
+    for b, name in enumerate(BONE_NAMES):
+        z = _Z if name in _ARM_BONES else -_Y
+        y = dirs[b]
+        mats[b] = np.stack([np.cross(y, z), y, z], axis=1)
+    heads = joints[list(BONE_HEAD_JOINT)]
+    tails = joints[list(BONE_TAIL_JOINT)]
+    return joints, heads, tails, mats
+
+
+# --------------------------------------------------------------------------- twist
+
+def _twist_reference(name: str, P: np.ndarray, d: np.ndarray):
+    """Desired bone Z direction (T, 3), its weight (T,) in [0, 1] and whether to keep the
+    twist within +-90 degrees, or None for bones that just follow their parent (no twist)."""
+    if name in ("Hips", "Spine"):
+        line = (P[:, J["LHip"]] - P[:, J["RHip"]]) if name == "Hips" else \
+            (P[:, J["LShoulder"]] - P[:, J["RShoulder"]])
+        ref = np.cross(line, d)  # forward for a person with Z up, facing -Y
+        sin = np.divide(_norm(ref), _norm(line), out=np.zeros(len(d)), where=_norm(line) > 1e-6)
+        return ref, _smoothstep(sin, 0.2, 0.5), False
+    if name.endswith("Thigh") or name.endswith("UpperArm"):
+        side = name[0]
+        child = J[side + ("Ankle" if name.endswith("Thigh") else "Wrist")]
+        mid = J[side + ("Knee" if name.endswith("Thigh") else "Elbow")]
+        seg = P[:, child] - P[:, mid]
+        perp = seg - np.einsum("ti,ti->t", seg, d)[:, None] * d
+        sin = np.divide(_norm(perp), _norm(seg), out=np.zeros(len(d)), where=_norm(seg) > 1e-6)
+        weight = _smoothstep(sin, np.sin(np.radians(5)), np.sin(np.radians(25)))
+        if name.endswith("Thigh"):
+            return -perp, weight, True  # the knee points forward; bent backwards = mirrored
+        ref = np.cross(perp, d) * (1.0 if side == "L" else -1.0)  # up for a forward elbow bend
+        return ref, weight, False
+    return None
+
+
+# --------------------------------------------------------------------------- solve
+
+def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
+                    root_motion: bool = True, symmetric: bool = True,
+                    max_tilt_deg: float = MAX_TILT_DEG) -> Animation:
+    """Solve the generated rig's animation from 3D joints.
+
+    Args:
+        joints3d: (T, 17, 3) metres, root-relative, camera oriented (x right, y down, z fwd).
+        root: (T, 3) metres, the Pelvis in camera coordinates, or None (Pelvis fixed).
+        fps: frames per second of the clip.
+        root_motion: False keeps the Pelvis height but removes horizontal translation.
+        symmetric: average left/right bone lengths.
+        max_tilt_deg: larger estimated camera tilts are not corrected.
+
+    Returns:
+        An :class:`Animation`; see the module docstring for the axes. Twist of each bone:
+        ``Hips`` from the hip line, ``Spine`` from the shoulder line, thighs from the plane
+        of the bent knee (the knee points along bone Z) and upper arms from the plane of the
+        bent elbow, each fading to "no twist relative to the parent" as the reference
+        degenerates (straight limb, hip line along the spine); every other bone only swings
+        (minimal rotation) relative to its parent, so knees and elbows are hinges.
+        ``info`` holds ``bone_lengths`` (dict, metres), ``floor_offset`` (metres removed from
+        Z), ``up_correction_deg``, ``tilt_corrected``, ``camera_to_armature`` (3x3 list),
+        ``armature_offset`` (3 list) and ``ankle_height``.
+    """
+    joints3d = _check_joints("joints3d", joints3d)
+    T = joints3d.shape[0]
+    if root is None:
+        root_cam = np.zeros((T, 3))
+    else:
+        root_cam = _check_joints("root", root, (3,))
+        if root_cam.shape[0] != T:
+            raise PoseMoEError(f"root has {root_cam.shape[0]} frames, joints3d has {T}")
+    if not (np.isfinite(fps) and fps > 0):
+        raise PoseMoEError(f"fps must be positive, got {fps}")
+
+    cam = joints3d - joints3d[:, :1] + root_cam[:, None, :]
+    P = cam @ CAMERA_TO_BLENDER.T
+
+    up = _up_direction(P)
+    tilt = float(np.degrees(np.arccos(np.clip(up @ _Z, -1, 1))))
+    tilt_corrected = tilt <= max_tilt_deg
+    R_tilt = _min_rotation(up[None], _Z[None])[0] if tilt_corrected else np.eye(3)
+    R_total = R_tilt @ CAMERA_TO_BLENDER
+    P = P @ R_tilt.T
+
+    lengths = _bone_lengths(P, symmetric)
+    P = _rechain(P, lengths)
+
+    low_ankle = np.minimum(P[:, J["LAnkle"], 2], P[:, J["RAnkle"], 2])
+    floor = float(np.percentile(low_ankle, 5) - ANKLE_HEIGHT)
+    offset = np.array([-P[0, 0, 0], -P[0, 0, 1], -floor])
+    P = P + offset
+    if not root_motion:
+        P[:, :, :2] -= P[:, :1, :2]
+        offset = offset.copy()
+        offset[:2] = np.nan  # varies per frame; the horizontal root motion was removed
+
+    rest_joints, heads, tails, M = _rest_pose(lengths)
+    rest_dirs = _rest_directions()
+
+    G = np.zeros((T, NUM_BONES, 3, 3))
+    for b, name in enumerate(BONE_NAMES):
+        p = BONE_PARENTS[b]
+        Gp = np.broadcast_to(np.eye(3), (T, 3, 3)) if p < 0 else G[:, p]
+        d = _unit(P[:, BONE_TAIL_JOINT[b]] - P[:, BONE_HEAD_JOINT[b]])
+        zero_rot_dir = Gp @ rest_dirs[b]
+        F = _min_rotation(zero_rot_dir, d) @ Gp @ M[b]  # swing-only frame, Y = d
+        twist = _twist_reference(name, P, d)
+        if twist is not None:
+            ref, weight, half = twist
+            phi = np.arctan2(np.einsum("ti,ti->t", ref, F[:, :, 0]),
+                             np.einsum("ti,ti->t", ref, F[:, :, 2]))
+            if half:
+                phi = np.where(phi > np.pi / 2, phi - np.pi,
+                               np.where(phi < -np.pi / 2, phi + np.pi, phi))
+            F = F @ _rot_y(weight * phi)
+        G[:, b] = F @ M[b].T
+
+    Gp_all = np.stack([np.broadcast_to(np.eye(3), (T, 3, 3)) if p < 0 else G[:, p]
+                       for p in BONE_PARENTS], axis=1)
+    local = np.einsum("bji,tbkj,tbkl,blm->tbim", M, Gp_all, G, M)  # M^T Gp^T G M
+    quat = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_quat().reshape(T, NUM_BONES, 4)
+    quat = quat[..., [3, 0, 1, 2]]  # w first (Blender)
+    quat = make_continuous(quat)
+
+    root_location = (P[:, 0] - rest_joints[0]) @ M[0]  # M_hips^T (pelvis - pelvis_rest)
+
+    anim = Animation(
+        fps=float(fps), rest_heads=heads, rest_tails=tails, rest_matrices=M,
+        rotations=quat, root_location=root_location,
+        joints_world=np.zeros((T, NUM_JOINTS, 3)),
+        info={
+            "bone_lengths": {n: float(x) for n, x in zip(BONE_NAMES, lengths)},
+            "floor_offset": floor,
+            "up_correction_deg": tilt if tilt_corrected else 0.0,
+            "estimated_tilt_deg": tilt,
+            "tilt_corrected": bool(tilt_corrected),
+            "camera_to_armature": R_total.tolist(),
+            "armature_offset": offset.tolist(),
+            "ankle_height": ANKLE_HEIGHT,
+            "root_motion": bool(root_motion),
+        },
+    )
+    anim.joints_world = forward_kinematics(anim)
+    return anim
+
+
+def make_continuous(quat: np.ndarray) -> np.ndarray:
+    """Flip signs of (T, ..., 4) quaternions so consecutive frames have a positive dot."""
+    quat = np.array(quat, dtype=np.float64)
+    if quat.shape[0] < 2:
+        return quat
+    dots = np.sum(quat[1:] * quat[:-1], axis=-1)
+    signs = np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)
+    quat[1:] *= signs[..., None]
+    return quat
+
+
+def forward_kinematics(anim: Animation) -> np.ndarray:
+    """(T, 17, 3) joint positions in armature space reproduced from ``anim``.
+
+    Uses Blender's pose math: ``pose_b = pose_parent @ rest_parent^-1 @ rest_b @ local_b``
+    with ``rest_b = [rest_matrix_b | rest_head_b]`` and ``local_b = [R(q_b) | loc_b]``
+    (``loc`` only for the root bone). The Pelvis is the Hips head; each other joint is the
+    tail of its bone.
+    """
+    T = anim.rotations.shape[0]
+    q = np.asarray(anim.rotations, dtype=np.float64)
+    R = Rotation.from_quat(q[..., [1, 2, 3, 0]].reshape(-1, 4)).as_matrix().reshape(
+        T, NUM_BONES, 3, 3)
+    M = np.asarray(anim.rest_matrices, dtype=np.float64)
+    heads = np.asarray(anim.rest_heads, dtype=np.float64)
+    lengths = _norm(np.asarray(anim.rest_tails) - heads)
+    rest = np.zeros((NUM_BONES, 4, 4))
+    rest[:, :3, :3] = M
+    rest[:, :3, 3] = heads
+    rest[:, 3, 3] = 1
+    local = np.zeros((T, NUM_BONES, 4, 4))
+    local[:, :, :3, :3] = R
+    local[:, :, 3, 3] = 1
+    local[:, 0, :3, 3] = anim.root_location
+    pose = np.zeros((T, NUM_BONES, 4, 4))
+    out = np.zeros((T, NUM_JOINTS, 3))
+    for b in range(NUM_BONES):
+        p = anim.bone_parents[b]
+        if p < 0:
+            pose[:, b] = rest[b] @ local[:, b]
+        else:
+            pose[:, b] = pose[:, p] @ (np.linalg.inv(rest[p]) @ rest[b]) @ local[:, b]
+        tail = pose[:, b] @ np.array([0.0, lengths[b], 0.0, 1.0])
+        out[:, BONE_TAIL_JOINT[b]] = tail[:, :3]
+        if BONE_HEAD_JOINT[b] == 0 and p < 0:
+            out[:, 0] = pose[:, b, :3, 3]
+    return out
