@@ -122,3 +122,24 @@ def test_real_video(real_video):
     idx, rgb = next(iter(reader.frames(start=50)))
     assert idx == 50 and rgb.shape == (1920, 1080, 3)
     reader.close()
+
+
+def test_consumer_interrupt_stops_thread(tmp_path):
+    path = write_video(tmp_path / "long.mp4", n=60)
+    reader = open_video(path)
+    before = threading.active_count()
+    with pytest.raises(KeyboardInterrupt):
+        for i, _ in reader.frames():
+            if i == 3:
+                raise KeyboardInterrupt
+    time.sleep(0.3)
+    assert threading.active_count() <= before
+    assert reader._threads == []
+
+
+def test_truncated_message(tmp_path):
+    full = write_video(tmp_path / "full.mp4", n=30)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(full.read_bytes()[:300])
+    with pytest.raises(PoseMoEError, match=r"clip\.mp4: not a readable video"):
+        open_video(path)
