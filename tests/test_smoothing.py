@@ -85,11 +85,12 @@ def test_short_and_degenerate_inputs():
         assert y.shape == x.shape and np.all(np.isfinite(y))
     x = np.random.default_rng(0).normal(size=(20, 17, 3))
     np.testing.assert_array_equal(smooth_joints(x, 30.0, math.inf), x)
+    np.testing.assert_array_equal(smooth_joints(x, 30.0, cutoff_for_strength(0.0)), x)
     np.testing.assert_array_equal(smooth_joints(x, 10.0, 6.0), x)  # cutoff above Nyquist
 
 
 def test_cutoff_for_strength():
-    assert cutoff_for_strength(0) == math.inf
+    assert cutoff_for_strength(0) == 0.0
     assert cutoff_for_strength(0.5) == pytest.approx(6.0)
     assert cutoff_for_strength(1.0) == pytest.approx(1.5)
     values = [cutoff_for_strength(s) for s in np.linspace(0.01, 1, 20)]

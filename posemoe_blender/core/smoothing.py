@@ -137,14 +137,15 @@ def fill_gaps(keypoints2d: np.ndarray, fps: float, min_confidence: float = 0.3,
 def cutoff_for_strength(strength: float) -> float:
     """Map a smoothing strength in [0, 1] to a low-pass cutoff in Hz.
 
-    0 -> ``math.inf`` (no smoothing); otherwise log-linear from ``CUTOFF_LIGHT_HZ`` (24 Hz,
+    0 -> ``0.0``, meaning "no filtering" (falsy, and :func:`smooth_joints` treats a cutoff
+    <= 0 or infinite as off); otherwise log-linear from ``CUTOFF_LIGHT_HZ`` (24 Hz,
     strength near 0) to ``CUTOFF_STRONG_HZ`` (1.5 Hz, strength 1): 0.5 -> 6 Hz.
     """
     s = float(strength)
     if not (0.0 <= s <= 1.0):
         raise PoseMoEError(f"smoothing strength must be between 0 and 1, got {strength}")
     if s == 0.0:
-        return math.inf
+        return 0.0
     return CUTOFF_LIGHT_HZ * (CUTOFF_STRONG_HZ / CUTOFF_LIGHT_HZ) ** s
 
 

@@ -333,8 +333,11 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         degenerates (straight limb, hip line along the spine); every other bone only swings
         (minimal rotation) relative to its parent, so knees and elbows are hinges.
         ``info`` holds ``bone_lengths`` (dict, metres), ``floor_offset`` (metres removed from
-        Z), ``up_correction_deg``, ``tilt_corrected``, ``camera_to_armature`` (3x3 list),
-        ``armature_offset`` (3 list) and ``ankle_height``.
+        Z), ``up_correction_deg``, ``estimated_tilt_deg``, ``tilt_corrected``,
+        ``camera_to_armature`` (3x3 list) and ``armature_offset`` (3 list) such that
+        ``armature = camera_to_armature @ camera + armature_offset`` (with
+        ``root_motion=False`` this holds for Z only: the Pelvis stays above the origin),
+        ``ankle_height`` and ``root_motion``. All values are JSON-serialisable.
     """
     joints3d = _check_joints("joints3d", joints3d)
     T = joints3d.shape[0]
@@ -364,10 +367,8 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
     floor = float(np.percentile(low_ankle, 5) - ANKLE_HEIGHT)
     offset = np.array([-P[0, 0, 0], -P[0, 0, 1], -floor])
     P = P + offset
-    if not root_motion:
+    if not root_motion:  # Pelvis kept above the origin: camera mapping only holds for Z
         P[:, :, :2] -= P[:, :1, :2]
-        offset = offset.copy()
-        offset[:2] = np.nan  # varies per frame; the horizontal root motion was removed
 
     rest_joints, heads, tails, M = _rest_pose(lengths)
     rest_dirs = _rest_directions()
