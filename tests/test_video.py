@@ -143,3 +143,43 @@ def test_truncated_message(tmp_path):
     path.write_bytes(full.read_bytes()[:300])
     with pytest.raises(PoseMoEError, match=r"clip\.mp4: not a readable video"):
         open_video(path)
+
+
+def _set_rotation(src, dst, degrees):
+    """Copy an mp4 with its track's display matrix set to a rotation (as phones write it)."""
+    import struct
+    data = bytearray(src.read_bytes())
+    i = data.find(b"tkhd")
+    version = data[i + 4]
+    # tkhd: version/flags, times, track id, reserved, duration, reserved(8), layer, group,
+    # volume, reserved, then the 3x3 matrix (16.16 fixed point, w in 2.30)
+    off = i + 8 + (8 + 8 + 4 + 4 + 8 if version == 1 else 4 + 4 + 4 + 4 + 4) + 8 + 8
+    one = 1 << 16
+    c, s = {90: (0, 1), 180: (-1, 0), 270: (0, -1)}[degrees]
+    data[off:off + 36] = struct.pack(">9i", c * one, s * one, 0, -s * one, c * one, 0, 0, 0, 1 << 30)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_rotation_metadata(tmp_path, degrees):
+    raw = tmp_path / "raw.mp4"
+    writer = cv2.VideoWriter(str(raw), cv2.VideoWriter_fourcc(*"mp4v"), 24.0, (64, 48))
+    for _ in range(4):
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[:16, :16] = 255  # marker in the stored frame's top-left corner
+        writer.write(frame)
+    writer.release()
+    path = _set_rotation(raw, tmp_path / f"rot{degrees}.mp4", degrees)
+    reader = open_video(path)
+    assert reader.rotation == degrees
+    expected = cv2.rotate(np.zeros((48, 64), np.uint8), {
+        90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}[degrees])
+    assert (reader.height, reader.width) == expected.shape
+    marker = np.zeros((48, 64), np.uint8)
+    marker[:16, :16] = 255
+    marker = cv2.rotate(marker, {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180,
+                                 270: cv2.ROTATE_90_COUNTERCLOCKWISE}[degrees])
+    for _, rgb in reader.frames():
+        assert rgb.shape == (reader.height, reader.width, 3)
+        assert np.abs(rgb[..., 1].astype(int) - marker).mean() < 20  # upright picture
