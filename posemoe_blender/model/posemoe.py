@@ -1,0 +1,250 @@
+"""PoseMoE: mixture-of-experts 2D-to-3D lifting (after arXiv 2512.16494, IEEE T-IP).
+
+A compact re-implementation from the paper's description (no official code exists):
+
+1. **Depth initialisation** -- a per-frame MLP predicts a Gaussian depth prior per joint
+   (root-relative depth mean ``mu`` in metres and log-variance) from the 2D pose, so depth
+   enters the encoder in a dependable state instead of as an unknown.
+2. **Two token streams** -- a 2D stream (tokens embedded from x, y, confidence) and a depth
+   stream (tokens embedded from mu, log-variance, confidence); one token per joint per frame.
+   Each stream has its own spatial (over joints) and temporal (over frames) self-attention.
+3. **Mixture of experts** -- each stream's feed-forward is a sparse MoE: a router (top-k
+   softmax gating) sends every token to k of E experts; the 2D experts refine 2D-pose features
+   and the depth experts learn depth features, so uncertain depth never flows through the
+   2D experts. A load-balancing loss (Switch-Transformer form) keeps every expert in use.
+4. **Cross-expert knowledge aggregation** -- bidirectional cross-attention 2D->depth and
+   depth->2D, over joints (spatial, within a frame) and over frames (temporal, per joint).
+5. **Head** -- x, y from the refined 2D stream, z = mu + a correction from the depth
+   stream; the Pelvis is subtracted (root-relative camera coordinates, metres).
+
+Input ``(B, T, 17, 3)`` = :func:`~posemoe_blender.model.camera.normalize_keypoints` output.
+Output ``(B, T, 17, 3)`` (sequence to sequence: every frame of the window is predicted).
+
+Ablation switches: ``depth_init=False`` (depth stream embedded from the 2D input only, no
+prior), ``router=False`` (one dense FFN expert per stream), ``cross=False`` (no cross-expert
+aggregation; the streams only meet in the depth prior and the head).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..joints import NUM_JOINTS
+
+
+@dataclass
+class PoseMoEConfig:
+    model: str = "posemoe"
+    frames: int = 27
+    joints: int = NUM_JOINTS
+    dim: int = 48
+    depth: int = 3
+    heads: int = 4
+    experts: int = 4
+    top_k: int = 2
+    expert_hidden: int = 96
+    prior_hidden: int = 128
+    depth_init: bool = True
+    router: bool = True
+    cross: bool = True
+    dropout: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Attention(nn.Module):
+    """Multi-head attention on (N, L, C) tokens; cross-attention when ``kv`` is given."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, kv: torch.Tensor | None = None) -> torch.Tensor:
+        N, L, C = x.shape
+        h = self.heads
+        src = x if kv is None else kv
+        q = self.q(x).view(N, L, h, C // h).transpose(1, 2)
+        k, v = self.kv(src).view(N, src.shape[1], 2, h, C // h).permute(2, 0, 3, 1, 4)
+        # explicit bmm attention: faster than the fused CPU kernel for these short sequences
+        att = (q @ k.transpose(-1, -2)) * self.scale
+        o = att.softmax(dim=-1) @ v
+        return self.proj(o.transpose(1, 2).reshape(N, L, C))
+
+
+def _spatial(fn, x, *rest):
+    """Apply ``fn`` over joints: (B, T, J, C) -> tokens (B*T, J, C)."""
+    B, T, J, C = x.shape
+    out = fn(x.reshape(B * T, J, C), *[r.reshape(B * T, J, C) for r in rest])
+    return out.view(B, T, J, C)
+
+
+def _temporal(fn, x, *rest):
+    """Apply ``fn`` over frames: (B, T, J, C) -> tokens (B*J, T, C)."""
+    B, T, J, C = x.shape
+    t = lambda a: a.transpose(1, 2).reshape(B * J, T, C)  # noqa: E731
+    out = fn(t(x), *[t(r) for r in rest])
+    return out.view(B, J, T, C).transpose(1, 2)
+
+
+class FFN(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class MoE(nn.Module):
+    """Top-k mixture of experts over tokens with a load-balancing auxiliary loss.
+
+    The E experts are 2-layer MLPs (``dim -> hidden -> dim``). On a CPU, gathering tokens per
+    expert costs more than the tiny matmuls themselves, so the experts' weights are stacked
+    and every expert's hidden units are multiplied by that expert's (sparse, top-k
+    renormalised) gate: the output is exactly ``sum_{e in top-k} g_e * expert_e(x)``.
+    """
+
+    def __init__(self, dim: int, hidden: int, experts: int, top_k: int):
+        super().__init__()
+        self.n_experts, self.hidden = experts, hidden
+        self.fc1 = nn.Linear(dim, experts * hidden)       # experts' first layers, stacked
+        self.fc2 = nn.Linear(experts * hidden, dim, bias=False)
+        self.b2 = nn.Parameter(torch.zeros(experts, dim))  # experts' output biases
+        self.router = nn.Linear(dim, experts)
+        self.top_k = min(top_k, experts)
+        self.last_aux = torch.zeros(())
+        self.last_usage = torch.zeros(experts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        x = x.reshape(-1, shape[-1])
+        E, H = self.n_experts, self.hidden
+        probs = self.router(x).softmax(dim=-1)                       # (N, E)
+        gate, idx = probs.topk(self.top_k, dim=-1)                   # (N, k)
+        gate = gate / gate.sum(dim=-1, keepdim=True)
+        dense_gate = torch.zeros_like(probs).scatter(1, idx, gate)   # (N, E), k non-zeros
+        h = F.gelu(self.fc1(x)).view(-1, E, H) * dense_gate[..., None]
+        out = self.fc2(h.view(-1, E * H)) + dense_gate @ self.b2
+        with torch.no_grad():
+            frac = torch.zeros(E, device=x.device, dtype=x.dtype).scatter_add_(
+                0, idx.reshape(-1), torch.ones(idx.numel(), device=x.device, dtype=x.dtype))
+            frac = frac / max(idx.numel(), 1)
+        self.last_aux = E * (frac * probs.float().mean(dim=0)).sum()
+        self.last_usage = frac
+        return out.view(shape)
+
+
+class StreamBlock(nn.Module):
+    """Spatial + temporal self-attention and (MoE) feed-forward for one stream."""
+
+    def __init__(self, cfg: PoseMoEConfig):
+        super().__init__()
+        C = cfg.dim
+        self.n1, self.sattn = nn.LayerNorm(C), Attention(C, cfg.heads)
+        self.n2, self.tattn = nn.LayerNorm(C), Attention(C, cfg.heads)
+        self.n3 = nn.LayerNorm(C)
+        if cfg.router:
+            self.ffn = MoE(C, cfg.expert_hidden, cfg.experts, cfg.top_k)
+        else:  # one expert per stream, same active compute as top-k routing
+            self.ffn = FFN(C, cfg.expert_hidden * cfg.top_k)
+
+    def attend(self, x):
+        x = x + _spatial(self.sattn, self.n1(x))
+        x = x + _temporal(self.tattn, self.n2(x))
+        return x
+
+    def feed(self, x):
+        return x + self.ffn(self.n3(x))
+
+
+class CrossAggregation(nn.Module):
+    """Bidirectional cross-attention 2D<->depth over joints and over frames."""
+
+    def __init__(self, cfg: PoseMoEConfig):
+        super().__init__()
+        C = cfg.dim
+        self.n2d, self.nd = nn.LayerNorm(C), nn.LayerNorm(C)
+        self.s_2d_from_d, self.s_d_from_2d = Attention(C, cfg.heads), Attention(C, cfg.heads)
+        self.t_2d_from_d, self.t_d_from_2d = Attention(C, cfg.heads), Attention(C, cfg.heads)
+
+    def forward(self, a, d):
+        na, nd = self.n2d(a), self.nd(d)
+        a2 = a + _spatial(self.s_2d_from_d, na, nd) + _temporal(self.t_2d_from_d, na, nd)
+        d2 = d + _spatial(self.s_d_from_2d, nd, na) + _temporal(self.t_d_from_2d, nd, na)
+        return a2, d2
+
+
+class PoseMoE(nn.Module):
+    def __init__(self, cfg: PoseMoEConfig | None = None):
+        super().__init__()
+        cfg = cfg or PoseMoEConfig()
+        self.cfg = cfg
+        C, J, T = cfg.dim, cfg.joints, cfg.frames
+        if cfg.depth_init:
+            self.prior = nn.Sequential(nn.Linear(J * 3, cfg.prior_hidden), nn.GELU(),
+                                       nn.Linear(cfg.prior_hidden, cfg.prior_hidden), nn.GELU(),
+                                       nn.Linear(cfg.prior_hidden, J * 2))
+            self.embed_d = nn.Linear(3, C)    # (mu, logvar, conf)
+        else:
+            self.embed_d = nn.Linear(3, C)    # (x, y, conf): depth stream from 2D only
+        self.embed_2d = nn.Linear(3, C)
+        self.pos_s = nn.Parameter(torch.zeros(2, 1, 1, J, C))
+        self.pos_t = nn.Parameter(torch.zeros(2, 1, T, 1, C))
+        nn.init.trunc_normal_(self.pos_s, std=0.02)
+        nn.init.trunc_normal_(self.pos_t, std=0.02)
+        self.blocks_2d = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
+        self.blocks_d = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
+        self.cross = nn.ModuleList(CrossAggregation(cfg) for _ in range(cfg.depth)) if cfg.cross else None
+        self.norm_2d, self.norm_d = nn.LayerNorm(C), nn.LayerNorm(C)
+        self.head_xy = nn.Linear(C, 2)
+        self.head_z = nn.Linear(C, 1)
+        self.last_prior: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def moe_layers(self) -> list[MoE]:
+        return [m for m in self.modules() if isinstance(m, MoE)]
+
+    def aux_loss(self) -> torch.Tensor:
+        layers = self.moe_layers()
+        if not layers:
+            return torch.zeros(())
+        return torch.stack([m.last_aux for m in layers]).mean()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, J, _ = x.shape
+        if T != self.cfg.frames:
+            raise ValueError(f"PoseMoE was built for {self.cfg.frames}-frame windows, got {T}")
+        conf = x[..., 2:3]
+        if self.cfg.depth_init:
+            p = self.prior(x.reshape(B, T, J * 3)).view(B, T, J, 2)
+            mu, logvar = p[..., 0], p[..., 1].clamp(-12.0, 4.0)
+            self.last_prior = (mu, logvar)
+            d = self.embed_d(torch.cat([mu[..., None], logvar[..., None], conf], dim=-1))
+        else:
+            mu = None
+            self.last_prior = None
+            d = self.embed_d(x)
+        a = self.embed_2d(x) + self.pos_s[0] + self.pos_t[0]
+        d = d + self.pos_s[1] + self.pos_t[1]
+        for i in range(self.cfg.depth):
+            a = self.blocks_2d[i].attend(a)
+            d = self.blocks_d[i].attend(d)
+            if self.cross is not None:
+                a, d = self.cross[i](a, d)
+            a = self.blocks_2d[i].feed(a)
+            d = self.blocks_d[i].feed(d)
+        xy = self.head_xy(self.norm_2d(a))
+        z = self.head_z(self.norm_d(d))
+        if mu is not None:
+            z = z + mu[..., None]
+        out = torch.cat([xy, z], dim=-1)
+        return out - out[:, :, :1]

@@ -1,0 +1,233 @@
+"""Train a lifting network on virtual-camera views of the prepared mocap.
+
+``python -m posemoe_blender.model.train --model posemoe|entangled|tcn [--ablation A ...]
+--minutes M --out .cache/runs/NAME [--resume]``
+
+* seeded and reproducible: ``torch.manual_seed`` + a numpy ``Generator`` draw every window,
+  camera and noise in a fixed order; the generator and torch RNG states are checkpointed, so
+  a resumed run continues the same stream. With ``--steps N`` (and no ``--minutes``) the run
+  is bit-reproducible; with a wall-clock budget the number of steps depends on the machine.
+* AdamW, linear warm-up then cosine decay over the run's progress
+  (``max(elapsed / budget, step / max_steps)``), gradient clipping;
+* loss = MPJPE + 0.2 x velocity error + 0.01 x load balance (PoseMoE)
+  + 0.05 x depth-prior Gaussian NLL (PoseMoE with depth initialisation);
+* progress lines: step, loss, MPJPE (mm, running mean), it/s, ETA; a checkpoint every
+  ``--ckpt-seconds`` (``<out>/checkpoint.pt``) and, at the end, ``<out>/model.pt`` (the
+  weights format of :mod:`~posemoe_blender.model.weights`) + ``<out>/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import PoseMoEError
+from .baselines import build_model
+from .dataset import Mocap, sample_windows
+from .weights import save_weights
+
+ABLATIONS = {"no-depth-init": {"depth_init": False}, "no-router": {"router": False},
+             "no-cross": {"cross": False}}
+#: Default network sizes (see docs/model.md for the throughput/params trade-off).
+DEFAULT_CONFIGS = {
+    "posemoe": {"model": "posemoe", "dim": 48, "depth": 2, "heads": 4, "experts": 4, "top_k": 2,
+                "expert_hidden": 48, "prior_hidden": 128},
+    "entangled": {"model": "entangled", "dim": 64, "depth": 3, "heads": 4, "mlp_hidden": 192},
+    "tcn": {"model": "tcn", "channels": 256, "dropout": 0.1},
+}
+
+
+def make_config(model: str, frames: int, ablations: list[str], overrides: dict | None = None) -> dict:
+    cfg = dict(DEFAULT_CONFIGS[model])
+    cfg["frames"] = frames
+    for a in ablations:
+        if model != "posemoe":
+            raise PoseMoEError(f"--ablation {a} only applies to --model posemoe")
+        cfg.update(ABLATIONS[a])
+    cfg.update(overrides or {})
+    return cfg
+
+
+def mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (pred - target).norm(dim=-1).mean()
+
+
+def compute_loss(model, pred, target, weights=(0.2, 0.01, 0.05)):
+    w_vel, w_aux, w_nll = weights
+    loss_pos = mpjpe(pred, target)
+    loss = loss_pos
+    if pred.shape[1] > 1 and w_vel:
+        loss = loss + w_vel * ((pred[:, 1:] - pred[:, :-1]) - (target[:, 1:] - target[:, :-1])).norm(dim=-1).mean()
+    aux = model.aux_loss() if hasattr(model, "aux_loss") else torch.zeros(())
+    loss = loss + w_aux * aux
+    prior = getattr(model, "last_prior", None)
+    if prior is not None and w_nll:
+        mu, logvar = prior
+        z = target[..., 2]
+        nll = 0.5 * (logvar + (z - mu) ** 2 / logvar.exp())
+        loss = loss + w_nll * nll.mean()
+    return loss, loss_pos, aux
+
+
+def lr_at(progress: float, base: float, warmup: float = 0.03) -> float:
+    if progress < warmup:
+        return base * max(progress / warmup, 0.02)
+    p = min((progress - warmup) / (1 - warmup), 1.0)
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def _atomic_save(obj, path: Path):
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="posemoe_blender.model.train",
+                                 description="Train a 2D-to-3D lifting network (PoseMoE or a baseline).")
+    ap.add_argument("--model", choices=sorted(DEFAULT_CONFIGS), default="posemoe")
+    ap.add_argument("--ablation", action="append", default=[], choices=sorted(ABLATIONS),
+                    help="PoseMoE ablation switch (repeatable)")
+    ap.add_argument("--frames", type=int, default=27, help="window length T (27, 81 or 243)")
+    ap.add_argument("--minutes", type=float, default=0.0, help="wall-clock training budget")
+    ap.add_argument("--steps", type=int, default=0, help="maximum number of steps (0 = budget only)")
+    ap.add_argument("--batch", type=int, default=32, help="windows per step")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--data", default=".cache/mocap", help="folder written by model.prepare")
+    ap.add_argument("--out", required=True, help="run folder (checkpoint, model.pt, log)")
+    ap.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    ap.add_argument("--config", default="", help="JSON overrides of the model config")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--ckpt-seconds", type=float, default=60.0)
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--clips", type=int, default=0, help="debug/overfit: use only the first N training clips")
+    ap.add_argument("--no-augment", action="store_true", help="debug/overfit: no body augmentation, no noise")
+    return ap
+
+
+def train(args) -> dict:
+    if args.minutes <= 0 and args.steps <= 0:
+        raise PoseMoEError("give a budget: --minutes M and/or --steps N")
+    torch.set_num_threads(max(1, args.threads))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    overrides = json.loads(args.config) if args.config else {}
+    cfg = make_config(args.model, args.frames, args.ablation, overrides)
+
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    model = build_model(cfg).to(args.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    step, elapsed = 0, 0.0
+    history: list[dict] = []
+    if args.resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location=args.device, weights_only=False)
+        if ck["config"] != cfg:
+            raise PoseMoEError(f"{ckpt_path}: checkpoint config differs from the requested run")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optim"])
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        step, elapsed, history = ck["step"], ck["elapsed"], ck.get("history", [])
+        print(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min done)", flush=True)
+
+    data = Mocap.load(args.data, "train")
+    if args.clips:
+        data = data.subset(np.arange(len(data)) < args.clips)
+    n_params = sum(p.numel() for p in model.parameters())
+    budget = args.minutes * 60.0
+    print(f"model {cfg['model']} {json.dumps(cfg)} params {n_params} | train clips {len(data)} "
+          f"frames {int(data.clip_len.sum())} | budget {args.minutes} min steps {args.steps or '-'} "
+          f"batch {args.batch} threads {args.threads}", flush=True)
+
+    def progress() -> float:
+        p = 0.0
+        if budget > 0:
+            p = max(p, elapsed / budget)
+        if args.steps:
+            p = max(p, step / args.steps)
+        return p
+
+    def checkpoint():
+        _atomic_save({"config": cfg, "model": model.state_dict(), "optim": opt.state_dict(),
+                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                      "step": step, "elapsed": elapsed, "history": history, "args": vars(args)},
+                     ckpt_path)
+
+    model.train()
+    run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
+    t_last = time.time()
+    t_log, step_log = time.time(), step
+    last_ckpt = time.time()
+    while progress() < 1.0:
+        batch = sample_windows(data, rng, args.batch, args.frames,
+                               augment_body=not args.no_augment, noise=not args.no_augment)
+        x = torch.from_numpy(batch["inputs"]).to(args.device)
+        y = torch.from_numpy(batch["target"]).to(args.device)
+        lr = lr_at(progress(), args.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        pred = model(x)
+        loss, loss_pos, aux = compute_loss(model, pred, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        now = time.time()
+        elapsed += now - t_last
+        t_last = now
+        run_loss += loss.item()
+        run_mpjpe += loss_pos.item() * 1000
+        run_n += 1
+        if step % args.log_every == 0 or progress() >= 1.0:
+            its = (step - step_log) / max(now - t_log, 1e-9)
+            p = progress()
+            eta = (1 - p) * (elapsed / max(p, 1e-9)) if p > 0 else float("nan")
+            rec = {"step": step, "loss": run_loss / run_n, "mpjpe_mm": run_mpjpe / run_n,
+                   "lr": lr, "it_s": its, "elapsed_min": elapsed / 60, "aux": aux.item()}
+            history.append(rec)
+            print(f"step {step:6d} | loss {rec['loss']:.4f} | MPJPE {rec['mpjpe_mm']:6.1f} mm | "
+                  f"aux {rec['aux']:.3f} | lr {lr:.2e} | {its:5.2f} it/s | "
+                  f"{elapsed / 60:5.1f} min | ETA {eta / 60:5.1f} min", flush=True)
+            run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
+            t_log, step_log = now, step
+        if now - last_ckpt > args.ckpt_seconds:
+            checkpoint()
+            last_ckpt = time.time()
+    checkpoint()
+    meta = {"steps": step, "train_minutes": round(elapsed / 60, 2), "batch": args.batch,
+            "seed": args.seed, "params": n_params, "lr": args.lr, "threads": args.threads,
+            "final_train_mpjpe_mm": history[-1]["mpjpe_mm"] if history else None,
+            "command": "python -m posemoe_blender.model.train " + " ".join(sys.argv[1:])}
+    sha = save_weights(out / "model.pt", model, cfg, meta)
+    summary = {"config": cfg, **meta, "sha256": sha}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"done: {step} steps in {elapsed / 60:.1f} min -> {out / 'model.pt'} (sha256 {sha[:12]})", flush=True)
+    return summary
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except PoseMoEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
