@@ -317,3 +317,51 @@ def test_default_focal_px():
     f = default_focal_px(1080, 1920)
     fov = np.degrees(2 * np.arctan(960 / f))
     assert 65 < fov < 75
+
+
+def test_forward_kinematics_matches_blender():
+    """The rotations/locations keyed on a real Blender armature give the same joints."""
+    bpy = pytest.importorskip("bpy")
+    from mathutils import Matrix, Quaternion, Vector
+
+    T = 4
+    cam = _to_camera(_random_animation(T, seed=3) + [0, 3, 0])
+    rel, root = _split_root(cam)
+    anim = solve_animation(rel, root, FPS)
+    arm = bpy.data.armatures.new("posemoe_test_fk")
+    obj = bpy.data.objects.new("posemoe_test_fk", arm)
+    bpy.context.scene.collection.objects.link(obj)
+    try:
+        bpy.context.view_layer.objects.active = obj
+        bpy.ops.object.mode_set(mode="EDIT")
+        edit = []
+        for b, name in enumerate(anim.bone_names):
+            eb = arm.edit_bones.new(name)
+            eb.head, eb.tail = anim.rest_heads[b], anim.rest_tails[b]
+            m = Matrix(anim.rest_matrices[b].tolist()).to_4x4()
+            m.translation = Vector(anim.rest_heads[b])
+            eb.matrix = m
+            edit.append(eb)
+        for b, p in enumerate(anim.bone_parents):
+            if p >= 0:
+                edit[b].parent = edit[p]
+        bpy.ops.object.mode_set(mode="OBJECT")
+        for b, name in enumerate(anim.bone_names):  # the roll survives Blender's edit bones
+            np.testing.assert_allclose(np.array(arm.bones[name].matrix_local.to_3x3()),
+                                       anim.rest_matrices[b], atol=1e-5)
+        for t in range(T):
+            for b, name in enumerate(anim.bone_names):
+                pb = obj.pose.bones[name]
+                pb.rotation_mode = "QUATERNION"
+                pb.rotation_quaternion = Quaternion(anim.rotations[t, b].tolist())
+                if b == 0:
+                    pb.location = Vector(anim.root_location[t])
+            bpy.context.view_layer.update()
+            got = np.zeros((17, 3))
+            got[0] = obj.pose.bones["Hips"].head
+            for b, name in enumerate(anim.bone_names):
+                got[BONE_TAIL_JOINT[b]] = obj.pose.bones[name].tail
+            np.testing.assert_allclose(got, anim.joints_world[t], atol=1e-5)
+    finally:
+        bpy.data.objects.remove(obj)
+        bpy.data.armatures.remove(arm)
