@@ -11,6 +11,10 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+#: Custom property on each bone holding its length in metres (exported to FBX, which has no
+#: bone lengths; read back by inspect_fbx).
+LENGTH_PROP = "posemoe_length"
+
 
 def _edit_matrix(rest_matrix: np.ndarray, head: np.ndarray) -> Matrix:
     """4x4 ``EditBone.matrix`` from a (3, 3) rest orientation (columns X, Y, Z) and a (3,) head."""
@@ -35,7 +39,8 @@ def build_armature(animation, name: str, collection=None) -> bpy.types.Object:
 
     The object is linked to ``collection`` (default: the active scene's collection), placed at
     the origin, displayed as octahedral bones in front. Every bone deforms; pose bones use
-    ``rotation_mode = 'QUATERNION'``. Leaves the object active and in Object mode.
+    ``rotation_mode = 'QUATERNION'``. Each bone gets a ``posemoe_length`` custom property
+    (metres). Leaves the object active and in Object mode.
     """
     heads = np.asarray(animation.rest_heads, dtype=np.float64)
     tails = np.asarray(animation.rest_tails, dtype=np.float64)
@@ -74,6 +79,8 @@ def build_armature(animation, name: str, collection=None) -> bpy.types.Object:
     finally:
         bpy.ops.object.mode_set(mode='OBJECT')
 
+    for bone in arm.bones:  # FBX keeps no bone lengths: exported as a custom property
+        bone[LENGTH_PROP] = float(bone.length)
     for pb in obj.pose.bones:
         pb.rotation_mode = 'QUATERNION'
     return obj
