@@ -365,3 +365,24 @@ def test_forward_kinematics_matches_blender():
     finally:
         bpy.data.objects.remove(obj)
         bpy.data.armatures.remove(arm)
+
+
+@pytest.mark.parametrize("bend_deg", [15.0, 90.0])
+def test_twist_continuous_when_elbow_plane_turns(bend_deg):
+    """The forearm circles around a fixed, horizontal upper arm: the upper-arm twist follows
+    the bend plane smoothly (no flip when it passes behind the fallback orientation)."""
+    T = 73
+    world = np.tile(_tpose_blender(), (T, 1, 1))
+    spin = np.linspace(0, 2 * np.pi, T)
+    b = np.radians(bend_deg)
+    for s, sign in (("L", 1.0), ("R", -1.0)):
+        fore = np.stack([sign * np.cos(b) * np.ones(T), -np.sin(b) * np.cos(spin), np.sin(b) * np.sin(spin)], axis=1)
+        world[:, J[s + "Wrist"]] = world[:, J[s + "Elbow"]] + 0.25 * fore
+    cam = _to_camera(world + [0, 3, 0])
+    rel, root = _split_root(cam)
+    anim = solve_animation(rel, root, FPS)
+    _check_animation(anim, T)
+    np.testing.assert_allclose(anim.joints_world, _expected_armature(anim, cam), atol=1e-6)
+    q = anim.rotations
+    step = 2 * np.degrees(np.arccos(np.clip(np.abs(np.sum(q[1:] * q[:-1], axis=-1)), 0, 1)))
+    assert step.max() < 12.0, step.max(axis=0)  # 5 degrees of spin per frame

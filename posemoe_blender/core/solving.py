@@ -103,6 +103,17 @@ def _rot_y(angle: np.ndarray) -> np.ndarray:
     return out
 
 
+def _unwrap_runs(angle: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Unwrap (T,) angles in time within each run of ``active`` frames, so that ``w * angle``
+    stays continuous; each run starts from the principal value (inactive frames unchanged)."""
+    out = angle.copy()
+    padded = np.concatenate([[False], active, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    for s, e in zip(edges[::2], edges[1::2]):
+        out[s:e] = np.unwrap(angle[s:e])
+    return out
+
+
 def _check_joints(name: str, arr, shape_tail=(NUM_JOINTS, 3)) -> np.ndarray:
     arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim != 1 + len(shape_tail) or arr.shape[1:] != shape_tail or arr.shape[0] == 0:
@@ -388,6 +399,8 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
             if half:
                 phi = np.where(phi > np.pi / 2, phi - np.pi,
                                np.where(phi < -np.pi / 2, phi + np.pi, phi))
+            else:  # no jump when the reference passes behind the fallback (phi ~ +-180)
+                phi = _unwrap_runs(phi, weight > 0)
             F = F @ _rot_y(weight * phi)
         G[:, b] = F @ M[b].T
 
