@@ -180,3 +180,16 @@ def test_resample():
     assert up.shape == (241, 17, 3)
     np.testing.assert_allclose(up[::2], x, atol=1e-12)
     assert resample(x[:1], 60.0, 24.0).shape == (1, 17, 3)
+
+
+def test_fill_gaps_world_with_confidence_channel():
+    """(T, 17, 4): xyz metres + confidence, as the pipeline passes MediaPipe world points."""
+    fps = 30.0
+    truth = _track(40, fps) / 1000.0
+    world = np.concatenate([truth[..., :2], truth[..., :1] * 0.5, np.full((40, 17, 1), 0.9)], axis=-1)
+    kp = world.copy()
+    kp[10:13, :, 3] = 0.0
+    filled, gaps = fill_gaps(kp, fps)
+    assert filled.shape == (40, 17, 4) and gaps == []
+    assert np.abs(filled[10:13, :, :3] - world[10:13, :, :3]).max() < 2e-3
+    assert np.all(filled[10:13, :, 3] == 0)
