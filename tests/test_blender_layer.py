@@ -1,0 +1,327 @@
+"""The Blender layer: armature, Action, FBX export, write_outputs and the FBX inspector.
+
+Everything runs on a synthetic :class:`Animation` built here from the bone layout in
+``core/skeleton.py``: a T-pose with a distinct roll per bone, every bone rotating about its own
+axis and root motion on the Hips. Its ``joints_world`` comes from a NumPy forward kinematics that
+follows Blender's convention (pose = parent_pose @ parent_rest^-1 @ rest @ T(location) @ R(q)),
+so comparing it with Blender's evaluated pose checks the quaternion convention end to end.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+bpy = pytest.importorskip("bpy")
+
+from posemoe_blender.core.skeleton import (  # noqa: E402
+    BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS, BONE_TAIL_JOINT, NUM_BONES, Animation)
+from posemoe_blender.errors import PoseMoEError  # noqa: E402
+from posemoe_blender.joints import JOINT_NAMES  # noqa: E402
+from posemoe_blender.blender.armature import build_armature  # noqa: E402
+from posemoe_blender.blender.export import export_fbx  # noqa: E402
+from posemoe_blender.blender.inspect_fbx import summarize_fbx  # noqa: E402
+from posemoe_blender.blender.keyframes import fps_settings, write_action  # noqa: E402
+from posemoe_blender.blender.scene import write_outputs  # noqa: E402
+from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot  # noqa: E402
+
+#: Rest T-pose joints (Blender space: metres, Z up, facing -Y, left = +X). Height 1.70 m
+#: from the ankles to the top of the head.
+REST_JOINTS = {
+    "Pelvis": (0.0, 0.0, 1.0), "RHip": (-0.1, 0.01, 1.0), "LHip": (0.1, 0.01, 1.0),
+    "RKnee": (-0.1, 0.0, 0.55), "LKnee": (0.1, 0.0, 0.55),
+    "RAnkle": (-0.1, 0.02, 0.1), "LAnkle": (0.1, 0.02, 0.1),
+    "Spine": (0.0, 0.0, 1.25), "Thorax": (0.0, 0.0, 1.5), "Neck": (0.0, -0.02, 1.62),
+    "Head": (0.0, 0.0, 1.8),
+    "LShoulder": (0.18, 0.0, 1.5), "LElbow": (0.45, 0.0, 1.5), "LWrist": (0.7, 0.0, 1.5),
+    "RShoulder": (-0.18, 0.0, 1.5), "RElbow": (-0.45, 0.0, 1.5), "RWrist": (-0.7, 0.0, 1.5),
+}
+REST_HEIGHT = 1.70
+
+
+def _rest_matrix(direction: np.ndarray, roll: float) -> np.ndarray:
+    """(3,3) columns X, Y = direction, Z; then rolled by ``roll`` radians about Y."""
+    y = direction / np.linalg.norm(direction)
+    ref = np.array([0.0, 1.0, 0.0]) if abs(y[1]) < 0.9 else np.array([0.0, 0.0, 1.0])
+    z = ref - ref.dot(y) * y
+    z /= np.linalg.norm(z)
+    return np.stack([np.cross(y, z), y, z], axis=1) @ Rotation.from_euler("y", roll).as_matrix()
+
+
+def make_animation(frames: int = 24, fps: float = 30.0, amplitude: float = 0.35,
+                   seed: int = 0) -> Animation:
+    """A synthetic Animation with exact ``joints_world`` (Blender's FK convention)."""
+    B = NUM_BONES
+    heads = np.array([REST_JOINTS[JOINT_NAMES[j]] for j in BONE_HEAD_JOINT], float)
+    tails = np.array([REST_JOINTS[JOINT_NAMES[j]] for j in BONE_TAIL_JOINT], float)
+    rest = np.stack([_rest_matrix(tails[b] - heads[b], 0.3 * b) for b in range(B)])
+    lengths = np.linalg.norm(tails - heads, axis=1)
+
+    rng = np.random.default_rng(seed)
+    axes = rng.normal(size=(B, 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    t = np.arange(frames) / max(frames - 1, 1)
+    angles = amplitude * np.sin(2 * np.pi * t[:, None] + rng.uniform(0, 2 * np.pi, B)[None])
+    rotvec = (angles[..., None] * axes[None]).reshape(-1, 3)
+    local = Rotation.from_rotvec(rotvec)
+    quat = local.as_quat().reshape(frames, B, 4)[..., [3, 0, 1, 2]]  # w first
+    local_m = local.as_matrix().reshape(frames, B, 3, 3)
+    loc = np.stack([0.1 * np.sin(2 * np.pi * t), 0.05 * t, 0.03 * np.cos(2 * np.pi * t)], axis=1)
+
+    rest4 = np.tile(np.eye(4), (B, 1, 1))
+    rest4[:, :3, :3] = rest
+    rest4[:, :3, 3] = heads
+    joints = np.zeros((frames, 17, 3))
+    for f in range(frames):
+        pose = [None] * B
+        for b in range(B):
+            basis = np.eye(4)
+            basis[:3, :3] = local_m[f, b]
+            p = BONE_PARENTS[b]
+            if p < 0:
+                move = np.eye(4)
+                move[:3, 3] = loc[f]
+                pose[b] = rest4[b] @ move @ basis
+            else:
+                pose[b] = pose[p] @ np.linalg.inv(rest4[p]) @ rest4[b] @ basis
+            joints[f, BONE_HEAD_JOINT[b]] = pose[b][:3, 3]
+            joints[f, BONE_TAIL_JOINT[b]] = (pose[b] @ np.array([0.0, lengths[b], 0.0, 1.0]))[:3]
+    return Animation(fps=fps, rest_heads=heads, rest_tails=tails, rest_matrices=rest,
+                     rotations=quat, root_location=loc, joints_world=joints)
+
+
+@pytest.fixture(autouse=True)
+def empty_scene():
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    yield
+
+
+@pytest.fixture(scope="module")
+def animation() -> Animation:
+    return make_animation()
+
+
+def _posed_joints(obj) -> np.ndarray:
+    """(17, 3) world joints of the evaluated pose from pose-bone heads/tails."""
+    mw = np.array(obj.matrix_world)
+    out = np.zeros((17, 3))
+    for b, name in enumerate(BONE_NAMES):
+        pb = obj.pose.bones[name]
+        out[BONE_HEAD_JOINT[b]] = mw[:3, :3] @ np.array(pb.head) + mw[:3, 3]
+        out[BONE_TAIL_JOINT[b]] = mw[:3, :3] @ np.array(pb.tail) + mw[:3, 3]
+    return out
+
+
+# ------------------------------------------------------------------------------- armature
+def test_armature_rest_pose_matches_animation(animation):
+    obj = build_armature(animation, "Rig")
+    assert obj.type == 'ARMATURE' and obj.name == "Rig"
+    bones = obj.data.bones
+    assert [b.name for b in bones] == list(BONE_NAMES)
+    for b, name in enumerate(BONE_NAMES):
+        bone = bones[name]
+        m = np.array(bone.matrix_local)
+        np.testing.assert_allclose(m[:3, :3], animation.rest_matrices[b], atol=1e-5)
+        np.testing.assert_allclose(bone.head_local, animation.rest_heads[b], atol=1e-5)
+        np.testing.assert_allclose(bone.tail_local, animation.rest_tails[b], atol=1e-5)
+        parent = BONE_PARENTS[b]
+        assert (bone.parent.name if bone.parent else None) == (
+            BONE_NAMES[parent] if parent >= 0 else None)
+        assert bone.use_deform
+        assert obj.pose.bones[name].rotation_mode == 'QUATERNION'
+    assert obj.show_in_front
+
+
+# ------------------------------------------------------------------------------- keyframes
+def test_action_keys_every_frame_and_reproduces_joints(animation):
+    obj = build_armature(animation, "Rig")
+    action = write_action(obj, animation, "clip", start_frame=1)
+    T = animation.num_frames
+    assert obj.animation_data.action == action
+    bag = animdata_get_channelbag_for_assigned_slot(obj.animation_data)
+    paths = {(fc.data_path, fc.array_index) for fc in bag.fcurves}
+    expected = {(f'pose.bones["{n}"].rotation_quaternion', i) for n in BONE_NAMES
+                for i in range(4)} | {('pose.bones["Hips"].location', i) for i in range(3)}
+    assert paths == expected
+    for fc in bag.fcurves:
+        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        np.testing.assert_array_equal(co[0::2], np.arange(1, T + 1))
+        assert all(k.interpolation == 'LINEAR' for k in fc.keyframe_points)
+    scene = bpy.context.scene
+    assert (scene.frame_start, scene.frame_end) == (1, T)
+    assert scene.render.fps == 30 and scene.render.fps_base == pytest.approx(1.0)
+
+    for f in (0, 5, T // 2, T - 1):
+        scene.frame_set(f + 1)
+        err = np.abs(_posed_joints(obj) - animation.joints_world[f]).max()
+        assert err < 1e-3, f"frame {f + 1}: {err * 1000:.2f} mm"
+
+
+def test_existing_action_name_is_not_overwritten(animation):
+    old = bpy.data.actions.new("clip")
+    old.use_fake_user = True
+    obj = build_armature(animation, "Rig")
+    action = write_action(obj, animation, "clip")
+    assert action != old and action.name != "clip" and action.name.startswith("clip")
+    assert bpy.data.actions["clip"] == old and len(old.layers) == 0
+
+
+def test_large_action_is_complete():
+    big = make_animation(frames=10_000, amplitude=0.2, seed=3)
+    obj = build_armature(big, "Rig")
+    write_action(obj, big, "long")
+    bag = animdata_get_channelbag_for_assigned_slot(obj.animation_data)
+    assert len(bag.fcurves) == 4 * NUM_BONES + 3
+    fc = bag.fcurves.find('pose.bones["LForearm"].rotation_quaternion', index=2)
+    assert len(fc.keyframe_points) == 10_000
+    b = BONE_NAMES.index("LForearm")
+    for f in (0, 4321, 9999):
+        assert fc.evaluate(f + 1) == pytest.approx(big.rotations[f, b, 2], abs=1e-6)
+    assert bpy.context.scene.frame_end == 10_000
+
+
+@pytest.mark.parametrize("fps, expected", [(30, (30, 1.0)), (25.0, (25, 1.0)),
+                                           (29.97, (30, 1.001)), (30000 / 1001, (30, 1.001)),
+                                           (23.976, (24, 1.001)), (59.94, (60, 1.001))])
+def test_fps_settings(fps, expected):
+    base_fps, base = fps_settings(fps)
+    assert base_fps == expected[0] and base == pytest.approx(expected[1])
+    assert base_fps / base == pytest.approx(fps, rel=1e-4)
+
+
+def test_odd_fps_is_kept_exactly():
+    fps, base = fps_settings(12.5)
+    assert fps / base == pytest.approx(12.5)
+
+
+# ------------------------------------------------------------------------------- export
+@pytest.mark.parametrize("preset", ["unity", "unreal", "blender"])
+def test_fbx_roundtrip(tmp_path, animation, preset):
+    out = write_outputs(animation, "clip", fbx_path=tmp_path / "anim.fbx",
+                        blend_path=tmp_path / "anim.blend", preset=preset)
+    assert out == {"fbx": str(tmp_path / "anim.fbx"), "blend": str(tmp_path / "anim.blend"),
+                   "action": "clip", "frames": animation.num_frames}
+    assert sorted(os.listdir(tmp_path)) == ["anim.blend", "anim.fbx"]  # no temporary files
+
+    info = summarize_fbx(tmp_path / "anim.fbx")
+    T = animation.num_frames
+    assert info["armatures"] == 1
+    assert sorted(info["bone_names"]) == sorted(BONE_NAMES)
+    assert info["leaf_bones"] == []
+    assert (info["first_frame"], info["last_frame"], info["keyed_frames"]) == (1.0, T, T)
+    assert info["fps"] == pytest.approx(30.0)
+    assert info["upright"] and info["moves"]
+    assert info["armature_scale"] == pytest.approx([1.0, 1.0, 1.0])
+    assert info["rest_height"] == pytest.approx(REST_HEIGHT, abs=0.02)
+    frames = np.array(info["sampled_frames"]) - 1
+    for joint in ("Head", "LAnkle", "RAnkle", "Pelvis", "LWrist"):
+        got = np.array(info["positions"][joint])
+        want = animation.joints_world[frames, JOINT_NAMES.index(joint)]
+        assert np.abs(got - want).max() < 1e-3, joint
+    world = animation.joints_world[frames]
+    height = np.max(world[:, 10, 2] - np.minimum(world[:, 3, 2], world[:, 6, 2]))
+    assert info["height"] == pytest.approx(height, abs=0.02)
+    assert info["min_foot_height"] == pytest.approx(world[:, [3, 6], 2].min(), abs=1e-3)
+
+
+def test_fbx_rest_pose_is_the_t_pose(tmp_path, animation):
+    write_outputs(animation, "clip", fbx_path=tmp_path / "a.fbx")
+    summarize_fbx(tmp_path / "a.fbx")  # leaves the imported scene open
+    arm = next(o for o in bpy.data.objects if o.type == 'ARMATURE')
+    for b, name in enumerate(BONE_NAMES):
+        np.testing.assert_allclose(arm.data.bones[name].head_local, animation.rest_heads[b],
+                                   atol=1e-4)
+
+
+def test_blend_file_reopens_with_the_action(tmp_path, animation):
+    out = write_outputs(animation, "clip", blend_path=tmp_path / "a.blend")
+    assert out["fbx"] is None
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "a.blend"))
+    obj = bpy.data.objects["PoseMoE_Rig"]
+    assert obj.animation_data.action.name == "clip"
+    assert bpy.context.scene.frame_end == animation.num_frames
+
+
+def test_export_to_missing_folder_raises_and_writes_nothing(tmp_path, animation):
+    obj = build_armature(animation, "Rig")
+    write_action(obj, animation, "clip")
+    with pytest.raises(PoseMoEError, match="cannot write"):
+        export_fbx(tmp_path / "missing" / "a.fbx", obj)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PoseMoEError):
+        export_fbx(tmp_path / "file" / "a.fbx", obj)
+    with pytest.raises(PoseMoEError, match="preset"):
+        export_fbx(tmp_path / "a.fbx", obj, preset="maya")
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root ignores folder permissions")
+def test_unwritable_folder_raises_and_leaves_no_file(tmp_path, animation):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(PoseMoEError):
+            write_outputs(animation, "clip", fbx_path=folder / "a.fbx", blend_path=folder / "a.blend")
+        assert os.listdir(folder) == []
+    finally:
+        folder.chmod(0o700)
+
+
+def test_existing_fbx_is_replaced_atomically(tmp_path, animation):
+    target = tmp_path / "a.fbx"
+    target.write_bytes(b"old")
+    write_outputs(animation, "clip", fbx_path=target)
+    assert target.read_bytes()[:18] == b"Kaydara FBX Binary"
+    assert sorted(os.listdir(tmp_path)) == ["a.fbx"]
+
+
+def test_permission_error_becomes_posemoe_error(tmp_path, animation, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    obj = build_armature(animation, "Rig")
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PoseMoEError, match="Permission denied"):
+        export_fbx(tmp_path / "a.fbx", obj)
+    assert os.listdir(tmp_path) == []
+
+
+def test_interrupted_export_leaves_no_file(tmp_path, animation, monkeypatch):
+    from types import SimpleNamespace
+
+    import posemoe_blender.blender.export as export_module
+
+    def half_written(filepath, **kwargs):
+        with open(filepath, "wb") as fh:
+            fh.write(b"Kaydara FBX Binary  \0 half")
+        raise KeyboardInterrupt
+
+    fake_bpy = SimpleNamespace(context=bpy.context, ops=SimpleNamespace(
+        object=bpy.ops.object, export_scene=SimpleNamespace(fbx=half_written)))
+    obj = build_armature(animation, "Rig")
+    write_action(obj, animation, "clip")
+    monkeypatch.setattr(export_module, "bpy", fake_bpy)
+    with pytest.raises(KeyboardInterrupt):
+        export_fbx(tmp_path / "a.fbx", obj)
+    assert os.listdir(tmp_path) == []
+
+
+def test_export_leaves_the_action_and_frame_unchanged(tmp_path, animation):
+    obj = build_armature(animation, "Rig")
+    write_action(obj, animation, "clip")
+    scene = bpy.context.scene
+    scene.frame_set(7)
+    export_fbx(tmp_path / "a.fbx", obj, preset="unreal")
+    assert scene.frame_current == 7
+    bag = animdata_get_channelbag_for_assigned_slot(obj.animation_data)
+    for fc in bag.fcurves:
+        assert len(fc.keyframe_points) == animation.num_frames
+        assert fc.keyframe_points[0].co[0] == 1.0
