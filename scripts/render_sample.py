@@ -380,6 +380,20 @@ def truth_arrays(joints_world: np.ndarray, K, R, t) -> dict:
                 joint_names=np.array(JOINT_NAMES))
 
 
+def check_projection(cam, truth: dict) -> None:
+    """Assert that K, R, t project like Blender's own camera (``world_to_camera_view``)."""
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    scene = bpy.context.scene
+    for f in (0, len(truth["joints_world"]) - 1):
+        for j in range(17):
+            ndc = world_to_camera_view(scene, cam, Vector(truth["joints_world"][f, j].tolist()))
+            uv = np.array([ndc.x * WIDTH, (1.0 - ndc.y) * HEIGHT])
+            err = np.abs(uv - truth["keypoints2d"][f, j, :2]).max()
+            assert err < 0.05, f"projection mismatch {err:.3f} px at frame {f} joint {j}"
+
+
 def encode_video(frame_dir: str, count: int, out_path: str) -> str:
     """Encode ``frame_dir/%04d.png`` to H.264 mp4 with Blender's sequencer; returns the codec."""
     tmp = out_path + ".part.mp4"
@@ -449,6 +463,7 @@ def render(out_dir: str, frames: tuple = tuple(range(NUM_FRAMES))) -> None:
     finally:
         shutil.rmtree(frame_dir, ignore_errors=True)
     truth = truth_arrays(np.array(joints), K, R, t)
+    check_projection(cam, truth)
     save_npz(os.path.join(out_dir, "demo_truth.npz"), **truth)
     print(f"rendered {len(frames)} frames in {time.time() - t0:.0f} s")
 
