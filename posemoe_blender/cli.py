@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .errors import PoseMoEError
+from .quiet import native_output_silenced
 
 
 def _positive_int(text: str) -> int:
@@ -171,6 +172,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     handlers = {"convert": _cmd_convert, "batch": _cmd_batch, "lift": _cmd_lift,
                 "train": _cmd_passthrough, "prepare": _cmd_passthrough, "evaluate": _cmd_passthrough}
     try:
+        if args.command in ("convert", "batch", "lift"):
+            with native_output_silenced():
+                return handlers[args.command](args)
         return handlers[args.command](args)
     except PoseMoEError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -20,6 +20,7 @@ from .core.pipeline import ClipResult, ConvertOptions, Progress, process_clip
 from .core import smoothing
 from .errors import PoseMoEError
 from .joints import save_npz
+from .quiet import python_stdout_silenced
 
 
 @dataclass
@@ -86,8 +87,9 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     if fbx or blend:
         t0 = time.perf_counter()
         from .blender.scene import write_outputs  # bpy only when it is needed
-        write_outputs(result.animation, action_name_for(video), fbx_path=fbx, blend_path=blend,
-                      preset=outputs.preset)
+        with python_stdout_silenced():
+            write_outputs(result.animation, action_name_for(video), fbx_path=fbx, blend_path=blend,
+                          preset=outputs.preset)
         timings["blender"] = time.perf_counter() - t0
     elapsed = time.perf_counter() - t_start
     frames = int(result.keypoints2d.shape[0])
