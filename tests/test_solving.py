@@ -386,3 +386,20 @@ def test_twist_continuous_when_elbow_plane_turns(bend_deg):
     q = anim.rotations
     step = 2 * np.degrees(np.arccos(np.clip(np.abs(np.sum(q[1:] * q[:-1], axis=-1)), 0, 1)))
     assert step.max() < 12.0, step.max(axis=0)  # 5 degrees of spin per frame
+
+
+def test_stature_is_kept_within_a_human_range():
+    """A lifter's scale is ambiguous: a child-sized or giant solve is scaled to the range."""
+    from posemoe_blender.core.solving import STATURE_RANGE
+    T = 4
+    joints = np.repeat(_to_camera(_tpose_blender())[None], T, axis=0)
+    root = np.tile([0.0, 0.0, 4.0], (T, 1))
+    normal = solve_animation(joints, root, 30.0)
+    stature = normal.joints_world[0, 10, 2]
+    assert STATURE_RANGE[0] <= stature + 1e-6 and normal.info["scale"] == 1.0
+    small = solve_animation(joints * 0.6, root * 0.6, 30.0)
+    assert small.joints_world[0, 10, 2] == pytest.approx(STATURE_RANGE[0], abs=1e-4)
+    ankle = 0.08  # solving.ANKLE_HEIGHT: sole to ankle, not scaled
+    assert small.info["scale"] == pytest.approx((STATURE_RANGE[0] - ankle) / (0.6 * (stature - ankle)), rel=1e-3)
+    off = solve_animation(joints * 0.6, root * 0.6, 30.0, stature_range=None)
+    assert off.joints_world[0, 10, 2] == pytest.approx(0.6 * (stature - ankle) + ankle, rel=1e-3)

@@ -35,6 +35,8 @@ from .skeleton import (
 ANKLE_HEIGHT = 0.08
 #: Camera tilts larger than this are not corrected (the person may be lying down).
 MAX_TILT_DEG = 45.0
+#: Standing heights (top of head to sole, metres) a solved character is kept within.
+STATURE_RANGE = (1.55, 1.95)
 #: 35 mm-equivalent focal length assumed for phone videos when none is given (mm).
 DEFAULT_FOCAL_35MM = 27.0
 
@@ -325,7 +327,8 @@ def _twist_reference(name: str, P: np.ndarray, d: np.ndarray):
 
 def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
                     root_motion: bool = True, symmetric: bool = True,
-                    max_tilt_deg: float = MAX_TILT_DEG) -> Animation:
+                    max_tilt_deg: float = MAX_TILT_DEG,
+                    stature_range: tuple[float, float] | None = STATURE_RANGE) -> Animation:
     """Solve the generated rig's animation from 3D joints.
 
     Args:
@@ -335,6 +338,10 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         root_motion: False keeps the Pelvis height but removes horizontal translation.
         symmetric: average left/right bone lengths.
         max_tilt_deg: larger estimated camera tilts are not corrected.
+        stature_range: (min, max) metres of standing height (top of head to sole) of the
+            solved character. A monocular estimate's absolute scale is ambiguous, so a person
+            solved outside this range is scaled (about the camera centre, which keeps the 2D
+            projection) to the nearest bound; ``info["scale"]`` says by how much. None: off.
 
     Returns:
         An :class:`Animation`; see the module docstring for the axes. Twist of each bone:
@@ -373,6 +380,14 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
 
     lengths = _bone_lengths(P, symmetric)
     P = _rechain(P, lengths)
+    scale = 1.0
+    if stature_range is not None:
+        stature = float(_rest_pose(lengths)[0][J["Head"], 2])
+        body = stature - ANKLE_HEIGHT  # the sole-to-ankle height is a constant, not scaled
+        target = float(np.clip(stature, *stature_range))
+        scale = (target - ANKLE_HEIGHT) / body if body > 0 else 1.0
+        P = P * scale
+        lengths = lengths * scale
 
     low_ankle = np.minimum(P[:, J["LAnkle"], 2], P[:, J["RAnkle"], 2])
     floor = float(np.percentile(low_ankle, 5) - ANKLE_HEIGHT)
@@ -421,9 +436,10 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
             "bone_lengths": {n: float(x) for n, x in zip(BONE_NAMES, lengths)},
             "floor_offset": floor,
             "up_correction_deg": tilt if tilt_corrected else 0.0,
+            "scale": scale,
             "estimated_tilt_deg": tilt,
             "tilt_corrected": bool(tilt_corrected),
-            "camera_to_armature": R_total.tolist(),
+            "camera_to_armature": (scale * R_total).tolist(),
             "armature_offset": offset.tolist(),
             "ankle_height": ANKLE_HEIGHT,
             "root_motion": bool(root_motion),

@@ -1,0 +1,107 @@
+"""End to end: video -> `python -m posemoe_blender convert` -> FBX re-imported in a fresh scene.
+
+Runs the real pipeline (OpenCV, MediaPipe, the lifter, SciPy, bpy) as a user would, on the
+project's own rendered sample clip (whose true joints are known) and on a real phone video.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posemoe_blender.joints import BONES, JOINT_NAMES
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: PA-MPJPE (mm) of the sample clip's saved joints against its truth. Measured on 2026-11-25:
+#: see docs/benchmarks.md ("Sample clip accuracy"); the bound leaves ~25% headroom.
+SAMPLE_PA_MPJPE_BOUND_MM = 75.0
+
+
+def convert(video: Path, tmp: Path, *extra) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    fbx, joints = tmp / "clip out é.fbx", tmp / "clip joints.npz"
+    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "convert", str(video), "-o", str(fbx),
+                           "--save-joints", str(joints), *map(str, extra)],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return fbx, joints, proc
+
+
+def check_fbx(fbx: Path, frames: int) -> dict:
+    from posemoe_blender.blender.inspect_fbx import summarize_fbx
+    s = summarize_fbx(fbx)
+    assert s["armatures"] == 1
+    assert s["leaf_bones"] == []
+    assert s["keyed_frames"] == frames, "every frame keyed"
+    assert s["moves"], "the joints move"
+    assert s["upright"]
+    head_top = max(z for _, _, z in s["positions"]["Head"])  # above the floor (Z = 0)
+    assert 1.5 <= head_top <= 2.0, head_top
+    assert s["min_foot_height"] < 0.2, "feet near the floor"
+    return s
+
+
+def procrustes_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean per-joint error (metres) after a per-frame similarity alignment of pred to gt."""
+    errs = []
+    for p, g in zip(pred.astype(np.float64), gt.astype(np.float64)):
+        mp, mg = p.mean(0), g.mean(0)
+        p0, g0 = p - mp, g - mg
+        u, s, vt = np.linalg.svd(p0.T @ g0)
+        d = np.sign(np.linalg.det(u @ vt))
+        s[-1] *= d
+        u[:, -1] *= d
+        r = u @ vt
+        scale = s.sum() / (p0 ** 2).sum()
+        errs.append(np.linalg.norm(scale * p0 @ r - g0, axis=-1).mean())
+    return float(np.mean(errs))
+
+
+def test_sample_clip_end_to_end(sample_clip, tmp_path):
+    fbx, joints_path, proc = convert(sample_clip, tmp_path)
+    assert "frames/s" in proc.stderr.splitlines()[-1], "one-line summary at the end"
+    truth = np.load(sample_clip.with_name("demo_truth.npz"))
+    out = np.load(joints_path)
+    assert list(out["joint_names"]) == list(JOINT_NAMES)
+    assert out["joints3d"].shape == truth["joints3d"].shape
+    assert out["joints3d"].dtype == np.float32 and out["root"].shape == (len(truth["joints3d"]), 3)
+    assert float(out["fps"]) == pytest.approx(30.0)
+    assert np.all(np.isfinite(out["joints3d"]))
+    # root-relative, and the detected 2D is on the figure
+    assert np.abs(out["joints3d"][:, 0]).max() < 1e-5
+    err2d = np.linalg.norm(out["keypoints2d"][..., :2] - truth["keypoints2d"][..., :2], axis=-1)
+    assert err2d.mean() < 15.0, err2d.mean()
+    pa = procrustes_mpjpe(out["joints3d"], truth["joints3d"]) * 1000
+    assert pa < SAMPLE_PA_MPJPE_BOUND_MM, f"PA-MPJPE {pa:.1f} mm"
+    s = check_fbx(fbx, frames=len(truth["joints3d"]))
+    assert abs(s["fps"] - 30.0) < 1e-6
+    # constant bone lengths in the saved joints
+    lengths = np.stack([np.linalg.norm(out["joints3d"][:, c] - out["joints3d"][:, p], axis=-1)
+                        for p, c in BONES], axis=1)
+    assert lengths.std(0).max() < 0.03
+
+
+def test_real_phone_video_end_to_end(real_video, tmp_path):
+    fbx, joints_path, _ = convert(real_video, tmp_path, "--blend", tmp_path / "clip.blend")
+    out = np.load(joints_path)
+    assert out["joints3d"].shape == (100, 17, 3)
+    assert float(out["fps"]) == pytest.approx(60.0, abs=0.1)
+    assert (int(out["width"]), int(out["height"])) == (1080, 1920)
+    assert (tmp_path / "clip.blend").stat().st_size > 0
+    s = check_fbx(fbx, frames=100)
+    assert abs(s["fps"] - 60.0) < 0.1
+
+
+def test_fps_out_and_range(sample_clip, tmp_path):
+    fbx, joints_path, _ = convert(sample_clip, tmp_path, "--start", 10, "--end", 70, "--fps-out", 24)
+    out = np.load(joints_path)
+    # 60 source frames at 30 fps span 59/30 s -> floor(59 * 24 / 30) + 1 = 48 frames at 24 fps
+    assert out["joints3d"].shape[0] == 48 and out["keypoints2d"].shape[0] == 48
+    assert float(out["fps"]) == pytest.approx(24.0)
+    from posemoe_blender.blender.inspect_fbx import summarize_fbx
+    s = summarize_fbx(fbx)
+    assert s["keyed_frames"] == 48 and abs(s["fps"] - 24.0) < 1e-6
