@@ -1,0 +1,320 @@
+"""Retarget an :class:`~.skeleton.Animation` of the generated rig onto another rig (no bpy).
+
+Conventions (Blender's pose math, as in :mod:`.solving`): a bone with rest orientation ``M``
+(3x3, armature space, columns = local X, Y along the bone, Z) and local pose rotation ``L``
+has the *world delta* ``G = G_parent @ M @ L @ M^T`` (the rotation taking its rest
+orientation to its posed orientation, ``G_parent`` = identity for a root bone). Conversely
+``L = M^T @ G_parent^T @ G @ M``.
+
+:func:`retarget` gives each mapped target bone the world delta of our bone, so it turns the
+way ours turns:
+
+1. **Object transform**: the target's rest orientations are taken in world space
+   (``W = R_object @ M``), so rigs imported with a rotated/scaled armature object (Mixamo,
+   Unreal FBX) need no special case; locations are divided by the object's scale.
+2. **Facing** (``C``): the rotation taking our character frame (left = +X, up = +Z, facing
+   -Y) to the target's, measured from the rest heads of the mapped thighs/upper arms
+   (left - right) and the spine (hips -> neck/head). A rig facing +Y gets ``C`` = 180 deg about Z.
+3. **Rest alignment** (``match_rest``, default on): a target whose rest pose is not a T-pose
+   (the Unreal mannequins' A-pose, Rigify's bent arms) is first turned so each mapped bone
+   points where ours points at rest (``A_b``: the smallest rotation from the target bone's
+   rest direction to ours, measured head -> head of the next mapped bone along the chain,
+   or the ``tips`` bone, else the bone's own axis). Then the target's world delta is
+   ``H_b = C @ G_b @ C^T @ A_b``; with ``match_rest=False`` (or matching rest poses)
+   ``A_b`` = identity, i.e. exactly the same world-space rotation deltas.
+4. **Hierarchy**: target bones are walked parents first; a mapped bone gets
+   ``L = W^T @ H_parent^T @ H_b @ W``; an unmapped bone is not keyed and is assumed to stay at
+   rest (its world delta is its parent's).
+5. **Root motion**: our pelvis displacement from its rest position (world) is rotated by ``C``,
+   scaled by the leg-length ratio (target thigh + shin over ours) and written as the target
+   root bone's ``location`` (bone-local, ``W_root^T @ H_parent^T @ d / object_scale``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from ..errors import PoseMoEError
+from .retarget_presets import BoneMapping
+from .skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, Animation
+
+_EPS = 1e-9
+
+
+@dataclass
+class TargetRig:
+    """The rest layout of the rig to animate (read from an armature by the Blender layer).
+
+    * ``names``: bone names; ``parents``: parent index per bone (-1 = root);
+    * ``rest_matrices``: (N, 3, 3) ``Bone.matrix_local`` rotation part (armature space);
+    * ``rest_heads`` / ``rest_tails``: (N, 3) ``Bone.head_local`` / ``tail_local``;
+    * ``matrix_world``: (4, 4) the armature object's world matrix (rest).
+    """
+
+    names: Sequence[str]
+    parents: Sequence[int]
+    rest_matrices: np.ndarray
+    rest_heads: np.ndarray
+    rest_tails: np.ndarray
+    matrix_world: np.ndarray = field(default_factory=lambda: np.eye(4))
+
+    def index(self) -> dict:
+        return {n: i for i, n in enumerate(self.names)}
+
+
+@dataclass
+class RetargetResult:
+    """What to key on the target: ``rotations`` (T, K, 4) w-x-y-z local quaternions of the bones
+    ``bone_names`` (K mapped bones, target names), ``root_bone`` and its ``root_location``
+    (T, 3) bone-local (None when there is no root bone), plus diagnostics: ``scale`` (leg
+    ratio), ``facing`` (3x3 ``C``), ``missing`` (mapped target names the rig lacks)."""
+
+    bone_names: list
+    rotations: np.ndarray
+    root_bone: Optional[str]
+    root_location: Optional[np.ndarray]
+    scale: float
+    facing: np.ndarray
+    missing: list
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, n, out=np.zeros_like(v, dtype=np.float64), where=n > _EPS)
+
+
+def min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(3, 3) smallest rotation taking direction ``a`` onto direction ``b``."""
+    a, b = _unit(np.asarray(a, float)), _unit(np.asarray(b, float))
+    axis = np.cross(a, b)
+    s, c = np.linalg.norm(axis), float(np.dot(a, b))
+    if s < 1e-9:
+        if c > 0:
+            return np.eye(3)
+        perp = np.cross(a, [1.0, 0.0, 0.0])
+        if np.linalg.norm(perp) < 1e-6:
+            perp = np.cross(a, [0.0, 1.0, 0.0])
+        return Rotation.from_rotvec(_unit(perp) * np.pi).as_matrix()
+    return Rotation.from_rotvec(axis / s * np.arctan2(s, c)).as_matrix()
+
+
+def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 4) w-x-y-z -> (..., 3, 3)."""
+    shape = q.shape[:-1]
+    m = Rotation.from_quat(np.asarray(q, float)[..., [1, 2, 3, 0]].reshape(-1, 4)).as_matrix()
+    return m.reshape(shape + (3, 3))
+
+
+def _matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) -> (..., 4) w-x-y-z, sign-continuous along the first axis."""
+    shape = m.shape[:-2]
+    q = Rotation.from_matrix(m.reshape(-1, 3, 3)).as_quat().reshape(shape + (4,))[..., [3, 0, 1, 2]]
+    if q.shape[0] > 1:
+        dots = np.sum(q[1:] * q[:-1], axis=-1)
+        signs = np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)
+        q[1:] *= signs[..., None]
+    return q
+
+
+def _split_world(matrix_world: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Rotation (3, 3), mean scale and translation of a 4x4 world matrix."""
+    m = np.asarray(matrix_world, dtype=np.float64)
+    lin = m[:3, :3]
+    u, s, vt = np.linalg.svd(lin)
+    rot = u @ vt
+    if np.linalg.det(rot) < 0:  # mirrored object: keep a proper rotation
+        u[:, -1] *= -1
+        rot = u @ vt
+    return rot, float(np.mean(s)), m[:3, 3]
+
+
+def world_deltas(rotations: np.ndarray, rest_matrices: np.ndarray, parents: Sequence[int]) -> np.ndarray:
+    """(T, B, 3, 3) world deltas ``G_b = G_p M_b L_b M_b^T`` from local quaternions (T, B, 4)."""
+    L = _quat_to_matrix(np.asarray(rotations, float))
+    M = np.asarray(rest_matrices, float)
+    T, B = L.shape[:2]
+    G = np.empty((T, B, 3, 3))
+    for b in range(B):
+        local = M[b] @ L[:, b] @ M[b].T
+        G[:, b] = local if parents[b] < 0 else G[:, parents[b]] @ local
+    return G
+
+
+def _hierarchy_order(parents: Sequence[int]) -> list[int]:
+    order, seen = [], set()
+
+    def visit(i, depth=0):
+        if i in seen:
+            return
+        if depth > len(parents):
+            raise PoseMoEError("the target armature's bone hierarchy has a cycle")
+        p = parents[i]
+        if p >= 0:
+            visit(p, depth + 1)
+        seen.add(i)
+        order.append(i)
+
+    for i in range(len(parents)):
+        visit(i)
+    return order
+
+
+def _frame(left: np.ndarray, up: np.ndarray) -> Optional[np.ndarray]:
+    """Columns: left, forward (= up x left), up; None when degenerate."""
+    up = _unit(np.asarray(up, float))
+    left = np.asarray(left, float) - np.dot(left, up) * up
+    if np.linalg.norm(up) < 0.5 or np.linalg.norm(left) < 1e-6:
+        return None
+    left = _unit(left)
+    return np.stack([left, np.cross(up, left), up], axis=1)
+
+
+# --------------------------------------------------------------------------- retarget
+
+def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
+             match_rest: bool = True, root_motion: bool = True) -> RetargetResult:
+    """Compute local rotations (and root location) for ``target`` following ``anim``.
+
+    Only bones named in ``mapping.bones`` that exist on ``target`` are returned (keyed);
+    names the rig lacks are listed in ``missing``. Raises :class:`PoseMoEError` when the rig
+    has none of the mapped bones. See the module docstring for the math.
+    """
+    ours = {n: i for i, n in enumerate(anim.bone_names)}
+    tidx = target.index()
+    pairs = [(o, t) for o, t in mapping.bones.items() if o in ours]
+    present = [(o, t) for o, t in pairs if t in tidx]
+    missing = [t for o, t in pairs if t not in tidx]
+    if not present:
+        raise PoseMoEError(f"the armature has none of the bones of the {mapping.name!r} mapping "
+                           f"(e.g. {', '.join(t for _, t in pairs[:4])})")
+    target_of = dict(present)                       # our bone -> target bone name
+    source_of = {t: o for o, t in present}           # target bone name -> our bone
+
+    # our side (armature = world for the generated rig)
+    M = np.asarray(anim.rest_matrices, float)
+    heads = np.asarray(anim.rest_heads, float)
+    tails = np.asarray(anim.rest_tails, float)
+    G = world_deltas(anim.rotations, M, anim.bone_parents)
+    T = G.shape[0]
+
+    # target side, world space
+    R_obj, s_obj, _ = _split_world(target.matrix_world)
+    Mt = np.asarray(target.rest_matrices, float)
+    W = np.einsum("ij,njk->nik", R_obj, Mt)
+    th = (np.asarray(target.rest_heads, float) * s_obj) @ R_obj.T
+    tt = (np.asarray(target.rest_tails, float) * s_obj) @ R_obj.T
+
+    def t_head(our_name):
+        t = target_of.get(our_name)
+        return None if t is None else th[tidx[t]]
+
+    def o_head(our_name):
+        return heads[ours[our_name]]
+
+    # facing C: our frame -> target frame
+    C = np.eye(3)
+    for lname, rname in (("LThigh", "RThigh"), ("LUpperArm", "RUpperArm"), ("LClavicle", "RClavicle")):
+        top = next((n for n in ("Head", "Neck", "Spine") if n in target_of), None)
+        if t_head(lname) is None or t_head(rname) is None or top is None or "Hips" not in target_of:
+            continue
+        Ft = _frame(t_head(lname) - t_head(rname), t_head(top) - t_head("Hips"))
+        Fo = _frame(o_head(lname) - o_head(rname), o_head(top) - o_head("Hips"))
+        if Ft is not None and Fo is not None:
+            C = Ft @ Fo.T
+            break
+
+    # rest alignment A_b per mapped target bone
+    child_along = {}
+    for b, name in enumerate(anim.bone_names):
+        for c, cname in enumerate(anim.bone_names):
+            if BONE_HEAD_JOINT[c] == BONE_TAIL_JOINT[b] and anim.bone_parents[c] == b:
+                child_along[name] = cname
+    A = {}
+    for o, t in present:
+        u = C @ (tails[ours[o]] - heads[ours[o]])
+        end = None
+        child = child_along.get(o)
+        if child in target_of:
+            end = th[tidx[target_of[child]]]
+        elif mapping.tips.get(o) in tidx:
+            end = th[tidx[mapping.tips[o]]]
+        v = (end - th[tidx[t]]) if end is not None else W[tidx[t]][:, 1]
+        if np.linalg.norm(v) < 1e-6:
+            v = W[tidx[t]][:, 1]
+        A[t] = min_rotation(v, u) if match_rest else np.eye(3)
+
+    # walk the target hierarchy
+    H: dict[int, Optional[np.ndarray]] = {}   # world delta per bone (None = identity)
+    local: dict[str, np.ndarray] = {}
+    for i in _hierarchy_order(target.parents):
+        p = target.parents[i]
+        Hp = H.get(p) if p >= 0 else None
+        name = target.names[i]
+        if name in source_of:
+            Hb = np.einsum("ij,tjk,lk->til", C, G[:, ours[source_of[name]]], C) @ A[name]
+            HpT = np.eye(3) if Hp is None else np.swapaxes(Hp, -1, -2)
+            local[name] = W[i].T @ HpT @ Hb @ W[i]
+            H[i] = Hb
+        else:
+            H[i] = Hp
+
+    names = [t for o, t in present]
+    rot = _matrix_to_quat(np.stack([local[t] for t in names], axis=1))
+
+    # root motion
+    root_name = mapping.root_bone if mapping.root_bone in tidx else None
+    root_loc, ratio = None, 1.0
+    ours_leg = np.mean([np.linalg.norm(tails[ours[s + "Thigh"]] - heads[ours[s + "Thigh"]])
+                        + np.linalg.norm(tails[ours[s + "Shin"]] - heads[ours[s + "Shin"]])
+                        for s in "LR"])
+    legs = []
+    for s in "LR":
+        thigh, shin = target_of.get(s + "Thigh"), target_of.get(s + "Shin")
+        if thigh is None or shin is None:
+            continue
+        knee = th[tidx[shin]]
+        ankle = th[tidx[mapping.tips[s + "Shin"]]] if mapping.tips.get(s + "Shin") in tidx else tt[tidx[shin]]
+        legs.append(np.linalg.norm(knee - th[tidx[thigh]]) + np.linalg.norm(ankle - knee))
+    if legs and ours_leg > 1e-6 and np.mean(legs) > 1e-6:
+        ratio = float(np.mean(legs) / ours_leg)
+    if root_name is not None:
+        r = tidx[root_name]
+        d_ours = np.asarray(anim.root_location, float) @ M[ours["Hips"]].T   # world displacement
+        if not root_motion:
+            d_ours = d_ours * np.array([0.0, 0.0, 1.0])
+        d = ratio * (d_ours @ C.T)
+        p = target.parents[r]
+        Hp = H.get(p) if p >= 0 else None
+        if Hp is None:
+            loc = d @ W[r] / s_obj                        # W^T d
+        else:
+            loc = np.einsum("ji,tkj,tk->ti", W[r], Hp, d) / s_obj   # W^T Hp^T d
+        root_loc = loc
+    return RetargetResult(bone_names=names, rotations=rot, root_bone=root_name,
+                          root_location=root_loc, scale=ratio, facing=C, missing=missing)
+
+
+def quaternions_to_euler(quat: np.ndarray, order: str) -> np.ndarray:
+    """(T, 4) w-x-y-z -> (T, 3) Blender Euler angles for rotation mode ``order`` ('XYZ', ...),
+    unwrapped in time (no 360-degree jumps)."""
+    order = order.upper()
+    if sorted(order) != ["X", "Y", "Z"]:
+        raise PoseMoEError(f"unknown Euler order {order!r}")
+    # Blender's 'XYZ' applies X first, then Y, then Z about fixed axes: scipy's extrinsic 'xyz'
+    e = Rotation.from_quat(np.asarray(quat, float)[:, [1, 2, 3, 0]]).as_euler(order.lower())
+    e = np.unwrap(e, axis=0)
+    # back to Blender's component order (x, y, z)
+    out = np.empty_like(e)
+    for k, axis in enumerate(order):
+        out[:, "XYZ".index(axis)] = e[:, k]
+    return out
+
+
+__all__ = ["TargetRig", "RetargetResult", "retarget", "world_deltas", "min_rotation",
+           "quaternions_to_euler", "BONE_NAMES"]
