@@ -14,8 +14,12 @@ A compact re-implementation from the paper's description (no official code exist
    2D experts. A load-balancing loss (Switch-Transformer form) keeps every expert in use.
 4. **Cross-expert knowledge aggregation** -- bidirectional cross-attention 2D->depth and
    depth->2D, over joints (spatial, within a frame) and over frames (temporal, per joint).
-5. **Head** -- x, y from the refined 2D stream, z = mu + a correction from the depth
-   stream; the Pelvis is subtracted (root-relative camera coordinates, metres).
+5. **Head** -- z = mu + a correction from the depth stream; x, y from the refined 2D stream:
+   the 2D stream predicts a correction of the detected 2D (``u``, normalised image units) and,
+   per frame, a metric scale ``s ~ Z_root / f`` and an inverse root depth ``q ~ 1 / Z_root``;
+   the pinhole model then gives ``X_j = s * u_j * (1 + z_j * q)`` (x and y), so the 2D evidence
+   reaches the output without passing through the uncertain depth features. The Pelvis is
+   subtracted (root-relative camera coordinates, metres).
 
 Input ``(B, T, 17, 3)`` = :func:`~posemoe_blender.model.camera.normalize_keypoints` output.
 Output ``(B, T, 17, 3)`` (sequence to sequence: every frame of the window is predicted).
@@ -206,7 +210,16 @@ class PoseMoE(nn.Module):
         self.blocks_d = nn.ModuleList(StreamBlock(cfg) for _ in range(cfg.depth))
         self.cross = nn.ModuleList(CrossAggregation(cfg) for _ in range(cfg.depth)) if cfg.cross else None
         self.norm_2d, self.norm_d = nn.LayerNorm(C), nn.LayerNorm(C)
+        # 2D stream head: a refinement of the detected 2D (normalised image units) and, per
+        # frame, the metric scale s (metres per normalised unit, ~ root depth / focal) and the
+        # inverse root depth q (1/m) that turn the refined 2D + depth into camera-space x, y.
         self.head_xy = nn.Linear(C, 2)
+        self.head_scale = nn.Linear(C, 2)
+        nn.init.zeros_(self.head_xy.weight)
+        nn.init.zeros_(self.head_xy.bias)
+        nn.init.zeros_(self.head_scale.weight)
+        with torch.no_grad():
+            self.head_scale.bias.copy_(torch.tensor([2.9, -1.4]))  # softplus -> s ~3 m, q ~0.22/m
         self.head_z = nn.Linear(C, 1)
         self.last_prior: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -242,9 +255,15 @@ class PoseMoE(nn.Module):
                 a, d = self.cross[i](a, d)
             a = self.blocks_2d[i].feed(a)
             d = self.blocks_d[i].feed(d)
-        xy = self.head_xy(self.norm_2d(a))
+        fa = self.norm_2d(a)
+        uv = x[..., :2] + self.head_xy(fa)                           # refined 2D (B, T, J, 2)
+        sq = F.softplus(self.head_scale(fa.mean(dim=2, keepdim=True)))  # (B, T, 1, 2)
+        s, q = sq[..., :1], sq[..., 1:]
         z = self.head_z(self.norm_d(d))
         if mu is not None:
             z = z + mu[..., None]
+        z = z - z[:, :, :1]
+        # pinhole: X_j = u_j (Z_r + z_j) / f = s (u_j + u_j z_j / Z_r), with s = Z_r / f, q = 1 / Z_r
+        xy = s * (uv + uv * z * q)
         out = torch.cat([xy, z], dim=-1)
         return out - out[:, :, :1]

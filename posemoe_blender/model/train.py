@@ -97,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--ablation", action="append", default=[], choices=sorted(ABLATIONS),
                     help="PoseMoE ablation switch (repeatable)")
     ap.add_argument("--frames", type=int, default=27, help="window length T (27, 81 or 243)")
-    ap.add_argument("--minutes", type=float, default=0.0, help="wall-clock training budget")
+    ap.add_argument("--minutes", type=float, default=0.0, help="training budget in minutes (see --clock)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="what --minutes counts: wall-clock time, or this process's CPU time (fair "
+                         "budgets on a machine shared with other jobs; with --threads 1, CPU time = compute)")
     ap.add_argument("--steps", type=int, default=0, help="maximum number of steps (0 = budget only)")
     ap.add_argument("--batch", type=int, default=32, help="windows per step")
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -130,7 +133,7 @@ def train(args) -> dict:
     rng = np.random.default_rng(args.seed)
     model = build_model(cfg).to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    step, elapsed = 0, 0.0
+    step, elapsed, wall, cpu = 0, 0.0, 0.0, 0.0
     history: list[dict] = []
     if args.resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location=args.device, weights_only=False)
@@ -141,6 +144,7 @@ def train(args) -> dict:
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         step, elapsed, history = ck["step"], ck["elapsed"], ck.get("history", [])
+        wall, cpu = ck.get("wall", 0.0), ck.get("cpu", 0.0)
         print(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min done)", flush=True)
 
     data = Mocap.load(args.data, "train")
@@ -163,12 +167,12 @@ def train(args) -> dict:
     def checkpoint():
         _atomic_save({"config": cfg, "model": model.state_dict(), "optim": opt.state_dict(),
                       "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                      "step": step, "elapsed": elapsed, "history": history, "args": vars(args)},
+                      "step": step, "elapsed": elapsed, "wall": wall, "cpu": cpu, "history": history, "args": vars(args)},
                      ckpt_path)
 
     model.train()
     run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
-    t_last = time.time()
+    t_last, c_last = time.time(), time.process_time()
     t_log, step_log = time.time(), step
     last_ckpt = time.time()
     while progress() < 1.0:
@@ -186,9 +190,11 @@ def train(args) -> dict:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        now = time.time()
-        elapsed += now - t_last
-        t_last = now
+        now, cnow = time.time(), time.process_time()
+        wall += now - t_last
+        cpu += cnow - c_last
+        elapsed = cpu if args.clock == "cpu" else wall
+        t_last, c_last = now, cnow
         run_loss += loss.item()
         run_mpjpe += loss_pos.item() * 1000
         run_n += 1
@@ -197,18 +203,20 @@ def train(args) -> dict:
             p = progress()
             eta = (1 - p) * (elapsed / max(p, 1e-9)) if p > 0 else float("nan")
             rec = {"step": step, "loss": run_loss / run_n, "mpjpe_mm": run_mpjpe / run_n,
-                   "lr": lr, "it_s": its, "elapsed_min": elapsed / 60, "aux": aux.item()}
+                   "lr": lr, "it_s": its, "elapsed_min": elapsed / 60, "wall_min": wall / 60,
+                   "cpu_min": cpu / 60, "aux": aux.item()}
             history.append(rec)
             print(f"step {step:6d} | loss {rec['loss']:.4f} | MPJPE {rec['mpjpe_mm']:6.1f} mm | "
                   f"aux {rec['aux']:.3f} | lr {lr:.2e} | {its:5.2f} it/s | "
-                  f"{elapsed / 60:5.1f} min | ETA {eta / 60:5.1f} min", flush=True)
+                  f"{elapsed / 60:5.1f} min ({args.clock}) | ETA {eta / 60:5.1f} min", flush=True)
             run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
             t_log, step_log = now, step
         if now - last_ckpt > args.ckpt_seconds:
             checkpoint()
             last_ckpt = time.time()
     checkpoint()
-    meta = {"steps": step, "train_minutes": round(elapsed / 60, 2), "batch": args.batch,
+    meta = {"steps": step, "train_minutes": round(elapsed / 60, 2), "clock": args.clock,
+            "wall_minutes": round(wall / 60, 2), "cpu_minutes": round(cpu / 60, 2), "batch": args.batch,
             "seed": args.seed, "params": n_params, "lr": args.lr, "threads": args.threads,
             "final_train_mpjpe_mm": history[-1]["mpjpe_mm"] if history else None,
             "command": "python -m posemoe_blender.model.train " + " ".join(sys.argv[1:])}

@@ -1,0 +1,156 @@
+"""2D -> 3D lifting for the pipeline (PoseMoE by default). Never imports ``bpy``.
+
+Public API::
+
+    resolve_device("auto" | "cpu" | "cuda") -> torch.device
+    default_weights_path() -> pathlib.Path
+    weights_available(path=None) -> bool
+    lift_keypoints(keypoints2d, width, height, device="auto", weights=None, batch_size=256)
+        -> np.ndarray (T, 17, 3) float32, metres, root-relative camera coordinates
+    predict_sequences(model, inputs, batch_size=256, device=None) -> np.ndarray
+
+``keypoints2d`` is ``(T, 17, 3)`` = pixels (x right, y down, origin top-left of the upright
+image) + confidence. The sequence is cut into windows of the network's length ``W`` with
+stride ``W // 2``; the predictions of overlapping windows are averaged with a
+sin^2 taper (so window edges, which see less context, weigh less). Clips shorter than one
+window are padded by repeating their first/last frame. Windows run in batches of
+``batch_size`` under ``torch.inference_mode``; on CUDA with bf16 autocast and pinned memory.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import PoseMoEError
+from ..joints import NUM_JOINTS
+from ..model.camera import normalize_keypoints
+from ..model.weights import DEFAULT_WEIGHTS, load_model
+
+_CACHE: dict[tuple, tuple[torch.nn.Module, dict]] = {}
+_LOCK = threading.Lock()
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU -> PoseMoEError."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise PoseMoEError("--device cuda was requested but no CUDA GPU is available")
+        return torch.device(name)
+    raise PoseMoEError(f"--device {name}: unknown device (use auto, cpu or cuda)")
+
+
+def default_weights_path() -> Path:
+    """The shipped PoseMoE weights (``weights/posemoe_default.pt``)."""
+    return DEFAULT_WEIGHTS
+
+
+def weights_available(path: str | os.PathLike | None = None) -> bool:
+    """True when the weights file exists and is non-empty (not validated: see ``load_model``)."""
+    p = Path(path) if path is not None else default_weights_path()
+    return p.is_file() and p.stat().st_size > 0
+
+
+def _get_model(weights, device: torch.device):
+    path = Path(weights) if weights is not None else default_weights_path()
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size, str(device))
+    except OSError:
+        raise PoseMoEError(f"{path}: weights file not found") from None
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE.clear()
+            _CACHE[key] = load_model(path, device=device)
+        return _CACHE[key]
+
+
+def _taper(window: int) -> np.ndarray:
+    t = (np.arange(window) + 0.5) / window
+    return (np.sin(np.pi * t) ** 2 + 1e-3).astype(np.float32)
+
+
+def window_starts(length: int, window: int, stride: int | None = None) -> list[int]:
+    """Start frames of the sliding windows covering ``length`` frames (length >= window)."""
+    stride = max(1, stride or window // 2)
+    starts = list(range(0, length - window + 1, stride))
+    if starts[-1] != length - window:
+        starts.append(length - window)
+    return starts
+
+
+def predict_sequences(model: torch.nn.Module, inputs: np.ndarray, batch_size: int = 256,
+                      device: torch.device | None = None, stride: int | None = None) -> np.ndarray:
+    """Run ``model`` over normalised sequences ``(S, T, 17, 3)`` with tapered sliding windows.
+
+    Returns ``(S, T, 17, 3)`` float32. Any ``T >= 1``: sequences shorter than the window are
+    padded by edge replication (and cropped back).
+    """
+    device = device or next(model.parameters()).device
+    W = int(model.cfg.frames)
+    S, T = inputs.shape[:2]
+    x = inputs.astype(np.float32, copy=False)
+    if T < W:
+        pad_l = (W - T) // 2
+        pad_r = W - T - pad_l
+        x = np.concatenate([np.repeat(x[:, :1], pad_l, axis=1), x, np.repeat(x[:, -1:], pad_r, axis=1)], axis=1)
+        return predict_sequences(model, x, batch_size, device, stride)[:, pad_l:pad_l + T]
+    starts = window_starts(T, W, stride)
+    idx = np.asarray(starts)[:, None] + np.arange(W)[None, :]          # (nw, W)
+    windows = x[:, idx].reshape(S * len(starts), W, NUM_JOINTS, 3)      # (S*nw, W, 17, 3)
+    preds = np.empty_like(windows)
+    cuda = device.type == "cuda"
+    with torch.inference_mode():
+        for b in range(0, windows.shape[0], batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(windows[b:b + batch_size]))
+            if cuda:
+                chunk = chunk.pin_memory().to(device, non_blocking=True)
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    out = model(chunk)
+            else:
+                out = model(chunk)
+            preds[b:b + batch_size] = out.float().cpu().numpy()
+    preds = preds.reshape(S, len(starts), W, NUM_JOINTS, 3)
+    if len(starts) == 1:
+        return preds[:, 0].copy()
+    w = _taper(W)
+    acc = np.zeros((S, T, NUM_JOINTS, 3), dtype=np.float64)
+    wsum = np.zeros(T, dtype=np.float64)
+    for k, s in enumerate(starts):
+        acc[:, s:s + W] += preds[:, k] * w[None, :, None, None]
+        wsum[s:s + W] += w
+    return (acc / wsum[None, :, None, None]).astype(np.float32)
+
+
+def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
+                   weights: str | os.PathLike | None = None, batch_size: int = 256) -> np.ndarray:
+    """Lift ``(T, 17, 3)`` pixel keypoints + confidence to ``(T, 17, 3)`` metres.
+
+    Output: float32, root-relative (Pelvis = 0), camera coordinates (x right, y down,
+    z forward). Deterministic. Raises :class:`PoseMoEError` for bad input, an unusable
+    device or unusable weights.
+    """
+    kp = np.asarray(keypoints2d, dtype=np.float32)
+    if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3) or kp.shape[0] < 1:
+        raise PoseMoEError(f"keypoints2d has shape {kp.shape}, expected (T, {NUM_JOINTS}, 3) with T >= 1")
+    if not np.all(np.isfinite(kp)):
+        raise PoseMoEError("keypoints2d contains NaN or infinite values")
+    if not (width and height) or width <= 0 or height <= 0:
+        raise PoseMoEError(f"invalid image size {width}x{height}")
+    if batch_size < 1:
+        raise PoseMoEError(f"batch size must be >= 1, got {batch_size}")
+    dev = resolve_device(device)
+    model, _cfg = _get_model(weights, dev)
+    x = normalize_keypoints(kp, float(width), float(height))
+    out = predict_sequences(model, x[None], batch_size=batch_size, device=dev)[0]
+    out = out - out[:, :1]
+    return np.ascontiguousarray(out, dtype=np.float32)

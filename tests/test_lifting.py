@@ -1,0 +1,122 @@
+"""core/lifting.py: shapes, determinism, sliding windows, devices, weights errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from posemoe_blender.core import lifting
+from posemoe_blender.errors import PoseMoEError
+from posemoe_blender.model.baselines import build_model
+from posemoe_blender.model.camera import normalize_keypoints
+from posemoe_blender.model.weights import save_weights
+
+TINY = {"model": "posemoe", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "experts": 4,
+        "top_k": 2, "expert_hidden": 16, "prior_hidden": 32}
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    # non-trivial heads so the outputs depend on the input
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    path = tmp_path_factory.mktemp("w") / "tiny.pt"
+    save_weights(path, model, TINY)
+    return path
+
+
+def _keypoints(T, seed=0, w=1080, h=1920):
+    rng = np.random.default_rng(seed)
+    base = np.stack([rng.uniform(0.3 * w, 0.7 * w, 17), rng.uniform(0.2 * h, 0.8 * h, 17)], -1)
+    drift = np.cumsum(rng.normal(0, 2.0, size=(T, 17, 2)), axis=0)
+    conf = rng.uniform(0.5, 1.0, size=(T, 17, 1))
+    return np.concatenate([base[None] + drift, conf], -1).astype(np.float32)
+
+
+@pytest.mark.parametrize("T", [1, 5, 27, 100])
+def test_output_shapes(tiny_weights, T):
+    out = lifting.lift_keypoints(_keypoints(T), 1080, 1920, device="cpu", weights=tiny_weights)
+    assert out.shape == (T, 17, 3) and out.dtype == np.float32
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[:, 0], 0.0, atol=1e-6)  # root-relative
+
+
+def test_deterministic(tiny_weights):
+    kp = _keypoints(64, seed=3)
+    a = lifting.lift_keypoints(kp, 1920, 1080, device="cpu", weights=tiny_weights, batch_size=3)
+    b = lifting.lift_keypoints(kp, 1920, 1080, device="cpu", weights=tiny_weights, batch_size=64)
+    assert np.array_equal(a, b) or np.allclose(a, b, atol=1e-6)
+    c = lifting.lift_keypoints(kp, 1920, 1080, device="cpu", weights=tiny_weights, batch_size=3)
+    assert np.array_equal(a, c)
+
+
+def test_window_equals_direct_forward(tiny_weights):
+    from posemoe_blender.model.weights import load_model
+
+    kp = _keypoints(27, seed=5)
+    out = lifting.lift_keypoints(kp, 720, 1280, device="cpu", weights=tiny_weights)
+    model, _ = load_model(tiny_weights)
+    with torch.inference_mode():
+        direct = model(torch.from_numpy(normalize_keypoints(kp, 720, 1280))[None])[0].numpy()
+    np.testing.assert_allclose(out, direct - direct[:, :1], atol=1e-6)
+
+
+def test_sliding_window_overlap_is_smooth(tiny_weights):
+    """Windows overlap and are blended: no frame is left uncovered and values are finite."""
+    starts = lifting.window_starts(100, 27)
+    assert starts[0] == 0 and starts[-1] == 73
+    covered = np.zeros(100, bool)
+    for s in starts:
+        covered[s:s + 27] = True
+    assert covered.all()
+
+
+def test_cuda_without_gpu_raises():
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is available")
+    with pytest.raises(PoseMoEError, match="--device cuda was requested but no CUDA GPU is available"):
+        lifting.resolve_device("cuda")
+    assert lifting.resolve_device("auto").type == "cpu"
+    assert lifting.resolve_device("cpu").type == "cpu"
+
+
+def test_bad_inputs(tiny_weights):
+    with pytest.raises(PoseMoEError):
+        lifting.lift_keypoints(np.zeros((10, 16, 3)), 100, 100, device="cpu", weights=tiny_weights)
+    with pytest.raises(PoseMoEError):
+        lifting.lift_keypoints(np.zeros((0, 17, 3)), 100, 100, device="cpu", weights=tiny_weights)
+    bad = _keypoints(5)
+    bad[2, 3, 0] = np.nan
+    with pytest.raises(PoseMoEError):
+        lifting.lift_keypoints(bad, 100, 100, device="cpu", weights=tiny_weights)
+    with pytest.raises(PoseMoEError):
+        lifting.lift_keypoints(_keypoints(5), 0, 100, device="cpu", weights=tiny_weights)
+
+
+def test_missing_and_corrupt_weights(tmp_path, tiny_weights):
+    missing = tmp_path / "nope.pt"
+    assert not lifting.weights_available(missing)
+    with pytest.raises(PoseMoEError, match="nope.pt"):
+        lifting.lift_keypoints(_keypoints(5), 100, 100, device="cpu", weights=missing)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(tiny_weights.read_bytes()[:500])
+    assert lifting.weights_available(broken)
+    with pytest.raises(PoseMoEError, match="broken.pt"):
+        lifting.lift_keypoints(_keypoints(5), 100, 100, device="cpu", weights=broken)
+
+
+def test_default_weights_path():
+    p = lifting.default_weights_path()
+    assert p.name == "posemoe_default.pt" and p.parent.name == "weights"
+    if lifting.weights_available():
+        out = lifting.lift_keypoints(_keypoints(40), 1080, 1920, device="cpu")
+        assert out.shape == (40, 17, 3)
+        # a plausible human: bone lengths between 3 cm and 70 cm
+        from posemoe_blender.joints import BONES
+
+        lengths = np.array([np.linalg.norm(out[:, c] - out[:, p], axis=-1).mean() for p, c in BONES])
+        assert np.all(lengths > 0.03) and np.all(lengths < 0.7)

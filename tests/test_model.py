@@ -1,0 +1,271 @@
+"""model/*: BVH/FK, data sampler, networks, MoE routing, weights I/O, metrics, overfitting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from posemoe_blender.errors import PoseMoEError
+from posemoe_blender.joints import JOINT_NAMES, MIRROR, PARENTS
+from posemoe_blender.model.baselines import build_model
+from posemoe_blender.model.bvh import forward_kinematics, parse_bvh_text
+from posemoe_blender.model.camera import normalize_keypoints
+from posemoe_blender.model.dataset import Mocap, sample_windows
+from posemoe_blender.model.metrics import p_mpjpe, procrustes_align
+from posemoe_blender.model.train import compute_loss, make_config
+from posemoe_blender.model.weights import load_model, save_weights
+
+TINY = {"model": "posemoe", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "experts": 4,
+        "top_k": 2, "expert_hidden": 16, "prior_hidden": 32}
+
+BVH = """HIERARCHY
+ROOT Hips
+{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT Spine
+  {
+    OFFSET 10 0 0
+    CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+    End Site
+    {
+      OFFSET 5 0 0
+    }
+  }
+}
+MOTION
+Frames: 2
+Frame Time: 0.0333333
+0 90 0 0 0 0 10 0 0 0 0 0
+1 90 0 90 0 0 10 0 0 0 0 0
+"""
+
+
+def test_bvh_fk():
+    skel, motion, ft = parse_bvh_text(BVH)
+    assert skel.names == ["Hips", "Spine"] and skel.parents == [-1, 0]
+    assert motion.shape == (2, 12) and abs(ft - 1 / 30) < 1e-6
+    pos, rot = forward_kinematics(skel, motion)
+    np.testing.assert_allclose(pos[0, 1], [10, 90, 0], atol=1e-9)
+    # 90 deg about Z turns the +x bone to +y
+    np.testing.assert_allclose(pos[1, 1], [1, 100, 0], atol=1e-9)
+
+
+def test_bvh_truncated():
+    with pytest.raises(PoseMoEError):
+        parse_bvh_text(BVH.rsplit("\n", 2)[0])
+
+
+def _synthetic_mocap(clips=3, frames=90, seed=0) -> Mocap:
+    """A standing skeleton with swinging limbs, in world metres (Y up)."""
+    rng = np.random.default_rng(seed)
+    rest = np.array([[0, .93, 0], [-.1, .9, 0], [-.1, .5, 0], [-.1, .1, 0], [.1, .9, 0], [.1, .5, 0],
+                     [.1, .1, 0], [0, 1.13, 0], [0, 1.35, 0], [0, 1.5, .03], [0, 1.6, 0], [.18, 1.32, 0],
+                     [.2, 1.05, 0], [.22, .82, 0], [-.18, 1.32, 0], [-.2, 1.05, 0], [-.22, .82, 0]])
+    out = []
+    for c in range(clips):
+        t = np.arange(frames) / 30.0
+        j = np.repeat(rest[None], frames, 0).copy()
+        ph = rng.uniform(0, 6)
+        for k, sign in ((12, 1), (13, 1), (15, -1), (16, -1), (2, -1), (3, -1), (5, 1), (6, 1)):
+            j[:, k, 2] += sign * 0.15 * (1 + (k % 3)) * np.sin(2 * np.pi * (1 + c * 0.3) * t + ph)
+        j[:, :, 0] += 0.3 * t[:, None] * (c + 1)
+        out.append(j.astype(np.float32))
+    lens = np.array([frames] * clips)
+    return Mocap(np.concatenate(out), np.arange(clips) * frames, lens, np.array([f"c{i}" for i in range(clips)]),
+                 np.array(["s"] * clips), np.array(["d"] * clips), np.array(["train"] * clips))
+
+
+def test_sampler_deterministic_and_geometry():
+    data = _synthetic_mocap()
+    a = sample_windows(data, np.random.default_rng(7), 8, 27)
+    b = sample_windows(data, np.random.default_rng(7), 8, 27)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert a["inputs"].shape == (8, 27, 17, 3) and a["target"].shape == (8, 27, 17, 3)
+    np.testing.assert_allclose(a["target"][:, :, 0], 0, atol=1e-6)
+    # camera y points down: the head is above (smaller y than) the pelvis
+    assert (a["target"][:, :, JOINT_NAMES.index("Head"), 1] < 0).mean() > 0.95
+    # clean 2D is the projection of root + target
+    P = a["target"] + a["root_cam"][:, :, None]
+    u = a["f"][:, None, None] * P[..., 0] / P[..., 2] + a["cx"][:, None, None]
+    np.testing.assert_allclose(u, a["clean_px"][..., 0], rtol=1e-4, atol=1e-2)
+    assert 0 <= a["inputs"][..., 2].min() and a["inputs"][..., 2].max() <= 1
+    heights = np.ptp(a["target"][:, 0, :, 1], axis=-1) + 0.1
+    assert np.all((heights > 1.3) & (heights < 2.1))
+
+
+def test_mirror_table_is_involution():
+    assert all(MIRROR[MIRROR[j]] == j for j in range(17))
+    assert all(PARENTS[j] < j for j in range(1, 17))
+
+
+def test_normalize_numpy_torch_agree():
+    kp = np.random.default_rng(0).uniform(0, 1000, size=(4, 17, 3)).astype(np.float32)
+    kp[..., 2] = np.linspace(-0.2, 1.2, 17)
+    a = normalize_keypoints(kp, 720, 1280)
+    b = normalize_keypoints(torch.from_numpy(kp), 720, 1280).numpy()
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert a[..., 2].min() == 0 and a[..., 2].max() == 1
+    # x and y share one scale: image centre -> 0, long side half -> 1
+    c = normalize_keypoints(np.array([[[360, 640, 1], [360, 1280, 1]]], np.float32), 720, 1280)
+    np.testing.assert_allclose(c[0, :, :2], [[0, 0], [0, 1]], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["posemoe", "entangled", "tcn"])
+@pytest.mark.parametrize("frames", [27, 81])
+def test_networks_shapes(name, frames):
+    cfg = make_config(name, frames, [])
+    model = build_model(cfg).eval()
+    with torch.inference_mode():
+        y = model(torch.rand(2, frames, 17, 3))
+    assert y.shape == (2, frames, 17, 3)
+    assert torch.allclose(y[:, :, 0], torch.zeros(()), atol=1e-6)
+
+
+@pytest.mark.parametrize("ablation", ["no-depth-init", "no-router", "no-cross"])
+def test_ablations_build(ablation):
+    cfg = make_config("posemoe", 27, [ablation])
+    model = build_model(cfg)
+    y = model(torch.rand(2, 27, 17, 3))
+    assert y.shape == (2, 27, 17, 3)
+    if ablation == "no-router":
+        assert not model.moe_layers()
+
+
+def test_default_sizes():
+    n = sum(p.numel() for p in build_model(make_config("posemoe", 27, [])).parameters())
+    m = sum(p.numel() for p in build_model(make_config("entangled", 27, [])).parameters())
+    assert 0.2e6 < n < 1e6 and 0.8 < m / n < 1.2
+
+
+def test_load_balance_loss_and_routing():
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    x = torch.rand(4, 27, 17, 3)
+    model(x)
+    aux = model.aux_loss()
+    assert aux.item() > 0
+    for moe in model.moe_layers():
+        assert int((moe.last_usage > 0).sum()) > 1
+    # the router receives gradient from the balance loss
+    aux.backward()
+    assert any(m.router.weight.grad is not None and m.router.weight.grad.abs().sum() > 0
+               for m in model.moe_layers())
+
+
+def test_moe_equals_sparse_topk():
+    """The stacked implementation computes exactly sum_{top-k} g_e * expert_e(x)."""
+    torch.manual_seed(1)
+    from posemoe_blender.model.posemoe import MoE
+
+    moe = MoE(8, 5, experts=4, top_k=2)
+    x = torch.randn(30, 8)
+    y = moe(x)
+    probs = moe.router(x).softmax(-1)
+    g, idx = probs.topk(2, -1)
+    g = g / g.sum(-1, keepdim=True)
+    W1 = moe.fc1.weight.view(4, 5, 8)
+    b1 = moe.fc1.bias.view(4, 5)
+    W2 = moe.fc2.weight.view(8, 4, 5)
+    ref = torch.zeros_like(x)
+    for n in range(30):
+        for k in range(2):
+            e = idx[n, k]
+            h = torch.nn.functional.gelu(W1[e] @ x[n] + b1[e])
+            ref[n] += g[n, k] * (W2[:, e] @ h + moe.b2[e])
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_weights_roundtrip_and_errors(tmp_path):
+    model = build_model(TINY)
+    path = tmp_path / "m.pt"
+    sha = save_weights(path, model, TINY, {"steps": 1})
+    assert len(sha) == 64
+    loaded, cfg = load_model(path)
+    assert cfg == TINY
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k])
+    # truncated
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(PoseMoEError, match="trunc.pt") as e:
+        load_model(trunc)
+    assert "\n" not in str(e.value)
+    # garbage
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(PoseMoEError, match="junk.pt"):
+        load_model(junk)
+    # config not matching the state dict
+    bad = tmp_path / "bad.pt"
+    save_weights(bad, model, {**TINY, "dim": 24})
+    with pytest.raises(PoseMoEError, match="does not match") as e:
+        load_model(bad)
+    assert "\n" not in str(e.value)
+    with pytest.raises(PoseMoEError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_procrustes():
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(5, 17, 3))
+    th = 0.7
+    R = np.array([[np.cos(th), -np.sin(th), 0], [np.sin(th), np.cos(th), 0], [0, 0, 1]])
+    pred = 1.3 * gt @ R.T + 0.5
+    np.testing.assert_allclose(procrustes_align(pred, gt), gt, atol=1e-9)
+    assert p_mpjpe(pred, gt) < 1e-6
+
+
+def test_overfit_small_batch():
+    """The network can drive MPJPE on a few fixed clips close to zero (< 20 mm)."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    data = _synthetic_mocap(clips=2)
+    batch = sample_windows(data, np.random.default_rng(0), 4, 27, augment_body=False, noise=False)
+    x, y = torch.from_numpy(batch["inputs"]), torch.from_numpy(batch["target"])
+    model = build_model({**TINY, "dim": 32, "expert_hidden": 32})
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=200, pct_start=0.15)
+    for _ in range(200):
+        pred = model(x)
+        loss = (pred - y).norm(dim=-1).mean() + 0.01 * model.aux_loss()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    with torch.no_grad():
+        err = (model(x) - y).norm(dim=-1).mean().item() * 1000
+    assert err < 20.0, err
+
+
+def test_training_loss_terms():
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    x, y = torch.rand(2, 27, 17, 3), 0.3 * torch.randn(2, 27, 17, 3)
+    y = y - y[:, :, :1]
+    pred = model(x)
+    loss, pos, aux = compute_loss(model, pred, y)
+    assert torch.isfinite(loss) and loss.item() > pos.item() > 0 and aux.item() > 0
+    assert model.last_prior is not None and model.last_prior[0].shape == (2, 27, 17)
+
+
+def test_train_cli_smoke(tmp_path):
+    """Two steps end to end on a synthetic prepared folder, then resume."""
+    from posemoe_blender.model import train
+
+    data = _synthetic_mocap()
+    folder = tmp_path / "mocap"
+    folder.mkdir()
+    np.savez(folder / "mocap.npz", joints=data.joints, clip_start=data.clip_start, clip_len=data.clip_len,
+             clip_name=data.clip_name, style=data.style, dataset=data.dataset, split=data.split)
+    out = tmp_path / "run"
+    cfg = '{"dim": 16, "depth": 1, "expert_hidden": 16, "prior_hidden": 32, "heads": 2}'
+    argv = ["--model", "posemoe", "--steps", "2", "--batch", "2", "--data", str(folder), "--out", str(out),
+            "--config", cfg]
+    assert train.main(argv) == 0
+    model, conf = load_model(out / "model.pt")
+    assert conf["dim"] == 16
+    assert train.main(argv[:3] + ["3"] + argv[4:] + ["--resume"]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
