@@ -1,4 +1,4 @@
-"""``python -m posemoe_blender``: convert, batch, lift, train, prepare, evaluate.
+"""``python -m posemoe_blender``: convert, batch, bench, lift, train, prepare, evaluate.
 
 User-facing problems end with one line ``error: ...`` on stderr and a non-zero exit status;
 Ctrl-C ends with ``interrupted`` and status 130, leaving no half-written output.
@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=_positive_int, default=1, help="clips converted in parallel")
     _add_pipeline_options(b)
 
+    bn = sub.add_parser("bench", help="time each stage of a conversion (frames/s, share, memory)")
+    bn.add_argument("video", help="input video file")
+    bn.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="where PoseMoE runs (auto: CUDA when present, else CPU)")
+    bn.add_argument("--start", type=_non_negative_int, default=0, help="first frame (default 0)")
+    bn.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
+    bn.add_argument("--json", action="store_true", help="print the report as JSON")
+
     lf = sub.add_parser("lift", help="lift 2D keypoints (.npz) to 3D joints (.npz)")
     lf.add_argument("keypoints", help="npz with keypoints2d, fps, width, height")
     lf.add_argument("-o", "--output", required=True, help="npz to write (joints3d, joint_names)")
@@ -161,6 +169,11 @@ def _cmd_lift(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    from .bench import main as bench_main
+    return bench_main(args)
+
+
 def _cmd_passthrough(args) -> int:
     import importlib
     module = importlib.import_module(f"posemoe_blender.model.{args.command}")
@@ -169,10 +182,10 @@ def _cmd_passthrough(args) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"convert": _cmd_convert, "batch": _cmd_batch, "lift": _cmd_lift,
+    handlers = {"convert": _cmd_convert, "batch": _cmd_batch, "lift": _cmd_lift, "bench": _cmd_bench,
                 "train": _cmd_passthrough, "prepare": _cmd_passthrough, "evaluate": _cmd_passthrough}
     try:
-        if args.command in ("convert", "batch", "lift"):
+        if args.command in ("convert", "batch", "lift", "bench"):
             with native_output_silenced():
                 return handlers[args.command](args)
         return handlers[args.command](args)

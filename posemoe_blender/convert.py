@@ -19,7 +19,7 @@ import numpy as np
 from .core.pipeline import ClipResult, ConvertOptions, Progress, process_clip
 from .core import smoothing
 from .errors import PoseMoEError
-from .joints import save_npz
+from .joints import JOINT_NAMES, save_npz
 from .quiet import python_stdout_silenced
 
 
@@ -65,15 +65,64 @@ def save_joints(path: str, result: ClipResult) -> None:
     kp2d = result.keypoints2d
     if kp2d.shape[0] != result.joints3d.shape[0]:  # --fps-out: keep all arrays on one time base
         kp2d = smoothing.resample(kp2d, result.source_fps, result.fps)
+    followed = result.followed or {}
     save_npz(path, joints3d=result.joints3d.astype(np.float32), root=result.root.astype(np.float32),
              keypoints2d=kp2d.astype(np.float32), fps=np.float32(result.fps),
              width=np.int32(result.width), height=np.int32(result.height),
-             lifter=np.array(result.lifter))
+             lifter=np.array(result.lifter),
+             followed_box=np.array(followed.get("box", [0, 0, 0, 0]), np.int32),
+             followed_frame=np.int32(followed.get("frame", 0)),
+             followed_rule=np.array(followed.get("rule", "")))
+
+
+def _staging_path(final: str) -> str:
+    """A hidden name next to ``final`` where an output waits until every output is ready."""
+    folder, name = os.path.split(final)
+    return os.path.join(folder, f".posemoe-{os.getpid()}-{name}")
+
+
+def _cleanup(paths) -> None:
+    for path in paths:
+        try:
+            if path and os.path.exists(path):
+                os.unlink(path)
+        except OSError:
+            pass
+
+
+def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[str],
+                          blend: Optional[str], preset: str, timings: dict) -> None:
+    """Build the rig + Action (``timings["keyframes"]``), export the FBX (``timings["export"]``)
+    and save the .blend (``timings["blend"]``) with the Blender layer's public functions
+    (``timings["blender_import"]``: importing bpy, once per process)."""
+    t0 = time.perf_counter()
+    import bpy  # bpy only when it is needed
+    from .blender import scene
+    from .blender.export import export_fbx
+    timings["blender_import"] = time.perf_counter() - t0
+    with python_stdout_silenced():
+        t0 = time.perf_counter()
+        scene.write_outputs(result.animation, action_name, preset=preset)  # scene + Action only
+        obj = bpy.data.objects[scene.ARMATURE_NAME]
+        timings["keyframes"] = time.perf_counter() - t0
+        if fbx:
+            t0 = time.perf_counter()
+            export_fbx(fbx, obj, preset=preset)
+            timings["export"] = time.perf_counter() - t0
+        if blend:
+            t0 = time.perf_counter()
+            scene.save_blend(blend)
+            timings["blend"] = time.perf_counter() - t0
 
 
 def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
                  progress: Optional[Progress] = None) -> dict:
-    """Convert one clip; returns a summary dict. Raises PoseMoEError on any user-facing problem."""
+    """Convert one clip; returns a summary dict. Raises PoseMoEError on any user-facing problem.
+
+    All outputs appear together or not at all: each is first written (atomically) under a
+    hidden ``.posemoe-<pid>-<name>`` in its folder and the set is renamed into place only when
+    every one is complete; an error or Ctrl-C (KeyboardInterrupt) before that removes them.
+    """
     fbx = check_output(outputs.fbx, ".fbx", outputs.overwrite)
     blend = check_output(outputs.blend, ".blend", outputs.overwrite)
     joints = check_output(outputs.joints, ".npz", outputs.overwrite)
@@ -82,15 +131,21 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     t_start = time.perf_counter()
     result = process_clip(video, options, progress)
     timings = dict(result.timings)
-    if joints:
-        save_joints(joints, result)
-    if fbx or blend:
-        t0 = time.perf_counter()
-        from .blender.scene import write_outputs  # bpy only when it is needed
-        with python_stdout_silenced():
-            write_outputs(result.animation, action_name_for(video), fbx_path=fbx, blend_path=blend,
-                          preset=outputs.preset)
-        timings["blender"] = time.perf_counter() - t0
+    staged = {final: _staging_path(final) for final in (fbx, blend, joints) if final}
+    try:
+        if joints:
+            t0 = time.perf_counter()
+            save_joints(staged[joints], result)
+            timings["save_joints"] = time.perf_counter() - t0
+        if fbx or blend:
+            write_blender_outputs(result, action_name_for(video), staged.get(fbx), staged.get(blend),
+                                  outputs.preset, timings)
+        for final, tmp in staged.items():
+            os.replace(tmp, final)
+    except OSError as exc:
+        raise PoseMoEError(f"cannot write {exc.filename or 'output'}: {exc.strerror or exc}") from None
+    finally:
+        _cleanup(staged.values())
     elapsed = time.perf_counter() - t_start
     frames = int(result.keypoints2d.shape[0])
     return {
@@ -98,17 +153,46 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
         "fps": result.fps, "source_fps": result.source_fps, "lifter": result.lifter,
         "fbx": fbx, "blend": blend, "joints": joints, "seconds": elapsed,
         "throughput_fps": frames / elapsed if elapsed > 0 else 0.0,
-        "gaps": [(g.start, g.end) for g in result.gaps], "timings": timings,
+        "gaps": [(g.start + result.start, g.end + result.start) for g in result.gaps],
+        "person_gaps": [(g.start + result.start, g.end + result.start)
+                        for g in result.gaps if g.whole_person],
+        "joint_gaps": [(g.start + result.start, g.end + result.start, [JOINT_NAMES[j] for j in g.joints])
+                       for g in result.gaps if not g.whole_person],
+        "undetected": result.undetected, "followed": result.followed, "timings": timings,
     }
 
 
+def _ranges(gaps) -> str:
+    return ", ".join(f"{s}-{e - 1}" for s, e in gaps)
+
+
 def summary_line(info: dict) -> str:
-    """The one-line summary ``convert`` prints at the end."""
+    """The summary ``convert`` prints at the end (one line, plus one line per finding)."""
     written = ", ".join(p for p in (info["fbx"], info["blend"], info["joints"]) if p)
-    gaps = f"; long detection gaps held at frames {info['gaps']}" if info["gaps"] else ""
-    return (f"{os.path.basename(info['video'])}: {info['frames']} frames at {info['source_fps']:.3g} fps "
+    line = (f"{os.path.basename(info['video'])}: {info['frames']} frames at {info['source_fps']:.3g} fps "
             f"-> {written} ({info['frames_out']} frames at {info['fps']:.3g} fps, lifter: {info['lifter']}, "
-            f"{info['seconds']:.1f} s, {info['throughput_fps']:.1f} frames/s){gaps}")
+            f"{info['seconds']:.1f} s, {info['throughput_fps']:.1f} frames/s)")
+    notes = []
+    followed = info.get("followed") or {}
+    if followed.get("box"):
+        x, y, w, h = followed["box"]
+        seen = followed.get("people_seen", 1)
+        notes.append(f"followed person: {followed.get('rule', 'largest/most central')} at frame "
+                     f"{followed.get('frame', 0)}, box (x={x}, y={y}, w={w}, h={h})"
+                     + (f" of {seen} people seen" if seen > 1 else "")
+                     + (f"; another person ignored in {followed['rejected']} frames"
+                        if followed.get("rejected") else ""))
+    person_gaps = info.get("person_gaps", [])
+    if info.get("undetected"):
+        notes.append(f"person not found in {info['undetected']} frames: short gaps interpolated"
+                     + (f", long gaps held (pose frozen) at frames {_ranges(person_gaps)}"
+                        if person_gaps else ""))
+    joint_gaps = info.get("joint_gaps", [])
+    if joint_gaps:
+        notes.append("joints unseen for long and held: " + "; ".join(
+            f"{'/'.join(names) if len(names) <= 4 else f'{len(names)} joints'} at frames {s}-{e - 1}"
+            for s, e, names in joint_gaps))
+    return "\n".join([line] + [f"  {n}" for n in notes])
 
 
 def expand_clips(pattern: str) -> list[str]:

@@ -15,7 +15,8 @@ points are only made root-relative (Pelvis at the origin), not rotated.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -115,31 +116,33 @@ class PoseDetector:
     """
 
     def __init__(self, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5):
+                 min_tracking_confidence: float = 0.5, static_image_mode: bool = False):
         try:
             import mediapipe as mp  # heavy import, only when detecting
             self._pose = mp.solutions.pose.Pose(
-                static_image_mode=False, model_complexity=1, smooth_landmarks=True,
-                enable_segmentation=False,
+                static_image_mode=static_image_mode, model_complexity=1,
+                smooth_landmarks=not static_image_mode, enable_segmentation=False,
                 min_detection_confidence=min_detection_confidence,
                 min_tracking_confidence=min_tracking_confidence)
         except Exception as exc:
             raise PoseMoEError(f"MediaPipe BlazePose could not be started: {exc}") from None
 
-    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def detect(self, rgb: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)
+               ) -> tuple[np.ndarray, np.ndarray] | None:
         """Detect the person in one ``(H, W, 3)`` uint8 RGB frame.
 
         Returns ``(keypoints2d, world3d)`` or None when nobody is found:
         ``keypoints2d`` ``(17, 3)`` float32 pixels x, y (upright image, origin top-left) and
         confidence; ``world3d`` ``(17, 3)`` float32 metres, root-relative (Pelvis = 0), camera
-        oriented (x right, y down, z away from the camera).
+        oriented (x right, y down, z away from the camera). ``offset`` (x, y) is added to the
+        pixel coordinates (for ``rgb`` being a crop of a larger frame).
         """
         height, width = rgb.shape[:2]
         result = self._pose.process(np.ascontiguousarray(rgb))
         if result.pose_landmarks is None:
             return None
         img = np.array([[p.x, p.y, p.visibility] for p in result.pose_landmarks.landmark])
-        kp, conf = blazepose_to_h36m(img[:, :2] * (width, height), img[:, 2])
+        kp, conf = blazepose_to_h36m(img[:, :2] * (width, height) + np.asarray(offset), img[:, 2])
         keypoints2d = np.concatenate([kp, conf[:, None]], axis=1).astype(np.float32)
         if result.pose_world_landmarks is not None:
             wl = np.array([[p.x, p.y, p.z] for p in result.pose_world_landmarks.landmark])
@@ -161,6 +164,164 @@ class PoseDetector:
         self.close()
 
 
+#: Keypoints at or above this confidence define a person's bounding box.
+BOX_MIN_CONFIDENCE = 0.3
+#: Two boxes are the same person when their IoU is at least this ...
+SAME_IOU = 0.3
+#: ... or their centres are closer than this fraction of the previous box's diagonal (grows
+#: by SEARCH_GROWTH per frame the person has been missing, up to 1.0) with similar sizes.
+SAME_CENTRE = 0.25
+SEARCH_GROWTH = 0.02
+#: The crop searched for the followed person: its previous box, this many times its size.
+CROP_SCALE = 1.6
+#: After this many frames without the person, the crop is searched only when the tracker
+#: reports somebody else (an empty scene then costs one BlazePose pass per frame, not two).
+MAX_SEARCH_MISSED = 30
+
+
+def person_box(keypoints2d: np.ndarray, min_confidence: float = BOX_MIN_CONFIDENCE) -> np.ndarray:
+    """``(x0, y0, x1, y1)`` pixels around a ``(17, 3)`` detection's confident keypoints
+    (all keypoints when fewer than 4 are confident)."""
+    kp = np.asarray(keypoints2d, dtype=np.float64)
+    pts = kp[kp[:, 2] >= min_confidence, :2]
+    if len(pts) < 4:
+        pts = kp[:, :2]
+    return np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()])
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def same_person(box: np.ndarray, previous: np.ndarray, missed: int = 0) -> bool:
+    """Whether ``box`` plausibly is the person last seen at ``previous`` ``missed`` frames ago."""
+    if box_iou(box, previous) >= SAME_IOU:
+        return True
+    pw, ph = max(previous[2] - previous[0], 1.0), max(previous[3] - previous[1], 1.0)
+    bw, bh = max(box[2] - box[0], 1.0), max(box[3] - box[1], 1.0)
+    diag = float(np.hypot(pw, ph))
+    dist = float(np.hypot((box[0] + box[2] - previous[0] - previous[2]) / 2,
+                          (box[1] + box[3] - previous[1] - previous[3]) / 2))
+    scale = float(np.sqrt((bw * bh) / (pw * ph)))
+    limit = min(1.0, SAME_CENTRE + SEARCH_GROWTH * missed)
+    return dist <= limit * diag and 0.6 <= scale <= 1.0 / 0.6
+
+
+def _crop_region(box: np.ndarray, width: int, height: int, scale: float) -> tuple[int, int, int, int]:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    side = max(box[2] - box[0], box[3] - box[1], 32.0) * scale
+    x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+    x1, y1 = int(min(width, cx + side / 2)), int(min(height, cy + side / 2))
+    return x0, y0, x1, y1
+
+
+def _prominence(box: np.ndarray, width: int, height: int) -> float:
+    """Larger and nearer the image centre scores higher (area x (1 - 0.5 x centre offset))."""
+    area = max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0)
+    off = np.hypot((box[0] + box[2]) / 2 / width - 0.5, (box[1] + box[3]) / 2 / height - 0.5) / np.hypot(0.5, 0.5)
+    return float(area * (1.0 - 0.5 * off))
+
+
+class PersonFollower:
+    """Follow one person through a clip, never jumping to somebody else.
+
+    BlazePose (tracking mode) follows one person through its own region of interest, but when
+    that person is occluded or leaves, its detector re-acquires *whoever* is most prominent.
+    This wrapper keeps the followed person's last box and accepts a detection only when it is
+    the same person (:func:`same_person`); otherwise (or when the tracker lost the person for a
+    moment) it searches a crop around the last box with a second, static-mode BlazePose. A
+    frame where the followed person cannot be found counts as undetected (a gap), never as
+    another person.
+
+    The person followed is chosen at the first frame with a detection: BlazePose's pick, unless
+    a second pass over that frame with the pick masked out finds someone more prominent
+    (:func:`_prominence`: larger and more central). ``followed`` describes the choice.
+    """
+
+    def __init__(self, detector, width: int, height: int):
+        self.detector = detector
+        self.width, self.height = int(width), int(height)
+        self._crop = None
+        self.box: np.ndarray | None = None
+        self.missed = 0
+        self.followed: dict | None = None
+        self.rejected = 0    # frames where the tracker was on someone else (recovered or not)
+        self.recovered = 0   # frames where the crop search found the followed person
+
+    def _crop_detector(self):
+        if self._crop is None:
+            self._crop = PoseDetector(static_image_mode=True)
+        return self._crop
+
+    def _detect_in_crop(self, rgb: np.ndarray, box: np.ndarray, scale: float):
+        x0, y0, x1, y1 = _crop_region(box, self.width, self.height, scale)
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return None
+        return self._crop_detector().detect(rgb[y0:y1, x0:x1], offset=(x0, y0))
+
+    def _choose_first(self, rgb: np.ndarray, out, index: int):
+        """At the first detection: BlazePose's pick or a more prominent other person."""
+        box = person_box(out[0])
+        candidates = [(out, box)]
+        x0, y0, x1, y1 = _crop_region(box, self.width, self.height, 1.1)
+        masked = rgb.copy()
+        masked[y0:y1, x0:x1] = np.uint8(rgb.mean())
+        other = self._crop_detector().detect(masked)
+        if other is not None:
+            obox = person_box(other[0])
+            if box_iou(obox, box) < SAME_IOU:
+                candidates.append((other, obox))
+        best = max(range(len(candidates)),
+                   key=lambda i: _prominence(candidates[i][1], self.width, self.height))
+        out, box = candidates[best]
+        x, y = float(box[0]), float(box[1])
+        self.followed = {"frame": int(index), "box": [round(x), round(y), round(float(box[2]) - x),
+                                                      round(float(box[3]) - y)],
+                         "people_seen": len(candidates), "rule": "largest/most central"}
+        return out
+
+    def __call__(self, rgb: np.ndarray, index: int):
+        """The followed person's ``(keypoints2d, world3d)`` in this frame, or None."""
+        out = self.detector.detect(rgb)
+        if self.box is None:
+            if out is None:
+                return None
+            out = self._choose_first(rgb, out, index)
+            self.box = person_box(out[0])
+            return out
+        if out is not None and same_person(person_box(out[0]), self.box, self.missed):
+            return self._accept(out)
+        if out is not None:
+            self.rejected += 1
+        elif self.missed > MAX_SEARCH_MISSED:  # long gone: let the tracker find them again
+            self.missed += 1
+            return None
+        # the tracker lost the person or is on somebody else: look around the last box
+        scale = min(CROP_SCALE + 0.05 * self.missed, 4.0)
+        found = self._detect_in_crop(rgb, self.box, scale)
+        if found is not None and same_person(person_box(found[0]), self.box, self.missed + 2):
+            if out is not None:
+                self.recovered += 1
+            return self._accept(found)
+        self.missed += 1
+        return None
+
+    def _accept(self, out):
+        self.box = person_box(out[0])
+        self.missed = 0
+        return out
+
+    def close(self) -> None:
+        if self._crop is not None:
+            self._crop.close()
+            self._crop = None
+
+
 @dataclass
 class Detections:
     """Per-frame detections of one clip (T = frames read).
@@ -172,6 +333,8 @@ class Detections:
     * ``detected``: (T,) bool.
     * ``frame_indices``: (T,) int64 video frame index of each row.
     * ``fps`` (float), ``width``, ``height`` (ints, upright image).
+    * ``followed``: which person was followed (:class:`PersonFollower`): ``{"frame", "box":
+      [x, y, w, h] pixels at that frame, "people_seen", "rule", "rejected", "recovered"}``.
     """
 
     keypoints2d: np.ndarray
@@ -181,6 +344,7 @@ class Detections:
     width: int
     height: int
     frame_indices: np.ndarray
+    followed: dict = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -189,39 +353,59 @@ class Detections:
 
 def detect_video(reader, start: int = 0, end: int | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 detector: PoseDetector | None = None) -> Detections:
-    """Run BlazePose over frames ``[start, end)`` of a :class:`~.video.VideoReader`.
+                 detector: PoseDetector | None = None, timings: dict | None = None) -> Detections:
+    """Run BlazePose over frames ``[start, end)`` of a :class:`~.video.VideoReader`,
+    following one person (:class:`PersonFollower`).
 
     ``progress(done, total)`` is called after each frame (``total`` from the reader's frame
     count, so it may be off by a few for files with a wrong header). A fresh
-    :class:`PoseDetector` is used unless one is given. Raises :class:`PoseMoEError` when
-    no frame could be read or nobody is detected in any frame.
+    :class:`PoseDetector` is used unless one is given. ``timings``, when given, receives
+    ``"detect_setup"`` (starting BlazePose), ``"detect"`` (seconds in BlazePose) and ``"decode_wait"`` (seconds waiting for decoded
+    frames). Raises :class:`PoseMoEError` when no frame could be read or nobody is detected
+    in any frame.
     """
     stop = reader.frame_count if end is None else min(int(end), reader.frame_count)
     total = max(0, stop - max(0, int(start)))
     kps, worlds, found, indices = [], [], [], []
     empty = np.zeros((NUM_JOINTS, 3), np.float32)
     own = detector is None
+    t_setup = time.perf_counter()
     det = PoseDetector() if own else detector
+    follower = PersonFollower(det, reader.width, reader.height)
+    t_setup = time.perf_counter() - t_setup
+    t_detect = t_wait = 0.0
     try:
         with contextlib.closing(reader.frames(start, end)) as frames:
+            t0 = time.perf_counter()
             for index, rgb in frames:
-                out = det.detect(rgb)
+                t1 = time.perf_counter()
+                t_wait += t1 - t0
+                out = follower(rgb, index)
+                t0 = time.perf_counter()
+                t_detect += t0 - t1
                 indices.append(index)
                 found.append(out is not None)
                 kps.append(out[0] if out is not None else empty)
                 worlds.append(out[1] if out is not None else empty)
                 if progress is not None:
                     progress(len(indices), max(total, len(indices)))
+                t0 = time.perf_counter()
     finally:
+        follower.close()
         if own:
             det.close()
+        if timings is not None:
+            timings["detect_setup"] = timings.get("detect_setup", 0.0) + t_setup
+            timings["detect"] = timings.get("detect", 0.0) + t_detect
+            timings["decode_wait"] = timings.get("decode_wait", 0.0) + t_wait
     if not indices:
         raise PoseMoEError(f"{reader.path}: no frames in the requested range "
                            f"(start={start}, end={end})")
     detected = np.array(found, bool)
     if not detected.any():
         raise PoseMoEError(f"{reader.path}: no person detected in any frame")
+    followed = dict(follower.followed or {})
+    followed.update(rejected=follower.rejected, recovered=follower.recovered)
     return Detections(
         keypoints2d=np.stack(kps).astype(np.float32),
         world3d=np.stack(worlds).astype(np.float32),
@@ -230,4 +414,5 @@ def detect_video(reader, start: int = 0, end: int | None = None,
         width=int(reader.width),
         height=int(reader.height),
         frame_indices=np.array(indices, np.int64),
+        followed=followed,
     )

@@ -45,6 +45,12 @@ class ClipResult:
     * ``root``: (T', 3) metres, Pelvis in camera coordinates;
     * ``animation``: the solved rig animation (Blender axes), T' frames at ``fps``.
     T' differs from T only with ``fps_out``.
+    * ``gaps``: :class:`~.smoothing.Gap` list (frame numbers relative to ``start``, the
+      first video frame converted); ``undetected``: frames in which nobody was found.
+    * ``followed``: which person was followed (see :class:`~.detection.PersonFollower`).
+    * ``timings``: seconds per stage: ``decode`` (decoder thread, overlaps detection),
+      ``decode_wait`` (detection waiting for frames), ``detect``, ``decode+detect`` (wall),
+      ``lift``, ``smooth``, ``solve``.
     """
 
     keypoints2d: np.ndarray
@@ -58,6 +64,9 @@ class ClipResult:
     lifter: str
     gaps: list
     timings: dict = field(default_factory=dict)
+    followed: dict = field(default_factory=dict)
+    undetected: int = 0
+    start: int = 0
 
 
 def _check_range(start: int, end: Optional[int], frame_count: int, path: str) -> tuple[int, int]:
@@ -75,7 +84,9 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     t0 = time.perf_counter()
     with open_video(video_path) as reader:
         start, stop = _check_range(options.start, options.end, reader.frame_count, str(video_path))
-        dets = detection.detect_video(reader, start=start, end=stop, progress=progress)
+        dets = detection.detect_video(reader, start=start, end=stop, progress=progress,
+                                      timings=timings)
+        timings["decode"] = reader.decode_seconds
     timings["decode+detect"] = time.perf_counter() - t0
     fps = float(dets.fps)
 
@@ -114,4 +125,5 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         if not np.all(np.isfinite(arr)):
             raise PoseMoEError(f"{video_path}: internal error, {name} has NaN values")
     return ClipResult(kp2d.astype(np.float32), joints3d.astype(np.float32), root.astype(np.float32),
-                      anim, out_fps, fps, dets.width, dets.height, lifter, gaps, timings)
+                      anim, out_fps, fps, dets.width, dets.height, lifter, gaps, timings,
+                      followed=dets.followed, undetected=int((~dets.detected).sum()), start=start)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from typing import Iterator
 
 import cv2
@@ -74,6 +75,9 @@ class VideoReader:
             hold fewer frames than announced.
         width, height: pixels of the upright image (after rotation), as yielded.
         rotation: 0, 90, 180 or 270, the container's rotation metadata (already applied).
+        decode_seconds: time the decoder thread(s) spent decoding and converting frames
+            (float, accumulated over every :meth:`frames` call; for timing reports).
+        frames_decoded: frames decoded so far (int, same accounting).
     """
 
     def __init__(self, path: str, fps: float, fps_guessed: bool, frame_count: int,
@@ -85,6 +89,8 @@ class VideoReader:
         self.width = width
         self.height = height
         self.rotation = rotation
+        self.decode_seconds = 0.0
+        self.frames_decoded = 0
         self._threads: list[tuple[threading.Thread, threading.Event]] = []
 
     def __repr__(self) -> str:
@@ -161,6 +167,7 @@ class VideoReader:
                         return
                     index += 1
             while not stop.is_set() and (end is None or index < end):
+                t0 = time.perf_counter()
                 ok, bgr = cap.read()
                 if not ok or bgr is None:
                     break
@@ -168,6 +175,8 @@ class VideoReader:
                     rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
                 else:
                     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                self.decode_seconds += time.perf_counter() - t0
+                self.frames_decoded += 1
                 if not put((index, rgb)):
                     return
                 index += 1
