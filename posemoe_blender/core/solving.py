@@ -328,7 +328,8 @@ def _twist_reference(name: str, P: np.ndarray, d: np.ndarray):
 def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
                     root_motion: bool = True, symmetric: bool = True,
                     max_tilt_deg: float = MAX_TILT_DEG,
-                    stature_range: tuple[float, float] | None = STATURE_RANGE) -> Animation:
+                    stature_range: tuple[float, float] | None = STATURE_RANGE,
+                    foot_lock: bool = False, keypoints2d: np.ndarray | None = None) -> Animation:
     """Solve the generated rig's animation from 3D joints.
 
     Args:
@@ -342,6 +343,11 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
             solved character. A monocular estimate's absolute scale is ambiguous, so a person
             solved outside this range is scaled (about the camera centre, which keeps the 2D
             projection) to the nearest bound; ``info["scale"]`` says by how much. None: off.
+        foot_lock: detect foot contacts, pin the contacting feet (two-bone leg IK, exact
+            thigh/shin lengths) and put the floor under them (:mod:`.footlock`);
+            ``info["foot_lock"]`` reports it (None when off).
+        keypoints2d: optional (T, 17, 3) pixels + confidence of the same frames, used by
+            foot locking to tell still feet from moving ones.
 
     Returns:
         An :class:`Animation`; see the module docstring for the axes. Twist of each bone:
@@ -393,6 +399,12 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
     floor = float(np.percentile(low_ankle, 5) - ANKLE_HEIGHT)
     offset = np.array([-P[0, 0, 0], -P[0, 0, 1], -floor])
     P = P + offset
+    lock_info = None
+    if foot_lock:  # after re-chaining and grounding, before rotations (and before in-place)
+        from .footlock import lock_feet
+        P, lock_info = lock_feet(P, fps, keypoints2d=keypoints2d)
+        floor += lock_info["floor_shift"]
+        offset[2] -= lock_info["floor_shift"]
     if not root_motion:  # Pelvis kept above the origin: camera mapping only holds for Z
         P[:, :, :2] -= P[:, :1, :2]
 
@@ -443,6 +455,7 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
             "armature_offset": offset.tolist(),
             "ankle_height": ANKLE_HEIGHT,
             "root_motion": bool(root_motion),
+            "foot_lock": lock_info,
         },
     )
     anim.joints_world = forward_kinematics(anim)

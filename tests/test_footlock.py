@@ -1,0 +1,209 @@
+"""Foot contacts, foot locking and ground placement (posemoe_blender.core.footlock) on
+synthetic walks with known contacts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from posemoe_blender.core.footlock import (
+    ANKLE_HEIGHT, _runs, LEGS, FootLockConfig, detect_contacts, lock_feet, two_bone_ik)
+from posemoe_blender.core.solving import CAMERA_TO_BLENDER, solve_animation
+from posemoe_blender.errors import PoseMoEError
+from posemoe_blender.joints import JOINT_INDEX as J
+
+FPS = 30.0
+THIGH, SHIN = 0.44, 0.43
+
+
+def synthetic_walk(T=150, fps=FPS, speed=1.1, cycle=1.1, stance=0.62, slide=0.0, noise=0.0,
+                   seed=0, hip_height=0.83):
+    """A walk along -Y (facing -Y, left = +X, Z up, ankles ``ANKLE_HEIGHT`` above the floor
+    in stance). Returns joints (T, 17, 3) and the true contacts (T, 2) (left, right).
+
+    ``slide`` (m/s): the stance foot drifts forward at this speed (knees re-solved, so bone
+    lengths stay exact); ``noise``: Gaussian noise (m) on every joint.
+    """
+    t = np.arange(T) / fps
+    rng = np.random.default_rng(seed)
+    pelvis = np.stack([np.zeros(T), -speed * t,
+                       hip_height + 0.015 * np.cos(4 * np.pi * t / cycle)], axis=1)
+    P = np.zeros((T, 17, 3))
+    P[:, J["Pelvis"]] = pelvis
+    contacts = np.zeros((T, 2), bool)
+    stride = speed * cycle
+    for k, (side, sx, ph0) in enumerate((("L", 1.0, 0.0), ("R", -1.0, 0.5))):
+        hip = pelvis + [sx * 0.1, 0.0, 0.0]
+        phase = (t / cycle + ph0) % 1.0
+        n = np.floor(t / cycle + ph0)
+        st = phase < stance
+        contacts[:, k] = st
+        plant_y = -(n - ph0) * stride - 0.5 * stance * stride
+        s_sw = np.clip((phase - stance) / (1 - stance), 0, 1)
+        ankle = np.zeros((T, 3))
+        ankle[:, 0] = sx * 0.1
+        ankle[:, 1] = np.where(st, plant_y, plant_y - stride * (0.5 - 0.5 * np.cos(np.pi * s_sw)))
+        ankle[:, 2] = ANKLE_HEIGHT + np.where(st, 0.0, 0.12 * np.sin(np.pi * s_sw))
+        if slide:
+            ankle[:, 1] += np.where(st, -slide * (phase * cycle - stance * cycle / 2), 0.0)
+        to = ankle - hip
+        d = np.linalg.norm(to, axis=1)
+        u = to / d[:, None]
+        fwd = np.array([0.0, -1.0, 0.0])
+        v = fwd - (u @ fwd)[:, None] * u
+        v /= np.linalg.norm(v, axis=1)[:, None]
+        ca = (THIGH ** 2 + d ** 2 - SHIN ** 2) / (2 * THIGH * d)
+        assert np.all(ca <= 1)
+        P[:, J[side + "Hip"]] = hip
+        P[:, J[side + "Knee"]] = hip + THIGH * (ca[:, None] * u + np.sqrt(1 - ca ** 2)[:, None] * v)
+        P[:, J[side + "Ankle"]] = ankle
+    up = np.array([0.0, 0.0, 1.0])
+    for name, h in (("Spine", 0.23), ("Thorax", 0.49), ("Neck", 0.61), ("Head", 0.73)):
+        P[:, J[name]] = pelvis + h * up
+    for side, sx in (("L", 1.0), ("R", -1.0)):
+        P[:, J[side + "Shoulder"]] = P[:, J["Thorax"]] + [sx * 0.15, 0, 0]
+        P[:, J[side + "Elbow"]] = P[:, J[side + "Shoulder"]] + [0, 0, -0.28]
+        P[:, J[side + "Wrist"]] = P[:, J[side + "Elbow"]] + [0, 0, -0.25]
+    if noise:
+        P = P + rng.normal(scale=noise, size=P.shape)
+    return P, contacts
+
+
+def horizontal_speed(track):
+    """(T-1,) horizontal speed (m/s) between consecutive frames."""
+    return np.linalg.norm(np.diff(track[:, :2], axis=0), axis=-1) * FPS
+
+
+def contact_speed(P, contacts):
+    """Mean horizontal ankle speed (m/s) over frame pairs where the truth says contact."""
+    speeds = []
+    for k, (_, _, _, ankle) in enumerate(LEGS):
+        both = contacts[1:, k] & contacts[:-1, k]
+        speeds.append(horizontal_speed(P[:, ankle])[both])
+    return float(np.concatenate(speeds).mean())
+
+
+def leg_lengths(P):
+    return np.stack([np.linalg.norm(P[:, c] - P[:, p], axis=-1)
+                     for _, h, kn, a in LEGS for p, c in ((h, kn), (kn, a))], axis=1)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.003])
+def test_contact_detection_precision_recall(noise):
+    P, truth = synthetic_walk(slide=0.15, noise=noise)
+    found = detect_contacts(P, FPS)
+    tp = (found & truth).sum()
+    precision, recall = tp / found.sum(), tp / truth.sum()
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+    # both feet, every step (a contact cut by the clip's end shorter than 0.1 s excepted)
+    for k in range(2):
+        assert len(_runs(found[:, k])) == len([r for r in _runs(truth[:, k]) if r[1] - r[0] >= 3])
+
+
+def test_standing_still_is_all_contact_and_jumping_is_not():
+    P, _ = synthetic_walk(speed=0.0, T=60)
+    P[:, [J["LAnkle"], J["RAnkle"]], 2] = ANKLE_HEIGHT  # both feet down (no swing arcs)
+    P[:, [J["LAnkle"], J["RAnkle"]], 1] = 0.0
+    assert detect_contacts(P, FPS).all()
+    air = P.copy()
+    air[20:40] += [0.0, 0.0, 0.4]  # a 0.66 s jump: feet 40 cm up
+    found = detect_contacts(air, FPS)
+    assert not found[22:38].any()
+
+
+def test_lock_removes_sliding_keeps_lengths_and_swing():
+    P, truth = synthetic_walk(slide=0.15)
+    assert contact_speed(P, truth) > 0.14  # the injected sliding is there
+    out, info = lock_feet(P, FPS)
+    assert np.all(np.isfinite(out))
+    assert contact_speed(out, truth) < 0.01  # < 1 cm/s during contacts
+    np.testing.assert_allclose(leg_lengths(out), leg_lengths(P), atol=1e-6)
+    # the floor was already right: no shift; contact ankles exactly at the ankle height
+    assert abs(info["floor_shift"]) < 1e-3
+    found = detect_contacts(P, FPS)
+    for k, (_, _, _, ankle) in enumerate(LEGS):
+        np.testing.assert_allclose(out[found[:, k], ankle, 2], ANKLE_HEIGHT, atol=1e-9)
+    # swing frames farther than the blend from any contact are untouched (up to the shift)
+    blend = info["blend_frames"]
+    for k, (_, hip, knee, ankle) in enumerate(LEGS):
+        near = np.convolve(found[:, k].astype(float), np.ones(2 * blend + 1), "same") > 0
+        far = ~near
+        assert far.sum() > 10
+        np.testing.assert_allclose(out[far][:, [knee, ankle]], P[far][:, [knee, ankle]] - [0, 0, info["floor_shift"]],
+                                   atol=1e-12)
+    # non-leg joints only move with the floor shift
+    others = [j for j in range(17) if j not in (J["LKnee"], J["LAnkle"], J["RKnee"], J["RAnkle"])]
+    np.testing.assert_allclose(out[:, others], P[:, others] - [0, 0, info["floor_shift"]], atol=1e-12)
+
+
+def test_lock_blends_without_pops():
+    P, _ = synthetic_walk(slide=0.3)
+    out, _ = lock_feet(P, FPS)
+    for _, _, knee, ankle in LEGS:
+        for j in (knee, ankle):
+            step_in = np.linalg.norm(np.diff(P[:, j], axis=0), axis=-1).max()
+            step_out = np.linalg.norm(np.diff(out[:, j], axis=0), axis=-1).max()
+            # no frame-to-frame jump larger than the original motion's largest step
+            assert step_out < 1.1 * step_in, (j, step_in, step_out)
+            acc_in = np.linalg.norm(np.diff(P[:, j], 2, axis=0), axis=-1).max()
+            acc_out = np.linalg.norm(np.diff(out[:, j], 2, axis=0), axis=-1).max()
+            assert acc_out < 1.5 * acc_in + 0.005, (j, acc_in, acc_out)
+
+
+def test_floor_under_contacts_no_float_no_sink():
+    P, truth = synthetic_walk(slide=0.1)
+    for dz in (0.07, -0.04):  # floating 7 cm / sunk 4 cm
+        out, info = lock_feet(P + [0.0, 0.0, dz], FPS)
+        assert info["floor_shift"] == pytest.approx(dz, abs=0.01)
+        for k, (_, _, _, ankle) in enumerate(LEGS):
+            inner = truth[:, k] & np.roll(truth[:, k], 3) & np.roll(truth[:, k], -3)
+            np.testing.assert_allclose(out[inner, ankle, 2], ANKLE_HEIGHT, atol=1e-6)
+
+
+def test_two_bone_ik_exact_lengths_and_reach():
+    rng = np.random.default_rng(3)
+    N = 200
+    hip = rng.normal(size=(N, 3))
+    knee = hip + THIGH * _unit(rng.normal(size=(N, 3)))
+    ankle = knee + SHIN * _unit(rng.normal(size=(N, 3)))
+    target = hip + rng.normal(size=(N, 3)) * 0.6
+    fwd = np.tile([0.0, -1.0, 0.0], (N, 1))
+    k2, a2, reached = two_bone_ik(hip, knee, ankle, target, fwd)
+    np.testing.assert_allclose(np.linalg.norm(k2 - hip, axis=-1), THIGH, atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(a2 - k2, axis=-1), SHIN, atol=1e-9)
+    np.testing.assert_allclose(a2[reached], target[reached], atol=1e-9)
+    assert (~reached).any() and reached.any()
+    far = np.linalg.norm(target - hip, axis=-1) > THIGH + SHIN
+    assert not reached[far].any()
+
+
+def _unit(v):
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_solve_animation_hook():
+    P, truth = synthetic_walk(slide=0.15)
+    cam = P @ CAMERA_TO_BLENDER  # Blender axes -> camera axes
+    rel, root = cam - cam[:, :1], cam[:, 0]
+    off = solve_animation(rel, root, FPS, stature_range=None)
+    on = solve_animation(rel, root, FPS, stature_range=None, foot_lock=True)
+    assert off.info["foot_lock"] is None
+    assert on.info["foot_lock"]["contacts"] >= 8
+    assert contact_speed(off.joints_world, truth) > 0.1
+    assert contact_speed(on.joints_world, truth) < 0.01
+    assert np.all(np.isfinite(on.rotations))
+    # the animation still reproduces its joints (FK) and the rest pose is the same
+    np.testing.assert_allclose(on.rest_heads, off.rest_heads, atol=1e-9)
+    # armature = camera_to_armature @ camera + offset still holds for the (unchanged) pelvis
+    A = np.array(on.info["camera_to_armature"])
+    np.testing.assert_allclose(root @ A.T + on.info["armature_offset"], on.joints_world[:, 0], atol=1e-6)
+
+
+def test_bad_input():
+    with pytest.raises(PoseMoEError):
+        lock_feet(np.zeros((5, 16, 3)), FPS)
+    with pytest.raises(PoseMoEError):
+        lock_feet(np.full((5, 17, 3), np.nan), FPS)
+    P, _ = synthetic_walk(T=3)
+    out, info = lock_feet(P, FPS, config=FootLockConfig())
+    assert np.all(np.isfinite(out))
