@@ -34,6 +34,7 @@ class ConvertOptions:
     root_motion: bool = True
     max_gap_s: float = 0.5          # longer detection gaps are held and reported
     weights: Optional[str] = None   # PoseMoE weights file (default: weights/ in the package)
+    foot_lock: bool = True          # pin feet in contact, floor under them (core/footlock.py)
 
 
 @dataclass
@@ -119,7 +120,9 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     timings["smooth"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    anim = solving.solve_animation(joints3d, root, out_fps, root_motion=options.root_motion)
+    kp_out = kp2d if kp2d.shape[0] == joints3d.shape[0] else smoothing.resample(kp2d, fps, out_fps)
+    anim = solving.solve_animation(joints3d, root, out_fps, root_motion=options.root_motion,
+                                   foot_lock=options.foot_lock, keypoints2d=kp_out)
     timings["solve"] = time.perf_counter() - t0
     for name, arr in (("joints3d", joints3d), ("root", root), ("rotations", anim.rotations)):
         if not np.all(np.isfinite(arr)):
