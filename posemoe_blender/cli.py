@@ -1,4 +1,4 @@
-"""``python -m posemoe_blender``: convert, batch, bench, lift, train, prepare, evaluate.
+"""``python -m posemoe_blender``: convert, batch, bench, evaluate-render, lift, train, prepare, evaluate.
 
 User-facing problems end with one line ``error: ...`` on stderr and a non-zero exit status;
 Ctrl-C ends with ``interrupted`` and status 130, leaving no half-written output.
@@ -50,6 +50,8 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smoothing", type=_strength, default=0.5, metavar="0..1",
                    help="smoothing strength (0 = off; default 0.5)")
     p.add_argument("--no-root-motion", action="store_true", help="keep the character in place")
+    p.add_argument("--foot-lock", action=argparse.BooleanOptionalAction, default=True,
+                   help="pin feet in contact with the floor (default: on)")
     p.add_argument("--preset", choices=("unity", "unreal", "blender"), default="unity",
                    help="FBX axis/scale settings for the target application")
     p.add_argument("--weights", help="PoseMoE weights file (default: the shipped weights)")
@@ -95,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
     bn.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    ev = sub.add_parser("evaluate-render",
+                        help="motion-quality metrics on a rendered set with ground truth (make render-set)")
+    ev.add_argument("set_dir", help="rendered set folder (manifest.json, *.mp4, *_truth.npz)")
+    ev.add_argument("--json", action="store_true", help="print the results as JSON")
+    ev.add_argument("--out", help="write the report (markdown) to this file")
+    ev.add_argument("--plots", help="folder for the PNG plots (default: img/ next to --out)")
+    ev.add_argument("--weights", help="PoseMoE weights file (default: the shipped weights)")
+    ev.add_argument("--limit", type=_positive_int, help="evaluate only the first N videos")
+
     lf = sub.add_parser("lift", help="lift 2D keypoints (.npz) to 3D joints (.npz)")
     lf.add_argument("keypoints", help="npz with keypoints2d, fps, width, height")
     lf.add_argument("-o", "--output", required=True, help="npz to write (joints3d, joint_names)")
@@ -115,7 +126,8 @@ def _options(args) -> "ConvertOptions":
     return ConvertOptions(device=args.device, smoothing=args.smoothing,
                           root_motion=not args.no_root_motion, weights=args.weights,
                           start=getattr(args, "start", 0), end=getattr(args, "end", None),
-                          fps_out=getattr(args, "fps_out", None))
+                          fps_out=getattr(args, "fps_out", None),
+                          foot_lock=getattr(args, "foot_lock", True))
 
 
 def _cmd_convert(args) -> int:
@@ -174,6 +186,11 @@ def _cmd_bench(args) -> int:
     return bench_main(args)
 
 
+def _cmd_evaluate_render(args) -> int:
+    from .evaluate_render import main as evaluate_render_main
+    return evaluate_render_main(args)
+
+
 def _cmd_passthrough(args) -> int:
     import importlib
     module = importlib.import_module(f"posemoe_blender.model.{args.command}")
@@ -183,9 +200,10 @@ def _cmd_passthrough(args) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"convert": _cmd_convert, "batch": _cmd_batch, "lift": _cmd_lift, "bench": _cmd_bench,
+                "evaluate-render": _cmd_evaluate_render,
                 "train": _cmd_passthrough, "prepare": _cmd_passthrough, "evaluate": _cmd_passthrough}
     try:
-        if args.command in ("convert", "batch", "lift", "bench"):
+        if args.command in ("convert", "batch", "lift", "bench", "evaluate-render"):
             with native_output_silenced():
                 return handlers[args.command](args)
         return handlers[args.command](args)
