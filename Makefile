@@ -30,3 +30,8 @@ sample: $(STAMP)
 
 clean:
 	rm -rf out dist
+
+# Installable Blender extension: dist/posemoe_blender-<version>.zip (Install from Disk in Blender).
+.PHONY: extension
+extension:
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) scripts/build_extension.py

@@ -6,3 +6,14 @@ The package is importable without Blender: ``posemoe_blender.core`` and
 """
 
 __version__ = "0.1.0"
+
+
+def register():
+    """Blender add-on entry point (the add-on code lives in :mod:`posemoe_blender.addon`)."""
+    from . import addon
+    addon.register()
+
+
+def unregister():
+    from . import addon
+    addon.unregister()

@@ -1,0 +1,289 @@
+"""Put a finished conversion into the scene, on the main thread, in one step.
+
+Everything a conversion creates (armature, Action, NLA track, changed scene range) is made
+here and only here, after the worker has finished; if anything fails half-way the
+:class:`SceneChanges` record undoes it, so a failed or cancelled conversion leaves the file
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+import bpy
+import numpy as np
+from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
+
+from ..blender.armature import build_armature
+from ..blender.keyframes import fps_settings, write_action
+from ..core.retarget import TargetRig, quaternions_to_euler, retarget
+from ..core.retarget_presets import BoneMapping, get_preset, mapping_from_dict
+from ..errors import PoseMoEError
+
+#: Custom properties on every Action the add-on writes (used to skip converted clips).
+SOURCE_PROP = "posemoe_source"
+TARGET_PROP = "posemoe_target"
+
+
+@dataclass
+class ApplyRequest:
+    """Where and how one clip's animation goes (values read from the panel)."""
+
+    video: str
+    target: str = "NEW"                    # NEW | EXISTING
+    armature: Optional[str] = None         # object name for EXISTING
+    mapping: Optional[BoneMapping] = None  # for EXISTING
+    match_rest: bool = True
+    root_motion: bool = True
+    start_frame: int = 1
+    set_scene_range: bool = True
+    push_to_nla: bool = False
+    action_name: str = ""
+
+    def __post_init__(self):
+        if not self.action_name:
+            self.action_name = os.path.splitext(os.path.basename(self.video))[0] or "PoseMoE"
+
+
+# --------------------------------------------------------------------------- mapping helpers
+
+def mapping_from_settings(settings) -> BoneMapping:
+    """The preset chosen in the panel, or the custom mapping edited there."""
+    if settings.preset != 'CUSTOM':
+        return get_preset(settings.preset)
+    return mapping_from_dict({"name": settings.custom_name or "Custom",
+                              "bones": {row.source: row.target for row in settings.custom_mapping},
+                              "root": settings.custom_root or None}, "custom mapping")
+
+
+def target_rig_from_object(obj) -> TargetRig:
+    """The rest layout of an armature object (bones in ``obj.data.bones`` order)."""
+    if obj is None or obj.type != 'ARMATURE':
+        raise PoseMoEError("choose an armature object as the target")
+    bones = list(obj.data.bones)
+    index = {b.name: i for i, b in enumerate(bones)}
+    n = len(bones)
+    mats = np.empty((n, 3, 3))
+    heads = np.empty((n, 3))
+    tails = np.empty((n, 3))
+    for i, b in enumerate(bones):
+        m = np.array(b.matrix_local)
+        mats[i] = m[:3, :3] / np.linalg.norm(m[:3, :3], axis=0, keepdims=True)
+        heads[i] = b.head_local
+        tails[i] = b.tail_local
+    parents = [index[b.parent.name] if b.parent else -1 for b in bones]
+    return TargetRig(names=[b.name for b in bones], parents=parents, rest_matrices=mats,
+                     rest_heads=heads, rest_tails=tails, matrix_world=np.array(obj.matrix_world))
+
+
+# --------------------------------------------------------------------------- undo record
+
+@dataclass
+class SceneChanges:
+    """What an apply step created or changed, so it can be rolled back on failure."""
+
+    scene: object
+    ids: list = field(default_factory=list)        # (collection name, ID) created
+    tracks: list = field(default_factory=list)     # (animation_data owner, track)
+    anim_data_created: list = field(default_factory=list)
+    assignments: list = field(default_factory=list)  # (obj, action, slot) before
+
+    def __post_init__(self):
+        s = self.scene
+        self.saved = (s.frame_start, s.frame_end, s.frame_current, s.render.fps, s.render.fps_base)
+        vl = bpy.context.view_layer
+        self.active = vl.objects.active
+        self.selected = [o for o in vl.objects if o.select_get()]
+
+    def rollback(self):
+        for owner, track in reversed(self.tracks):
+            try:
+                owner.animation_data.nla_tracks.remove(track)
+            except (ReferenceError, RuntimeError, AttributeError):
+                pass
+        for obj, action, slot in self.assignments:
+            try:
+                obj.animation_data.action = action
+                if action is not None and slot is not None:
+                    obj.animation_data.action_slot = slot
+            except (ReferenceError, RuntimeError, AttributeError):
+                pass
+        for obj in self.anim_data_created:
+            try:
+                obj.animation_data_clear()
+            except ReferenceError:
+                pass
+        for kind, idblock in reversed(self.ids):
+            try:
+                getattr(bpy.data, kind).remove(idblock)
+            except (ReferenceError, RuntimeError):
+                pass
+        s = self.scene
+        s.frame_start, s.frame_end, _, s.render.fps, s.render.fps_base = self.saved
+        s.frame_current = self.saved[2]
+        vl = bpy.context.view_layer
+        try:
+            for o in vl.objects:
+                o.select_set(o in self.selected)
+            vl.objects.active = self.active
+        except ReferenceError:
+            pass
+
+
+# --------------------------------------------------------------------------- writing
+
+def _fcurve(bag, path: str, index: int, group: str, frames: np.ndarray, values: np.ndarray):
+    fc = bag.fcurves.new(path, index=index, group_name=group)
+    n = len(frames)
+    fc.keyframe_points.add(n)
+    co = np.empty((n, 2), dtype=np.float32)
+    co[:, 0] = frames
+    co[:, 1] = values
+    fc.keyframe_points.foreach_set("co", co.ravel())
+    linear = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
+    fc.keyframe_points.foreach_set("interpolation", np.full(n, linear, dtype=np.int32))
+    fc.update()
+
+
+def _rotation_channels(pbone, quat: np.ndarray):
+    """(data path suffix, (T, k) values) for a pose bone's rotation mode."""
+    mode = pbone.rotation_mode
+    if mode == 'QUATERNION':
+        return "rotation_quaternion", quat
+    if mode == 'AXIS_ANGLE':
+        q = quat * np.where(quat[:, :1] < 0, -1.0, 1.0)
+        angle = 2 * np.arccos(np.clip(q[:, 0], -1, 1))
+        s = np.sqrt(np.maximum(1 - q[:, 0] ** 2, 0))
+        axis = np.where(s[:, None] > 1e-9, q[:, 1:] / np.maximum(s, 1e-12)[:, None], [0.0, 1.0, 0.0])
+        return "rotation_axis_angle", np.concatenate([angle[:, None], axis], axis=1)
+    return "rotation_euler", quaternions_to_euler(quat, mode)
+
+
+def _new_action(changes: SceneChanges, name: str, obj, video: str):
+    action = bpy.data.actions.new(name)  # never overwrites: Blender picks a free name
+    changes.ids.append(("actions", action))
+    action[SOURCE_PROP] = os.path.abspath(video)
+    action[TARGET_PROP] = obj.name
+    slot = action.slots.new(id_type='OBJECT', name=obj.name)
+    return action, slot
+
+
+def _assign_or_push(changes: SceneChanges, obj, action, slot, start_frame: int, push: bool):
+    if obj.animation_data is None:
+        obj.animation_data_create()
+        changes.anim_data_created.append(obj)
+    ad = obj.animation_data
+    if push:
+        track = ad.nla_tracks.new()
+        changes.tracks.append((obj, track))
+        track.name = action.name
+        strip = track.strips.new(action.name, int(start_frame), action)
+        if strip.action_slot != slot:
+            strip.action_slot = slot
+    else:
+        changes.assignments.append((obj, ad.action, ad.action_slot))
+        ad.action = action
+        ad.action_slot = slot
+
+
+def _scene_range(scene, start: int, frames: int, fps: float):
+    scene.frame_start = int(start)
+    scene.frame_end = int(start + frames - 1)
+    scene.render.fps, scene.render.fps_base = fps_settings(fps)
+
+
+def apply_new_rig(context, request: ApplyRequest, animation, changes: SceneChanges) -> dict:
+    """Build the generated rig for ``animation`` and key a new Action on it."""
+    obj = build_armature(animation, f"PoseMoE_{request.action_name}", context.scene.collection)
+    changes.ids.append(("objects", obj))
+    changes.ids.append(("armatures", obj.data))
+    action = write_action(obj, animation, request.action_name, start_frame=request.start_frame)
+    changes.ids.append(("actions", action))
+    action[SOURCE_PROP] = os.path.abspath(request.video)
+    action[TARGET_PROP] = obj.name
+    slot = obj.animation_data.action_slot
+    if request.push_to_nla:
+        obj.animation_data.action = None
+        _assign_or_push(changes, obj, action, slot, request.start_frame, True)
+    if not request.set_scene_range:  # write_action set them: put the saved ones back
+        s = context.scene
+        s.frame_start, s.frame_end, _, s.render.fps, s.render.fps_base = changes.saved
+    return {"object": obj.name, "action": action.name, "bones": len(animation.bone_names),
+            "missing": []}
+
+
+def apply_to_rig(context, request: ApplyRequest, animation, changes: SceneChanges) -> dict:
+    """Retarget ``animation`` onto the existing armature and key a new Action on it."""
+    obj = bpy.data.objects.get(request.armature or "")
+    rig = target_rig_from_object(obj)
+    res = retarget(animation, rig, request.mapping, match_rest=request.match_rest,
+                   root_motion=request.root_motion)
+    action, slot = _new_action(changes, request.action_name, obj, request.video)
+    bag = action_ensure_channelbag_for_slot(action, slot)
+    T = res.rotations.shape[0]
+    frames = np.arange(request.start_frame, request.start_frame + T, dtype=np.float64)
+    for k, name in enumerate(res.bone_names):
+        pb = obj.pose.bones[name]
+        prop, values = _rotation_channels(pb, res.rotations[:, k])
+        for i in range(values.shape[1]):
+            _fcurve(bag, f'pose.bones["{name}"].{prop}', i, name, frames, values[:, i])
+    warnings = []
+    if res.root_bone is not None and res.root_location is not None:
+        if obj.data.bones[res.root_bone].use_connect:
+            warnings.append(f"root bone {res.root_bone} is connected to its parent: no root motion")
+        else:
+            for i in range(3):
+                _fcurve(bag, f'pose.bones["{res.root_bone}"].location', i, res.root_bone, frames,
+                        res.root_location[:, i])
+    _assign_or_push(changes, obj, action, slot, request.start_frame, request.push_to_nla)
+    if request.set_scene_range:
+        _scene_range(context.scene, request.start_frame, T, animation.fps)
+    return {"object": obj.name, "action": action.name, "bones": len(res.bone_names),
+            "missing": res.missing, "scale": res.scale, "warnings": warnings}
+
+
+def apply_result(context, request: ApplyRequest, animation) -> dict:
+    """Apply one finished conversion in one step; on any error nothing is left behind."""
+    if request.target == 'EXISTING':
+        obj = bpy.data.objects.get(request.armature or "")
+        if obj is None or obj.type != 'ARMATURE':
+            raise PoseMoEError(f"the target armature {request.armature!r} is gone")
+    changes = SceneChanges(context.scene)
+    try:
+        if request.target == 'EXISTING':
+            return apply_to_rig(context, request, animation, changes)
+        return apply_new_rig(context, request, animation, changes)
+    except BaseException:
+        changes.rollback()
+        raise
+
+
+def export_clip_fbx(context, animation, action_name: str, path: str, preset: str) -> str:
+    """Write one clip's generated rig + Action to ``path`` (FBX) without changing the scene:
+    the temporary rig, its Action and the scene settings are removed/restored afterwards."""
+    from ..blender.export import export_fbx
+    from ..quiet import python_stdout_silenced
+    changes = SceneChanges(context.scene)
+    try:
+        obj = build_armature(animation, f"PoseMoE_{action_name}", context.scene.collection)
+        changes.ids.append(("objects", obj))
+        changes.ids.append(("armatures", obj.data))
+        action = write_action(obj, animation, action_name, start_frame=1)
+        changes.ids.append(("actions", action))
+        with python_stdout_silenced():
+            return export_fbx(path, obj, preset=preset)
+    finally:
+        changes.rollback()
+
+
+def converted_actions(video: str, target_name: str) -> list:
+    """Actions this add-on already made from ``video`` for the object ``target_name``."""
+    src = os.path.abspath(video)
+    return [a for a in bpy.data.actions
+            if a.get(SOURCE_PROP) == src and a.get(TARGET_PROP) == target_name]
+
+
+__all__ = ["ApplyRequest", "apply_result", "export_clip_fbx", "mapping_from_settings",
+           "target_rig_from_object", "converted_actions"]

@@ -1,0 +1,123 @@
+"""The add-on's settings (``Scene.posemoe``) and runtime state (``WindowManager.posemoe_job``)."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty,
+                       IntProperty, PointerProperty, StringProperty)
+from bpy.types import PropertyGroup
+
+from ..core.retarget_presets import PRESETS
+
+PRESET_ITEMS = [(key, m.name, m.description) for key, m in PRESETS.items()] + [
+    ("CUSTOM", "Custom mapping", "The mapping edited below (save/load it as JSON)")]
+
+EXPORT_ITEMS = [
+    ("unity", "Unity", "Y up, metres declared in the file (Unity shows scale 1)"),
+    ("unreal", "Unreal", "Z up, metres declared in the file (Unreal converts to centimetres)"),
+    ("blender", "Blender", "Blender's own FBX defaults (round-trips exactly)"),
+]
+
+
+def _is_armature(self, obj):
+    return obj.type == 'ARMATURE'
+
+
+class PoseMoEMappingItem(PropertyGroup):
+    """One row of the custom mapping: our bone -> a bone of the target rig."""
+
+    source: StringProperty(name="Bone", description="Bone of the generated rig")
+    target: StringProperty(name="Target", description="Bone of the target rig (empty: not mapped)")
+
+
+class PoseMoEBatchRow(PropertyGroup):
+    """One clip of the last batch report."""
+
+    video: StringProperty()
+    status: StringProperty()
+    frames: IntProperty()
+    seconds: FloatProperty()
+    detail: StringProperty()
+
+
+class PoseMoESettings(PropertyGroup):
+    """What the panel edits (saved with the .blend)."""
+
+    video: StringProperty(name="Video", subtype='FILE_PATH',
+                          description="Video of one person (mp4, mov, avi, mkv, webm)")
+    target: EnumProperty(name="Target", items=[
+        ('NEW', "New armature", "Build the generated rig (16 bones) for this clip"),
+        ('EXISTING', "Existing armature", "Retarget onto an armature in the scene")],
+        default='NEW')
+    armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature,
+                              description="The rig to animate")
+    preset: EnumProperty(name="Rig preset", items=PRESET_ITEMS, default='RIGIFY_METARIG',
+                         description="How our bones map to the target rig's bones")
+    custom_mapping: CollectionProperty(type=PoseMoEMappingItem)
+    custom_root: StringProperty(name="Root bone",
+                                description="Target bone receiving the root motion (empty: the bone mapped to Hips)")
+    custom_name: StringProperty(name="Name", default="Custom")
+    match_rest: BoolProperty(name="Match rest pose", default=True,
+                             description="Turn each mapped bone to our T-pose first (for A-pose rigs such as the Unreal mannequins)")
+
+    use_range: BoolProperty(name="Frame range", default=False,
+                            description="Convert only part of the clip")
+    clip_start: IntProperty(name="First", min=0, default=0, description="First video frame (0-based)")
+    clip_end: IntProperty(name="End", min=1, default=100,
+                          description="Stop before this video frame")
+    start_frame: IntProperty(name="Start frame", default=1,
+                             description="Scene frame where the animation starts")
+    set_scene_range: BoolProperty(name="Set scene range and fps", default=True,
+                                  description="Set the scene's frame range and frame rate to the clip")
+
+    device: EnumProperty(name="Device", items=[
+        ('auto', "Auto", "The GPU when one is found, else the CPU"),
+        ('cpu', "CPU", "Always the CPU"),
+        ('cuda', "GPU", "A CUDA GPU (fails when none is found)")], default='auto')
+    smoothing: FloatProperty(name="Smoothing", min=0.0, max=1.0, default=0.5, subtype='FACTOR',
+                             description="0 = off, 1 = strongest (zero-phase low-pass filter)")
+    root_motion: BoolProperty(name="Root motion", default=True,
+                              description="Move the character through space (off: in place, height kept)")
+    foot_lock: BoolProperty(name="Foot locking", default=True,
+                            description="Pin each foot while it is planted and put the floor under the contacts (no sliding or floating)")
+    push_to_nla: BoolProperty(name="Push to NLA", default=False,
+                              description="Put the new Action on its own NLA track instead of making it the active Action")
+
+    batch_folder: StringProperty(name="Clips folder", subtype='DIR_PATH')
+    batch_mode: EnumProperty(name="Batch output", items=[
+        ('ACTIONS', "Actions", "One Action per clip on the chosen rig (skips clips that already have one)"),
+        ('FBX', "FBX files", "One FBX per clip in the output folder (skips existing files)")],
+        default='ACTIONS')
+    batch_output: StringProperty(name="Output folder", subtype='DIR_PATH')
+    batch_rows: CollectionProperty(type=PoseMoEBatchRow)
+
+    export_preset: EnumProperty(name="FBX preset", items=EXPORT_ITEMS, default='unity')
+    export_path: StringProperty(name="FBX file", subtype='FILE_PATH', default="//animation.fbx")
+
+
+class PoseMoEJobState(PropertyGroup):
+    """Runtime state shown by the panel (not saved: lives on the WindowManager)."""
+
+    running: BoolProperty(default=False)
+    kind: StringProperty(default="")
+    progress: FloatProperty(default=0.0, min=0.0, max=1.0)
+    status: StringProperty(default="")
+    cancel_requested: BoolProperty(default=False)
+    last_message: StringProperty(default="")
+    device_info: StringProperty(default="")
+    deps_running: BoolProperty(default=False)
+    deps_status: StringProperty(default="")
+    deps_missing: StringProperty(default="")
+
+
+CLASSES = (PoseMoEMappingItem, PoseMoEBatchRow, PoseMoESettings, PoseMoEJobState)
+
+
+def register_props():
+    bpy.types.Scene.posemoe = PointerProperty(type=PoseMoESettings)
+    bpy.types.WindowManager.posemoe_job = PointerProperty(type=PoseMoEJobState)
+
+
+def unregister_props():
+    del bpy.types.WindowManager.posemoe_job
+    del bpy.types.Scene.posemoe
