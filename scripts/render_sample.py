@@ -22,6 +22,13 @@ The figure is built from Blender primitives (capsules/ellipsoids), each part rig
 Human3.6M joints (layout of :mod:`posemoe_blender.core.skeleton`, plus two foot bones that keep
 the shoes flat). The truth is read back from the posed armature's bone heads/tails.
 Rendered with Workbench (studio lighting, material colours), ~1-2 s a frame on a CPU.
+
+Importable (``scripts/render_eval_set.py`` renders the benchmark set with it): the figure
+(:func:`figure_layout`, :func:`build_figure`, both taking other rest joints, e.g. a mocap
+actor's proportions), the floor, the scene and cameras (:func:`setup_scene`, :func:`add_camera`,
+:func:`camera_matrices`), posing (:func:`apply_pose`), the truth (:func:`truth_arrays`,
+:func:`check_projection`) and encoding (:func:`encode_video`) all take the image size and
+frame rate as arguments whose defaults are this clip's.
 """
 
 from __future__ import annotations
@@ -82,12 +89,48 @@ def rest_frame(direction: np.ndarray) -> np.ndarray:
     return np.stack([np.cross(y, z), y, z], axis=1)
 
 
-def figure_layout() -> SimpleNamespace:
-    """Rest layout of the figure's armature: the 16 skeleton bones + 2 foot bones."""
+class PartMapper:
+    """Moves the figure's hard-coded part coordinates (made for :data:`REST_JOINTS`) onto other
+    rest joints with the same bone directions but other lengths. Identity (the very same
+    objects back) for the default joints, so the sample clip is unchanged."""
+
+    def __init__(self, rest_joints: dict | None = None):
+        self.identity = rest_joints is None or rest_joints is REST_JOINTS
+        self.old = {k: np.array(v, float) for k, v in REST_JOINTS.items()}
+        self.new = self.old if self.identity else {k: np.array(v, float) for k, v in rest_joints.items()}
+
+    def stretch(self, bone: str, p):
+        """``p`` rigidly attached to ``bone``, its offset along the bone scaled with its length."""
+        if self.identity:
+            return p
+        b = BONE_NAMES.index(bone)
+        h, t = JOINT_NAMES[BONE_HEAD_JOINT[b]], JOINT_NAMES[BONE_TAIL_JOINT[b]]
+        axis = self.old[t] - self.old[h]
+        length = np.linalg.norm(axis)
+        u = axis / length
+        k = np.linalg.norm(self.new[t] - self.new[h]) / length
+        rel = np.asarray(p, float) - self.old[h]
+        return tuple(self.new[h] + rel + (rel @ u) * (k - 1.0) * u)
+
+    def move(self, joint: str, p):
+        """``p`` translated with ``joint``."""
+        if self.identity:
+            return p
+        return tuple(np.asarray(p, float) + self.new[joint] - self.old[joint])
+
+
+def figure_layout(rest_joints: dict | None = None) -> SimpleNamespace:
+    """Rest layout of the figure's armature: the 16 skeleton bones + 2 foot bones.
+
+    ``rest_joints``: joint name -> (x, y, z) (default :data:`REST_JOINTS`); other joints must
+    keep the default bone directions (see :class:`PartMapper`).
+    """
+    rest = REST_JOINTS if rest_joints is None else rest_joints
+    m = PartMapper(rest_joints)
     names = list(BONE_NAMES) + [f[0] for f in FOOT_BONES]
     parents = list(BONE_PARENTS) + [BONE_NAMES.index(f[1]) for f in FOOT_BONES]
-    heads = [REST_JOINTS[JOINT_NAMES[j]] for j in BONE_HEAD_JOINT] + [f[2] for f in FOOT_BONES]
-    tails = [REST_JOINTS[JOINT_NAMES[j]] for j in BONE_TAIL_JOINT] + [f[3] for f in FOOT_BONES]
+    heads = [rest[JOINT_NAMES[j]] for j in BONE_HEAD_JOINT] + [m.move(f[1][0] + "Ankle", f[2]) for f in FOOT_BONES]
+    tails = [rest[JOINT_NAMES[j]] for j in BONE_TAIL_JOINT] + [m.move(f[1][0] + "Ankle", f[3]) for f in FOOT_BONES]
     heads, tails = np.array(heads, float), np.array(tails, float)
     mats = np.stack([rest_frame(t - h) for h, t in zip(heads, tails)])
     return SimpleNamespace(rest_heads=heads, rest_tails=tails, rest_matrices=mats,
@@ -228,39 +271,52 @@ def add_part(name, material, bone_weights, arm_obj, p0, p1, radii, cap, **kw):
     return obj
 
 
-def build_figure(arm_obj) -> None:
-    """Skin-coloured head with face and hair, red shirt, blue trousers, black shoes."""
-    J = {k: np.array(v) for k, v in REST_JOINTS.items()}
+def build_figure(arm_obj, rest_joints: dict | None = None) -> None:
+    """Skin-coloured head with face and hair, red shirt, blue trousers, black shoes.
+
+    ``rest_joints``: as in :func:`figure_layout` (parts follow their bones' lengths; the head
+    and shoes keep their size and move with the top of the head and the ankles).
+    """
+    J = {k: np.array(v) for k, v in (REST_JOINTS if rest_joints is None else rest_joints).items()}
+    m = PartMapper(rest_joints)
+    if m.identity:
+        z_lo, z_span = 1.10, 0.12
+    else:
+        z_lo = m.stretch("Hips", (0, 0, 1.10))[2]
+        z_span = m.stretch("Spine", (0, 0, 1.22))[2] - z_lo
 
     def torso_w(v):
-        s = min(max((v[2] - 1.10) / 0.12, 0.0), 1.0)
+        s = min(max((v[2] - z_lo) / z_span, 0.0), 1.0)
         return {"Hips": 1.0 - s, "Spine": s}
 
-    add_part("Pelvis", "trousers", "Hips", arm_obj, (-0.07, 0, 0.93), (0.07, 0, 0.93),
-             (0.10, 0.11), 0.10)
-    add_part("Torso", "shirt", torso_w, arm_obj, (0, 0.005, 0.97), (0, 0.005, 1.36),
-             (0.155, 0.10), 0.09)
-    add_part("Shoulders", "shirt", "Spine", arm_obj, (-0.17, 0.005, 1.39), (0.17, 0.005, 1.39),
-             (0.065, 0.075), 0.065, xref=(0, 0, 1))
-    add_part("NeckPart", "skin", "Neck", arm_obj, (0, 0.0, 1.40), (0, -0.005, 1.56),
-             (0.048, 0.048), 0.03)
+    def head(p):
+        return m.move("Head", p)
+
+    add_part("Pelvis", "trousers", "Hips", arm_obj, m.stretch("RHip", (-0.07, 0, 0.93)),
+             m.stretch("LHip", (0.07, 0, 0.93)), (0.10, 0.11), 0.10)
+    add_part("Torso", "shirt", torso_w, arm_obj, m.stretch("Hips", (0, 0.005, 0.97)),
+             m.stretch("Spine", (0, 0.005, 1.36)), (0.155, 0.10), 0.09)
+    add_part("Shoulders", "shirt", "Spine", arm_obj, m.stretch("RClavicle", (-0.17, 0.005, 1.39)),
+             m.stretch("LClavicle", (0.17, 0.005, 1.39)), (0.065, 0.075), 0.065, xref=(0, 0, 1))
+    add_part("NeckPart", "skin", "Neck", arm_obj, m.stretch("Neck", (0, 0.0, 1.40)),
+             m.stretch("Neck", (0, -0.005, 1.56)), (0.048, 0.048), 0.03)
     # head and face (on the -Y side)
-    add_part("HeadPart", "skin", "Head", arm_obj, (0, -0.005, 1.64), (0, -0.005, 1.64),
+    add_part("HeadPart", "skin", "Head", arm_obj, head((0, -0.005, 1.64)), head((0, -0.005, 1.64)),
              (0.085, 0.10), 0.11)
-    add_part("Hair", "hair", "Head", arm_obj, (0, 0.03, 1.69), (0, 0.03, 1.69),
+    add_part("Hair", "hair", "Head", arm_obj, head((0, 0.03, 1.69)), head((0, 0.03, 1.69)),
              (0.093, 0.105), 0.08)
     for x in (-0.034, 0.034):
-        add_part("Eye", "eye_white", "Head", arm_obj, (x, -0.088, 1.655), (x, -0.088, 1.655),
-                 (0.018, 0.012), 0.013)
-        add_part("Pupil", "pupil", "Head", arm_obj, (x, -0.099, 1.655), (x, -0.099, 1.655),
-                 (0.008, 0.005), 0.008)
-        add_part("Brow", "hair", "Head", arm_obj, (x, -0.094, 1.682), (x, -0.094, 1.682),
-                 (0.02, 0.006), 0.005)
-        add_part("Ear", "skin", "Head", arm_obj, (1.05 * x / 0.034 * 0.085, 0.0, 1.64),
-                 (1.05 * x / 0.034 * 0.085, 0.0, 1.64), (0.014, 0.025), 0.032)
-    add_part("Nose", "nose", "Head", arm_obj, (0, -0.106, 1.625), (0, -0.106, 1.625),
+        add_part("Eye", "eye_white", "Head", arm_obj, head((x, -0.088, 1.655)),
+                 head((x, -0.088, 1.655)), (0.018, 0.012), 0.013)
+        add_part("Pupil", "pupil", "Head", arm_obj, head((x, -0.099, 1.655)),
+                 head((x, -0.099, 1.655)), (0.008, 0.005), 0.008)
+        add_part("Brow", "hair", "Head", arm_obj, head((x, -0.094, 1.682)),
+                 head((x, -0.094, 1.682)), (0.02, 0.006), 0.005)
+        add_part("Ear", "skin", "Head", arm_obj, head((1.05 * x / 0.034 * 0.085, 0.0, 1.64)),
+                 head((1.05 * x / 0.034 * 0.085, 0.0, 1.64)), (0.014, 0.025), 0.032)
+    add_part("Nose", "nose", "Head", arm_obj, head((0, -0.106, 1.625)), head((0, -0.106, 1.625)),
              (0.014, 0.018), 0.024)
-    add_part("Mouth", "mouth", "Head", arm_obj, (0, -0.094, 1.585), (0, -0.094, 1.585),
+    add_part("Mouth", "mouth", "Head", arm_obj, head((0, -0.094, 1.585)), head((0, -0.094, 1.585)),
              (0.027, 0.008), 0.008)
     for s in "LR":
         add_part(s + "UpperArmPart", "shirt", s + "UpperArm", arm_obj, J[s + "Shoulder"],
@@ -274,9 +330,9 @@ def build_figure(arm_obj) -> None:
                  (0.072, 0.072), 0.07)
         add_part(s + "ShinPart", "trousers", s + "Shin", arm_obj, J[s + "Knee"], J[s + "Ankle"],
                  (0.052, 0.052), 0.05)
-        x = J[s + "Ankle"][0]
-        add_part(s + "Shoe", "shoes", s + "Foot", arm_obj, (x, 0.03, 0.05), (x, -0.13, 0.045),
-                 (0.05, 0.045), 0.05, xref=(1, 0, 0))
+        x = REST_JOINTS[s + "Ankle"][0] if not m.identity else J[s + "Ankle"][0]
+        add_part(s + "Shoe", "shoes", s + "Foot", arm_obj, m.move(s + "Ankle", (x, 0.03, 0.05)),
+                 m.move(s + "Ankle", (x, -0.13, 0.045)), (0.05, 0.045), 0.05, xref=(1, 0, 0))
 
 
 def build_floor() -> None:
@@ -294,33 +350,44 @@ def build_floor() -> None:
     bpy.context.scene.collection.objects.link(obj)
 
 
-def setup_scene() -> bpy.types.Object:
-    """Camera (portrait 480x640, 45 mm on a 24 mm-high sensor), lights, Workbench settings."""
+def add_camera(location, rotation_euler, lens: float = 45.0, name: str = "Camera") -> bpy.types.Object:
+    """A camera with a 24 mm-high sensor (vertical fit), made the scene camera."""
+    scene = bpy.context.scene
+    cam_data = bpy.data.cameras.new(name)
+    cam_data.lens = lens
+    cam_data.sensor_fit = 'VERTICAL'
+    cam_data.sensor_height = 24.0
+    cam = bpy.data.objects.new(name, cam_data)
+    cam.location = location
+    cam.rotation_euler = rotation_euler
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    return cam
+
+
+def setup_scene(width: int = WIDTH, height: int = HEIGHT, fps: int = FPS, render_aa: str = '8',
+                camera: bool = True) -> bpy.types.Object | None:
+    """Camera (portrait 480x640, 45 mm on a 24 mm-high sensor), lights, Workbench settings.
+
+    ``camera=False``: no camera (add them with :func:`add_camera`); returns None then.
+    """
     scene = bpy.context.scene
     scene.render.engine = 'BLENDER_WORKBENCH'
-    scene.render.resolution_x, scene.render.resolution_y = WIDTH, HEIGHT
+    scene.render.resolution_x, scene.render.resolution_y = width, height
     scene.render.resolution_percentage = 100
-    scene.render.fps, scene.render.fps_base = FPS, 1.0
+    scene.render.fps, scene.render.fps_base = fps, 1.0
     scene.display.shading.light = 'STUDIO'
     scene.display.shading.color_type = 'MATERIAL'
     scene.display.shading.show_shadows = True
     scene.display.shading.shadow_intensity = 0.4
     scene.display.shading.show_cavity = False
-    scene.display.render_aa = '8'
+    scene.display.render_aa = render_aa
     scene.view_settings.view_transform = 'Standard'
     world = bpy.data.worlds.new("World")
     world.color = (0.55, 0.62, 0.70)
     scene.world = world
 
-    cam_data = bpy.data.cameras.new("Camera")
-    cam_data.lens = 45.0
-    cam_data.sensor_fit = 'VERTICAL'
-    cam_data.sensor_height = 24.0
-    cam = bpy.data.objects.new("Camera", cam_data)
-    cam.location = (0.0, -4.6, 1.05)
-    cam.rotation_euler = (math.radians(89.0), 0.0, 0.0)
-    scene.collection.objects.link(cam)
-    scene.camera = cam
+    cam = add_camera((0.0, -4.6, 1.05), (math.radians(89.0), 0.0, 0.0)) if camera else None
 
     for name, kind, energy, rot in (("Sun", 'SUN', 3.0, (40, 0, 30)),
                                     ("Side", 'AREA', 300.0, (70, 0, -70))):
@@ -333,12 +400,12 @@ def setup_scene() -> bpy.types.Object:
     return cam
 
 
-def camera_matrices(cam) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def camera_matrices(cam, width: int = WIDTH, height: int = HEIGHT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """K (3,3) pixels, R (3,3), t (3,) world -> camera (x right, y down, z forward)."""
     data = cam.data
     assert data.sensor_fit == 'VERTICAL'
-    f = data.lens / data.sensor_height * HEIGHT
-    K = np.array([[f, 0.0, WIDTH / 2.0], [0.0, f, HEIGHT / 2.0], [0.0, 0.0, 1.0]])
+    f = data.lens / data.sensor_height * height
+    K = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
     bpy.context.view_layer.update()
     mw = np.array(cam.matrix_world)
     rc = mw[:3, :3] / np.linalg.norm(mw[:3, :3], axis=0)
@@ -352,11 +419,18 @@ def camera_matrices(cam) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def pose_figure(arm_obj, layout, frame: int) -> np.ndarray:
     """Pose the figure for ``frame``; returns (17, 3) world joint positions."""
     glob, yaw, drop = motion(frame)
+    return apply_pose(arm_obj, layout, glob, Matrix.Translation((0.0, 0.0, -drop)) @ Matrix.Rotation(
+        math.radians(yaw), 4, 'Z'))
+
+
+def apply_pose(arm_obj, layout, glob: dict, matrix_world) -> np.ndarray:
+    """Pose the figure with global bone rotations ``glob`` (name -> 3x3, about each bone's rest
+    head, armature space) and the armature's ``matrix_world``; returns (17, 3) world joints
+    read back from the posed bones."""
     quats = local_quaternions(layout, glob)
     for b, name in enumerate(layout.bone_names):
         arm_obj.pose.bones[name].rotation_quaternion = quats[b]
-    arm_obj.matrix_world = Matrix.Translation((0.0, 0.0, -drop)) @ Matrix.Rotation(
-        math.radians(yaw), 4, 'Z')
+    arm_obj.matrix_world = matrix_world
     bpy.context.view_layer.update()
     mw = np.array(arm_obj.matrix_world)
     joints = np.zeros((17, 3))
@@ -367,7 +441,8 @@ def pose_figure(arm_obj, layout, frame: int) -> np.ndarray:
     return joints
 
 
-def truth_arrays(joints_world: np.ndarray, K, R, t) -> dict:
+def truth_arrays(joints_world: np.ndarray, K, R, t, fps: float = FPS, width: int = WIDTH,
+                 height: int = HEIGHT) -> dict:
     """Contract arrays from (T,17,3) world joints and the camera."""
     cam = joints_world @ R.T + t
     proj = cam @ K.T
@@ -376,32 +451,34 @@ def truth_arrays(joints_world: np.ndarray, K, R, t) -> dict:
     return dict(joints3d=(cam - root[:, None]).astype(np.float32), root=root.astype(np.float32),
                 keypoints2d=kp.astype(np.float32), joints_world=joints_world.astype(np.float32),
                 K=K.astype(np.float64), R=R.astype(np.float64), t=t.astype(np.float64),
-                fps=np.float64(FPS), width=np.int64(WIDTH), height=np.int64(HEIGHT),
+                fps=np.float64(fps), width=np.int64(width), height=np.int64(height),
                 joint_names=np.array(JOINT_NAMES))
 
 
-def check_projection(cam, truth: dict) -> None:
+def check_projection(cam, truth: dict, frames=None) -> None:
     """Assert that K, R, t project like Blender's own camera (``world_to_camera_view``)."""
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector
 
     scene = bpy.context.scene
-    for f in (0, len(truth["joints_world"]) - 1):
+    width, height = int(truth["width"]), int(truth["height"])
+    for f in frames if frames is not None else (0, len(truth["joints_world"]) - 1):
         for j in range(17):
             ndc = world_to_camera_view(scene, cam, Vector(truth["joints_world"][f, j].tolist()))
-            uv = np.array([ndc.x * WIDTH, (1.0 - ndc.y) * HEIGHT])
+            uv = np.array([ndc.x * width, (1.0 - ndc.y) * height])
             err = np.abs(uv - truth["keypoints2d"][f, j, :2]).max()
             assert err < 0.05, f"projection mismatch {err:.3f} px at frame {f} joint {j}"
 
 
-def encode_video(frame_dir: str, count: int, out_path: str) -> str:
+def encode_video(frame_dir: str, count: int, out_path: str, width: int = WIDTH,
+                 height: int = HEIGHT, fps: int = FPS) -> str:
     """Encode ``frame_dir/%04d.png`` to H.264 mp4 with Blender's sequencer; returns the codec."""
     tmp = out_path + ".part.mp4"
     try:
         scene = bpy.data.scenes.new("Encode")
-        scene.render.resolution_x, scene.render.resolution_y = WIDTH, HEIGHT
+        scene.render.resolution_x, scene.render.resolution_y = width, height
         scene.render.resolution_percentage = 100
-        scene.render.fps, scene.render.fps_base = FPS, 1.0
+        scene.render.fps, scene.render.fps_base = fps, 1.0
         scene.view_settings.view_transform = 'Standard'
         ed = scene.sequence_editor_create()
         strip = ed.strips.new_image("frames", os.path.join(frame_dir, "0000.png"), 1, 1)
@@ -428,7 +505,7 @@ def encode_video(frame_dir: str, count: int, out_path: str) -> str:
     except Exception as exc:  # fall back to OpenCV's MPEG-4 part 2
         print(f"Blender H.264 encoding failed ({exc}); using OpenCV mp4v", file=sys.stderr)
         import cv2
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         for i in range(count):
             writer.write(cv2.imread(os.path.join(frame_dir, f"{i:04d}.png")))
         writer.release()
