@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test sample clean
+.PHONY: setup demo test sample render-set clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ test: $(STAMP)
 # Re-render the project's own sample clip (Blender Workbench, ~2 minutes on 2 cores).
 sample: $(STAMP)
 	$(PY) scripts/render_sample.py --out samples
+
+# Render the motion-quality benchmark set (held-out mocap clips on the figure, 3 cameras) into
+# .cache/render_set (~10 minutes on 2 cores); evaluate with `python -m posemoe_blender evaluate-render`.
+render-set: $(STAMP)
+	$(PY) scripts/render_eval_set.py --out .cache/render_set
 
 clean:
 	rm -rf out dist

@@ -1,0 +1,339 @@
+"""Render the motion-quality benchmark set: held-out mocap clips on the primitive-built figure,
+seen from several cameras, with the true joints and camera of every frame.
+
+Usage (headless, from the repository root; ``make render-set`` runs the first line)::
+
+    .venv/bin/python scripts/render_eval_set.py --out .cache/render_set
+    .venv/bin/python scripts/render_eval_set.py --manifest-only     # rewrite benchmarks/render_set/manifest.json
+    .venv/bin/python scripts/render_eval_set.py --out DIR --clips walk --views side --frames 30   # quick/tiny set
+
+Source motion: ``.cache/mocap/mocap.npz`` (``python -m posemoe_blender prepare``), only clips of
+the held-out test split (dataset-1 style ``happy``, dataset-2 style ``youthful``: never trained
+on). Each clip is a 3 s window (:data:`CLIPS`), re-centred on the origin and turned so the
+actor's average facing is -Y (towards the ``front`` camera).
+
+The figure is the sample clip's (``scripts/render_sample.py``), rebuilt with the mocap actor's
+bone lengths (same bone directions; body parts follow their bones), and driven by solving the
+mocap joints onto its rig: :func:`posemoe_blender.core.solving.solve_animation` gives each bone's
+rotation (twist from the hip/shoulder lines and limb bend planes), mapped from the solver's
+T-pose rest to the figure's rest. The shoes stay flat, turned with the pelvis. The truth is read
+back from the posed armature, so it is exactly what is rendered: it equals the (re-chained)
+mocap joints.
+
+Cameras (:data:`VIEWS`): front, three-quarter (45 degrees) and side (90 degrees) of the actor's
+facing, 1.1-1.8 m high, 4.2-5 m from the motion's centre (moved back in 0.25 m steps until every
+joint of every frame is inside the image), looking at (0, 0, 0.9). Landscape 640x480 at 30 fps,
+focal length 499 px = a 27 mm-equivalent phone lens (what the pipeline assumes for unknown
+cameras). Workbench, FXAA by default (``--aa``).
+
+Writes into ``--out``: ``<clip>_<view>.mp4``, ``<clip>_<view>_truth.npz`` (the arrays of
+``render_sample.truth_arrays`` plus ``clip``, ``view``, ``source_clip``, ``source_frames``) and
+``manifest.json`` (clips, views, cameras, frames, source BVH clips; the same content as
+``benchmarks/render_set/manifest.json`` for the default set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+sys.path.insert(0, HERE)
+
+import bpy  # noqa: E402
+from mathutils import Matrix, Vector  # noqa: E402
+from scipy.spatial.transform import Rotation  # noqa: E402
+
+import render_sample as rs  # noqa: E402
+from posemoe_blender.blender.armature import build_armature  # noqa: E402
+from posemoe_blender.core.skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS, BONE_TAIL_JOINT  # noqa: E402
+from posemoe_blender.core.solving import CAMERA_TO_BLENDER, solve_animation  # noqa: E402
+from posemoe_blender.joints import JOINT_INDEX as J, JOINT_NAMES, save_npz  # noqa: E402
+
+WIDTH, HEIGHT, FPS = 640, 480, 30
+#: 27 mm-equivalent focal length in pixels (diagonal-based, as core.solving.default_focal_px).
+FOCAL_PX = 27.0 / 43.267 * math.hypot(WIDTH, HEIGHT)
+LOOK_AT = (0.0, 0.0, 0.9)
+#: Height of the figure's ankle joint above the floor when the shoe is flat on it (metres).
+FIGURE_ANKLE_HEIGHT = 0.09
+
+#: (short name, held-out source clip, first frame, frames); 3 s each at 30 fps.
+CLIPS = (
+    ("walk", "dataset-2_walk_youthful_001", 30, 90),
+    ("walk_turn", "dataset-2_walk-turn-left_youthful_005", 40, 90),
+    ("walk_back", "dataset-1_walk-back_happy_001", 30, 90),
+    ("walk_left", "dataset-1_walk-left_happy_001", 30, 90),
+    ("wave", "dataset-2_wave-both-hands_youthful_010", 30, 90),
+    ("bow", "dataset-1_bow_happy_001", 20, 90),
+)
+#: (name, azimuth from the actor's facing in degrees, camera height m, distance m).
+VIEWS = (("front", 0.0, 1.5, 5.0), ("three_quarter", 45.0, 1.8, 4.5), ("side", 90.0, 1.1, 4.2))
+
+MOCAP = os.path.join(REPO, ".cache", "mocap", "mocap.npz")
+REPO_MANIFEST = os.path.join(REPO, "benchmarks", "render_set", "manifest.json")
+
+
+# ------------------------------------------------------------------------------ motion
+def bvh_path(source_clip: str) -> str:
+    k = source_clip.split("_")[0].split("-")[1]
+    return f".cache/mocap/raw/Bandai-Namco-Research-Motiondataset-{k}/data/{source_clip}.bvh"
+
+
+def load_clip(source_clip: str, start: int, frames: int, mocap: str = MOCAP) -> tuple[np.ndarray, dict]:
+    """(frames, 17, 3) Blender-world joints (Z up, metres) of a held-out clip window, centred
+    on the origin, facing -Y on average, mocap floor at Z = 0; plus facts for the manifest."""
+    with np.load(mocap) as d:
+        names = list(d["clip_name"])
+        if source_clip not in names:
+            raise SystemExit(f"{source_clip}: not in {mocap}")
+        i = names.index(source_clip)
+        if str(d["split"][i]) != "test":
+            raise SystemExit(f"{source_clip}: not in the held-out split (it was trained on)")
+        s, n = int(d["clip_start"][i]), int(d["clip_len"][i])
+        whole = d["joints"][s:s + n].astype(np.float64)
+        meta = {"dataset": str(d["dataset"][i]), "style": str(d["style"][i]),
+                "content": str(d["content"][i]), "source_len": n}
+    if start + frames > n:
+        raise SystemExit(f"{source_clip}: has {n} frames, window {start}+{frames} does not fit")
+    # BVH world (Y up) -> Blender (Z up): (x, y, z) -> (x, -z, y)
+    to_blender = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    whole = whole @ to_blender.T
+    contact_level = float(np.percentile(whole[:, [J["LAnkle"], J["RAnkle"]], 2].min(axis=1), 5))
+    P = whole[start:start + frames].copy()
+    line = P[:, J["LHip"]] - P[:, J["RHip"]]
+    fwd = np.cross(line, [0.0, 0.0, 1.0]).mean(axis=0)
+    yaw = math.atan2(fwd[0], -fwd[1])  # angle of the facing from -Y (counter-clockwise)
+    Rz = Rotation.from_euler("z", -yaw).as_matrix()
+    P = P @ Rz.T
+    centre = P[:, J["Pelvis"]].mean(axis=0)
+    P[..., 0] -= centre[0]
+    P[..., 1] -= centre[1]
+    P[..., 2] -= contact_level - FIGURE_ANKLE_HEIGHT  # shoes (0.09 below the ankle) on the floor
+    meta.update(turned_deg=round(-math.degrees(yaw), 2), mocap_ankle_contact_height=round(contact_level, 4))
+    return P, meta
+
+
+def figure_rest_joints(lengths: dict) -> dict:
+    """The sample figure's rest joints with the given bone lengths (bone name -> metres)."""
+    old = {k: np.array(v, float) for k, v in rs.REST_JOINTS.items()}
+    legs = lengths["LThigh"] + lengths["LShin"]
+    new = {"Pelvis": np.array([0.0, 0.0, FIGURE_ANKLE_HEIGHT + legs])}
+    for b, name in enumerate(BONE_NAMES):
+        h, t = JOINT_NAMES[BONE_HEAD_JOINT[b]], JOINT_NAMES[BONE_TAIL_JOINT[b]]
+        d = old[t] - old[h]
+        new[t] = new[h] + lengths[name] * d / np.linalg.norm(d)
+    return {k: tuple(float(x) for x in v) for k, v in new.items()}
+
+
+def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    axis = np.cross(a, b)
+    s, c = np.linalg.norm(axis), float(a @ b)
+    if s < 1e-12:
+        return np.eye(3) if c > 0 else Rotation.from_rotvec(np.pi * np.array([1.0, 0, 0])).as_matrix()
+    return Rotation.from_rotvec(axis / s * math.atan2(s, c)).as_matrix()
+
+
+def solve_figure_motion(P: np.ndarray, layout) -> tuple[list, np.ndarray, dict]:
+    """Per frame: global bone rotations for the figure (name -> 3x3) and the armature
+    translation; plus the solved bone lengths. ``P``: (T, 17, 3) Blender world joints."""
+    cam = P @ CAMERA_TO_BLENDER  # Blender axes -> camera axes (the solver's input)
+    anim = solve_animation(cam - cam[:, :1], cam[:, 0], FPS, symmetric=False,
+                           max_tilt_deg=-1.0, stature_range=None)
+    T = P.shape[0]
+    M = anim.rest_matrices
+    q = anim.rotations
+    R_local = Rotation.from_quat(q[..., [1, 2, 3, 0]].reshape(-1, 4)).as_matrix().reshape(T, -1, 3, 3)
+    pose = np.zeros_like(R_local)
+    for b in range(len(BONE_NAMES)):
+        p = BONE_PARENTS[b]
+        pose[:, b] = (M[b] if p < 0 else pose[:, p] @ M[p].T @ M[b]) @ R_local[:, b]
+    G = pose @ np.transpose(M, (0, 2, 1))[None]  # rotation of each bone relative to its rest
+    solver_dirs = anim.rest_tails - anim.rest_heads
+    fig_dirs = layout.rest_tails - layout.rest_heads
+    R0 = [_min_rotation(solver_dirs[b], fig_dirs[b]) for b in range(len(BONE_NAMES))]
+    globs = []
+    for t in range(T):
+        g = {name: G[t, b] @ R0[b].T for b, name in enumerate(BONE_NAMES)}
+        fwd = G[t, 0] @ np.array([0.0, -1.0, 0.0])  # pelvis facing; shoes stay flat, turned with it
+        yaw = math.atan2(fwd[0], -fwd[1])
+        g["LFoot"] = g["RFoot"] = Rotation.from_euler("z", yaw).as_matrix()
+        globs.append(g)
+    # armature translation: the solver put the first pelvis above the origin (floor/offset):
+    # move the figure's rest pelvis onto the true pelvis instead
+    rest_pelvis = layout.rest_heads[0]
+    return globs, P[:, 0] - rest_pelvis, anim.info["bone_lengths"]
+
+
+# ------------------------------------------------------------------------------ cameras
+def camera_placement(azimuth_deg: float, height: float, distance: float) -> tuple[tuple, tuple]:
+    """(location, rotation_euler) of a camera at ``distance`` (horizontal) from the origin on
+    the side ``azimuth_deg`` from -Y (counter-clockwise seen from above), looking at LOOK_AT."""
+    a = math.radians(azimuth_deg)
+    loc = Vector((distance * math.sin(a), -distance * math.cos(a), height))
+    direction = Vector(LOOK_AT) - loc
+    rot = direction.to_track_quat('-Z', 'Y').to_euler()
+    return tuple(loc), tuple(rot)
+
+
+def fits(K, R, t, world: np.ndarray, margin: float = 8.0) -> bool:
+    cam = world @ R.T + t
+    if np.any(cam[..., 2] < 0.5):
+        return False
+    uv = (cam @ K.T)[..., :2] / (cam @ K.T)[..., 2:3]
+    return bool(np.all((uv[..., 0] >= margin) & (uv[..., 0] <= WIDTH - margin)
+                       & (uv[..., 1] >= margin) & (uv[..., 1] <= HEIGHT - margin)))
+
+
+def place_cameras(P: np.ndarray, views) -> list:
+    """One camera per view, moved back until every joint of ``P`` (plus a head/foot margin)
+    projects inside the image."""
+    pad = P.copy()
+    pad[..., 2] = np.where(P[..., 2] < 0.2, 0.0, P[..., 2])  # soles on the floor
+    head = P[:, [J["Head"]]] + [0.0, 0.0, 0.05]
+    pts = np.concatenate([pad, head], axis=1)
+    out = []
+    lens = FOCAL_PX * 24.0 / HEIGHT
+    for name, az, h, dist in views:
+        for step in range(24):
+            d = dist + 0.25 * step
+            loc, rot = camera_placement(az, h, d)
+            cam = rs.add_camera(loc, rot, lens=lens, name=f"Cam_{name}")
+            K, R, t = rs.camera_matrices(cam, WIDTH, HEIGHT)
+            if fits(K, R, t, pts):
+                break
+            bpy.data.objects.remove(cam)
+        out.append({"name": name, "object": cam, "K": K, "R": R, "t": t, "azimuth_deg": az,
+                    "height_m": h, "distance_m": d, "location": [round(v, 4) for v in loc],
+                    "look_at": list(LOOK_AT), "lens_mm": round(lens, 4)})
+    return out
+
+
+# ------------------------------------------------------------------------------ render
+def build_clip_scene(P: np.ndarray, render_aa: str):
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    cam = P @ CAMERA_TO_BLENDER
+    lengths = solve_animation(cam - cam[:, :1], cam[:, 0], FPS, symmetric=False, max_tilt_deg=-1.0,
+                              stature_range=None).info["bone_lengths"]
+    rest = figure_rest_joints(lengths)
+    layout = rs.figure_layout(rest)
+    arm_obj = build_armature(layout, "Figure")
+    arm_obj.hide_render = True
+    rs.build_figure(arm_obj, rest)
+    rs.build_floor()
+    rs.setup_scene(WIDTH, HEIGHT, FPS, render_aa=render_aa, camera=False)
+    return arm_obj, layout
+
+
+def render_clip(out_dir: str, short: str, source: str, start: int, frames: int, views,
+                render_aa: str, render: bool = True) -> list:
+    P, meta = load_clip(source, start, frames)
+    arm_obj, layout = build_clip_scene(P, render_aa)
+    globs, moves, _ = solve_figure_motion(P, layout)
+    # pose every frame once to read the truth (and check it equals the mocap joints)
+    truth_world = np.stack([rs.apply_pose(arm_obj, layout, g, Matrix.Translation(tuple(m)))
+                            for g, m in zip(globs, moves)])
+    err = np.abs(truth_world - P).max()
+    assert err < 0.02, f"{short}: figure joints differ from the mocap by {err:.4f} m"
+    cams = place_cameras(truth_world, views)
+    scene = bpy.context.scene
+    rows = []
+    dirs = {c["name"]: tempfile.mkdtemp(prefix=f"posemoe-{short}-{c['name']}-") for c in cams}
+    t0 = time.time()
+    try:
+        if render:
+            for i, (g, m) in enumerate(zip(globs, moves)):
+                rs.apply_pose(arm_obj, layout, g, Matrix.Translation(tuple(m)))
+                for c in cams:
+                    scene.camera = c["object"]
+                    scene.render.filepath = os.path.join(dirs[c["name"]], f"{i:04d}.png")
+                    bpy.ops.render.render(write_still=True)
+                print(f"{short}: frame {i + 1}/{frames}  {time.time() - t0:.0f} s", flush=True)
+        for c in cams:
+            base = f"{short}_{c['name']}"
+            truth = rs.truth_arrays(truth_world, c["K"], c["R"], c["t"], FPS, WIDTH, HEIGHT)
+            scene.camera = c["object"]
+            rs.check_projection(c["object"], truth)
+            if render:
+                rs.encode_video(dirs[c["name"]], frames, os.path.join(out_dir, base + ".mp4"),
+                                WIDTH, HEIGHT, FPS)
+                save_npz(os.path.join(out_dir, base + "_truth.npz"), **truth, clip=np.array(short),
+                         view=np.array(c["name"]), source_clip=np.array(source),
+                         source_frames=np.array([start, start + frames]))
+            rows.append({
+                "video": base + ".mp4", "truth": base + "_truth.npz", "clip": short,
+                "view": c["name"], "frames": frames, "fps": FPS, "width": WIDTH, "height": HEIGHT,
+                "source_clip": source, "source_bvh": bvh_path(source),
+                "source_frames": [start, start + frames], "source": meta,
+                "camera": {k: c[k] for k in ("azimuth_deg", "height_m", "distance_m", "location",
+                                             "look_at", "lens_mm")}
+                | {"f_px": round(float(c["K"][0, 0]), 3), "K": np.round(c["K"], 6).tolist(),
+                   "R": np.round(c["R"], 8).tolist(), "t": np.round(c["t"], 6).tolist()},
+            })
+    finally:
+        for d in dirs.values():
+            shutil.rmtree(d, ignore_errors=True)
+    return rows
+
+
+def write_manifest(path: str, rows: list, render_aa: str) -> None:
+    manifest = {
+        "description": "Held-out mocap clips rendered on the primitive-built figure (scripts/render_eval_set.py)",
+        "held_out_split": "dataset-1 style happy, dataset-2 style youthful (posemoe_blender/model/prepare.py)",
+        "renderer": f"Blender {bpy.app.version_string} Workbench, AA {render_aa}",
+        "width": WIDTH, "height": HEIGHT, "fps": FPS, "focal_px": round(FOCAL_PX, 3),
+        "videos": rows,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".part"
+    with open(tmp, "w") as fh:
+        json.dump(manifest, fh, indent=1)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(REPO, ".cache", "render_set"))
+    ap.add_argument("--clips", nargs="*", help="short clip names (default: all)")
+    ap.add_argument("--views", nargs="*", help="view names (default: all)")
+    ap.add_argument("--frames", type=int, help="frames per clip (default: each clip's 90)")
+    ap.add_argument("--aa", default="FXAA", help="Workbench anti-aliasing (FXAA, 5, 8, ...)")
+    ap.add_argument("--manifest-only", action="store_true",
+                    help="only compute the cameras and write benchmarks/render_set/manifest.json")
+    ap.add_argument("--skip-existing", action="store_true", help="keep clips already rendered")
+    args = ap.parse_args(argv)
+    clips = [c for c in CLIPS if not args.clips or c[0] in args.clips]
+    views = [v for v in VIEWS if not args.views or v[0] in args.views]
+    if not clips or not views:
+        raise SystemExit("no clip/view selected")
+    os.makedirs(args.out, exist_ok=True)
+    rows = []
+    t0 = time.time()
+    for short, source, start, frames in clips:
+        n = args.frames or frames
+        done = all(os.path.isfile(os.path.join(args.out, f"{short}_{v[0]}_truth.npz")) for v in views)
+        render = not args.manifest_only and not (args.skip_existing and done)
+        rows += render_clip(args.out, short, source, start, n, views, args.aa, render=render)
+        if not args.manifest_only:
+            write_manifest(os.path.join(args.out, "manifest.json"), rows, args.aa)
+    if args.manifest_only:
+        write_manifest(REPO_MANIFEST, rows, args.aa)
+        print(f"wrote {REPO_MANIFEST} ({len(rows)} videos)")
+    else:
+        print(f"rendered {len(rows)} videos into {args.out} in {time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
