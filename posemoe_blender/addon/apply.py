@@ -125,10 +125,12 @@ class SceneChanges:
         s.frame_current = self.saved[2]
         vl = bpy.context.view_layer
         try:
+            vl.update()
             for o in vl.objects:
-                o.select_set(o in self.selected)
+                if o is not None:
+                    o.select_set(o in self.selected)
             vl.objects.active = self.active
-        except ReferenceError:
+        except (ReferenceError, RuntimeError):
             pass
 
 

@@ -1,0 +1,535 @@
+"""The Blender add-on, installed from the built extension zip into headless bpy as a user would.
+
+Blender's user folders point at a temporary directory for this module
+(``BLENDER_USER_RESOURCES``), so nothing is written to ``~/.config/blender``. The conversion
+tests use the first 30 frames of ``samples/demo.mp4``; workers are polled from the test (the
+same ``start``/``step`` calls the modal operators make from their timer).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import time
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+import addon_utils  # noqa: E402  (bpy's module)
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "demo.mp4"
+ADDON = "bl_ext.user_default.posemoe_blender"
+PKG = ADDON + ".posemoe_blender"
+FRAMES = 30
+
+
+def _load_build_script():
+    spec = importlib.util.spec_from_file_location("build_extension", REPO / "scripts" / "build_extension.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _snapshot():
+    """Everything a conversion could create or change."""
+    scene = bpy.context.scene
+    out = {k: sorted(x.name for x in getattr(bpy.data, k))
+           for k in ("objects", "actions", "armatures", "meshes", "collections", "scenes")}
+    out["scene"] = (scene.frame_start, scene.frame_end, scene.frame_current, scene.render.fps,
+                    scene.render.fps_base)
+    out["nla"] = sorted((o.name, t.name) for o in bpy.data.objects if o.animation_data
+                        for t in o.animation_data.nla_tracks)
+    return out
+
+
+def _point_user_repo_at(user):
+    """Make the "user_default" repository (already set up when bpy was imported) follow the
+    user folder: toggling its custom directory makes Blender re-point ``bl_ext.user_default``."""
+    repo = next(r for r in bpy.context.preferences.extensions.repos if r.module == "user_default")
+    if user is not None:
+        repo.custom_directory = str(Path(user) / "extensions" / "user_default")
+        repo.use_custom_directory = True
+    else:
+        repo.use_custom_directory = True
+        repo.use_custom_directory = False
+
+
+def _fresh():
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def ext(tmp_path_factory):
+    """Build the zip, install it from disk into a temporary user folder, enable it."""
+    if not SAMPLE.is_file():
+        pytest.skip("samples/demo.mp4 is missing")
+    user = tmp_path_factory.mktemp("blender_user")
+    old = os.environ.get("BLENDER_USER_RESOURCES")
+    os.environ["BLENDER_USER_RESOURCES"] = str(user)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    _point_user_repo_at(user)
+    build = _load_build_script()
+    zip_path = build.build(tmp_path_factory.mktemp("dist"))
+    validation = build.validate(zip_path)
+    result = bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default",
+                                                       enable_on_install=True)
+    assert result == {'FINISHED'}
+    ns = SimpleNamespace(
+        user=user, zip=zip_path, validation=validation,
+        pkg=importlib.import_module(PKG),
+        controller=importlib.import_module(PKG + ".addon.controller"),
+        apply=importlib.import_module(PKG + ".addon.apply"),
+        deps=importlib.import_module(PKG + ".addon.deps"),
+        remote=importlib.import_module(PKG + ".addon.remote"),
+        worker=importlib.import_module(PKG + ".addon.worker"),
+        presets=importlib.import_module(PKG + ".core.retarget_presets"),
+        errors=importlib.import_module(PKG + ".errors"),
+        armature=importlib.import_module(PKG + ".blender.armature"),
+    )
+    yield ns
+    addon_utils.disable(ADDON, default_set=True)
+    if old is None:
+        os.environ.pop("BLENDER_USER_RESOURCES", None)
+    else:
+        os.environ["BLENDER_USER_RESOURCES"] = old
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    _point_user_repo_at(None)
+
+
+def _settings(video=SAMPLE, frames=FRAMES):
+    s = bpy.context.scene.posemoe
+    s.video = str(video)
+    s.use_range, s.clip_start, s.clip_end = True, 0, frames
+    return s
+
+
+@pytest.fixture(scope="module")
+def converted(ext):
+    """One in-process conversion of the sample's first 30 frames (a new armature)."""
+    _fresh()
+    _settings()
+    ctrl = ext.controller.ConvertController.from_context(bpy.context)
+    assert ctrl.backend == "thread"
+    t0 = time.perf_counter()
+    state = ctrl.run_blocking(bpy.context, timeout=120)
+    return SimpleNamespace(ctrl=ctrl, state=state, seconds=time.perf_counter() - t0,
+                           animation=ctrl.job.result.animation, snapshot=_snapshot(),
+                           message=ctrl.message)
+
+
+# --------------------------------------------------------------------------- packaging
+
+def test_zip_layout_and_manifest(ext):
+    with zipfile.ZipFile(ext.zip) as zf:
+        names = set(zf.namelist())
+        init = zf.read("__init__.py").decode()
+        import tomllib
+        manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
+    assert {"blender_manifest.toml", "__init__.py", "LICENSE", "posemoe_blender/__init__.py",
+            "posemoe_blender/addon/__init__.py", "posemoe_blender/core/pipeline.py"} <= names
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    assert "from .posemoe_blender import register, unregister" in init
+    from posemoe_blender import __version__
+    assert ext.zip.name == f"posemoe_blender-{__version__}.zip"
+    assert manifest["version"] == __version__ and manifest["id"] == "posemoe_blender"
+    assert manifest["schema_version"] == "1.0.0" and manifest["type"] == "add-on"
+    assert manifest["blender_version_min"] == "4.2.0"
+    assert manifest["license"] == ["SPDX:GPL-3.0-or-later"]
+    assert "files" in manifest["permissions"]
+    assert len(manifest["tagline"]) <= 64 and manifest["tagline"][-1] not in ".!?"
+    assert ext.validation is None or "Success" in ext.validation
+
+
+def test_installed_as_an_extension_in_the_temporary_user_folder(ext):
+    assert ADDON in bpy.context.preferences.addons
+    installed = Path(ext.pkg.__file__).resolve()
+    assert str(installed).startswith(str(Path(ext.user).resolve()))
+    assert ext.controller.ADDON_ID == ADDON
+    site = ext.controller.site_packages_dir()
+    assert site.startswith(str(ext.user)) and site.endswith("site-packages")
+    assert ext.controller.get_prefs(bpy.context) is not None
+    assert hasattr(bpy.types.Scene, "posemoe") and hasattr(bpy.types.WindowManager, "posemoe_job")
+
+
+def test_register_unregister_twice(ext):
+    for _ in range(2):
+        addon_utils.disable(ADDON, default_set=True)
+        assert not hasattr(bpy.types.Scene, "posemoe")
+        assert not hasattr(bpy.ops.posemoe, "convert") or "convert" not in dir(bpy.ops.posemoe)
+        addon_utils.enable(ADDON, default_set=True)
+        assert hasattr(bpy.types.Scene, "posemoe")
+        assert bpy.ops.posemoe.convert.poll()
+    assert ADDON in bpy.context.preferences.addons
+
+
+# --------------------------------------------------------------------------- conversion
+
+def test_conversion_on_the_sample_clip(ext, converted):
+    assert converted.state == "FINISHED", converted.message
+    snap = converted.snapshot
+    assert snap["objects"] == ["PoseMoE_demo"] and snap["actions"] == ["demo"]
+    obj = bpy.data.objects.get("PoseMoE_demo")
+    assert obj is not None and obj.animation_data.action.name == "demo"
+    action = obj.animation_data.action
+    assert action["posemoe_source"] == str(SAMPLE.resolve())
+    assert converted.animation.num_frames == FRAMES
+    assert snap["scene"][:2] == (1, FRAMES)
+    state = bpy.context.window_manager.posemoe_job
+    assert not state.running and "30 frames" in state.last_message
+
+
+def test_convert_operator(ext, converted):
+    """The operator (blocking ``execute``, as scripts call it) on 10 frames; a second run makes
+    a new Action instead of overwriting the existing one."""
+    before = {a.name for a in bpy.data.actions}
+    s = _settings(frames=10)
+    s.start_frame = 5
+    assert bpy.ops.posemoe.convert() == {'FINISHED'}
+    new = {a.name for a in bpy.data.actions} - before
+    assert new == {"demo.001"}
+    act = bpy.data.actions["demo.001"]
+    assert act.frame_range[:] == pytest.approx((5, 14))
+    assert len(bpy.data.actions["demo"].layers[0].strips[0].channelbags[0].fcurves) > 0
+    s.start_frame = 1
+
+
+def test_cancel_in_the_middle_leaves_no_trace(ext):
+    _fresh()
+    s = _settings(frames=90)
+    s.use_range = False
+    before = _snapshot()
+    ctrl = ext.controller.ConvertController.from_context(bpy.context)
+    ctrl.start(bpy.context)
+    t0 = time.perf_counter()
+    state = "RUNNING"
+    while state == "RUNNING":
+        time.sleep(0.02)
+        if ctrl.job.done >= 5:
+            bpy.context.window_manager.posemoe_job.cancel_requested = True  # the Cancel button
+        state = ctrl.step(bpy.context)
+        assert time.perf_counter() - t0 < 60
+    assert state == "CANCELLED", ctrl.message
+    assert ctrl.job.done < 90
+    assert _snapshot() == before
+    job = bpy.context.window_manager.posemoe_job
+    assert not job.running and not job.cancel_requested and "cancelled" in job.last_message
+
+
+def test_failure_leaves_no_trace(ext, converted, monkeypatch):
+    _fresh()
+    before = _snapshot()
+    # a file that is not a video: the worker fails, nothing is created
+    bad = Path(ext.user) / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    _settings(video=bad)
+    assert bpy.ops.posemoe.convert.poll()
+    with pytest.raises(RuntimeError):
+        bpy.ops.posemoe.convert()
+    assert _snapshot() == before
+    # a failure while applying (after the armature was built) is rolled back
+    def boom(*args, **kwargs):
+        raise ext.errors.PoseMoEError("simulated failure while keying")
+    monkeypatch.setattr(ext.apply, "write_action", boom)
+    req = ext.apply.ApplyRequest(video=str(SAMPLE))
+    with pytest.raises(ext.errors.PoseMoEError, match="simulated"):
+        ext.apply.apply_result(bpy.context, req, converted.animation)
+    assert _snapshot() == before
+
+
+# --------------------------------------------------------------------------- retargeting
+
+def _preset_rig(ext, anim, preset_id):
+    """An armature with ``anim``'s rest layout named after the preset (unmapped bones get
+    other names), an extra unmapped leaf bone, and the preset's root bone when it is separate."""
+    mapping = ext.presets.PRESETS[preset_id]
+    names = tuple(mapping.bones.get(n, f"unmapped_{n}") for n in anim.bone_names)
+    layout = SimpleNamespace(rest_heads=anim.rest_heads, rest_tails=anim.rest_tails,
+                             rest_matrices=anim.rest_matrices, bone_names=names,
+                             bone_parents=anim.bone_parents)
+    obj = ext.armature.build_armature(layout, f"Rig_{preset_id}")
+    bpy.ops.object.mode_set(mode='EDIT')
+    eb = obj.data.edit_bones
+    hips = eb[names[0]]
+    if mapping.root and mapping.root not in names:
+        root = eb.new(mapping.root)
+        root.head, root.tail = (0, 0, 0), (0, 0, 0.3)
+        hips.parent = root
+    prop = eb.new("prop_unmapped")
+    prop.head, prop.tail = (0.3, 0, 1.0), (0.3, 0.2, 1.0)
+    prop.parent = eb[names[3]]
+    bpy.ops.object.mode_set(mode='OBJECT')
+    pb = obj.pose.bones["prop_unmapped"]
+    pb.rotation_mode = 'QUATERNION'
+    pb.rotation_quaternion = (0.9, 0.3, 0.2, 0.1)
+    return obj, mapping
+
+
+def _keyed_bones(action):
+    bag = action.layers[0].strips[0].channelbags[0]
+    out = {}
+    for fc in bag.fcurves:
+        bone = fc.data_path.split('"')[1]
+        out.setdefault(bone, set()).add(fc.data_path.rsplit(".", 1)[1])
+    return out
+
+
+@pytest.mark.parametrize("preset_id", ["POSEMOE", "RIGIFY_METARIG", "RIGIFY_FK", "RIGIFY_DEF",
+                                       "MIXAMO", "UE4", "UE5"])
+def test_retarget_preset(ext, converted, preset_id):
+    _fresh()
+    anim = converted.animation
+    obj, mapping = _preset_rig(ext, anim, preset_id)
+    euler_bone = mapping.bones["LForearm"]
+    obj.pose.bones[euler_bone].rotation_mode = 'XZY'  # keys follow the bone's rotation mode
+    old = bpy.data.actions.new("demo")  # an existing Action with the clip's name stays untouched
+    s = _settings()
+    s.target, s.armature, s.preset = 'EXISTING', obj, preset_id
+    req = ext.controller.request_from_settings(s, str(SAMPLE))
+    out = ext.apply.apply_result(bpy.context, req, anim)
+    assert out["action"] == "demo.001" and len(old.layers) == 0
+    action = bpy.data.actions[out["action"]]
+    assert obj.animation_data.action == action
+    keyed = _keyed_bones(action)
+    mapped = set(mapping.bones.values())
+    root = mapping.root_bone
+    assert set(keyed) == mapped | {root}
+    assert keyed[root] >= {"location"}
+    for bone, props in keyed.items():
+        if bone != root:
+            assert "location" not in props
+    assert keyed[euler_bone] == {"rotation_euler"}
+    assert not any(b.startswith("unmapped_") or b == "prop_unmapped" for b in keyed)
+
+    # every mapped bone points where ours points; the unmapped prop keeps its pose
+    jw = anim.joints_world
+    from posemoe_blender.core.skeleton import BONE_HEAD_JOINT, BONE_TAIL_JOINT
+    for frame in (1, 15, FRAMES):
+        bpy.context.scene.frame_set(frame)
+        for b, ours in enumerate(anim.bone_names):
+            if ours not in mapping.bones:
+                continue
+            pb = obj.pose.bones[mapping.bones[ours]]
+            d = np.array(pb.tail - pb.head)
+            e = jw[frame - 1, BONE_TAIL_JOINT[b]] - jw[frame - 1, BONE_HEAD_JOINT[b]]
+            np.testing.assert_allclose(d / np.linalg.norm(d), e / np.linalg.norm(e), atol=2e-4,
+                                       err_msg=f"{preset_id} {ours} frame {frame}")
+        hips = obj.pose.bones[mapping.bones["Hips"]]
+        np.testing.assert_allclose(np.array(hips.head), jw[frame - 1, 0], atol=2e-4)
+        assert tuple(obj.pose.bones["prop_unmapped"].rotation_quaternion) == pytest.approx((0.9, 0.3, 0.2, 0.1))
+
+
+def test_push_to_nla_and_custom_mapping_json(ext, converted, tmp_path):
+    _fresh()
+    anim = converted.animation
+    obj, mapping = _preset_rig(ext, anim, "UE5")
+    s = _settings()
+    s.target, s.armature = 'EXISTING', obj
+    # custom mapping: start from the UE5 preset, drop the head, save and load it as JSON
+    assert bpy.ops.posemoe.mapping_from_preset(preset="UE5") == {'FINISHED'}
+    assert s.preset == 'CUSTOM' and len(s.custom_mapping) == 16
+    next(r for r in s.custom_mapping if r.source == "Head").target = ""
+    path = tmp_path / "ue5_nohead.json"
+    assert bpy.ops.posemoe.mapping_save(filepath=str(path)) == {'FINISHED'}
+    data = json.loads(path.read_text())
+    assert "Head" not in data["bones"] and data["bones"]["LThigh"] == "thigh_l"
+    s.custom_mapping.clear()
+    assert bpy.ops.posemoe.mapping_load(filepath=str(path)) == {'FINISHED'}
+    assert next(r for r in s.custom_mapping if r.source == "LThigh").target == "thigh_l"
+    s.push_to_nla = True
+    before_action = obj.animation_data.action if obj.animation_data else None
+    req = ext.controller.request_from_settings(s, str(SAMPLE))
+    out = ext.apply.apply_result(bpy.context, req, anim)
+    s.push_to_nla = False
+    ad = obj.animation_data
+    assert ad.action == before_action
+    tracks = list(ad.nla_tracks)
+    assert [t.name for t in tracks] == [out["action"]]
+    strip = tracks[0].strips[0]
+    assert strip.action.name == out["action"] and strip.frame_start == 1
+    assert "head" not in _keyed_bones(strip.action)
+
+
+def test_export_fbx_operator(ext, converted, tmp_path):
+    _fresh()
+    s = _settings()
+    s.target = 'NEW'
+    obj = ext.armature.build_armature(converted.animation, "Rig")
+    ext.pkg.blender.keyframes.write_action(obj, converted.animation, "clip")
+    bpy.context.view_layer.objects.active = obj
+    s.export_preset, s.export_path = "unreal", str(tmp_path / "clip")
+    assert bpy.ops.posemoe.export_fbx() == {'FINISHED'}
+    assert (tmp_path / "clip.fbx").stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------- dependencies
+
+def test_dependency_check_reports_missing_packages(ext, monkeypatch):
+    deps = ext.deps
+    assert deps.missing_modules(["numpy", "posemoe_no_such_package_xyz"]) == ["posemoe_no_such_package_xyz"]
+    assert deps.missing_modules() == []  # the test environment has everything
+    monkeypatch.setitem(deps.DEPENDENCIES, "posemoe_no_such_package_xyz", "posemoe-no-such==1.0")
+    assert deps.missing_modules() == ["posemoe_no_such_package_xyz"]
+    assert deps.requirements_for(["posemoe_no_such_package_xyz", "mediapipe"]) == [
+        "posemoe-no-such==1.0", "mediapipe==0.10.21"]
+    prefs = ext.controller.get_prefs(bpy.context)
+    prefs.backend, prefs.python_path = 'BLENDER', ""
+    with pytest.raises(ext.errors.PoseMoEError, match="lacks posemoe_no_such_package_xyz"):
+        ext.controller.choose_backend(prefs)
+    prefs.backend, prefs.python_path = 'AUTO', sys.executable
+    assert ext.controller.choose_backend(prefs) == ("remote", sys.executable)
+    prefs.backend, prefs.python_path = 'AUTO', ""
+    cmds = deps.pip_commands("/py", "/target", ["torch"])
+    assert cmds[-1][:5] == ["/py", "-m", "pip", "install", "--upgrade"] and "--target" in cmds[-1]
+
+
+def test_install_refuses_without_online_access(ext):
+    assert bpy.app.online_access is False  # bpy's default; Blender's --offline-mode
+    with pytest.raises(RuntimeError, match="Online access is disabled"):
+        bpy.ops.posemoe.install_dependencies()
+    assert not bpy.context.window_manager.posemoe_job.deps_running
+
+
+def test_pip_installer_reports_errors(ext, tmp_path):
+    fail = [sys.executable, "-c", "import sys; print('Collecting x'); print('ERROR: No matching distribution found for x'); sys.exit(1)"]
+    inst = ext.deps.PipInstaller([[sys.executable, "-c", "print('ok')"], fail]).start()
+    assert inst.wait(30)
+    assert inst.returncode == 1 and not inst.ok
+    assert inst.error == "ERROR: No matching distribution found for x"
+    inst = ext.deps.PipInstaller([[sys.executable, "-c", "print('done')"]]).start()
+    assert inst.wait(30) and inst.ok and "done" in inst.status
+    site = tmp_path / "site"
+    site.mkdir()
+    assert ext.deps.add_site_dir(str(site)) and str(site) in sys.path
+    ext.deps.remove_site_dir(str(site))
+    assert str(site) not in sys.path
+
+
+# --------------------------------------------------------------------------- external Python
+
+def test_external_python_runs_the_sample_clip(ext, converted):
+    info = ext.remote.check_python(sys.executable)
+    assert info["ok"] and info["missing"] == [] and info["version"].startswith("3.")
+    assert "not an executable" in ext.remote.check_python("/nonexistent/python")["error"]
+    _fresh()
+    _settings()
+    prefs = ext.controller.get_prefs(bpy.context)
+    prefs.backend, prefs.python_path = 'EXTERNAL', sys.executable
+    try:
+        ctrl = ext.controller.ConvertController.from_context(bpy.context)
+        assert ctrl.backend == "remote"
+        state = ctrl.run_blocking(bpy.context, timeout=120)
+    finally:
+        prefs.backend, prefs.python_path = 'AUTO', ""
+    assert state == "FINISHED", ctrl.message
+    assert isinstance(ctrl.job, ext.remote.RemoteJob)
+    remote_anim = ctrl.job.result.animation
+    assert remote_anim.num_frames == FRAMES
+    np.testing.assert_allclose(remote_anim.joints_world, converted.animation.joints_world, atol=1e-3)
+    assert bpy.data.objects["PoseMoE_demo"].animation_data.action.name == "demo"
+
+
+# --------------------------------------------------------------------------- batch
+
+def _short_clip(path: Path, frames: int = 20):
+    import cv2
+    cap = cv2.VideoCapture(str(SAMPLE))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    ok, frame = cap.read()
+    h, w = frame.shape[:2]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for _ in range(frames):
+        out.write(frame)
+        ok, frame = cap.read()
+        if not ok:
+            break
+    out.release()
+    cap.release()
+
+
+def test_batch_fbx_and_actions(ext, tmp_path):
+    _fresh()
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _short_clip(clips / "walk.mp4")
+    (clips / "broken.mp4").write_bytes(b"\x00" * 100)
+    s = bpy.context.scene.posemoe
+    s.target, s.batch_folder, s.batch_mode, s.batch_output = 'NEW', str(clips), 'FBX', str(tmp_path / "fbx")
+    before = _snapshot()
+    ctrl = ext.controller.BatchController.from_context(bpy.context)
+    assert ctrl.run_blocking(bpy.context) == "FINISHED"
+    rows = {Path(r["video"]).name: r for r in ctrl.rows}
+    assert rows["walk.mp4"]["status"] == "ok" and rows["walk.mp4"]["frames"] == 20
+    assert rows["broken.mp4"]["status"] == "failed" and rows["broken.mp4"]["error"]
+    assert (tmp_path / "fbx" / "walk.fbx").is_file()
+    assert _snapshot() == before  # the temporary export rig is gone
+    assert [r.status for r in s.batch_rows] == ["failed", "ok"]
+    assert "1 converted, 0 skipped, 1 failed" in ctrl.report()
+    # again: the converted clip is skipped
+    ctrl = ext.controller.BatchController.from_context(bpy.context)
+    ctrl.run_blocking(bpy.context)
+    assert [r["status"] for r in ctrl.rows] == ["failed", "skipped"]
+    # one Action per clip on a new rig
+    s.batch_mode = 'ACTIONS'
+    ctrl = ext.controller.BatchController.from_context(bpy.context)
+    assert ctrl.run_blocking(bpy.context) == "FINISHED"
+    act = bpy.data.actions["walk"]
+    assert act.use_fake_user and act["posemoe_source"] == str(clips / "walk.mp4")
+    assert [o.name for o in bpy.data.objects] == ["PoseMoE_walk"]
+    ctrl = ext.controller.BatchController.from_context(bpy.context)
+    ctrl.run_blocking(bpy.context)
+    assert [r["status"] for r in ctrl.rows] == ["failed", "skipped"]
+
+
+# --------------------------------------------------------------------------- drawing
+
+class _Layout:
+    """Accepts any UILayout call and returns itself (draw code smoke test)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            self.calls.append((name, args, kwargs))
+            return self
+        return call
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+
+
+def test_panels_and_preferences_draw(ext):
+    _fresh()
+    panel = importlib.import_module(PKG + ".addon.panel")
+    prefs_mod = importlib.import_module(PKG + ".addon.preferences")
+    s = bpy.context.scene.posemoe
+    state = bpy.context.window_manager.posemoe_job
+    for target, running in (('NEW', False), ('EXISTING', True)):
+        s.target = target
+        state.running, state.kind, state.progress, state.status = running, "convert", 0.4, "frame 4/10"
+        for cls in panel.CLASSES:
+            layout = _Layout()
+            cls.draw(SimpleNamespace(layout=layout), bpy.context)
+        state.running = False
+    layout = _Layout()
+    panel.POSEMOE_PT_main.draw(SimpleNamespace(layout=layout), bpy.context)
+    assert any(c[0] == "operator" and c[1][0] == "posemoe.convert" for c in layout.calls)
+    state.running = True
+    layout = _Layout()
+    panel.POSEMOE_PT_main.draw(SimpleNamespace(layout=layout), bpy.context)
+    assert any(c[0] == "progress" and c[2]["factor"] == pytest.approx(0.4) for c in layout.calls)
+    state.running = False
+    prefs = ext.controller.get_prefs(bpy.context)
+    proxy = SimpleNamespace(layout=_Layout(), backend=prefs.backend, python_path=prefs.python_path)
+    prefs_mod.PoseMoEPreferences.draw(proxy, bpy.context)
+    assert any(c[0] == "operator" and c[1][0] == "posemoe.install_dependencies" for c in proxy.layout.calls)
