@@ -165,11 +165,24 @@ def test_register_unregister_twice(ext):
     for _ in range(2):
         addon_utils.disable(ADDON, default_set=True)
         assert not hasattr(bpy.types.Scene, "posemoe")
-        assert not hasattr(bpy.ops.posemoe, "convert") or "convert" not in dir(bpy.ops.posemoe)
+        assert not hasattr(bpy.types, "POSEMOE_PT_main") and not hasattr(bpy.types, "POSEMOE_OT_convert")
         addon_utils.enable(ADDON, default_set=True)
         assert hasattr(bpy.types.Scene, "posemoe")
+        assert hasattr(bpy.types, "POSEMOE_PT_main")
         assert bpy.ops.posemoe.convert.poll()
     assert ADDON in bpy.context.preferences.addons
+    # the repository's package registers the same way (legacy add-on layout), twice in a row
+    import posemoe_blender
+    addon_utils.disable(ADDON, default_set=True)
+    try:
+        for _ in range(2):
+            posemoe_blender.register()
+            assert hasattr(bpy.types.Scene, "posemoe") and hasattr(bpy.types, "POSEMOE_PT_main")
+            posemoe_blender.unregister()
+            assert not hasattr(bpy.types.Scene, "posemoe") and not hasattr(bpy.types, "POSEMOE_PT_main")
+    finally:
+        addon_utils.enable(ADDON, default_set=True)
+    assert hasattr(bpy.types.Scene, "posemoe")
 
 
 # --------------------------------------------------------------------------- conversion
@@ -201,6 +214,54 @@ def test_convert_operator(ext, converted):
     assert act.frame_range[:] == pytest.approx((5, 14))
     assert len(bpy.data.actions["demo"].layers[0].strips[0].channelbags[0].fcurves) > 0
     s.start_frame = 1
+
+
+def _modal_operator(ext):
+    """The convert operator's invoke/modal code on a plain instance (background bpy has no
+    event loop to deliver timer events, so the test delivers them)."""
+    ops = importlib.import_module(PKG + ".addon.operators")
+
+    class Op(ops._JobOperator):
+        controller_class = ext.controller.ConvertController
+        reports = []
+
+        def report(self, level, message):
+            self.reports.append((set(level), message))
+
+    op = Op()
+    wm = bpy.context.window_manager
+    op._ctrl = op.controller_class.from_context(bpy.context)
+    op._ctrl.start(bpy.context)
+    op._timer = wm.event_timer_add(0.1, window=bpy.context.window)
+    return op, SimpleNamespace(type='TIMER', value='NOTHING', timer=op._timer)
+
+
+def test_modal_operator_timer_and_esc(ext):
+    _fresh()
+    _settings(frames=10)
+    before = _snapshot()
+    op, tick = _modal_operator(ext)
+    assert op.modal(bpy.context, SimpleNamespace(type='MOUSEMOVE', value='NOTHING', timer=None)) == {'PASS_THROUGH'}
+    assert op.modal(bpy.context, SimpleNamespace(type='ESC', value='PRESS', timer=None)) == {'RUNNING_MODAL'}
+    result = {'PASS_THROUGH'}
+    t0 = time.perf_counter()
+    while result == {'PASS_THROUGH'}:
+        time.sleep(0.05)
+        result = op.modal(bpy.context, tick)
+        assert time.perf_counter() - t0 < 60
+    assert result == {'CANCELLED'} and _snapshot() == before
+    assert op.reports[-1][0] == {'WARNING'} and "cancelled" in op.reports[-1][1]
+    # and to the end: timer ticks update the progress shown by the panel, then apply
+    op, tick = _modal_operator(ext)
+    seen = []
+    result = {'PASS_THROUGH'}
+    while result == {'PASS_THROUGH'}:
+        time.sleep(0.05)
+        result = op.modal(bpy.context, tick)
+        seen.append(bpy.context.window_manager.posemoe_job.progress)
+    assert result == {'FINISHED'}, op.reports
+    assert max(seen) > 0 and "demo" in bpy.data.actions
+    assert not bpy.context.window_manager.posemoe_job.running
 
 
 def test_cancel_in_the_middle_leaves_no_trace(ext):
