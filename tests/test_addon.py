@@ -23,6 +23,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 import addon_utils  # noqa: E402  (bpy's module)
+import mathutils  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "demo.mp4"
@@ -328,7 +329,19 @@ def _preset_rig(ext, anim, preset_id):
     prop = eb.new("prop_unmapped")
     prop.head, prop.tail = (0.3, 0, 1.0), (0.3, 0.2, 1.0)
     prop.parent = eb[names[3]]
+    mch = []
+    if preset_id == "RIGIFY_FK":  # like Rigify's FK limbs: a parent that ignores the chest/hips
+        for side in "LR":
+            for limb in ("upper_arm_fk", "thigh_fk"):
+                b = eb[f"{limb}.{side}"]
+                m = eb.new(f"MCH-{limb}_parent.{side}")
+                m.head, m.tail = b.head, b.head + mathutils.Vector((0, 0, 0.3))
+                m.parent, b.use_connect, b.parent = b.parent, False, m
+                mch.append(m.name)
     bpy.ops.object.mode_set(mode='OBJECT')
+    for name in mch:
+        c = obj.pose.bones[name].constraints.new('COPY_ROTATION')
+        c.target, c.subtarget = obj, mapping.root
     pb = obj.pose.bones["prop_unmapped"]
     pb.rotation_mode = 'QUATERNION'
     pb.rotation_quaternion = (0.9, 0.3, 0.2, 0.1)
@@ -358,6 +371,7 @@ def test_retarget_preset(ext, converted, preset_id):
     req = ext.controller.request_from_settings(s, str(SAMPLE))
     out = ext.apply.apply_result(bpy.context, req, anim)
     assert out["action"] == "demo.001" and len(old.layers) == 0
+    assert bool(out["constrained"]) == (preset_id == "RIGIFY_FK") and not out["warnings"]
     action = bpy.data.actions[out["action"]]
     assert obj.animation_data.action == action
     keyed = _keyed_bones(action)

@@ -147,6 +147,7 @@ def _fcurve(bag, path: str, index: int, group: str, frames: np.ndarray, values: 
     linear = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
     fc.keyframe_points.foreach_set("interpolation", np.full(n, linear, dtype=np.int32))
     fc.update()
+    return fc
 
 
 def _rotation_channels(pbone, quat: np.ndarray):
@@ -216,6 +217,86 @@ def apply_new_rig(context, request: ApplyRequest, animation, changes: SceneChang
             "missing": []}
 
 
+def _constrained(obj, names) -> list:
+    """Keyed bones whose pose also depends on constraints (on the bone or an ancestor) or on
+    non-default rotation inheritance: the numpy solution assumes plain parenting there."""
+    out = []
+    for name in names:
+        pb = obj.pose.bones.get(name)
+        if pb is None:
+            continue
+        chain = [pb] + list(pb.parent_recursive)
+        if any(c.enabled and c.influence > 0 for p in chain for c in p.constraints) or \
+                any(not p.bone.use_inherit_rotation for p in chain):
+            out.append(name)
+    return out
+
+
+def _normalized(m: np.ndarray) -> np.ndarray:
+    return m / np.linalg.norm(m, axis=0, keepdims=True)
+
+
+def _correct_for_constraints(context, obj, res, curves, loc_curves, frames, max_iter: int = 8,
+                             tol_deg: float = 0.01) -> float:
+    """Fix the keys against the rig as Blender evaluates it (constraints included).
+
+    Per iteration: evaluate every frame, compare each keyed bone's posed orientation
+    (``PoseBone.matrix``) with the intended one (``res.pose_matrices``) and correct its local
+    rotation by the difference (``L_new = L @ actual^T @ intended``), and the root bone's
+    location by its head's offset; write the keys; repeat until the worst error is below
+    ``tol_deg`` (each pass settles at least one more level of the hierarchy). Returns the worst
+    remaining error in degrees (bones that are themselves constrained cannot follow)."""
+    from ..core.retarget import _matrix_to_quat, _quat_to_matrix
+    scene = context.scene
+    keep = scene.frame_current
+    T, K = res.rotations.shape[:2]
+    L = _quat_to_matrix(res.rotations)                   # (T, K, 3, 3) current keys
+    loc = None if res.root_location is None else np.array(res.root_location, float)
+    root_pb = obj.pose.bones[res.root_bone] if (loc is not None and loc_curves) else None
+    root_k = res.bone_names.index(res.root_bone) if res.root_bone in res.bone_names else None
+    rest_head = np.array(obj.data.bones[res.root_bone].head_local) if root_pb is not None else None
+    worst = 0.0
+    try:
+        for _ in range(max_iter):
+            worst = 0.0
+            L_new = L.copy()
+            for t, f in enumerate(frames):
+                scene.frame_set(int(f))
+                for k, name in enumerate(res.bone_names):
+                    actual = _normalized(np.array(obj.pose.bones[name].matrix)[:3, :3])
+                    delta = actual.T @ res.pose_matrices[t, k]
+                    worst = max(worst, float(np.degrees(np.arccos(np.clip((np.trace(delta) - 1) / 2, -1, 1)))))
+                    L_new[t, k] = L[t, k] @ delta
+                if root_pb is not None:
+                    actual = _normalized(np.array(root_pb.matrix)[:3, :3])
+                    Lr = L[t, root_k] if root_k is not None else np.eye(3)
+                    miss = rest_head + res.root_offset[t] - np.array(root_pb.head)
+                    worst = max(worst, float(np.degrees(np.linalg.norm(miss))))  # ~1 deg per 17 mm
+                    loc[t] = loc[t] + (actual @ Lr.T).T @ miss
+            if worst < tol_deg:
+                break
+            L = L_new
+            quats = _matrix_to_quat(L)
+            for k, name in enumerate(res.bone_names):
+                _, values = _rotation_channels(obj.pose.bones[name], quats[:, k])
+                for i, fc in enumerate(curves[name]):
+                    _set_values(fc, frames, values[:, i])
+            if root_pb is not None:
+                for i, fc in enumerate(loc_curves):
+                    _set_values(fc, frames, loc[:, i])
+    finally:
+        scene.frame_set(keep)
+    return worst
+
+
+def _set_values(fc, frames, values):
+    co = np.empty((len(frames), 2), dtype=np.float32)
+    co[:, 0] = frames
+    co[:, 1] = values
+    fc.keyframe_points.foreach_set("co", co.ravel())
+    fc.update()
+
+
 def apply_to_rig(context, request: ApplyRequest, animation, changes: SceneChanges) -> dict:
     """Retarget ``animation`` onto the existing armature and key a new Action on it."""
     obj = bpy.data.objects.get(request.armature or "")
@@ -226,24 +307,38 @@ def apply_to_rig(context, request: ApplyRequest, animation, changes: SceneChange
     bag = action_ensure_channelbag_for_slot(action, slot)
     T = res.rotations.shape[0]
     frames = np.arange(request.start_frame, request.start_frame + T, dtype=np.float64)
+    curves, loc_curves = {}, []
     for k, name in enumerate(res.bone_names):
         pb = obj.pose.bones[name]
         prop, values = _rotation_channels(pb, res.rotations[:, k])
-        for i in range(values.shape[1]):
-            _fcurve(bag, f'pose.bones["{name}"].{prop}', i, name, frames, values[:, i])
+        curves[name] = [_fcurve(bag, f'pose.bones["{name}"].{prop}', i, name, frames, values[:, i])
+                        for i in range(values.shape[1])]
     warnings = []
     if res.root_bone is not None and res.root_location is not None:
         if obj.data.bones[res.root_bone].use_connect:
             warnings.append(f"root bone {res.root_bone} is connected to its parent: no root motion")
         else:
-            for i in range(3):
-                _fcurve(bag, f'pose.bones["{res.root_bone}"].location', i, res.root_bone, frames,
-                        res.root_location[:, i])
-    _assign_or_push(changes, obj, action, slot, request.start_frame, request.push_to_nla)
+            loc_curves = [_fcurve(bag, f'pose.bones["{res.root_bone}"].location', i, res.root_bone,
+                                  frames, res.root_location[:, i]) for i in range(3)]
+    _assign_or_push(changes, obj, action, slot, request.start_frame, False)
+    constrained = _constrained(obj, res.bone_names + ([res.root_bone] if loc_curves else []))
+    if constrained:  # e.g. a generated Rigify rig: check against Blender's own evaluation
+        err = _correct_for_constraints(context, obj, res, curves, loc_curves, frames)
+        if err > 1.0:
+            warnings.append(f"constraints keep some bones up to {err:.0f} degrees off "
+                            "(for Rigify: set IK/FK to FK)")
+    if request.push_to_nla:
+        prev_action, prev_slot = changes.assignments[-1][1:]
+        obj.animation_data.action = prev_action
+        if prev_action is not None and prev_slot is not None:
+            obj.animation_data.action_slot = prev_slot
+        changes.assignments.pop()
+        _assign_or_push(changes, obj, action, slot, request.start_frame, True)
     if request.set_scene_range:
         _scene_range(context.scene, request.start_frame, T, animation.fps)
     return {"object": obj.name, "action": action.name, "bones": len(res.bone_names),
-            "missing": res.missing, "scale": res.scale, "warnings": warnings}
+            "missing": res.missing, "scale": res.scale, "warnings": warnings,
+            "constrained": constrained}
 
 
 def apply_result(context, request: ApplyRequest, animation) -> dict:

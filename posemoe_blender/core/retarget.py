@@ -14,7 +14,8 @@ way ours turns:
    Unreal FBX) need no special case; locations are divided by the object's scale.
 2. **Facing** (``C``): the rotation taking our character frame (left = +X, up = +Z, facing
    -Y) to the target's, measured from the rest heads of the mapped thighs/upper arms
-   (left - right) and the spine (hips -> neck/head). A rig facing +Y gets ``C`` = 180 deg about Z.
+   (left - right) and world up (+Z; the spine hips -> neck/head only when it is more than 45
+   degrees from vertical). A rig facing +Y gets ``C`` = 180 deg about Z.
 3. **Rest alignment** (``match_rest``, default on): a target whose rest pose is not a T-pose
    (the Unreal mannequins' A-pose, Rigify's bent arms) is first turned so each mapped bone
    points where ours points at rest (``A_b``: the smallest rotation from the target bone's
@@ -71,7 +72,13 @@ class RetargetResult:
     """What to key on the target: ``rotations`` (T, K, 4) w-x-y-z local quaternions of the bones
     ``bone_names`` (K mapped bones, target names), ``root_bone`` and its ``root_location``
     (T, 3) bone-local (None when there is no root bone), plus diagnostics: ``scale`` (leg
-    ratio), ``facing`` (3x3 ``C``), ``missing`` (mapped target names the rig lacks)."""
+    ratio), ``facing`` (3x3 ``C``), ``missing`` (mapped target names the rig lacks).
+
+    For checking the result on a rig whose constraints move bones (see the Blender layer):
+    ``pose_matrices`` (T, K, 3, 3) is each keyed bone's intended orientation in armature space
+    (``Bone.matrix`` of the posed bone, rotation part) and ``root_offset`` (T, 3) the intended
+    displacement of the root bone's head from its rest position (armature space, armature
+    units), or None."""
 
     bone_names: list
     rotations: np.ndarray
@@ -80,6 +87,8 @@ class RetargetResult:
     scale: float
     facing: np.ndarray
     missing: list
+    pose_matrices: Optional[np.ndarray] = None
+    root_offset: Optional[np.ndarray] = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -166,8 +175,12 @@ def _hierarchy_order(parents: Sequence[int]) -> list[int]:
 
 
 def _frame(left: np.ndarray, up: np.ndarray) -> Optional[np.ndarray]:
-    """Columns: left, forward (= up x left), up; None when degenerate."""
+    """Columns: left, forward (= up x left), up; None when degenerate. A spine within 45
+    degrees of world +Z counts as upright: the frame then only turns about Z (a leaning or
+    curved rest spine does not tilt the whole animation)."""
     up = _unit(np.asarray(up, float))
+    if float(up[2]) > np.cos(np.radians(45)):
+        up = np.array([0.0, 0.0, 1.0])
     left = np.asarray(left, float) - np.dot(left, up) * up
     if np.linalg.norm(up) < 0.5 or np.linalg.norm(left) < 1e-6:
         return None
@@ -266,10 +279,12 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
 
     names = [t for o, t in present]
     rot = _matrix_to_quat(np.stack([local[t] for t in names], axis=1))
+    pose = np.stack([np.einsum("ji,tjk,kl->til", R_obj, H[tidx[t]], W[tidx[t]]) for t in names],
+                    axis=1)  # R_obj^T H W: armature-space posed orientation
 
     # root motion
     root_name = mapping.root_bone if mapping.root_bone in tidx else None
-    root_loc, ratio = None, 1.0
+    root_loc, root_offset, ratio = None, None, 1.0
     ours_leg = np.mean([np.linalg.norm(tails[ours[s + "Thigh"]] - heads[ours[s + "Thigh"]])
                         + np.linalg.norm(tails[ours[s + "Shin"]] - heads[ours[s + "Shin"]])
                         for s in "LR"])
@@ -296,8 +311,10 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
         else:
             loc = np.einsum("ji,tkj,tk->ti", W[r], Hp, d) / s_obj   # W^T Hp^T d
         root_loc = loc
+        root_offset = d @ R_obj / s_obj                      # R_obj^T d / s
     return RetargetResult(bone_names=names, rotations=rot, root_bone=root_name,
-                          root_location=root_loc, scale=ratio, facing=C, missing=missing)
+                          root_location=root_loc, scale=ratio, facing=C, missing=missing,
+                          pose_matrices=pose, root_offset=root_offset)
 
 
 def quaternions_to_euler(quat: np.ndarray, order: str) -> np.ndarray:
