@@ -565,6 +565,28 @@ def test_batch_fbx_and_actions(ext, tmp_path):
     assert [r["status"] for r in ctrl.rows] == ["failed", "skipped"]
 
 
+def test_batch_cancel(ext, tmp_path):
+    _fresh()
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        _short_clip(clips / name, frames=40)
+    s = bpy.context.scene.posemoe
+    s.target, s.batch_folder, s.batch_mode = 'NEW', str(clips), 'ACTIONS'
+    before = _snapshot()
+    ctrl = ext.controller.BatchController.from_context(bpy.context)
+    ctrl.start(bpy.context)
+    state = "RUNNING"
+    while state == "RUNNING":
+        time.sleep(0.02)
+        if ctrl.job is not None and ctrl.job.done >= 3:
+            bpy.context.window_manager.posemoe_job.cancel_requested = True
+        state = ctrl.step(bpy.context)
+    assert state == "CANCELLED"
+    assert [r["status"] for r in ctrl.rows] == ["cancelled"]
+    assert _snapshot() == before and "batch cancelled" in ctrl.message
+
+
 # --------------------------------------------------------------------------- drawing
 
 class _Layout:
