@@ -171,6 +171,11 @@ def test_register_unregister_twice(ext):
         assert hasattr(bpy.types.Scene, "posemoe")
         assert hasattr(bpy.types, "POSEMOE_PT_main")
         assert bpy.ops.posemoe.convert.poll()
+    handlers = [h for h in bpy.app.handlers.load_post if h.__name__ == "reset_job_state"]
+    assert len(handlers) == 1
+    bpy.context.window_manager.posemoe_job.running = True  # e.g. a file saved mid-conversion
+    _fresh()
+    assert not bpy.context.window_manager.posemoe_job.running
     assert ADDON in bpy.context.preferences.addons
     # the repository's package registers the same way (legacy add-on layout), twice in a row
     import posemoe_blender

@@ -113,11 +113,24 @@ class PoseMoEJobState(PropertyGroup):
 CLASSES = (PoseMoEMappingItem, PoseMoEBatchRow, PoseMoESettings, PoseMoEJobState)
 
 
+@bpy.app.handlers.persistent
+def reset_job_state(*_args):
+    """After loading a file: no job of this session runs for it (a file saved during a
+    conversion would otherwise show it as still running)."""
+    state = getattr(bpy.context.window_manager, "posemoe_job", None)
+    if state is not None:
+        state.running = state.deps_running = state.cancel_requested = False
+        state.status = ""
+
+
 def register_props():
     bpy.types.Scene.posemoe = PointerProperty(type=PoseMoESettings)
     bpy.types.WindowManager.posemoe_job = PointerProperty(type=PoseMoEJobState)
+    bpy.app.handlers.load_post.append(reset_job_state)
 
 
 def unregister_props():
+    while reset_job_state in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(reset_job_state)
     del bpy.types.WindowManager.posemoe_job
     del bpy.types.Scene.posemoe
