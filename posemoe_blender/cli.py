@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Optional, Sequence
 
@@ -212,4 +213,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted: stopped cleanly, no output was written", file=sys.stderr)
+        if argv is None:  # a real command line: outputs are cleaned up; do not risk a hang in
+            # the teardown of native libraries a Ctrl-C may have caught half-way (MediaPipe, torch)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
+    finally:
+        if argv is None:  # a real command line: the outcome is decided (and printed); a Ctrl-C
+            # while the interpreter and Blender shut down must not turn it into a crash
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

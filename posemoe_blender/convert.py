@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -90,8 +92,47 @@ def _cleanup(paths) -> None:
             pass
 
 
+class _DeferredInterrupt:
+    """Ctrl-C during the Blender stage: remember it, act on it between steps.
+
+    Blender catches a KeyboardInterrupt raised inside its own code (add-on registration
+    while ``bpy`` is imported, operators such as the FBX exporter), prints a traceback and
+    carries on, so a plain Ctrl-C there would be lost. While this is active (main thread
+    only) SIGINT sets a flag; :meth:`check` raises KeyboardInterrupt at safe points, and leaving
+    the block raises it unless :attr:`committed` (the outputs were already renamed into place).
+    """
+
+    def __init__(self):
+        self.hit = False
+        self.committed = False
+        self._old = None
+
+    def _handler(self, signum, frame):
+        self.hit = True
+
+    def __enter__(self) -> "_DeferredInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, self._handler)
+            except (ValueError, OSError):
+                self._old = None
+        return self
+
+    def check(self) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        if self.hit and exc_type is None and not self.committed:
+            raise KeyboardInterrupt
+        return False
+
+
 def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[str],
-                          blend: Optional[str], preset: str, timings: dict) -> None:
+                          blend: Optional[str], preset: str, timings: dict,
+                          checkpoint=lambda: None) -> None:
     """Build the rig + Action (``timings["keyframes"]``), export the FBX (``timings["export"]``)
     and save the .blend (``timings["blend"]``) with the Blender layer's public functions
     (``timings["blender_import"]``: importing bpy, once per process)."""
@@ -100,15 +141,18 @@ def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[st
     from .blender import scene
     from .blender.export import export_fbx
     timings["blender_import"] = time.perf_counter() - t0
+    checkpoint()
     with python_stdout_silenced():
         t0 = time.perf_counter()
         scene.write_outputs(result.animation, action_name, preset=preset)  # scene + Action only
         obj = bpy.data.objects[scene.ARMATURE_NAME]
         timings["keyframes"] = time.perf_counter() - t0
+        checkpoint()
         if fbx:
             t0 = time.perf_counter()
             export_fbx(fbx, obj, preset=preset)
             timings["export"] = time.perf_counter() - t0
+            checkpoint()
         if blend:
             t0 = time.perf_counter()
             scene.save_blend(blend)
@@ -133,15 +177,18 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     timings = dict(result.timings)
     staged = {final: _staging_path(final) for final in (fbx, blend, joints) if final}
     try:
-        if joints:
-            t0 = time.perf_counter()
-            save_joints(staged[joints], result)
-            timings["save_joints"] = time.perf_counter() - t0
-        if fbx or blend:
-            write_blender_outputs(result, action_name_for(video), staged.get(fbx), staged.get(blend),
-                                  outputs.preset, timings)
-        for final, tmp in staged.items():
-            os.replace(tmp, final)
+        with _DeferredInterrupt() as interrupt:
+            if joints:
+                t0 = time.perf_counter()
+                save_joints(staged[joints], result)
+                timings["save_joints"] = time.perf_counter() - t0
+            if fbx or blend:
+                write_blender_outputs(result, action_name_for(video), staged.get(fbx),
+                                      staged.get(blend), outputs.preset, timings, interrupt.check)
+            interrupt.check()
+            for final, tmp in staged.items():
+                os.replace(tmp, final)
+            interrupt.committed = True
     except OSError as exc:
         raise PoseMoEError(f"cannot write {exc.filename or 'output'}: {exc.strerror or exc}") from None
     finally:

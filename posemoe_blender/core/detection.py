@@ -164,6 +164,22 @@ class PoseDetector:
         self.close()
 
 
+#: Confidence cap for keypoints outside the picture: BlazePose extrapolates them, often with a
+#: high visibility; they are kept (a waist-up clip still gets legs) but weighted low by the
+#: confidence-aware smoothing. Just above smoothing.fill_gaps' 0.3 "missing" threshold.
+OUT_OF_FRAME_CONFIDENCE = 0.35
+
+
+def limit_out_of_frame(keypoints2d: np.ndarray, width: int, height: int,
+                       cap: float = OUT_OF_FRAME_CONFIDENCE) -> np.ndarray:
+    """Copy of ``(..., 17, 3)`` keypoints with the confidence of points outside the
+    ``width`` x ``height`` picture limited to ``cap``."""
+    kp = np.array(keypoints2d, dtype=np.float32, copy=True)
+    outside = ((kp[..., 0] < 0) | (kp[..., 0] > width - 1) | (kp[..., 1] < 0) | (kp[..., 1] > height - 1))
+    kp[..., 2] = np.where(outside, np.minimum(kp[..., 2], cap), kp[..., 2])
+    return kp
+
+
 #: Keypoints at or above this confidence define a person's bounding box.
 BOX_MIN_CONFIDENCE = 0.3
 #: Two boxes are the same person when their IoU is at least this ...
@@ -327,7 +343,8 @@ class Detections:
     """Per-frame detections of one clip (T = frames read).
 
     * ``keypoints2d``: (T, 17, 3) float32, pixels + confidence; frames without a person are
-      zeros (confidence 0).
+      zeros (confidence 0); points outside the picture have at most
+      ``OUT_OF_FRAME_CONFIDENCE``.
     * ``world3d``: (T, 17, 3) float32 metres, MediaPipe world landmarks mapped to H36M,
       root-relative, camera oriented (x right, y down, z forward); zeros where undetected.
     * ``detected``: (T,) bool.
@@ -381,6 +398,8 @@ def detect_video(reader, start: int = 0, end: int | None = None,
                 t1 = time.perf_counter()
                 t_wait += t1 - t0
                 out = follower(rgb, index)
+                if out is not None:
+                    out = (limit_out_of_frame(out[0], reader.width, reader.height), out[1])
                 t0 = time.perf_counter()
                 t_detect += t0 - t1
                 indices.append(index)
