@@ -206,6 +206,7 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
         "joint_gaps": [(g.start + result.start, g.end + result.start, [JOINT_NAMES[j] for j in g.joints])
                        for g in result.gaps if not g.whole_person],
         "undetected": result.undetected, "followed": result.followed, "timings": timings,
+        "expected_frames": result.expected_frames,
     }
 
 
@@ -220,6 +221,9 @@ def summary_line(info: dict) -> str:
             f"-> {written} ({info['frames_out']} frames at {info['fps']:.3g} fps, lifter: {info['lifter']}, "
             f"{info['seconds']:.1f} s, {info['throughput_fps']:.1f} frames/s)")
     notes = []
+    if info.get("expected_frames", 0) > info["frames"]:
+        notes.append(f"the file ended after {info['frames']} frames although it announced "
+                     f"{info['expected_frames']} (truncated or damaged?); converted what was there")
     followed = info.get("followed") or {}
     if followed.get("box"):
         x, y, w, h = followed["box"]

@@ -147,6 +147,7 @@ def test_truncated_but_decodable_converts_what_is_there(tmp_path, person_frames)
     cut.write_bytes(data[: int(len(data) * 0.6)])
     info = convert_clip(str(cut), Outputs(joints=str(tmp_path / "j.npz")), ConvertOptions())
     assert 10 <= info["frames"] < 40
+    assert f"the file ended after {info['frames']} frames although it announced 40" in summary_line(info)
     z = np.load(tmp_path / "j.npz")
     assert z["joints3d"].shape[0] == info["frames"] and np.all(np.isfinite(z["joints3d"]))
 
@@ -376,6 +377,39 @@ def test_odd_and_4k_sizes(tmp_path, person_frames, size):
     kp = z["keypoints2d"]
     assert kp[..., 0].max() <= size[0] * 1.05 and kp[..., 1].max() <= size[1] * 1.05
     assert np.ptp(kp[0, :, 1]) > 0.3 * size[1]  # scaled with the picture (the person is tall)
+
+
+# ----------------------------------------------------------------------------- long footage
+
+def _rss_mb():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_memory_stays_flat_while_streaming(tmp_path, person_frames):
+    """Frames are streamed (decoder queue of 8), only (17, 3) arrays are kept per frame: resident
+    memory after 50 and after 250 frames of a 540x960 clip is the same (+-40 MB; holding the
+    frames would add 390 MB). See docs/benchmarks-robustness.md for 2- and 10-minute runs."""
+    clip = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 60.0, (540, 960))
+    big = [cv2.resize(f, (540, 960)) for f in person_frames[:25]]
+    for t in range(250):
+        writer.write(big[t % 25] if (t // 25) % 2 == 0 else big[24 - t % 25])
+    writer.release()
+    samples = {}
+
+    def progress(done, total):
+        if done in (50, 250):
+            samples[done] = _rss_mb()
+
+    with open_video(clip) as reader:
+        dets = detection.detect_video(reader, progress=progress)
+    assert dets.num_frames == 250
+    assert samples[250] - samples[50] < 40, samples
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -47,7 +47,9 @@ class ClipResult:
     * ``animation``: the solved rig animation (Blender axes), T' frames at ``fps``.
     T' differs from T only with ``fps_out``.
     * ``gaps``: :class:`~.smoothing.Gap` list (frame numbers relative to ``start``, the
-      first video frame converted); ``undetected``: frames in which nobody was found.
+      first video frame converted); ``undetected``: frames in which nobody was found;
+      ``expected_frames``: frames the container announced for the range (more than T when the
+      file ends early, e.g. a truncated download).
     * ``followed``: which person was followed (see :class:`~.detection.PersonFollower`).
     * ``timings``: seconds per stage: ``decode`` (decoder thread, overlaps detection),
       ``decode_wait`` (detection waiting for frames), ``detect``, ``decode+detect`` (wall),
@@ -68,6 +70,7 @@ class ClipResult:
     followed: dict = field(default_factory=dict)
     undetected: int = 0
     start: int = 0
+    expected_frames: int = 0
 
 
 def _check_range(start: int, end: Optional[int], frame_count: int, path: str) -> tuple[int, int]:
@@ -129,4 +132,5 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
             raise PoseMoEError(f"{video_path}: internal error, {name} has NaN values")
     return ClipResult(kp2d.astype(np.float32), joints3d.astype(np.float32), root.astype(np.float32),
                       anim, out_fps, fps, dets.width, dets.height, lifter, gaps, timings,
-                      followed=dets.followed, undetected=int((~dets.detected).sum()), start=start)
+                      followed=dets.followed, undetected=int((~dets.detected).sum()), start=start,
+                      expected_frames=stop - start)
