@@ -206,7 +206,7 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
         "joint_gaps": [(g.start + result.start, g.end + result.start, [JOINT_NAMES[j] for j in g.joints])
                        for g in result.gaps if not g.whole_person],
         "undetected": result.undetected, "followed": result.followed, "timings": timings,
-        "expected_frames": result.expected_frames,
+        "expected_frames": result.expected_frames, "variable_rate": result.variable_rate,
     }
 
 
@@ -224,6 +224,9 @@ def summary_line(info: dict) -> str:
     if info.get("expected_frames", 0) > info["frames"]:
         notes.append(f"the file ended after {info['frames']} frames although it announced "
                      f"{info['expected_frames']} (truncated or damaged?); converted what was there")
+    if info.get("variable_rate"):
+        notes.append(f"variable frame rate: resampled to a steady {info['source_fps']:.3g} fps "
+                     f"({info['frames']} frames)")
     followed = info.get("followed") or {}
     if followed.get("box"):
         x, y, w, h = followed["box"]

@@ -357,6 +357,64 @@ def test_phone_rotation_metadata_gives_an_upright_person(tmp_path, person_frames
     assert np.all(head < ankles - 150)  # upright: head well above the feet (y down)
 
 
+def _set_frame_durations(src, dst, scales):
+    """Copy an OpenCV-written mp4 with each frame's duration (the ``stts`` box) multiplied by
+    ``scales`` (one per frame; they should sum to the frame count): a variable-frame-rate file. The
+    index (``moov``) follows the frame data, so growing it moves no chunk offset."""
+    data = bytearray(Path(src).read_bytes())
+    parents = []
+
+    def find(start, end, names):
+        i = start
+        while i < end:
+            size, typ = struct.unpack(">I4s", data[i:i + 8])
+            if typ.decode("latin1") == names[0]:
+                if len(names) == 1:
+                    return i
+                parents.append(i)
+                return find(i + 8, i + size, names[1:])
+            i += size
+        raise AssertionError(f"no {names[0]} box")
+
+    stts = find(0, len(data), ["moov", "trak", "mdia", "minf", "stbl", "stts"])
+    size = struct.unpack(">I", data[stts:stts + 4])[0]
+    delta = struct.unpack(">I", data[stts + 20:stts + 24])[0]  # first entry's duration
+    durations = [round(delta * k) for k in scales]
+    body = struct.pack(">4sII", b"stts", 0, len(durations)) + b"".join(
+        struct.pack(">II", 1, int(d)) for d in durations)
+    box = struct.pack(">I", 4 + len(body)) + body
+    data[stts:stts + size] = box
+    for p in parents:
+        data[p:p + 4] = struct.pack(">I", struct.unpack(">I", data[p:p + 4])[0] + len(box) - size)
+    Path(dst).write_bytes(bytes(data))
+    return Path(dst)
+
+
+def test_variable_frame_rate_keeps_real_timing(tmp_path, person_frames):
+    """40 frames: the first 20 shown 1/60 s each, the last 20 1/20 s each (average 30 fps, what
+    the container reports). The animation is sampled at a steady 30 fps by the frames' real
+    times: it matches the evenly spaced clip of the same frames re-timed, frame for frame."""
+    frames = person_frames[:40]
+    cfr = write_clip(tmp_path / "cfr.mp4", frames, fps=30)
+    vfr = _set_frame_durations(cfr, tmp_path / "vfr.mp4", [0.5] * 20 + [1.5] * 20)
+    with open_video(vfr) as reader:
+        assert reader.fps == pytest.approx(30.0)
+    opts = ConvertOptions(smoothing=0.0)
+    even, varied = process_clip(str(cfr), opts), process_clip(str(vfr), opts)
+    assert not even.variable_rate and varied.variable_rate
+    times = np.array([k / 60 for k in range(20)] + [20 / 60 + (k - 20) / 20 for k in range(20, 40)])
+    n = varied.keypoints2d.shape[0]
+    assert n == int(times[-1] * 30 + 1e-6) + 1
+    pos = np.interp(np.arange(n) / 30, times, np.arange(40))  # source frame shown at each tick
+    expected = np.stack([np.interp(pos, np.arange(40), even.keypoints2d[:, j, d])
+                         for j in range(17) for d in range(2)], 1).reshape(n, 17, 2)
+    err = np.linalg.norm(varied.keypoints2d[..., :2] - expected, axis=-1).mean(1)
+    naive = np.linalg.norm(even.keypoints2d[:n, :, :2] - expected, axis=-1).mean(1)
+    assert naive.max() > 6.0, "the re-timing should matter in this clip"
+    assert err.max() < 1.5, err
+    assert_animation_sane(varied)
+
+
 @pytest.mark.parametrize("size", [(1081, 1921), (2160, 3840)], ids=["odd-1081x1921", "4k-portrait"])
 def test_odd_and_4k_sizes(tmp_path, person_frames, size):
     frames = [cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in person_frames[:4]]

@@ -350,6 +350,7 @@ class Detections:
     * ``detected``: (T,) bool.
     * ``frame_indices``: (T,) int64 video frame index of each row.
     * ``fps`` (float), ``width``, ``height`` (ints, upright image).
+    * ``times``: (T,) float64 presentation time of each row in seconds (NaN when unknown).
     * ``followed``: which person was followed (:class:`PersonFollower`): ``{"frame", "box":
       [x, y, w, h] pixels at that frame, "people_seen", "rule", "rejected", "recovered"}``.
     """
@@ -362,6 +363,7 @@ class Detections:
     height: int
     frame_indices: np.ndarray
     followed: dict = field(default_factory=dict)
+    times: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -434,4 +436,5 @@ def detect_video(reader, start: int = 0, end: int | None = None,
         height=int(reader.height),
         frame_indices=np.array(indices, np.int64),
         followed=followed,
+        times=np.array([getattr(reader, "timestamps", {}).get(i, np.nan) for i in indices], np.float64),
     )

@@ -50,6 +50,8 @@ class ClipResult:
       first video frame converted); ``undetected``: frames in which nobody was found;
       ``expected_frames``: frames the container announced for the range (more than T when the
       file ends early, e.g. a truncated download).
+    * ``variable_rate``: the clip had a variable frame rate; its detections were resampled to
+      a regular ``source_fps`` time base (frame numbers then count regular frames).
     * ``followed``: which person was followed (see :class:`~.detection.PersonFollower`).
     * ``timings``: seconds per stage: ``decode`` (decoder thread, overlaps detection),
       ``decode_wait`` (detection waiting for frames), ``detect``, ``decode+detect`` (wall),
@@ -71,6 +73,7 @@ class ClipResult:
     undetected: int = 0
     start: int = 0
     expected_frames: int = 0
+    variable_rate: bool = False
 
 
 def _check_range(start: int, end: Optional[int], frame_count: int, path: str) -> tuple[int, int]:
@@ -93,6 +96,15 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         timings["decode"] = reader.decode_seconds
     timings["decode+detect"] = time.perf_counter() - t0
     fps = float(dets.fps)
+    grid = smoothing.regular_grid(dets.times, fps) if dets.times is not None else None
+    if grid is not None:  # variable frame rate: sample the detections at regular times
+        valid = dets.detected
+        kp, det_ok = smoothing.resample_detections(dets.keypoints2d, dets.times, grid, valid)
+        world, _ = smoothing.resample_detections(dets.world3d, dets.times, grid, valid)
+        kp[~det_ok] = 0.0
+        world[~det_ok] = 0.0
+        dets.keypoints2d, dets.world3d, dets.detected = kp, world, det_ok
+    variable_rate = grid is not None
 
     t0 = time.perf_counter()
     kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
@@ -133,4 +145,5 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     return ClipResult(kp2d.astype(np.float32), joints3d.astype(np.float32), root.astype(np.float32),
                       anim, out_fps, fps, dets.width, dets.height, lifter, gaps, timings,
                       followed=dets.followed, undetected=int((~dets.detected).sum()), start=start,
-                      expected_frames=stop - start)
+                      expected_frames=stop - start if not variable_rate else kp2d.shape[0],
+                      variable_rate=variable_rate)

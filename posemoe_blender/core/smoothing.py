@@ -10,6 +10,8 @@ motion are treated alike. No NaN ever comes out.
   estimate of the signal from their neighbours (see the function).
 * :func:`cutoff_for_strength`: the UI's 0..1 "smoothing strength" -> cutoff in Hz.
 * :func:`resample`: change the frame rate (PCHIP interpolation in time).
+* :func:`regular_grid` / :func:`resample_detections`: put variable-frame-rate samples (phone
+  clips) on a regular time base.
 """
 
 from __future__ import annotations
@@ -218,3 +220,49 @@ def resample(joints: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
     t_in = np.arange(T) / fps_in
     t_out = np.minimum(np.arange(n_out) / fps_out, t_in[-1])
     return PchipInterpolator(t_in, x, axis=0)(t_out)
+
+
+#: Frame intervals may deviate this much (fraction of 1 / fps) before a clip counts as variable rate.
+VFR_TOLERANCE = 0.25
+
+
+def regular_grid(times, fps: float, tolerance: float = VFR_TOLERANCE) -> np.ndarray | None:
+    """Times of a regular ``fps`` grid over ``times`` (seconds, one per decoded frame) when the
+    frames are *not* evenly spaced (variable frame rate), else None.
+
+    None too when the timestamps are unusable (missing, NaN or not increasing): the frames are
+    then taken as evenly spaced at ``fps``.
+    """
+    t = np.asarray(times, dtype=np.float64)
+    if t.ndim != 1 or t.size < 3 or not np.all(np.isfinite(t)) or not (fps > 0):
+        return None
+    dt = np.diff(t)
+    if np.any(dt <= 0):
+        return None
+    if np.max(np.abs(dt * fps - 1.0)) <= tolerance:
+        return None
+    n = int(math.floor((t[-1] - t[0]) * fps + 1e-6)) + 1
+    return t[0] + np.arange(n) / fps
+
+
+def resample_detections(values: np.ndarray, times, grid, valid) -> tuple[np.ndarray, np.ndarray]:
+    """Sample ``(T, ...)`` per-frame ``values`` taken at ``times`` at the ``grid`` times.
+
+    Linear interpolation between the two neighbouring frames when both are ``valid`` (T,)
+    (a person was detected), else the nearer frame's value. Returns ``(resampled (N, ...),
+    valid (N,))``.
+    """
+    v = np.asarray(values)
+    t = np.asarray(times, dtype=np.float64)
+    g = np.asarray(grid, dtype=np.float64)
+    ok = np.asarray(valid, bool)
+    right = np.clip(np.searchsorted(t, g, side="left"), 1, len(t) - 1)
+    left = right - 1
+    span = np.maximum(t[right] - t[left], 1e-12)
+    w = np.clip((g - t[left]) / span, 0.0, 1.0)
+    both = ok[left] & ok[right]
+    nearest = np.where(w < 0.5, left, right)
+    wb = w.reshape((-1,) + (1,) * (v.ndim - 1))
+    lin = (1.0 - wb) * v[left] + wb * v[right]
+    out = np.where(both.reshape(wb.shape), lin, v[nearest])
+    return out.astype(v.dtype), np.where(both, True, ok[nearest])

@@ -78,6 +78,8 @@ class VideoReader:
         decode_seconds: time the decoder thread(s) spent decoding and converting frames
             (float, accumulated over every :meth:`frames` call; for timing reports).
         frames_decoded: frames decoded so far (int, same accounting).
+        timestamps: ``{index: seconds}`` presentation time of every frame decoded so far (from
+            the container; lets variable-frame-rate phone clips be put on a regular time base).
     """
 
     def __init__(self, path: str, fps: float, fps_guessed: bool, frame_count: int,
@@ -91,6 +93,7 @@ class VideoReader:
         self.rotation = rotation
         self.decode_seconds = 0.0
         self.frames_decoded = 0
+        self.timestamps: dict[int, float] = {}
         self._threads: list[tuple[threading.Thread, threading.Event]] = []
 
     def __repr__(self) -> str:
@@ -177,6 +180,8 @@ class VideoReader:
                     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 self.decode_seconds += time.perf_counter() - t0
                 self.frames_decoded += 1
+                msec = cap.get(cv2.CAP_PROP_POS_MSEC)
+                self.timestamps[index] = msec / 1000.0 if np.isfinite(msec) else float("nan")
                 if not put((index, rgb)):
                     return
                 index += 1
