@@ -196,7 +196,9 @@ def test_solve_animation_hook():
     np.testing.assert_allclose(on.rest_heads, off.rest_heads, atol=1e-9)
     # armature = camera_to_armature @ camera + offset still holds for the (unchanged) pelvis
     A = np.array(on.info["camera_to_armature"])
-    np.testing.assert_allclose(root @ A.T + on.info["armature_offset"], on.joints_world[:, 0], atol=1e-6)
+    drop = on.info["foot_lock"]["pelvis_drop_max_m"]
+    np.testing.assert_allclose(root @ A.T + on.info["armature_offset"], on.joints_world[:, 0],
+                               atol=1e-6 + drop)
 
 
 def test_bad_input():
@@ -207,3 +209,31 @@ def test_bad_input():
     P, _ = synthetic_walk(T=3)
     out, info = lock_feet(P, FPS, config=FootLockConfig())
     assert np.all(np.isfinite(out))
+
+
+def test_tilted_ground_is_levelled_then_locked():
+    """A walk whose whole trajectory is tilted 10 degrees (a biased up estimate) is levelled
+    by the ground-plane fit, then locked as usual."""
+    P, truth = synthetic_walk(slide=0.15)
+    a = np.radians(10.0)
+    Rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    tilted = P @ Rx.T
+    out, info = lock_feet(tilted, FPS)
+    assert info["ground_tilt_deg"] == pytest.approx(10.0, abs=1.0)
+    assert contact_speed(out, truth) < 0.01
+    np.testing.assert_allclose(leg_lengths(out), leg_lengths(P), atol=1e-6)
+    R = np.array(info["ground_rotation"])
+    moved = tilted[:, 0] @ R.T + info["ground_translation"]
+    np.testing.assert_allclose(out[:, 0, :2], moved[:, :2], atol=1e-9)
+    drop = moved[:, 2] - out[:, 0, 2]  # the pelvis is only ever lowered, and little
+    assert drop.min() > -1e-9 and drop.max() <= info["pelvis_drop_max_m"] + 1e-9 < 0.05
+    # after levelling the pelvis height stays within its bob (no residual slope)
+    assert np.ptp(out[:, 0, 2]) < 0.03 + 0.03  # bob 3 cm + under 0.5 degrees over 5.5 m
+
+
+def test_motion_in_place_keeps_its_tilt():
+    P, _ = synthetic_walk(speed=0.0, T=60)
+    a = np.radians(8.0)
+    Rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    _, info = lock_feet(P @ Rx.T, FPS)
+    assert info["ground_tilt_deg"] < 2.0

@@ -5,22 +5,30 @@ near Z = 0, constant bone lengths: the state inside
 :func:`posemoe_blender.core.solving.solve_animation` after re-chaining and floor placement,
 before the bone rotations are solved). :func:`lock_feet` does, per foot (the ankle joint):
 
-1. **Contacts** (:func:`detect_contacts`): a frame is a contact when the ankle is low
+1. **Ground plane** (:func:`fit_ground`): a plane fitted to the lower ankle of each frame
+   (iteratively keeping the lower envelope: the supporting feet) when the person travels
+   far enough to define it; the clip is rotated so that plane is level. This corrects the
+   solver's pose-based up estimate where it is biased (e.g. a forward lean while walking
+   across a side view tilts the whole trajectory); motions in place keep their tilt.
+2. **Contacts** (:func:`detect_contacts`): a frame is a contact when the ankle is low
    (within ``height_band`` of the lowest ankle level of the clip) *and* still. Stillness is
    the ankle's horizontal 3D speed, averaged with its 2D image speed converted to metres
-   (when ``keypoints2d`` is given: a planted foot is still in the image even when the depth
-   estimate wobbles; this assumes a static camera). Soft scores are thresholded, holes of
+   (when ``keypoints2d`` is given: a planted foot is still in the image even when the 3D
+   estimate slides; this assumes a static camera). Soft scores are thresholded, holes of
    ``fill_frames`` are closed and contacts shorter than ``min_contact_s`` dropped.
-2. **Ground**: the floor is put under the lowest contacts (a low percentile of the
+3. **Floor**: the floor is put under the lowest contacts (a low percentile of the
    per-contact median ankle heights, minus the ankle's height above the sole), so the
    whole clip is shifted in Z by ``info["floor_shift"]``.
-3. **Pins**: each contact segment gets one target, the median of its ankle positions in
+4. **Pins**: each contact segment gets one target, the median of its ankle positions in
    X/Y at height :data:`ANKLE_HEIGHT` (the foot neither slides nor floats nor sinks).
-4. **Blending**: inside a contact the ankle correction is ``pin - ankle``; it fades in before
+5. **Reach**: where a pinned ankle is out of the leg's reach (the 3D estimate's root
+   runs ahead of its feet), the pelvis and upper body are lowered just enough (smoothly,
+   at most ``max_pelvis_drop``).
+6. **Blending**: inside a contact the ankle correction is ``pin - ankle``; it fades in before
    and out after each contact over ``blend_s`` (smoothstep, or a smooth interpolation
    between two contacts closer than that), so nothing pops. Frames farther than ``blend_s``
    from every contact are returned unchanged (bit for bit).
-5. **Two-bone IK** per corrected frame: hip fixed, the ankle moved to its target (or as close
+7. **Two-bone IK** per corrected frame: hip fixed, the ankle moved to its target (or as close
    as the leg reaches), the knee kept in the plane of the original knee bend (falling back
    smoothly to the body's forward direction for a straight leg); thigh and shin keep their
    exact lengths.
@@ -47,12 +55,23 @@ class FootLockConfig:
     """Thresholds of contact detection and locking (metres, seconds, metres/second)."""
 
     height_band: tuple = (0.05, 0.12)   # ankle height above the lowest level: contact .. not
-    speed_band: tuple = (0.20, 0.50)    # horizontal speed (m/s): still .. moving
+    speed_band: tuple = (0.20, 0.50)    # horizontal 3D speed (m/s): still .. moving (3D only)
+    # with 2D keypoints: score = height * (w2d * still_2d + (1 - w2d) * still_3d); the 3D speed
+    # band is wider there (a monocular estimate's feet slide), the 2D speed is in m/s (image
+    # speed times metres per pixel at the person). Tuned on rendered held-out walks.
+    height_band_2d: tuple = (0.06, 0.15)
+    speed_band_3d_with_2d: tuple = (0.40, 1.20)
+    speed_band_2d: tuple = (0.30, 0.90)
+    weight_2d: float = 0.75
     speed_window_s: float = 0.1         # speeds are measured over +-half this window
     min_contact_s: float = 0.1          # shorter contacts are dropped
     fill_frames: int = 2                # holes of at most this many frames are closed
     blend_s: float = 0.15               # fade in/out of each lock
     floor_percentile: float = 20.0      # of per-contact median ankle heights
+    reach: float = 0.995                # pinned feet need the leg at most this straight
+    max_pelvis_drop: float = 0.15       # m: the pelvis is lowered at most this much to reach
+    ground_spread: float = 0.25         # m: ridge on the ground slope (needs travel >> this)
+    max_ground_tilt_deg: float = 20.0   # larger fitted tilts are not applied
     min_confidence: float = 0.3         # 2D keypoints below this are not used for stillness
 
 
@@ -105,6 +124,56 @@ def _check(P, fps):
     return P
 
 
+# ------------------------------------------------------------------------------ ground
+
+def _rotation_to_z(n: np.ndarray) -> np.ndarray:
+    """Smallest rotation taking unit vector ``n`` to +Z."""
+    z = np.array([0.0, 0.0, 1.0])
+    axis = np.cross(n, z)
+    s, c = np.linalg.norm(axis), float(n @ z)
+    if s < 1e-12:
+        return np.eye(3)
+    k = axis / s
+    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    ang = np.arctan2(s, c)
+    return np.eye(3) + np.sin(ang) * K + (1 - np.cos(ang)) * K @ K
+
+
+def fit_ground(P: np.ndarray, config: FootLockConfig | None = None) -> tuple[np.ndarray, float]:
+    """Rotation (3, 3) levelling the ground under the feet of Z-up joints, and its angle (deg).
+
+    Fits ``z = a x + b y + c`` to the lower ankle of every frame, three times keeping the
+    points at or below the previous fit plus 2 cm (the supporting feet), with a ridge
+    ``len * ground_spread**2`` on (a, b): a slope is only trusted along directions the feet
+    travel much farther than ``ground_spread``. Identity when the fitted tilt exceeds
+    ``max_ground_tilt_deg``.
+    """
+    cfg = config or FootLockConfig()
+    P = np.asarray(P, np.float64)
+    ankles = P[:, [leg[3] for leg in LEGS]]
+    low = ankles[np.arange(len(P)), np.argmin(ankles[..., 2], axis=1)]  # (T, 3)
+    keep = np.ones(len(low), bool)
+    coef = np.zeros(3)
+    for _ in range(3):
+        pts = low[keep]
+        if len(pts) < 3:
+            break
+        xy = pts[:, :2] - pts[:, :2].mean(axis=0)
+        lam = len(pts) * cfg.ground_spread ** 2
+        A = xy.T @ xy + lam * np.eye(2)
+        ab = np.linalg.solve(A, xy.T @ (pts[:, 2] - pts[:, 2].mean()))
+        c = pts[:, 2].mean() - ab @ pts[:, :2].mean(axis=0)
+        coef = np.array([ab[0], ab[1], c])
+        resid = low[:, 2] - (low[:, :2] @ coef[:2] + coef[2])
+        keep = resid <= 0.02
+    n = np.array([-coef[0], -coef[1], 1.0])
+    n /= np.linalg.norm(n)
+    tilt = float(np.degrees(np.arccos(np.clip(n[2], -1.0, 1.0))))
+    if tilt > cfg.max_ground_tilt_deg:
+        return np.eye(3), tilt
+    return _rotation_to_z(n), tilt
+
+
 # ------------------------------------------------------------------------------ contacts
 
 def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
@@ -122,7 +191,15 @@ def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = N
     low = float(np.percentile(ankles[..., 2].min(axis=1), 5))
     height = ankles[..., 2] - low
     v3 = np.stack([_speed(ankles[:, k, :2], fps, half) for k in range(2)], axis=1)
-    speed = v3
+
+    def still(speed, band):
+        return 1.0 - _smoothstep((speed - band[0]) / (band[1] - band[0]))
+
+    def low_enough(band):
+        return 1.0 - _smoothstep((height - band[0]) / (band[1] - band[0]))
+
+    score = low_enough(cfg.height_band) * still(v3, cfg.speed_band)
+    v2 = None
     kp = None if keypoints2d is None else np.asarray(keypoints2d, dtype=np.float64)
     if kp is not None and kp.shape == (T, NUM_JOINTS, 3) and np.all(np.isfinite(kp)):
         # metres per pixel from the person's size: 3D head-to-ankle over 2D head-to-ankle
@@ -135,11 +212,11 @@ def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = N
             m_per_px = float(np.median(size3[ok] / size2[ok]))
             v2 = np.stack([_speed(kp[:, leg[3], :2], fps, half) for leg in LEGS], axis=1) * m_per_px
             conf = np.stack([kp[:, leg[3], 2] for leg in LEGS], axis=1)
-            use = conf >= cfg.min_confidence
-            speed = np.where(use, 0.5 * (v3 + v2), v3)
-    s_h = 1.0 - _smoothstep((height - cfg.height_band[0]) / (cfg.height_band[1] - cfg.height_band[0]))
-    s_v = 1.0 - _smoothstep((speed - cfg.speed_band[0]) / (cfg.speed_band[1] - cfg.speed_band[0]))
-    return s_h * s_v, {"height": height, "speed": speed, "speed3d": v3, "low_level": low}
+            s3 = still(v3, cfg.speed_band_3d_with_2d)
+            s2 = np.where(conf >= cfg.min_confidence, still(v2, cfg.speed_band_2d), s3)
+            w = cfg.weight_2d
+            score = low_enough(cfg.height_band_2d) * (w * s2 + (1.0 - w) * s3)
+    return score, {"height": height, "speed3d": v3, "speed2d": v2, "low_level": low}
 
 
 def detect_contacts(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
@@ -152,6 +229,19 @@ def detect_contacts(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = 
 
 
 # ------------------------------------------------------------------------------ locking
+
+def _smooth_cover(need: np.ndarray, blend: int) -> np.ndarray:
+    """A smooth (T,) curve >= ``need`` almost everywhere: running max over +-``blend`` frames,
+    then a moving average of the same width (exactly 0 where ``need`` is 0 nearby)."""
+    if not need.any():
+        return np.zeros_like(need)
+    w = max(1, blend)
+    T = len(need)
+    padded = np.concatenate([np.zeros(w), need, np.zeros(w)])
+    mx = np.max(np.stack([padded[w + d: w + d + T] for d in range(-w, w + 1)]), axis=0)
+    kernel = np.ones(2 * w + 1) / (2 * w + 1)
+    out = np.convolve(np.concatenate([np.zeros(w), mx, np.zeros(w)]), kernel, mode="valid")
+    return np.maximum(out, 0.0)
 
 def _corrections(track: np.ndarray, contact: np.ndarray, pins: list, blend: int) -> np.ndarray:
     """(T, 3) ankle corrections for one foot: ``pin - ankle`` inside contacts, faded outside."""
@@ -182,16 +272,21 @@ def _corrections(track: np.ndarray, contact: np.ndarray, pins: list, blend: int)
 
 
 def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray,
-                forward: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                forward: np.ndarray, lengths: tuple | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Move (N, 3) ankles to ``target`` with the hip fixed; returns (knee, ankle, reached).
 
     Thigh and shin keep their per-frame lengths exactly. The knee stays in the plane of the
     original bend; ``forward`` (N, 3) is mixed in with a small weight so a straight leg
     bends forward instead of in a random direction. ``reached`` is False where the target
     was out of the leg's reach (the ankle then stops at the reachable point on the line).
+    ``lengths``: (thigh, shin) per frame when ``hip`` was moved (default: measured).
     """
-    l1 = np.linalg.norm(knee - hip, axis=-1)
-    l2 = np.linalg.norm(ankle - knee, axis=-1)
+    if lengths is None:
+        l1 = np.linalg.norm(knee - hip, axis=-1)
+        l2 = np.linalg.norm(ankle - knee, axis=-1)
+    else:
+        l1, l2 = (np.asarray(x, np.float64) for x in lengths)
     to = target - hip
     dist = np.linalg.norm(to, axis=-1)
     u = np.divide(to, dist[:, None], out=np.zeros_like(to), where=dist[:, None] > 1e-9)
@@ -228,14 +323,22 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
         contacts: optional (T, 2) bool contacts (left, right) to use instead of detecting.
 
     Returns:
-        ``(joints, info)``: the corrected (T, 17, 3) float64 joints (only Z shifted and the
-        knees/ankles changed) and a JSON-safe dict: ``floor_shift`` (metres subtracted from
-        Z), ``contact_frames`` ({"L": n, "R": n}), ``contacts`` (number of contact
+        ``(joints, info)``: the corrected (T, 17, 3) float64 joints (the whole clip moved
+        rigidly, ``joints = P @ ground_rotation.T + ground_translation``, then only the
+        knees/ankles changed) and a JSON-safe dict: ``ground_rotation`` (3x3 list),
+        ``ground_translation`` (3 list), ``ground_tilt_deg`` (the levelling applied),
+        ``floor_shift`` (metres subtracted from Z after levelling), ``pelvis_drop_max_m``
+        (the most the pelvis was lowered to reach a pin: the rigid relation holds for the
+        pelvis up to this), ``contact_frames`` ({"L": n, "R": n}), ``contacts`` (number of contact
         segments), ``unreached_frames`` (IK targets out of reach), ``blend_frames``.
     """
     cfg = config or FootLockConfig()
     P = _check(P, fps)
     T = P.shape[0]
+    R_ground, tilt = fit_ground(P, cfg)
+    pivot = P[:, 0].mean(axis=0)
+    translation = pivot - R_ground @ pivot
+    P = P @ R_ground.T + translation
     if contacts is None:
         contacts = detect_contacts(P, fps, keypoints2d, cfg)
     contacts = np.asarray(contacts, bool)
@@ -253,7 +356,9 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
     hips_line = out[:, J["LHip"]] - out[:, J["RHip"]]
     forward = np.cross(hips_line, np.array([0.0, 0.0, 1.0]))  # facing -Y when left is +X
     forward /= np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True), 1e-9)
-    unreached = 0
+    targets, need = [], np.zeros(T)
+    bones = [(np.linalg.norm(out[:, kn] - out[:, h], axis=-1), np.linalg.norm(out[:, a] - out[:, kn], axis=-1))
+             for _, h, kn, a in LEGS]
     for k, (_, hip, knee, ankle) in enumerate(LEGS):
         track = out[:, ankle]
         pins = []
@@ -261,19 +366,40 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
             xy = np.median(track[s:e, :2], axis=0)
             pins.append(np.array([xy[0], xy[1], ANKLE_HEIGHT]))
         delta = _corrections(track, contacts[:, k], pins, blend)
-        sel = np.flatnonzero(np.any(delta != 0.0, axis=1))
+        target = track + delta
+        targets.append((target, np.any(delta != 0.0, axis=1)))
+        # pelvis drop that makes this target reachable (game-style foot IK)
+        reach = cfg.reach * (bones[k][0] + bones[k][1])
+        dh = np.linalg.norm(target[:, :2] - out[:, hip, :2], axis=-1)
+        dv = out[:, hip, 2] - target[:, 2]
+        drop = dv - np.sqrt(np.maximum(reach ** 2 - dh ** 2, 0.0))
+        need = np.maximum(need, np.where(targets[-1][1], np.clip(drop, 0.0, cfg.max_pelvis_drop), 0.0))
+    drop = _smooth_cover(need, blend)
+    if drop.any():  # lower everything but the legs' knees and ankles (re-solved below)
+        upper = [j for j in range(NUM_JOINTS) if j not in {leg[2] for leg in LEGS} | {leg[3] for leg in LEGS}]
+        out[:, upper, 2] -= drop[:, None]
+    unreached = 0
+    for k, (_, hip, knee, ankle) in enumerate(LEGS):
+        target, locked = targets[k]
+        sel = np.flatnonzero(locked | (drop > 0))
         if sel.size == 0:
             continue
         new_knee, new_ankle, reached = two_bone_ik(out[sel, hip], out[sel, knee], out[sel, ankle],
-                                                   out[sel, ankle] + delta[sel], forward[sel])
+                                                   target[sel], forward[sel],
+                                                   (bones[k][0][sel], bones[k][1][sel]))
         out[sel, knee] = new_knee
         out[sel, ankle] = new_ankle
         unreached += int((~reached).sum())
+    translation = translation - np.array([0.0, 0.0, shift])
     info = {
+        "ground_rotation": R_ground.tolist(),
+        "ground_translation": translation.tolist(),
+        "ground_tilt_deg": tilt if tilt <= cfg.max_ground_tilt_deg else 0.0,
         "floor_shift": shift,
         "contact_frames": {leg[0]: int(contacts[:, k].sum()) for k, leg in enumerate(LEGS)},
         "contacts": int(sum(len(_runs(contacts[:, k])) for k in range(2))),
         "unreached_frames": unreached,
+        "pelvis_drop_max_m": float(drop.max()) if T else 0.0,
         "blend_frames": blend,
     }
     return out, info

@@ -402,9 +402,11 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
     lock_info = None
     if foot_lock:  # after re-chaining and grounding, before rotations (and before in-place)
         from .footlock import lock_feet
-        P, lock_info = lock_feet(P, fps, keypoints2d=keypoints2d)
+        P, lock_info = lock_feet(P, fps, keypoints2d=keypoints2d)  # levels the ground too
+        R_ground = np.array(lock_info["ground_rotation"])
+        R_total = R_ground @ R_total
+        offset = R_ground @ offset + np.array(lock_info["ground_translation"])
         floor += lock_info["floor_shift"]
-        offset[2] -= lock_info["floor_shift"]
     if not root_motion:  # Pelvis kept above the origin: camera mapping only holds for Z
         P[:, :, :2] -= P[:, :1, :2]
 
