@@ -1,0 +1,507 @@
+"""``python -m posemoe_blender evaluate-render SET_DIR``: motion quality against rendered truth.
+
+``SET_DIR`` is a set rendered by ``scripts/render_eval_set.py`` (``make render-set``):
+``manifest.json``, ``<clip>_<view>.mp4`` and ``<clip>_<view>_truth.npz`` (true joints per frame,
+Blender world, Z up, and the camera). Every video goes through the pipeline in-process
+(:func:`posemoe_blender.core.pipeline.process_clip`, BlazePose run once per video and shared by
+all variants) and these outputs are compared with the truth:
+
+* ``mediapipe_raw``: MediaPipe's 3D world landmarks as they come (what BlendArMocap users get),
+  short gaps filled; no smoothing, no solver. Its trajectory (for the root and foot metrics)
+  is our per-frame root estimate (``core.solving.estimate_root``), unsmoothed.
+* ``posemoe_raw``: the PoseMoE network's output before smoothing (``smoothing=0``) with the
+  unsmoothed root estimate; only when trained weights exist (``core.lifting.weights_available``).
+* ``full_nolock``: the full pipeline without foot locking: the final animation's joints
+  (``Animation.joints_world``: smoothed, solved, forward kinematics of the keyed rig).
+* ``full``: the full pipeline as ``convert`` runs it (foot locking on).
+
+Alignment (ours -> the truth's world frame; no method gets more help than another):
+
+* one rotation per video (Kabsch over all frames of the root-relative joints) maps a method's
+  axes onto the truth's; MPJPE, acceleration error and the world-space metrics use it;
+* PA-MPJPE: a similarity transform per frame (Procrustes);
+* root trajectory: the rotated Pelvis track translated so that the first frame coincides.
+
+Metrics (means over frames and joints): MPJPE and PA-MPJPE (mm); root trajectory error (mm);
+foot sliding: mean horizontal ankle speed over frame pairs where the *truth* says the foot is
+in contact (cm/s; the truth's own value is reported as a reference); acceleration error
+against the truth (mm/frame^2, root-relative); bone-length variation: mean over the 16 bones
+of each bone's standard deviation over the clip (mm); contact height error (solved outputs
+only): mean |ankle height - ANKLE_HEIGHT| in their own floor frame during truth contacts (cm).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import replace
+from typing import Optional
+
+import numpy as np
+
+from .errors import PoseMoEError
+from .joints import BONES, JOINT_INDEX as J, NUM_JOINTS
+
+METHODS = ("mediapipe_raw", "posemoe_raw", "full_nolock", "full")
+METHOD_LABELS = {
+    "mediapipe_raw": "MediaPipe world landmarks (raw)",
+    "posemoe_raw": "PoseMoE before smoothing",
+    "full_nolock": "full pipeline, foot lock off",
+    "full": "full pipeline (convert defaults)",
+}
+METRICS = ("mpjpe_mm", "pa_mpjpe_mm", "root_error_mm", "foot_slide_cm_s", "accel_error_mm_f2",
+           "bone_std_mm", "contact_height_err_cm")
+METRIC_LABELS = {
+    "mpjpe_mm": "MPJPE (mm)", "pa_mpjpe_mm": "PA-MPJPE (mm)", "root_error_mm": "root traj. (mm)",
+    "foot_slide_cm_s": "foot slide (cm/s)", "accel_error_mm_f2": "accel. err (mm/f²)",
+    "bone_std_mm": "bone-length SD (mm)", "contact_height_err_cm": "contact height err (cm)",
+}
+ANKLES = (J["LAnkle"], J["RAnkle"])
+#: Truth contact: ankle within this height (m) of the clip's lowest ankle level ...
+CONTACT_HEIGHT_M = 0.02
+#: ... and slower than this horizontally (m/s, median over 5 frames: mocap ankles twitch).
+CONTACT_SPEED_M_S = 0.3
+
+
+# ------------------------------------------------------------------------------ alignment
+
+def kabsch(src: np.ndarray, dst: np.ndarray, scale: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+    """Best ``s R src + t ~ dst`` for (N, 3) point sets; returns (R, t, s)."""
+    src = np.asarray(src, np.float64).reshape(-1, 3)
+    dst = np.asarray(dst, np.float64).reshape(-1, 3)
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    U, S, Vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(Vt.T @ U.T)) or 1.0
+    D = np.diag([1.0, 1.0, d])
+    R = Vt.T @ D @ U.T
+    s = float((S * np.diag(D)).sum() / max((a ** 2).sum(), 1e-12)) if scale else 1.0
+    return R, md - s * R @ ms, s
+
+
+def root_relative(joints: np.ndarray) -> np.ndarray:
+    return joints - joints[:, :1]
+
+
+def clip_rotation(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """One rotation for the whole clip taking ``pred``'s root-relative joints onto ``gt``'s."""
+    R, _, _ = kabsch(root_relative(pred), root_relative(gt))
+    return R
+
+
+def align_world(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """``pred`` (T, 17, 3) in the truth's frame: clip rotation from the root-relative poses,
+    translation making the first frame's Pelvis coincide."""
+    R = clip_rotation(pred, gt)
+    out = pred @ R.T
+    return out + (gt[0, 0] - out[0, 0])
+
+
+# ------------------------------------------------------------------------------ metrics
+
+def mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """mm, root-relative, after one rotation per clip."""
+    R = clip_rotation(pred, gt)
+    return float(np.linalg.norm(root_relative(pred) @ R.T - root_relative(gt), axis=-1).mean() * 1000)
+
+
+def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """mm, after a similarity alignment per frame."""
+    from .model.metrics import procrustes_align
+    aligned = procrustes_align(np.asarray(pred, np.float64), np.asarray(gt, np.float64))
+    return float(np.linalg.norm(aligned - gt, axis=-1).mean() * 1000)
+
+
+def root_trajectory_error(pred: np.ndarray, gt: np.ndarray) -> float:
+    """mm: Pelvis track after :func:`align_world`."""
+    return float(np.linalg.norm(align_world(pred, gt)[:, 0] - gt[:, 0], axis=-1).mean() * 1000)
+
+
+def accel_error(pred: np.ndarray, gt: np.ndarray) -> float:
+    """mm / frame^2, root-relative joints after the clip rotation."""
+    R = clip_rotation(pred, gt)
+    p = root_relative(pred) @ R.T
+    g = root_relative(gt)
+    ap = p[2:] - 2 * p[1:-1] + p[:-2]
+    ag = g[2:] - 2 * g[1:-1] + g[:-2]
+    return float(np.linalg.norm(ap - ag, axis=-1).mean() * 1000)
+
+
+def bone_length_std(joints: np.ndarray) -> float:
+    """mm: mean over bones of the standard deviation of the bone's length over the clip."""
+    lengths = np.stack([np.linalg.norm(joints[:, c] - joints[:, p], axis=-1) for p, c in BONES], axis=1)
+    return float(lengths.std(axis=0).mean() * 1000)
+
+
+def truth_contacts(world: np.ndarray, fps: float, height_m: float = CONTACT_HEIGHT_M,
+                   speed_m_s: float = CONTACT_SPEED_M_S) -> np.ndarray:
+    """(T, 2) bool (left, right ankle) contacts of Z-up truth joints: low and still."""
+    from scipy.ndimage import median_filter
+    ankles = world[:, list(ANKLES)]
+    low = float(np.percentile(ankles[..., 2].min(axis=1), 2))
+    speed = np.zeros(ankles.shape[:2])
+    if len(world) > 1:
+        step = np.linalg.norm(np.diff(ankles[..., :2], axis=0), axis=-1) * fps
+        speed[1:-1] = 0.5 * (step[1:] + step[:-1])
+        speed[0], speed[-1] = step[0], step[-1]
+        speed = median_filter(speed, size=(5, 1), mode="nearest")
+    return (ankles[..., 2] < low + height_m) & (speed < speed_m_s)
+
+
+def foot_sliding(world: np.ndarray, contacts: np.ndarray, fps: float) -> float:
+    """cm/s: mean horizontal ankle speed over frame pairs where both frames are contacts;
+    ``world`` Z-up (T, 17, 3). NaN when there are no contacts."""
+    speeds = []
+    for k, a in enumerate(ANKLES):
+        both = contacts[1:, k] & contacts[:-1, k]
+        step = np.linalg.norm(np.diff(world[:, a, :2], axis=0), axis=-1) * fps
+        speeds.append(step[both])
+    speeds = np.concatenate(speeds)
+    return float(speeds.mean() * 100) if speeds.size else float("nan")
+
+
+def contact_height_error(armature_joints: np.ndarray, contacts: np.ndarray,
+                         ankle_height: float) -> float:
+    """cm: mean |ankle Z - ankle_height| during contacts (floor at Z = 0 of ``armature_joints``)."""
+    z = armature_joints[:, list(ANKLES), 2]
+    return float(np.abs(z[contacts] - ankle_height).mean() * 100) if contacts.any() else float("nan")
+
+
+def evaluate_joints(pred: np.ndarray, gt_world: np.ndarray, fps: float,
+                    contacts: Optional[np.ndarray] = None, floor_frame: bool = False) -> dict:
+    """All metrics of one method on one clip. ``pred`` (T, 17, 3) in any right-handed metric
+    frame (camera or armature); ``gt_world`` (T, 17, 3) Z-up truth. ``floor_frame``: ``pred``
+    has its floor at Z = 0 (solved outputs): adds the contact height error."""
+    pred = np.asarray(pred, np.float64)
+    gt = np.asarray(gt_world, np.float64)
+    if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[1:] != (NUM_JOINTS, 3):
+        raise PoseMoEError(f"prediction {pred.shape} and truth {gt.shape} differ")
+    if contacts is None:
+        contacts = truth_contacts(gt, fps)
+    world = align_world(pred, gt)
+    out = {
+        "mpjpe_mm": mpjpe(pred, gt),
+        "pa_mpjpe_mm": pa_mpjpe(pred, gt),
+        "root_error_mm": root_trajectory_error(pred, gt),
+        "foot_slide_cm_s": foot_sliding(world, contacts, fps),
+        "accel_error_mm_f2": accel_error(pred, gt),
+        "bone_std_mm": bone_length_std(pred),
+        "contact_height_err_cm": float("nan"),
+    }
+    if floor_frame:
+        from .core.solving import ANKLE_HEIGHT
+        out["contact_height_err_cm"] = contact_height_error(pred, contacts, ANKLE_HEIGHT)
+    return out
+
+
+# ------------------------------------------------------------------------------ running
+
+@contextlib.contextmanager
+def shared_detections(cache: dict):
+    """Run BlazePose once per video: ``core.detection.detect_video`` memoised by path/range
+    while inside (every variant of :func:`process_clip` then sees the same detections)."""
+    from .core import detection
+    original = detection.detect_video
+
+    def cached(reader, start=0, end=None, *args, **kwargs):
+        key = (os.path.abspath(str(reader.path)), int(start), end)
+        if key not in cache:
+            cache[key] = original(reader, start, end, *args, **kwargs)
+        return cache[key]
+
+    detection.detect_video = cached
+    try:
+        yield
+    finally:
+        detection.detect_video = original
+
+
+def run_video(video: str, truth: dict, weights: Optional[str] = None) -> dict:
+    """Every method on one video; returns ``{"lifter", "methods": {name: metrics}, "tracks"}``."""
+    from .core import detection, lifting, smoothing, solving
+    from .core.pipeline import ConvertOptions, process_clip
+
+    gt = truth["joints_world"].astype(np.float64)
+    fps = float(truth["fps"])
+    contacts = truth_contacts(gt, fps)
+    cache: dict = {}
+    base = ConvertOptions(device="cpu", weights=weights)
+    results, tracks = {}, {"truth": gt, "contacts": contacts}
+    t0 = time.perf_counter()
+    with shared_detections(cache):
+        full = process_clip(video, base)
+        nolock = process_clip(video, replace(base, foot_lock=False))
+        has_weights = lifting.weights_available(weights)
+        raw = process_clip(video, replace(base, smoothing=0.0, foot_lock=False)) if has_weights else None
+    dets = next(iter(cache.values()))
+    if len(dets.keypoints2d) != len(gt):
+        raise PoseMoEError(f"{video}: {len(dets.keypoints2d)} frames decoded, truth has {len(gt)}")
+    kp2d = smoothing.fill_gaps(dets.keypoints2d, fps)[0]
+    world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
+    mp_rel = smoothing.fill_gaps(world, fps)[0][..., :3].astype(np.float64)
+    mp_root = solving.estimate_root(mp_rel, kp2d, dets.width, dets.height)
+    mp = mp_rel - mp_rel[:, :1] + mp_root[:, None]
+    results["mediapipe_raw"] = evaluate_joints(mp, gt, fps, contacts)
+    tracks["mediapipe_raw"] = align_world(mp, gt)
+    if raw is not None:
+        pm = raw.joints3d.astype(np.float64) + raw.root[:, None].astype(np.float64)
+        results["posemoe_raw"] = evaluate_joints(pm, gt, fps, contacts)
+        tracks["posemoe_raw"] = align_world(pm, gt)
+    for name, res in (("full_nolock", nolock), ("full", full)):
+        jw = res.animation.joints_world
+        results[name] = evaluate_joints(jw, gt, fps, contacts, floor_frame=True)
+        tracks[name] = align_world(jw, gt)
+        tracks[name + "_armature"] = jw
+    lock = full.animation.info.get("foot_lock") or {}
+    return {"lifter": full.lifter, "methods": results, "tracks": tracks, "fps": fps,
+            "detected_frames": int(dets.detected.sum()), "frames": int(len(gt)),
+            "foot_lock": lock, "seconds": time.perf_counter() - t0,
+            "truth_contact_frames": int(contacts.sum()),
+            "truth_slide_cm_s": foot_sliding(gt, contacts, fps)}
+
+
+def _mean(values):
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Means over videos per method (and per view) of every metric, and the targets."""
+    summary = {}
+    for m in METHODS:
+        have = [r for r in rows if m in r["methods"]]
+        if have:
+            summary[m] = {k: _mean([r["methods"][m][k] for r in have]) for k in METRICS}
+            summary[m]["videos"] = len(have)
+    by_view = {}
+    for view in sorted({r["view"] for r in rows}):
+        by_view[view] = {m: {k: _mean([r["methods"][m][k] for r in rows if r["view"] == view and m in r["methods"]])
+                             for k in METRICS} for m in METHODS if any(m in r["methods"] for r in rows)}
+    mp, full = summary.get("mediapipe_raw"), summary.get("full")
+    targets = {}
+    if mp and full:
+        targets = {
+            "pa_mpjpe": {"target": "full <= 0.7 x MediaPipe raw", "ratio": full["pa_mpjpe_mm"] / mp["pa_mpjpe_mm"],
+                         "limit": 0.7},
+            "foot_slide": {"target": "full < 2 cm/s", "value": full["foot_slide_cm_s"], "limit": 2.0},
+            "accel": {"target": "full <= 0.5 x MediaPipe raw", "ratio": full["accel_error_mm_f2"] / mp["accel_error_mm_f2"],
+                      "limit": 0.5},
+        }
+        for t in targets.values():
+            v = t.get("ratio", t.get("value"))
+            t["met"] = bool(v <= t["limit"]) if "ratio" in t else bool(v < t["limit"])
+    return {"methods": summary, "by_view": by_view, "targets": targets,
+            "truth_slide_cm_s": _mean([r["truth_slide_cm_s"] for r in rows])}
+
+
+# ------------------------------------------------------------------------------ report
+
+def _fmt(v, digits=1):
+    return "n/a" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _table(summary_methods: dict, metrics=METRICS) -> list[str]:
+    lines = ["| method | videos | " + " | ".join(METRIC_LABELS[k] for k in metrics) + " |",
+             "|---|---:|" + "---:|" * len(metrics)]
+    for m in METHODS:
+        if m in summary_methods:
+            s = summary_methods[m]
+            lines.append(f"| {METHOD_LABELS[m]} | {s.get('videos', '')} | "
+                         + " | ".join(_fmt(s[k], 2 if k in ("accel_error_mm_f2", "bone_std_mm", "contact_height_err_cm") else 1)
+                                      for k in metrics) + " |")
+    return lines
+
+
+def render_markdown(report: dict, plots: dict, command: str) -> str:
+    s = report["summary"]
+    rows = report["videos"]
+    lifters = sorted({r["lifter"] for r in rows})
+    out = ["# Motion quality on rendered footage with ground truth", "",
+           f"Generated by `{command}` on {report['generated']} "
+           f"({len(rows)} videos, {sum(r['frames'] for r in rows)} frames; lifter: {', '.join(lifters)}).", ""]
+    out += ["## Summary (means over all videos)", ""] + _table(s["methods"]) + [""]
+    out.append(f"Truth's own foot sliding during its contacts (ankle joint, mocap heel-to-toe roll): "
+               f"{_fmt(s['truth_slide_cm_s'], 2)} cm/s.")
+    out += ["", "## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
+    for key, t in s["targets"].items():
+        v = f"{t['ratio']:.2f}x" if "ratio" in t else f"{t['value']:.2f} cm/s"
+        out.append(f"| {t['target']} | {v} | {'yes' if t['met'] else 'no'} |")
+    out += ["", "## By camera view (PA-MPJPE mm / foot slide cm/s / accel. err mm/f²)", "",
+            "| view | " + " | ".join(METHOD_LABELS[m] for m in METHODS if m in s["methods"]) + " |",
+            "|---|" + "---:|" * len([m for m in METHODS if m in s["methods"]])]
+    for view, per in s["by_view"].items():
+        cells = [f"{_fmt(per[m]['pa_mpjpe_mm'])} / {_fmt(per[m]['foot_slide_cm_s'])} / {_fmt(per[m]['accel_error_mm_f2'], 2)}"
+                 for m in METHODS if m in per]
+        out.append(f"| {view} | " + " | ".join(cells) + " |")
+    out += ["", "## Per video (full pipeline vs MediaPipe raw)", "",
+            "| video | frames | detected | PA-MPJPE full / MP | MPJPE full / MP | root traj. full / MP | foot slide full / no lock / MP | accel. full / MP | contacts (truth frames / locks) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        f, n, mp = r["methods"]["full"], r["methods"]["full_nolock"], r["methods"]["mediapipe_raw"]
+        out.append(f"| {r['video']} | {r['frames']} | {r['detected_frames']} | {_fmt(f['pa_mpjpe_mm'])} / {_fmt(mp['pa_mpjpe_mm'])} | "
+                   f"{_fmt(f['mpjpe_mm'])} / {_fmt(mp['mpjpe_mm'])} | {_fmt(f['root_error_mm'])} / {_fmt(mp['root_error_mm'])} | "
+                   f"{_fmt(f['foot_slide_cm_s'])} / {_fmt(n['foot_slide_cm_s'])} / {_fmt(mp['foot_slide_cm_s'])} | "
+                   f"{_fmt(f['accel_error_mm_f2'], 2)} / {_fmt(mp['accel_error_mm_f2'], 2)} | "
+                   f"{r['truth_contact_frames']} / {r['foot_lock'].get('contacts', 0)} |")
+    if plots:
+        out += ["", "## Plots", ""]
+        for title, rel in plots.items():
+            out += [f"![{title}]({rel})", ""]
+    out += ["", "## How it is measured", "", __doc__.split("\n\n", 1)[1].strip(), ""]
+    return "\n".join(out)
+
+
+def make_plots(row: dict, folder: str, fps: float) -> dict:
+    """Two PNGs for one video: joint tracks (truth, MediaPipe raw, ours) and foot heights
+    with contacts; returns {title: path}."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(folder, exist_ok=True)
+    tr = row["tracks"]
+    T = tr["truth"].shape[0]
+    t = np.arange(T) / fps
+    name = os.path.splitext(row["video"])[0]
+    paths = {}
+
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), sharex=True)
+    series = [("truth", "k", "truth", 2.0), ("mediapipe_raw", "tab:red", "MediaPipe world (raw)", 1.0),
+              ("full", "tab:blue", "ours (full pipeline)", 1.4)]
+    if "posemoe_raw" in tr:
+        series.insert(2, ("posemoe_raw", "tab:orange", "PoseMoE before smoothing", 0.8))
+    for r_, joint in enumerate(("RAnkle", "LWrist")):
+        for c, axis in enumerate("XYZ"):
+            ax = axes[r_, c]
+            for key, col, label, lw in series:
+                rel = tr[key][:, J[joint]] - tr[key][:, 0]  # root-relative, truth axes
+                ax.plot(t, rel[:, c], color=col, lw=lw, label=label)
+            ax.set_title(f"{joint} {axis} (root-relative, m)", fontsize=9)
+            ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(f"{row['video']}: joint tracks in the truth's frame (lifter: {row['lifter']})", fontsize=10)
+    fig.tight_layout()
+    p = os.path.join(folder, f"quality_tracks_{name}.png")
+    fig.savefig(p, dpi=90)
+    plt.close(fig)
+    paths[f"{row['video']}: joint tracks (truth, MediaPipe, ours)"] = p
+
+    from .core.solving import ANKLE_HEIGHT
+    fig, axes = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
+    gt, contacts = tr["truth"], tr["contacts"]
+    floor_truth = float(np.percentile(gt[:, list(ANKLES), 2].min(axis=1), 2))
+    for k, (ax, side) in enumerate(zip(axes, ("left", "right"))):
+        a = ANKLES[k]
+        ax.fill_between(t, 0, 1, where=contacts[:, k], transform=ax.get_xaxis_transform(),
+                        color="tab:green", alpha=0.15, label="truth contact")
+        ax.plot(t, gt[:, a, 2] - floor_truth, "k", lw=2, label="truth (above its lowest contact)")
+        for key, col, label in (("full_nolock_armature", "tab:orange", "ours, foot lock off"),
+                                ("full_armature", "tab:blue", "ours, foot lock on")):
+            z = tr[key][:, a, 2] - ANKLE_HEIGHT
+            ax.plot(t, z, color=col, lw=1.3, label=label)
+        arm = tr["full_armature"]
+        still = np.zeros(T, bool)
+        step = np.linalg.norm(np.diff(arm[:, a, :2], axis=0), axis=-1)
+        still[1:] = step < 1e-7
+        ax.plot(t[still], np.full(still.sum(), -0.02), "|", color="tab:blue", ms=8, label="ours: foot pinned")
+        ax.set_ylabel(f"{side} ankle height (m)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, ncol=5, loc="upper right")
+    axes[1].set_xlabel("time (s)")
+    fig.suptitle(f"{row['video']}: ankle height above the floor, contacts marked", fontsize=10)
+    fig.tight_layout()
+    p = os.path.join(folder, f"quality_feet_{name}.png")
+    fig.savefig(p, dpi=90)
+    plt.close(fig)
+    paths[f"{row['video']}: foot height with contacts"] = p
+    return paths
+
+
+def load_set(set_dir: str, limit: Optional[int] = None) -> tuple[dict, list[dict]]:
+    path = os.path.join(set_dir, "manifest.json")
+    if not os.path.isfile(path):
+        raise PoseMoEError(f"{set_dir}: no manifest.json (render the set with `make render-set`)")
+    with open(path) as fh:
+        manifest = json.load(fh)
+    entries = [e for e in manifest.get("videos", [])
+               if os.path.isfile(os.path.join(set_dir, e["video"])) and os.path.isfile(os.path.join(set_dir, e["truth"]))]
+    if not entries:
+        raise PoseMoEError(f"{set_dir}: none of the manifest's videos is there")
+    return manifest, entries[:limit] if limit else entries
+
+
+def evaluate_set(set_dir: str, weights: Optional[str] = None, limit: Optional[int] = None,
+                 plot_video: Optional[str] = None, log=None) -> tuple[dict, list[dict]]:
+    """Evaluate every video of a set; returns (report, rows with tracks)."""
+    _, entries = load_set(set_dir, limit)
+    rows = []
+    for i, e in enumerate(entries):
+        with np.load(os.path.join(set_dir, e["truth"])) as d:
+            truth = {k: d[k] for k in d.files}
+        row = run_video(os.path.join(set_dir, e["video"]), truth, weights)
+        row.update(video=e["video"], clip=e["clip"], view=e["view"], source_clip=e.get("source_clip"))
+        rows.append(row)
+        if log:
+            m = row["methods"]
+            log(f"[{i + 1}/{len(entries)}] {e['video']}: PA-MPJPE full {m['full']['pa_mpjpe_mm']:.1f} / "
+                f"MediaPipe {m['mediapipe_raw']['pa_mpjpe_mm']:.1f} mm, foot slide full "
+                f"{m['full']['foot_slide_cm_s']:.2f} cm/s ({row['seconds']:.0f} s)")
+    report = {
+        "set": os.path.abspath(set_dir),
+        "generated": time.strftime("%Y-%m-%d %H:%M"),
+        "summary": summarize(rows),
+        "videos": [{k: v for k, v in r.items() if k != "tracks"} for r in rows],
+    }
+    return report, rows
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def main(args) -> int:
+    set_dir = args.set_dir
+    if not os.path.isdir(set_dir):
+        raise PoseMoEError(f"{set_dir}: no such folder")
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
+    report, rows = evaluate_set(set_dir, weights=args.weights, limit=args.limit, log=log)
+    plots = {}
+    if args.out or args.plots:
+        folder = args.plots or os.path.join(os.path.dirname(os.path.abspath(args.out)), "img")
+        pick = next((r for r in rows if r["video"].startswith("walk_side")), rows[0])
+        for title, path in make_plots(pick, folder, pick["fps"]).items():
+            rel = os.path.relpath(path, os.path.dirname(os.path.abspath(args.out))) if args.out else path
+            plots[title] = rel
+    if args.out:
+        cmd = "python -m posemoe_blender evaluate-render " + " ".join(
+            [os.path.relpath(set_dir)] + (["--out", os.path.relpath(args.out)]) + (["--limit", str(args.limit)] if args.limit else []))
+        text = render_markdown(report, plots, cmd)
+        tmp = args.out + ".part"
+        with open(tmp, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, args.out)
+        log(f"wrote {args.out}")
+    if args.json:
+        print(json.dumps(_jsonable(report), indent=1))
+    else:
+        print("\n".join(_table(report["summary"]["methods"])))
+        for t in report["summary"]["targets"].values():
+            v = f"{t['ratio']:.2f}x" if "ratio" in t else f"{t['value']:.2f} cm/s"
+            print(f"target {t['target']}: {v} -> {'met' if t['met'] else 'MISSED'}")
+    return 0
