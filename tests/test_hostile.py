@@ -544,6 +544,38 @@ def test_ctrl_c_during_detection_leaves_nothing(tmp_path, person_frames):
     assert not any(out_dir.glob("o.*")) and leftovers(tmp_path) == []
 
 
+def test_ctrl_c_inside_queue_get_does_not_deadlock(tmp_path, monkeypatch):
+    """Found by the SIGINT tests: a KeyboardInterrupt landing inside ``Queue.get`` just after it
+    took the queue's lock (CPython issue 29988) left the lock held, and the reader's clean-up
+    then blocked on it forever."""
+    import queue as queue_mod
+    import threading
+    clip = write_clip(tmp_path / "c.mp4", [np.full((48, 64, 3), i, np.uint8) for i in range(30)])
+    real_get = queue_mod.Queue.get
+    calls = []
+
+    def get(self, block=True, timeout=None):
+        calls.append(1)
+        if len(calls) == 3:
+            self.mutex.acquire()  # the lock is taken, then the interrupt lands
+            raise KeyboardInterrupt
+        return real_get(self, block, timeout)
+
+    monkeypatch.setattr(queue_mod.Queue, "get", get)
+    reader = open_video(clip)
+    finished = threading.Event()
+
+    def consume():
+        try:
+            for _ in reader.frames():
+                pass
+        except KeyboardInterrupt:
+            finished.set()
+
+    threading.Thread(target=consume, daemon=True).start()
+    assert finished.wait(10), "the reader deadlocked after the interrupt"
+
+
 def test_ctrl_c_around_export_is_all_or_nothing(tmp_path, person_frames):
     """SIGINT at several moments after detection ends (rig, keys, FBX, .blend): either the run
     finished and all three outputs exist, or it was interrupted (130) and none exists."""

@@ -132,17 +132,30 @@ class VideoReader:
                 yield item
         finally:
             stop.set()
-            self._drain(q)
-            thread.join(timeout=5.0)
+            # a decoder stuck on a lock we hold is a daemon thread: do not wait long for it
+            thread.join(timeout=5.0 if self._drain(q) else 0.2)
             self._threads = [(t, s) for t, s in self._threads if t is not thread]
 
     @staticmethod
-    def _drain(q: queue.Queue) -> None:
+    def _drain(q: queue.Queue) -> bool:
+        """Drop buffered frames (frees memory, unblocks the decoder) without ever blocking.
+
+        A KeyboardInterrupt can land inside ``Queue.get`` after it took the queue's lock and
+        before the ``with`` that would release it (CPython issue 29988), leaving the lock held by
+        this very thread; a blocking ``get_nowait`` here would then deadlock the Ctrl-C path.
+        """
+        for _ in range(20):
+            if q.mutex.acquire(blocking=False):
+                break
+            time.sleep(0.005)  # the decoder may hold it for a moment
+        else:
+            return False  # still held: by us after such an interrupt
         try:
-            while True:
-                q.get_nowait()
-        except queue.Empty:
-            pass
+            q.queue.clear()
+            q.not_full.notify_all()
+        finally:
+            q.mutex.release()
+        return True
 
     def _decode(self, start: int, end: int | None, q: queue.Queue, stop: threading.Event) -> None:
         def put(item) -> bool:
