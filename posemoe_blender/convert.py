@@ -191,6 +191,13 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
             interrupt.committed = True
     except OSError as exc:
         raise PoseMoEError(f"cannot write {exc.filename or 'output'}: {exc.strerror or exc}") from None
+    except PoseMoEError as exc:  # name the user's file, not its hidden staging name
+        message = str(exc)
+        for final, tmp in staged.items():
+            message = message.replace(tmp, final)
+        if message == str(exc):
+            raise
+        raise type(exc)(message) from None
     finally:
         _cleanup(staged.values())
     elapsed = time.perf_counter() - t_start

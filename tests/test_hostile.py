@@ -501,11 +501,12 @@ def test_error_in_a_later_output_writes_none(tmp_path, person_frames, capsys):
 
     convert_mod.write_blender_outputs = fail_blend
     try:
-        with pytest.raises(PoseMoEError, match="simulated disk full"):
+        with pytest.raises(PoseMoEError, match="simulated disk full") as info:
             convert_clip(str(clip), Outputs(fbx=str(ok_dir / "a.fbx"), blend=str(bad_dir / "a.blend")),
                          ConvertOptions())
     finally:
         convert_mod.write_blender_outputs = real
+    assert str(info.value) == f"cannot write {bad_dir / 'a.blend'}: simulated disk full"  # not the staging name
     assert list(ok_dir.iterdir()) == [] and list(bad_dir.iterdir()) == []  # ... but never appeared
 
 
