@@ -1,0 +1,145 @@
+"""evaluate-render: metrics on synthetic known answers, and a smoke test on a tiny rendered set
+(tests/data/render_tiny: 1 held-out clip, side view, 30 frames, from scripts/render_eval_set.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from posemoe_blender import evaluate_render as ev
+from posemoe_blender.joints import JOINT_INDEX as J
+from test_footlock import synthetic_walk
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "data" / "render_tiny"
+FPS = 30.0
+
+
+@pytest.fixture
+def walk():
+    P, contacts = synthetic_walk(T=120)
+    return P, contacts
+
+
+def test_rigid_motion_of_the_whole_clip_costs_nothing(walk):
+    gt, _ = walk
+    R = Rotation.from_euler("xyz", [20, -35, 70], degrees=True).as_matrix()
+    pred = gt @ R.T + [3.0, -1.0, 0.5]  # another frame (e.g. camera axes): fully explained
+    m = ev.evaluate_joints(pred, gt, FPS)
+    for key in ("mpjpe_mm", "pa_mpjpe_mm", "root_error_mm", "accel_error_mm_f2"):
+        assert m[key] == pytest.approx(0.0, abs=1e-6), key
+    # its feet slide exactly as much as the truth's (which are planted: 0)
+    assert m["foot_slide_cm_s"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_known_scale_error_gives_known_mpjpe(walk):
+    gt, _ = walk
+    pred = gt.copy()
+    pred = pred[:, :1] + 1.1 * (pred - pred[:, :1])  # 10% too big
+    expected = 0.1 * np.linalg.norm(gt - gt[:, :1], axis=-1).mean() * 1000
+    assert ev.mpjpe(pred, gt) == pytest.approx(expected, rel=1e-6)
+    assert ev.pa_mpjpe(pred, gt) == pytest.approx(0.0, abs=1e-6)  # scale is forgiven there
+
+
+def test_known_joint_offset_gives_known_mpjpe(walk):
+    gt, _ = walk
+    pred = gt.copy()
+    pred[:, J["Head"]] += [0.0, 0.0, 0.17]  # 17 cm on one joint of 17
+    # the best clip rotation moves little: the mean error is close to 170 / 17 = 10 mm
+    assert ev.mpjpe(pred, gt) == pytest.approx(10.0, rel=0.05)
+
+
+def test_root_drift_gives_known_trajectory_error(walk):
+    gt, _ = walk
+    T = len(gt)
+    drift = (np.arange(T) / FPS * 0.1)[:, None, None] * np.array([1.0, 0.0, 0.0])  # 10 cm/s
+    pred = gt + drift
+    expected = (np.arange(T) / FPS * 0.1).mean() * 1000
+    assert ev.root_trajectory_error(pred, gt) == pytest.approx(expected, rel=1e-6)
+    assert ev.mpjpe(pred, gt) == pytest.approx(0.0, abs=1e-6)  # root-relative: unaffected
+
+
+def test_known_sliding_speed_is_measured(walk):
+    gt, contacts = walk
+    T = len(gt)
+    pred = gt.copy()
+    for k, a in enumerate(ev.ANKLES):  # during contacts the ankle drifts at 5 cm/s along X
+        drift = np.zeros(T)
+        for t in range(1, T):
+            drift[t] = drift[t - 1] + (0.05 / FPS if contacts[t, k] and contacts[t - 1, k] else 0.0)
+        pred[:, a, 0] += drift
+    m = ev.foot_sliding(pred, contacts, FPS)
+    assert m == pytest.approx(5.0, abs=1e-6)
+    assert ev.foot_sliding(gt, contacts, FPS) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_known_jitter_gives_known_acceleration_error(walk):
+    gt, _ = walk
+    pred = gt.copy()
+    a = 0.002  # +-2 mm alternating on one joint: second difference 4a = 8 mm/frame^2
+    pred[:, J["LWrist"], 1] += a * (-1.0) ** np.arange(len(gt))
+    assert ev.accel_error(pred, gt) == pytest.approx(8.0 / 17, rel=0.02)
+
+
+def test_bone_length_variation(walk):
+    gt, _ = walk
+    assert ev.bone_length_std(gt) == pytest.approx(0.0, abs=1e-6)
+    pred = gt.copy()
+    e, w = J["LElbow"], J["LWrist"]
+    d = pred[:, w] - pred[:, e]
+    d /= np.linalg.norm(d, axis=-1, keepdims=True)
+    pred[:, w] += d * 0.016 * (-1.0) ** np.arange(len(gt))[:, None]  # forearm +-16 mm: SD 16 mm
+    assert ev.bone_length_std(pred) == pytest.approx(16.0 / 16, rel=1e-3)  # 1 of 16 bones
+
+
+def test_truth_contacts_on_a_walk(walk):
+    gt, truth = walk
+    found = ev.truth_contacts(gt, FPS)
+    tp = (found & truth).sum()
+    assert tp / found.sum() > 0.95 and tp / truth.sum() > 0.9
+
+
+def test_contact_height_error():
+    P, contacts = synthetic_walk(T=60)
+    assert ev.contact_height_error(P, contacts, 0.08) == pytest.approx(0.0, abs=1e-9)
+    assert ev.contact_height_error(P + [0, 0, 0.03], contacts, 0.08) == pytest.approx(3.0)
+
+
+def test_targets_in_summary():
+    m = {k: 1.0 for k in ev.METRICS}
+    rows = [{"view": "side", "truth_slide_cm_s": 0.5, "methods": {
+        "mediapipe_raw": dict(m, pa_mpjpe_mm=100.0, accel_error_mm_f2=30.0),
+        "full": dict(m, pa_mpjpe_mm=65.0, accel_error_mm_f2=16.0, foot_slide_cm_s=1.5)}}]
+    t = ev.summarize(rows)["targets"]
+    assert t["pa_mpjpe"]["ratio"] == pytest.approx(0.65) and t["pa_mpjpe"]["met"]
+    assert t["foot_slide"]["met"]
+    assert t["accel"]["ratio"] == pytest.approx(16 / 30) and not t["accel"]["met"]
+
+
+@pytest.mark.skipif(not (TINY / "manifest.json").is_file(), reason="tiny render set missing")
+def test_evaluate_render_smoke(tmp_path):
+    out = tmp_path / "quality.md"
+    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "evaluate-render", str(TINY), "--json",
+                           "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    methods = report["summary"]["methods"]
+    assert {"mediapipe_raw", "full", "full_nolock"} <= set(methods)
+    for name, m in methods.items():
+        assert 10 < m["pa_mpjpe_mm"] < 200, (name, m)
+        assert np.isfinite(m["accel_error_mm_f2"])
+    assert methods["full"]["bone_std_mm"] < 0.01  # the solved rig keeps its bone lengths
+    assert methods["mediapipe_raw"]["bone_std_mm"] > 1.0
+    # smoothing: much less acceleration error than the raw landmarks
+    assert methods["full"]["accel_error_mm_f2"] < methods["mediapipe_raw"]["accel_error_mm_f2"]
+    assert set(report["summary"]["targets"]) == {"pa_mpjpe", "foot_slide", "accel"}
+    text = out.read_text()
+    assert "| full pipeline (convert defaults) |" in text
+    pngs = sorted((tmp_path / "img").glob("*.png"))
+    assert len(pngs) == 2 and all(p.stat().st_size > 10_000 for p in pngs)
