@@ -91,6 +91,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for the evaluation/throughput")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--notes", default="", help="Markdown file appended after the table")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     test = make_test_set(args.data, args.segments, args.length, args.seed)
@@ -127,7 +128,10 @@ def main(argv=None) -> int:
     ]
     for r in rows:
         meta = r["meta"]
-        budget = f"{meta.get('train_minutes', '?')} min ({meta.get('steps', '?')})"
+        if meta.get("clock") == "cpu":
+            budget = f"{meta.get('cpu_minutes', '?')} CPU-min ({meta.get('steps', '?')})"
+        else:
+            budget = f"{meta.get('train_minutes', '?')} min ({meta.get('steps', '?')})"
         fps = f"{r['cpu_fps']:.0f}" if r["cpu_fps"] else "-"
         lines.append(f"| {r['name']} | {r['params'] / 1e3:.0f}k | {budget} | {r['mpjpe']:.1f} | "
                      f"{r['p_mpjpe']:.1f} | {r['depth']:.1f} | {r['reproj_px']:.2f} | {r['accel']:.2f} | "
@@ -135,6 +139,8 @@ def main(argv=None) -> int:
     lines += ["", "Reproduce each row (train, then this evaluation):", ""]
     for r in rows:
         lines.append(f"- {r['name']}: `{r['meta'].get('command', '?')}` (weights sha256 `{r['sha256'][:16]}...`)")
+    if args.notes:
+        lines += ["", Path(args.notes).read_text().rstrip()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

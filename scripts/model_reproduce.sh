@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Reproduce the lifting-network results of docs/benchmarks-model.md (CPU, ~2 h on 2 cores).
+# Every run gets the same compute: --clock cpu counts this process's CPU time, --threads 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+$PY -m posemoe_blender.model.prepare --data ../shared/data/mocap --out .cache/mocap
+MAIN=${MAIN_MINUTES:-15}
+ABL=${ABLATION_MINUTES:-6}
+run() { name=$1; shift; $PY -m posemoe_blender.model.train "$@" --clock cpu --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
+mkdir -p .cache/runs
+# main comparison (two at a time on 2 cores)
+run posemoe --model posemoe --minutes $MAIN & run entangled --model entangled --minutes $MAIN & wait
+run tcn --model tcn --minutes $MAIN &
+# ablations at a shorter, equal budget
+run abl_full --model posemoe --minutes $ABL && run abl_no_depth_init --model posemoe --ablation no-depth-init --minutes $ABL &
+wait
+run abl_no_router --model posemoe --ablation no-router --minutes $ABL & run abl_no_cross --model posemoe --ablation no-cross --minutes $ABL & wait
+$PY -m posemoe_blender.model.evaluate --runs posemoe=.cache/runs/posemoe entangled=.cache/runs/entangled tcn=.cache/runs/tcn \
+    abl_full=.cache/runs/abl_full abl_no_depth_init=.cache/runs/abl_no_depth_init \
+    abl_no_router=.cache/runs/abl_no_router abl_no_cross=.cache/runs/abl_no_cross \
+    --out docs/benchmarks-model.md --json .cache/runs/benchmark.json
