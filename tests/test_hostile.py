@@ -154,16 +154,13 @@ def test_truncated_but_decodable_converts_what_is_there(tmp_path, person_frames)
 
 # ----------------------------------------------------------------------------- no person
 
-def test_no_person_anywhere_is_a_clear_error(tmp_path):
+def test_no_person_anywhere_is_a_clear_error(tmp_path, capsys):
     rng = np.random.default_rng(1)
     frames = [cv2.GaussianBlur(rng.integers(0, 255, (240, 160, 3), dtype=np.uint8), (9, 9), 3)] * 12
     clip = write_clip(tmp_path / "empty room.mp4", frames)
     out = tmp_path / "o.fbx"
-    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "convert", str(clip), "-o", str(out),
-                           "--save-joints", str(tmp_path / "o.npz")], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
-    assert proc.returncode == 2
-    assert_one_line_error(proc, "empty room.mp4", "no person detected in any frame")
+    assert main(["convert", str(clip), "-o", str(out), "--save-joints", str(tmp_path / "o.npz"), "-q"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "empty room.mp4", "no person detected in any frame")
     assert not out.exists() and not (tmp_path / "o.npz").exists() and leftovers(tmp_path) == []
 
 
@@ -204,19 +201,19 @@ def test_person_missing_in_some_frames(tmp_path, person_frames):
 # ----------------------------------------------------------------------------- two people
 
 def test_two_people_the_same_person_is_followed(tmp_path):
-    """The followed person (the larger one, in front) is covered for 15 frames: plain BlazePose
+    """The followed person (the larger one, in front) is covered for 12 frames: plain BlazePose
     jumps to the other person and stays there; the follower reports a gap instead and picks the
     same person up again when she reappears."""
     path = VIDEOS / "two_people_cam01.mp4"
     if not path.is_file():
         pytest.skip(f"{path} is missing")
-    frames = read_frames(path, 60, (544, 960))
+    frames = read_frames(path, 45, (544, 960))
     rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
     with detection.PoseDetector() as det:
         first = det.detect(rgb[0])
     box0 = detection.person_box(first[0])
     x0, y0, x1, y1 = (box0 + [-30, -30, 30, 30]).astype(int)
-    covered = range(15, 30)
+    covered = range(12, 24)
     for t in covered:
         rgb[t] = rgb[t].copy()
         rgb[t][max(y0, 0):y1, max(x0, 0):x1] = 128
@@ -239,12 +236,12 @@ def test_two_people_the_same_person_is_followed(tmp_path):
         return b is not None and detection.same_person(b, box0, missed=10)
 
     # precondition: without following, BlazePose ends on the other person
-    assert sum(b is not None and not is_her(b) for b in plain[30:]) >= 20, "scenario no longer hostile"
+    assert sum(b is not None and not is_her(b) for b in plain[24:]) >= 18, "scenario no longer hostile"
     # with following: never the other person, and she is found again after the cover
     for t, b in enumerate(followed):
         assert b is None or is_her(b), (t, b, cx0)
-    assert sum(b is not None for b in followed[32:]) >= len(followed[32:]) - 2
-    assert follower.followed["frame"] == 0 and follower.rejected >= 20 and follower.recovered >= 20
+    assert sum(b is not None for b in followed[26:]) >= len(followed[26:]) - 2
+    assert follower.followed["frame"] == 0 and follower.rejected >= 18 and follower.recovered >= 15
     assert follower.followed["box"][0] == pytest.approx(box0[0], abs=2)
 
 
@@ -450,39 +447,38 @@ def _rss_mb():
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
 def test_memory_stays_flat_while_streaming(tmp_path, person_frames):
     """Frames are streamed (decoder queue of 8), only (17, 3) arrays are kept per frame: resident
-    memory after 50 and after 250 frames of a 540x960 clip is the same (+-40 MB; holding the
-    frames would add 390 MB). See docs/benchmarks-robustness.md for 2- and 10-minute runs."""
+    memory after 30 and after 150 frames of a 540x960 clip is the same (+-40 MB; holding the
+    frames would add 190 MB). See docs/benchmarks-robustness.md for 2- and 10-minute runs."""
     clip = tmp_path / "long.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 60.0, (540, 960))
     big = [cv2.resize(f, (540, 960)) for f in person_frames[:25]]
-    for t in range(250):
+    for t in range(150):
         writer.write(big[t % 25] if (t // 25) % 2 == 0 else big[24 - t % 25])
     writer.release()
     samples = {}
 
     def progress(done, total):
-        if done in (50, 250):
+        if done in (30, 150):
             samples[done] = _rss_mb()
 
     with open_video(clip) as reader:
         dets = detection.detect_video(reader, progress=progress)
-    assert dets.num_frames == 250
-    assert samples[250] - samples[50] < 40, samples
+    assert dets.num_frames == 150
+    assert samples[150] - samples[30] < 40, samples
 
 
 # ----------------------------------------------------------------------------- outputs
 
-def test_non_ascii_and_space_paths(tmp_path, person_frames):
+def test_non_ascii_and_space_paths(tmp_path, person_frames, capsys):
     folder = tmp_path / "vidéos à traiter" / "動画 1"
     folder.mkdir(parents=True)
     clip = write_clip(folder / "prise n°1 ß.mp4", person_frames[:8], fps=30)
     out = tmp_path / "sortie é" / "résultat 動画.fbx"
     blend = tmp_path / "sortie é" / "scène.blend"
-    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "convert", str(clip), "-o", str(out),
-                           "--blend", str(blend), "-q"], capture_output=True, text=True, cwd=REPO, timeout=180)
-    assert proc.returncode == 0, proc.stderr
+    assert main(["convert", str(clip), "-o", str(out), "--blend", str(blend), "-q"]) == 0
+    err = capsys.readouterr().err
     assert out.stat().st_size > 1000 and blend.stat().st_size > 1000
-    assert "résultat 動画.fbx" in proc.stderr and "Traceback" not in proc.stderr
+    assert "résultat 動画.fbx" in err and "Traceback" not in err
     assert leftovers(tmp_path) == []
 
 
@@ -580,14 +576,14 @@ def test_ctrl_c_inside_queue_get_does_not_deadlock(tmp_path, monkeypatch):
 def test_ctrl_c_around_export_is_all_or_nothing(tmp_path, person_frames):
     """SIGINT at several moments after detection ends (rig, keys, FBX, .blend): either the run
     finished and all three outputs exist, or it was interrupted (130) and none exists."""
-    clip = write_clip(tmp_path / "c.mp4", (person_frames * 2)[:120], fps=30)
+    clip = write_clip(tmp_path / "c.mp4", person_frames[:60], fps=30)
     seen = []
-    for delay in (0.0, 0.7, 1.4):
+    for delay in (0.0, 1.0):
         out_dir = tmp_path / f"out{delay}"
         proc = _convert_proc(clip, out_dir)
         deadline = time.time() + 90
         line = ""
-        while time.time() < deadline and "120/120" not in line:
+        while time.time() < deadline and "60/60" not in line:
             line = proc.stderr.readline()
             if not line and proc.poll() is not None:
                 break
