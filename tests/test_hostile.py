@@ -469,14 +469,14 @@ def test_memory_stays_flat_while_streaming(tmp_path, person_frames):
 
 # ----------------------------------------------------------------------------- outputs
 
-def test_non_ascii_and_space_paths(tmp_path, person_frames, capsys):
+def test_non_ascii_and_space_paths(tmp_path, person_frames, capfd):
     folder = tmp_path / "vidéos à traiter" / "動画 1"
     folder.mkdir(parents=True)
     clip = write_clip(folder / "prise n°1 ß.mp4", person_frames[:8], fps=30)
     out = tmp_path / "sortie é" / "résultat 動画.fbx"
     blend = tmp_path / "sortie é" / "scène.blend"
     assert main(["convert", str(clip), "-o", str(out), "--blend", str(blend), "-q"]) == 0
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert out.stat().st_size > 1000 and blend.stat().st_size > 1000
     assert "résultat 動画.fbx" in err and "Traceback" not in err
     assert leftovers(tmp_path) == []
