@@ -66,10 +66,10 @@ class FootLockConfig:
     speed_window_s: float = 0.1         # speeds are measured over +-half this window
     min_contact_s: float = 0.1          # shorter contacts are dropped
     fill_frames: int = 2                # holes of at most this many frames are closed
-    blend_s: float = 0.15               # fade in/out of each lock
-    floor_percentile: float = 20.0      # of per-contact median ankle heights
-    reach: float = 0.995                # pinned feet need the leg at most this straight
-    max_pelvis_drop: float = 0.15       # m: the pelvis is lowered at most this much to reach
+    blend_s: float = 0.25               # fade in/out of each lock
+    floor_percentile: float = 0.0       # of per-contact median ankle heights (0: the lowest)
+    reach: float = 0.999                # pinned feet need the leg at most this straight
+    max_pelvis_drop: float = 0.015      # m: the pelvis is lowered at most this much to reach
     ground_spread: float = 0.25         # m: ridge on the ground slope (needs travel >> this)
     max_ground_tilt_deg: float = 20.0   # larger fitted tilts are not applied
     min_confidence: float = 0.3         # 2D keypoints below this are not used for stillness
@@ -367,7 +367,9 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
             pins.append(np.array([xy[0], xy[1], ANKLE_HEIGHT]))
         delta = _corrections(track, contacts[:, k], pins, blend)
         target = track + delta
-        targets.append((target, np.any(delta != 0.0, axis=1)))
+        sinking = target[:, 2] < ANKLE_HEIGHT  # no foot below the floor, contact or not
+        target[sinking, 2] = ANKLE_HEIGHT
+        targets.append((target, np.any(delta != 0.0, axis=1) | sinking))
         # pelvis drop that makes this target reachable (game-style foot IK)
         reach = cfg.reach * (bones[k][0] + bones[k][1])
         dh = np.linalg.norm(target[:, :2] - out[:, hip, :2], axis=-1)
