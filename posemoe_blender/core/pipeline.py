@@ -8,6 +8,7 @@ This module only strings the stages together; each stage lives in its own module
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -103,7 +104,9 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         world, _ = smoothing.resample_detections(dets.world3d, dets.times, grid, valid)
         kp[~det_ok] = 0.0
         world[~det_ok] = 0.0
-        dets.keypoints2d, dets.world3d, dets.detected = kp, world, det_ok
+        # a copy: detections may be shared (e.g. memoised by evaluate_render)
+        dets = dataclasses.replace(dets, keypoints2d=kp, world3d=world, detected=det_ok,
+                                   times=grid, frame_indices=np.arange(len(grid)) + start)
     variable_rate = grid is not None
 
     t0 = time.perf_counter()
