@@ -386,6 +386,13 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
         sel = np.flatnonzero(locked | (drop > 0))
         if sel.size == 0:
             continue
+        # still out of reach (straight leg, pin below it): keep the pin's X/Y, lift it just
+        # enough; the foot then hovers a little above the floor instead of sliding
+        reach = cfg.reach * (bones[k][0] + bones[k][1])
+        dh = np.linalg.norm(target[:, :2] - out[:, hip, :2], axis=-1)
+        lowest = out[:, hip, 2] - np.sqrt(np.maximum(reach ** 2 - dh ** 2, 0.0))
+        target = target.copy()
+        target[:, 2] = np.maximum(target[:, 2], np.where(dh < reach, lowest, target[:, 2]))
         new_knee, new_ankle, reached = two_bone_ik(out[sel, hip], out[sel, knee], out[sel, ankle],
                                                    target[sel], forward[sel],
                                                    (bones[k][0][sel], bones[k][1][sel]))
