@@ -91,10 +91,15 @@ def leg_lengths(P):
 @pytest.mark.parametrize("noise", [0.0, 0.003])
 def test_contact_detection_precision_recall(noise):
     P, truth = synthetic_walk(slide=0.15, noise=noise)
+    strict = detect_contacts(P, FPS, config=FootLockConfig(grow_s=0.0))
+    tp = (strict & truth).sum()
+    precision, recall = tp / strict.sum(), tp / truth.sum()
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+    # the default grows contacts by a frame at both ends: recall up, precision a little down
     found = detect_contacts(P, FPS)
     tp = (found & truth).sum()
     precision, recall = tp / found.sum(), tp / truth.sum()
-    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+    assert precision >= 0.85 and recall >= 0.95, (precision, recall)
     # both feet, every step (a contact cut by the clip's end shorter than 0.1 s excepted)
     for k in range(2):
         assert len(_runs(found[:, k])) == len([r for r in _runs(truth[:, k]) if r[1] - r[0] >= 3])

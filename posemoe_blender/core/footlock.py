@@ -66,6 +66,7 @@ class FootLockConfig:
     speed_window_s: float = 0.1         # speeds are measured over +-half this window
     min_contact_s: float = 0.1          # shorter contacts are dropped
     fill_frames: int = 2                # holes of at most this many frames are closed
+    grow_s: float = 0.035               # contacts extended by this much at both ends
     blend_s: float = 0.25               # fade in/out of each lock
     floor_percentile: float = 0.0       # of per-contact median ankle heights (0: the lowest)
     reach: float = 0.999                # pinned feet need the leg at most this straight
@@ -225,7 +226,12 @@ def detect_contacts(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = 
     cfg = config or FootLockConfig()
     scores, _ = contact_scores(P, fps, keypoints2d, cfg)
     min_len = max(1, int(round(cfg.min_contact_s * fps)))
-    return np.stack([_clean(scores[:, k] > 0.5, cfg.fill_frames, min_len) for k in range(2)], axis=1)
+    out = np.stack([_clean(scores[:, k] > 0.5, cfg.fill_frames, min_len) for k in range(2)], axis=1)
+    grow = int(round(cfg.grow_s * fps))
+    if grow > 0:  # contacts start a little before and end a little after the foot is still
+        padded = np.pad(out, ((grow, grow), (0, 0)))
+        out = np.any(np.stack([padded[d:d + len(out)] for d in range(2 * grow + 1)]), axis=0)
+    return out
 
 
 # ------------------------------------------------------------------------------ locking
