@@ -143,3 +143,30 @@ def test_evaluate_render_smoke(tmp_path):
     assert "| full pipeline (convert defaults) |" in text
     pngs = sorted((tmp_path / "img").glob("*.png"))
     assert len(pngs) == 2 and all(p.stat().st_size > 10_000 for p in pngs)
+
+
+MOCAP = REPO / ".cache" / "mocap" / "mocap.npz"
+
+
+@pytest.mark.skipif(not MOCAP.is_file(), reason="prepared mocap (.cache/mocap) missing")
+def test_render_set_figure_follows_the_heldout_mocap():
+    """The benchmark's figure, driven by the solver's rotations, reproduces the mocap joints
+    (so the rendered truth is the held-out motion), without rendering anything."""
+    pytest.importorskip("bpy")
+    sys.path.insert(0, str(REPO / "scripts"))
+    import render_eval_set as rset
+    from mathutils import Matrix
+
+    short, source, start, _ = rset.CLIPS[0]
+    P, meta = rset.load_clip(source, start, 20)
+    assert meta["style"] in ("happy", "youthful")  # held-out styles only
+    arm, layout = rset.build_clip_scene(P, "FXAA")
+    globs, moves, lengths = rset.solve_figure_motion(P, layout)
+    posed = np.stack([rset.rs.apply_pose(arm, layout, g, Matrix.Translation(tuple(m)))
+                      for g, m in zip(globs, moves)])
+    assert np.abs(posed - P).max() < 0.005  # mocap clavicle/neck lengths wobble by ~2 mm
+    lengths_posed = np.linalg.norm(posed[:, 2] - posed[:, 1], axis=-1)
+    assert np.ptp(lengths_posed) < 1e-5 and lengths_posed[0] == pytest.approx(lengths["RThigh"], abs=1e-5)
+    # turned to face -Y on average, centred, shoes on the floor
+    assert abs(P[:, 0, :2].mean(axis=0)).max() < 1e-6
+    assert P[:, [J["LAnkle"], J["RAnkle"]], 2].min() == pytest.approx(rset.FIGURE_ANKLE_HEIGHT, abs=0.03)
