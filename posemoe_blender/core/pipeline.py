@@ -113,7 +113,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
     device = lifting.resolve_device(options.device)
     if lifting.weights_available(options.weights):
-        joints3d = lifting.lift_keypoints(kp2d, dets.width, dets.height, device=device,
+        joints3d = lifting.lift_keypoints(kp2d, dets.width, dets.height, device=str(device),
                                           weights=options.weights)
         lifter = "posemoe"
     else:
