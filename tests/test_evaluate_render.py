@@ -170,3 +170,22 @@ def test_render_set_figure_follows_the_heldout_mocap():
     # turned to face -Y on average, centred, shoes on the floor
     assert abs(P[:, 0, :2].mean(axis=0)).max() < 1e-6
     assert P[:, [J["LAnkle"], J["RAnkle"]], 2].min() == pytest.approx(rset.FIGURE_ANKLE_HEIGHT, abs=0.03)
+
+
+@pytest.mark.skipif(not (TINY / "manifest.json").is_file(), reason="tiny render set missing")
+def test_evaluate_render_with_posemoe_weights(tmp_path):
+    """With (here untrained) PoseMoE weights the network path runs end to end and the
+    'PoseMoE before smoothing' row appears (numbers meaningless for random weights)."""
+    from posemoe_blender.model.posemoe import PoseMoEConfig
+    from posemoe_blender.model.weights import build_model, save_weights
+    import torch
+    torch.manual_seed(0)
+    cfg = PoseMoEConfig().to_dict()
+    weights = tmp_path / "random.pt"
+    save_weights(weights, build_model(cfg), cfg)
+    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "evaluate-render", str(TINY), "--json",
+                           "--weights", str(weights)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert "posemoe_raw" in report["summary"]["methods"]
+    assert report["videos"][0]["lifter"] == "posemoe"
