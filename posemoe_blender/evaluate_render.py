@@ -315,10 +315,10 @@ def summarize(rows: list[dict]) -> dict:
     targets = {}
     if mp and full:
         targets = {
-            "pa_mpjpe": {"target": "full <= 0.7 x MediaPipe raw", "ratio": full["pa_mpjpe_mm"] / mp["pa_mpjpe_mm"],
+            "pa_mpjpe": {"target": "PA-MPJPE: full <= 0.7 x MediaPipe raw", "ratio": full["pa_mpjpe_mm"] / mp["pa_mpjpe_mm"],
                          "limit": 0.7},
-            "foot_slide": {"target": "full < 2 cm/s", "value": full["foot_slide_cm_s"], "limit": 2.0},
-            "accel": {"target": "full <= 0.5 x MediaPipe raw", "ratio": full["accel_error_mm_f2"] / mp["accel_error_mm_f2"],
+            "foot_slide": {"target": "foot sliding (foot lock on): full < 2 cm/s", "value": full["foot_slide_cm_s"], "limit": 2.0},
+            "accel": {"target": "acceleration error: full <= 0.5 x MediaPipe raw", "ratio": full["accel_error_mm_f2"] / mp["accel_error_mm_f2"],
                       "limit": 0.5},
         }
         for t in targets.values():
