@@ -290,7 +290,11 @@ def convert_batch(clips: list[str], out_dir: str, options: ConvertOptions, worke
     """Convert many clips to ``out_dir/<clip>.fbx``; already converted clips are skipped.
 
     ``workers`` > 1 converts clips in parallel processes (spawned, each with its own detector
-    and its own Blender module state). ``on_result(row)`` is called as each clip finishes.
+    and its own Blender module state; a worker converts several clips in turn, so its start-up
+    (importing torch, MediaPipe and bpy, ~3 s) is paid once, not per clip; every conversion
+    starts from an empty factory scene). BlazePose already uses both cores of a 2-core machine,
+    so there ``workers=1`` is faster (docs/benchmarks-speed.md). ``on_result(row)`` is called
+    as each clip finishes.
     """
     out_dir = os.path.abspath(out_dir)
     try:
@@ -310,7 +314,7 @@ def convert_batch(clips: list[str], out_dir: str, options: ConvertOptions, worke
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         for row in pool.map(_batch_one, jobs):
             rows.append(row)
             if on_result:
