@@ -73,7 +73,9 @@ def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[in
     from .core.video import open_video
     from .quiet import native_output_silenced
 
-    report: dict = {"video": os.path.abspath(video), "device": device, "cpu": cpu_model(),
+    from .core import lifting
+    resolved = str(lifting.resolve_device(device))  # fail now, not after the first passes
+    report: dict = {"video": os.path.abspath(video), "device": resolved, "cpu": cpu_model(),
                     "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
                     "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     with open_video(video) as reader:

@@ -56,3 +56,13 @@ def test_bench_bad_input_is_one_line_error(tmp_path):
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "nope.mp4: not a readable video" in proc.stderr
+
+
+def test_bench_cuda_without_gpu_fails_first(tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "bench", str(REPO / "samples" / "demo.mp4"),
+                           "--device", "cuda"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "no CUDA GPU is available" in proc.stderr
