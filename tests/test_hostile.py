@@ -506,6 +506,23 @@ def test_error_in_a_later_output_writes_none(tmp_path, person_frames, capsys):
     assert list(ok_dir.iterdir()) == [] and list(bad_dir.iterdir()) == []  # ... but never appeared
 
 
+def test_batch_reports_broken_clips_and_converts_the_rest(tmp_path, person_frames, capfd):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_clip(clips / "good.mp4", person_frames[:8], fps=30)
+    (clips / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200)
+    write_clip(clips / "empty room.mp4", [np.full((96, 64, 3), 128, np.uint8)] * 4)
+    out = tmp_path / "out"
+    assert main(["batch", str(clips), "-o", str(out)]) == 1
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err
+    table = captured.out
+    assert "broken.mp4" in table and "not a readable video" in table
+    assert "empty room.mp4" in table and "no person detected in any frame" in table
+    assert "1 converted, 0 skipped, 2 failed" in table
+    assert sorted(p.name for p in out.iterdir()) == ["good.fbx"]
+
+
 def _convert_proc(clip, out_dir):
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
     return subprocess.Popen(
