@@ -222,7 +222,8 @@ def _ranges(gaps) -> str:
 
 
 def summary_line(info: dict) -> str:
-    """The summary ``convert`` prints at the end (one line, plus one line per finding)."""
+    """What ``convert`` prints at the end: one ``note: ...`` line per finding (person followed,
+    gaps, truncated file, variable frame rate), then the one-line summary, always last."""
     written = ", ".join(p for p in (info["fbx"], info["blend"], info["joints"]) if p)
     line = (f"{os.path.basename(info['video'])}: {info['frames']} frames at {info['source_fps']:.3g} fps "
             f"-> {written} ({info['frames_out']} frames at {info['fps']:.3g} fps, lifter: {info['lifter']}, "
@@ -253,7 +254,7 @@ def summary_line(info: dict) -> str:
         notes.append("joints unseen for long and held: " + "; ".join(
             f"{'/'.join(names) if len(names) <= 4 else f'{len(names)} joints'} at frames {s}-{e - 1}"
             for s, e, names in joint_gaps))
-    return "\n".join([line] + [f"  {n}" for n in notes])
+    return "\n".join([f"note: {n}" for n in notes] + [line])
 
 
 def expand_clips(pattern: str) -> list[str]:
