@@ -523,6 +523,56 @@ def test_batch_reports_broken_clips_and_converts_the_rest(tmp_path, person_frame
     assert sorted(p.name for p in out.iterdir()) == ["good.fbx"]
 
 
+@pytest.mark.parametrize("step", ["after-bpy-import", "keyframes", "fbx-exporter", "blend"])
+def test_sigint_inside_each_blender_step_writes_nothing(tmp_path, person_frames, monkeypatch, step):
+    """SIGINT delivered *inside* each Blender step, deterministically. In ``fbx-exporter`` it
+    arrives inside Blender's own FBX operator (from a frame-change handler that the exporter's
+    baking triggers), where Blender would catch a KeyboardInterrupt, print it and carry on:
+    the run must still stop at the next checkpoint, with no output or staging file left."""
+    import bpy
+    import posemoe_blender.convert as convert_mod
+    from posemoe_blender.blender import export, scene
+
+    def interrupt_self(*_):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the Python-level handler runs here, still "inside" the step
+
+    if step == "after-bpy-import":  # the first call after ``import bpy`` in the Blender stage
+        real_silenced = convert_mod.python_stdout_silenced
+        monkeypatch.setattr(convert_mod, "python_stdout_silenced",
+                            lambda: (interrupt_self(), real_silenced())[1])
+    elif step == "keyframes":
+        real_write = scene.write_outputs
+        monkeypatch.setattr(scene, "write_outputs", lambda *a, **k: (real_write(*a, **k), interrupt_self())[0])
+    elif step == "fbx-exporter":
+        real_export = export.export_fbx
+
+        def export_with_interrupt(*a, **k):
+            fired = []
+
+            def handler(*_):
+                if not fired:
+                    fired.append(True)
+                    interrupt_self()
+            bpy.app.handlers.frame_change_pre.append(handler)
+            try:
+                return real_export(*a, **k)
+            finally:
+                bpy.app.handlers.frame_change_pre.remove(handler)
+                assert fired, "the exporter did not change frames"
+        monkeypatch.setattr(export, "export_fbx", export_with_interrupt)
+    else:
+        real_save = scene.save_blend
+        monkeypatch.setattr(scene, "save_blend", lambda *a, **k: (real_save(*a, **k), interrupt_self())[0])
+    clip = write_clip(tmp_path / "c.mp4", person_frames[:6], fps=30)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        convert_clip(str(clip), Outputs(fbx=str(out / "a.fbx"), blend=str(out / "a.blend"),
+                                        joints=str(out / "a.npz")), ConvertOptions())
+    assert list(out.iterdir()) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
 def _convert_proc(clip, out_dir):
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
     return subprocess.Popen(
