@@ -15,7 +15,6 @@ share of the whole convert's wall time; then decode+detect-alone vs whole-conver
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
