@@ -212,7 +212,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: stopped cleanly, no output was written", file=sys.stderr)
+        if args.command == "batch":  # clips finished earlier are complete and kept
+            print("interrupted: stopped cleanly; the clips already converted are kept, the current "
+                  "one was not written", file=sys.stderr)
+        else:
+            print("interrupted: stopped cleanly, no output was written", file=sys.stderr)
         if argv is None:  # a real command line: outputs are cleaned up; do not risk a hang in
             # the teardown of native libraries a Ctrl-C may have caught half-way (MediaPipe, torch)
             sys.stdout.flush()
