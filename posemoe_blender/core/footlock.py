@@ -12,18 +12,20 @@ before the bone rotations are solved). :func:`lock_feet` does, per foot (the ank
    across a side view tilts the whole trajectory); motions in place keep their tilt.
 2. **Contacts** (:func:`detect_contacts`): a frame is a contact when the ankle is low
    (within ``height_band`` of the lowest ankle level of the clip) *and* still. Stillness is
-   the ankle's horizontal 3D speed, averaged with its 2D image speed converted to metres
-   (when ``keypoints2d`` is given: a planted foot is still in the image even when the 3D
-   estimate slides; this assumes a static camera). Soft scores are thresholded, holes of
-   ``fill_frames`` are closed and contacts shorter than ``min_contact_s`` dropped.
-3. **Floor**: the floor is put under the lowest contacts (a low percentile of the
+   the ankle's horizontal 3D speed or, when ``keypoints2d`` is given, mostly (``weight_2d``)
+   its 2D image speed converted to metres: a planted foot is still in the image even when
+   the monocular 3D estimate slides (this assumes a static camera). Soft scores are
+   thresholded, holes of ``fill_frames`` closed, contacts shorter than ``min_contact_s``
+   dropped and the rest grown by ``grow_s`` at both ends.
+3. **Floor**: the floor is put under the lowest contacts (``floor_percentile`` of the
    per-contact median ankle heights, minus the ankle's height above the sole), so the
-   whole clip is shifted in Z by ``info["floor_shift"]``.
+   whole clip is shifted in Z by ``info["floor_shift"]``; no ankle ends below the floor.
 4. **Pins**: each contact segment gets one target, the median of its ankle positions in
    X/Y at height :data:`ANKLE_HEIGHT` (the foot neither slides nor floats nor sinks).
 5. **Reach**: where a pinned ankle is out of the leg's reach (the 3D estimate's root
    runs ahead of its feet), the pelvis and upper body are lowered just enough (smoothly,
-   at most ``max_pelvis_drop``).
+   at most ``max_pelvis_drop``); a pin still out of reach keeps its X/Y and is lifted just
+   enough (the foot hovers a little rather than slides).
 6. **Blending**: inside a contact the ankle correction is ``pin - ankle``; it fades in before
    and out after each contact over ``blend_s`` (smoothstep, or a smooth interpolation
    between two contacts closer than that), so nothing pops. Frames farther than ``blend_s``
