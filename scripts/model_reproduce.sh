@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 $PY -m posemoe_blender.model.prepare --data ../shared/data/mocap --out .cache/mocap
-MAIN=${MAIN_MINUTES:-15}
-ABL=${ABLATION_MINUTES:-6}
+MAIN=${MAIN_MINUTES:-10}
+ABL=${ABLATION_MINUTES:-4}
 run() { name=$1; shift; $PY -m posemoe_blender.model.train "$@" --clock cpu --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
 mkdir -p .cache/runs
 # main comparison (two at a time on 2 cores)

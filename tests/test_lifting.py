@@ -113,7 +113,14 @@ def test_default_weights_path():
     p = lifting.default_weights_path()
     assert p.name == "posemoe_default.pt" and p.parent.name == "weights"
     if lifting.weights_available():
-        out = lifting.lift_keypoints(_keypoints(40), 1080, 1920, device="cpu")
+        # a standing person ~1.7 m tall seen from the front, 4 m away, f = 1300 px
+        rest = np.array([[0, .93, 0], [-.1, .9, 0], [-.1, .5, 0], [-.1, .1, 0], [.1, .9, 0], [.1, .5, 0],
+                         [.1, .1, 0], [0, 1.13, 0], [0, 1.35, 0], [0, 1.5, .03], [0, 1.6, 0], [.18, 1.32, 0],
+                         [.2, 1.05, 0], [.22, .82, 0], [-.18, 1.32, 0], [-.2, 1.05, 0], [-.22, .82, 0]])
+        px = np.stack([540 - 1300 * rest[:, 0] / 4.0, 960 - 1300 * (rest[:, 1] - 0.9) / 4.0, np.ones(17)], -1)
+        kp = np.repeat(px[None], 40, 0).astype(np.float32)
+        kp[..., :2] += np.random.default_rng(0).normal(0, 1.0, size=(40, 17, 2))
+        out = lifting.lift_keypoints(kp, 1080, 1920, device="cpu")
         assert out.shape == (40, 17, 3)
         # a plausible human: bone lengths between 3 cm and 70 cm
         from posemoe_blender.joints import BONES

@@ -47,6 +47,9 @@ def save_weights(path: str | os.PathLike, model: torch.nn.Module, config: dict,
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a shipped file must be readable
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
