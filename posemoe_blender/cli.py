@@ -55,6 +55,9 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
                    help="pin feet in contact with the floor (default: on)")
     p.add_argument("--preset", choices=("unity", "unreal", "blender"), default="unity",
                    help="FBX axis/scale settings for the target application")
+    p.add_argument("--lifter", choices=("posemoe", "mediapipe"), default="posemoe",
+                   help="2D-to-3D lifting: the PoseMoE network (default) or MediaPipe's own 3D "
+                        "world landmarks")
     p.add_argument("--weights", help="PoseMoE weights file (default: the shipped weights)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
@@ -128,7 +131,8 @@ def _options(args) -> "ConvertOptions":
                           root_motion=not args.no_root_motion, weights=args.weights,
                           start=getattr(args, "start", 0), end=getattr(args, "end", None),
                           fps_out=getattr(args, "fps_out", None),
-                          foot_lock=getattr(args, "foot_lock", True))
+                          foot_lock=getattr(args, "foot_lock", True),
+                          lifter=getattr(args, "lifter", "posemoe"))
 
 
 def _cmd_convert(args) -> int:

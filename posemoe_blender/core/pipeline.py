@@ -35,6 +35,7 @@ class ConvertOptions:
     root_motion: bool = True
     max_gap_s: float = 0.5          # longer detection gaps are held and reported
     weights: Optional[str] = None   # PoseMoE weights file (default: weights/ in the package)
+    lifter: str = "posemoe"         # posemoe | mediapipe (MediaPipe's own 3D world landmarks)
     foot_lock: bool = True          # pin feet in contact, floor under them (core/footlock.py)
 
 
@@ -112,14 +113,17 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     t0 = time.perf_counter()
     kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
     device = lifting.resolve_device(options.device)
-    if lifting.weights_available(options.weights):
+    if options.lifter not in ("posemoe", "mediapipe"):
+        raise PoseMoEError(f"unknown lifter {options.lifter!r} (choose posemoe or mediapipe)")
+    if options.lifter == "posemoe" and lifting.weights_available(options.weights):
         joints3d = lifting.lift_keypoints(kp2d, dets.width, dets.height, device=str(device),
                                           weights=options.weights)
         lifter = "posemoe"
     else:
         world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
         joints3d = smoothing.fill_gaps(world, fps, max_gap_s=options.max_gap_s)[0][..., :3]
-        lifter = "mediapipe-world (no trained PoseMoE weights found)"
+        lifter = ("mediapipe-world" if options.lifter == "mediapipe"
+                  else "mediapipe-world (no trained PoseMoE weights found)")
     timings["lift"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
