@@ -11,6 +11,8 @@ all variants) and these outputs are compared with the truth:
   is our per-frame root estimate (``core.solving.estimate_root``), unsmoothed.
 * ``posemoe_raw``: the PoseMoE network's output before smoothing (``smoothing=0``) with the
   unsmoothed root estimate; only when trained weights exist (``core.lifting.weights_available``).
+* ``full_mp_lifter`` (only when PoseMoE weights exist): the full pipeline (smoothing, solver,
+  foot lock) on MediaPipe's world landmarks, as it runs without weights.
 * ``full_nolock``: the full pipeline without foot locking: the final animation's joints
   (``Animation.joints_world``: smoothed, solved, forward kinematics of the keyed rig).
 * ``full``: the full pipeline as ``convert`` runs it (foot locking on).
@@ -46,10 +48,11 @@ import numpy as np
 from .errors import PoseMoEError
 from .joints import BONES, JOINT_INDEX as J, NUM_JOINTS
 
-METHODS = ("mediapipe_raw", "posemoe_raw", "full_nolock", "full")
+METHODS = ("mediapipe_raw", "posemoe_raw", "full_mp_lifter", "full_nolock", "full")
 METHOD_LABELS = {
     "mediapipe_raw": "MediaPipe world landmarks (raw)",
     "posemoe_raw": "PoseMoE before smoothing",
+    "full_mp_lifter": "full pipeline on MediaPipe's 3D (no weights)",
     "full_nolock": "full pipeline, foot lock off",
     "full": "full pipeline (convert defaults)",
 }
@@ -263,6 +266,8 @@ def run_video(video: str, truth: dict, weights: Optional[str] = None) -> dict:
         nolock = process_clip(video, replace(base, foot_lock=False))
         has_weights = lifting.weights_available(weights)
         raw = process_clip(video, replace(base, smoothing=0.0, foot_lock=False)) if has_weights else None
+        no_weights = os.path.join(os.path.dirname(os.path.abspath(video)), "no-such-weights.pt")
+        mp_full = process_clip(video, replace(base, weights=no_weights)) if has_weights else None
     dets = next(iter(cache.values()))
     if len(dets.keypoints2d) != len(gt):
         raise PoseMoEError(f"{video}: {len(dets.keypoints2d)} frames decoded, truth has {len(gt)}")
@@ -277,7 +282,9 @@ def run_video(video: str, truth: dict, weights: Optional[str] = None) -> dict:
         pm = raw.joints3d.astype(np.float64) + raw.root[:, None].astype(np.float64)
         results["posemoe_raw"] = evaluate_joints(pm, gt, fps, contacts)
         tracks["posemoe_raw"] = align_world(pm, gt)
-    for name, res in (("full_nolock", nolock), ("full", full)):
+    for name, res in (("full_mp_lifter", mp_full), ("full_nolock", nolock), ("full", full)):
+        if res is None:
+            continue
         jw = res.animation.joints_world
         results[name] = evaluate_joints(jw, gt, fps, contacts, floor_frame=True)
         tracks[name] = align_world(jw, gt)
