@@ -87,6 +87,29 @@ def _check_range(start: int, end: Optional[int], frame_count: int, path: str) ->
     return start, stop
 
 
+def hold_person_gaps(joints3d: np.ndarray, gaps: list) -> np.ndarray:
+    """Freeze the 3D pose over long whole-person gaps the way the 2D was frozen.
+
+    :func:`~.smoothing.fill_gaps` holds the 2D keypoints of a long absence (each frame takes
+    the nearest frame with a detection) but a temporal lifter still sees the absence (zero
+    confidence, windows straddling its edges) and lets the 3D pose wander inside it. Each
+    frame of such a gap gets the 3D pose of the same nearest detected frame instead.
+    """
+    out = np.array(joints3d, copy=True)
+    T = out.shape[0]
+    for g in gaps:
+        if not g.whole_person:
+            continue
+        left = g.start - 1 if g.start > 0 else None
+        right = g.end if g.end < T else None
+        if left is None and right is None:
+            continue
+        for t in range(g.start, g.end):
+            src = left if right is None or (left is not None and t - left <= right - t) else right
+            out[t] = out[src]
+    return out
+
+
 def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Progress] = None) -> ClipResult:
     """Run detection, lifting, smoothing and solving on one clip. Raises PoseMoEError."""
     timings = {}
@@ -124,6 +147,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         joints3d = smoothing.fill_gaps(world, fps, max_gap_s=options.max_gap_s)[0][..., :3]
         lifter = ("mediapipe-world" if options.lifter == "mediapipe"
                   else "mediapipe-world (no trained PoseMoE weights found)")
+    joints3d = hold_person_gaps(joints3d, gaps)
     timings["lift"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
