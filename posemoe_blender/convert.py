@@ -20,6 +20,7 @@ import numpy as np
 
 from .core.pipeline import ClipResult, ConvertOptions, Progress, process_clip
 from .core import smoothing
+from .core.solving import camera_joints
 from .errors import PoseMoEError
 from .joints import JOINT_NAMES, save_npz
 from .quiet import python_stdout_silenced
@@ -68,7 +69,9 @@ def save_joints(path: str, result: ClipResult) -> None:
     if kp2d.shape[0] != result.joints3d.shape[0]:  # --fps-out: keep all arrays on one time base
         kp2d = smoothing.resample(kp2d, result.source_fps, result.fps)
     followed = result.followed or {}
-    save_npz(path, joints3d=result.joints3d.astype(np.float32), root=result.root.astype(np.float32),
+    joints3d = camera_joints(result.animation)  # what the rig shows, in the lifter's frame
+    root = result.root * float(result.animation.info.get("scale", 1.0))
+    save_npz(path, joints3d=joints3d, root=root.astype(np.float32),
              keypoints2d=kp2d.astype(np.float32), fps=np.float32(result.fps),
              width=np.int32(result.width), height=np.int32(result.height),
              lifter=np.array(result.lifter),

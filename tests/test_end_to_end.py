@@ -17,9 +17,10 @@ from posemoe_blender.joints import BONES, JOINT_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: PA-MPJPE (mm) of the sample clip's saved joints against its truth. Measured on 2026-11-25:
-#: see docs/benchmarks.md ("Sample clip accuracy"); the bound leaves ~25% headroom.
-SAMPLE_PA_MPJPE_BOUND_MM = 75.0
+#: PA-MPJPE (mm) of the sample clip's saved joints (the solved rig's joints) against its truth.
+#: Measured 2026-11-25 with the shipped PoseMoE weights: 66.6 mm (MediaPipe fallback: 59.5 mm),
+#: `scripts/sample_accuracy.py`, docs/benchmarks.md. The bound leaves ~20% headroom.
+SAMPLE_PA_MPJPE_BOUND_MM = 80.0
 
 
 def convert(video: Path, tmp: Path, *extra) -> tuple[Path, Path, subprocess.CompletedProcess]:

@@ -125,7 +125,8 @@ def _stand_blender(T, fps=FPS):
 def _expected_armature(anim, cam_world):
     R = np.asarray(anim.info["camera_to_armature"])
     off = np.asarray(anim.info["armature_offset"])
-    return cam_world @ R.T + off
+    lift = np.asarray(anim.info["ground_lift"])[:, None, None] * np.array([0.0, 0.0, 1.0])
+    return cam_world @ R.T + off + lift
 
 
 def _split_root(cam_world):
@@ -403,3 +404,16 @@ def test_stature_is_kept_within_a_human_range():
     assert small.info["scale"] == pytest.approx((STATURE_RANGE[0] - ankle) / (0.6 * (stature - ankle)), rel=1e-3)
     off = solve_animation(joints * 0.6, root * 0.6, 30.0, stature_range=None)
     assert off.joints_world[0, 10, 2] == pytest.approx(0.6 * (stature - ankle) + ankle, rel=1e-3)
+
+
+def test_camera_joints_return_the_solved_pose_in_the_lifters_frame():
+    """--save-joints writes the rig's joints mapped back to root-relative camera axes."""
+    from posemoe_blender.core.solving import camera_joints
+    cam = _to_camera(_walk_blender(20))
+    rel, root = _split_root(cam)
+    anim = solve_animation(rel, root, FPS)
+    back = camera_joints(anim)
+    assert back.shape == (20, 17, 3) and back.dtype == np.float32
+    np.testing.assert_allclose(back[:, 0], 0.0, atol=1e-6)
+    # the walk has constant bone lengths, so the solved pose is the input pose
+    np.testing.assert_allclose(back, rel, atol=1e-3)

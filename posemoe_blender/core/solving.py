@@ -12,13 +12,15 @@ Pipeline of :func:`solve_animation`:
 3. **Constant bone lengths**: each bone's median length over the clip (left/right averaged
    when ``symmetric``); every frame is re-chained from the Pelvis along the hierarchy,
    keeping bone directions.
-4. **Grounding**: the floor (Z = 0) is the 5th percentile of the lower ankle's height minus
-   :data:`ANKLE_HEIGHT` (ankle joint above the sole). The first frame's Pelvis is put above
-   the armature origin (X = Y = 0).
+4. **Grounding**: the floor (Z = 0) is the median of the lower ankle's height minus
+   :data:`ANKLE_HEIGHT` (ankle joint above the sole: most frames have a foot on the ground,
+   even in walks and jumps); frames whose lower foot would sink below the floor are raised
+   onto it. The first frame's Pelvis is put above the armature origin (X = Y = 0).
 5. **Rotations**: each bone's frame is its direction plus a twist reference (see
    :func:`solve_animation`), expressed as Blender pose-bone quaternions.
 
-Armature space = ``camera_to_armature @ p_camera + armature_offset`` (both in ``info``).
+Armature space = ``camera_to_armature @ p_camera + armature_offset`` (both in ``info``), plus
+``info["ground_lift"][t]`` in Z for frames raised onto the floor.
 """
 
 from __future__ import annotations
@@ -359,7 +361,8 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         ``info`` holds ``bone_lengths`` (dict, metres), ``floor_offset`` (metres removed from
         Z), ``up_correction_deg``, ``estimated_tilt_deg``, ``tilt_corrected``,
         ``camera_to_armature`` (3x3 list) and ``armature_offset`` (3 list) such that
-        ``armature = camera_to_armature @ camera + armature_offset`` (with
+        ``armature = camera_to_armature @ camera + armature_offset + (0, 0, ground_lift[t])``
+        (``ground_lift``: (T,) metres a frame was raised so its lower foot does not sink; with
         ``root_motion=False`` this holds for Z only: the Pelvis stays above the origin),
         ``ankle_height`` and ``root_motion``. All values are JSON-serialisable.
     """
@@ -396,9 +399,13 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         lengths = lengths * scale
 
     low_ankle = np.minimum(P[:, J["LAnkle"], 2], P[:, J["RAnkle"], 2])
-    floor = float(np.percentile(low_ankle, 5) - ANKLE_HEIGHT)
+    floor = float(np.median(low_ankle) - ANKLE_HEIGHT)
     offset = np.array([-P[0, 0, 0], -P[0, 0, 1], -floor])
     P = P + offset
+    # Never below the floor: where the lower foot would sink (a pose whose legs are straighter
+    # than the 2D root drop says, e.g. a deep squat), the body is raised onto the floor.
+    sink = np.maximum(0.0, ANKLE_HEIGHT - (low_ankle - floor))
+    P[:, :, 2] += sink[:, None]
     lock_info = None
     if foot_lock:  # after re-chaining and grounding, before rotations (and before in-place)
         from .footlock import lock_feet
@@ -449,6 +456,7 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         info={
             "bone_lengths": {n: float(x) for n, x in zip(BONE_NAMES, lengths)},
             "floor_offset": floor,
+            "ground_lift": sink.tolist(),
             "up_correction_deg": tilt if tilt_corrected else 0.0,
             "scale": scale,
             "estimated_tilt_deg": tilt,
@@ -462,6 +470,18 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
     )
     anim.joints_world = forward_kinematics(anim)
     return anim
+
+
+def camera_joints(anim: Animation) -> np.ndarray:
+    """(T, 17, 3) the solved animation's joints back in the lifter's frame: metres,
+    root-relative, camera-oriented (x right, y down, z forward).
+
+    These are the joints the rig actually shows (constant bone lengths, foot locking, the
+    stature range applied), for ``--save-joints``.
+    """
+    A = np.asarray(anim.info["camera_to_armature"], dtype=np.float64)
+    rel = anim.joints_world - anim.joints_world[:, :1]
+    return (rel @ np.linalg.inv(A).T).astype(np.float32)
 
 
 def make_continuous(quat: np.ndarray) -> np.ndarray:
