@@ -131,13 +131,34 @@ def predict_sequences(model: torch.nn.Module, inputs: np.ndarray, batch_size: in
     return (acc / wsum[None, :, None, None]).astype(np.float32)
 
 
+#: Torch threads for CPU lifting. The network is small: one thread already lifts ~2,000
+#: frames/s, while two threads on a 2-core machine that is also decoding or detecting make
+#: every op wait for a descheduled thread (measured 40x slower, docs/benchmarks-speed.md).
+CPU_THREADS = int(os.environ.get("POSEMOE_LIFT_THREADS", "1"))
+
+
+class _torch_threads:
+    """Context manager: ``torch.set_num_threads(n)`` inside, the previous value after."""
+
+    def __init__(self, n: int):
+        self.n = max(1, n)
+
+    def __enter__(self):
+        self.saved = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.saved)
+
+
 def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
-                   weights: str | os.PathLike | None = None, batch_size: int = 256) -> np.ndarray:
+                   weights: str | os.PathLike | None = None, batch_size: int = 16) -> np.ndarray:
     """Lift ``(T, 17, 3)`` pixel keypoints + confidence to ``(T, 17, 3)`` metres.
 
     Output: float32, root-relative (Pelvis = 0), camera coordinates (x right, y down,
     z forward). Deterministic. Raises :class:`PoseMoEError` for bad input, an unusable
-    device or unusable weights.
+    device or unusable weights. On the CPU it runs with :data:`CPU_THREADS` torch threads
+    and small batches (``batch_size`` windows), which measured fastest on this machine.
     """
     kp = np.asarray(keypoints2d, dtype=np.float32)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3) or kp.shape[0] < 1:
@@ -151,6 +172,10 @@ def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
     dev = resolve_device(device)
     model, _cfg = _get_model(weights, dev)
     x = normalize_keypoints(kp, float(width), float(height))
-    out = predict_sequences(model, x[None], batch_size=batch_size, device=dev)[0]
+    if dev.type == "cpu":
+        with _torch_threads(CPU_THREADS):
+            out = predict_sequences(model, x[None], batch_size=batch_size, device=dev)[0]
+    else:
+        out = predict_sequences(model, x[None], batch_size=max(batch_size, 256), device=dev)[0]
     out = out - out[:, :1]
     return np.ascontiguousarray(out, dtype=np.float32)
