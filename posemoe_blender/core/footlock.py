@@ -24,8 +24,8 @@ before the bone rotations are solved). :func:`lock_feet` does, per foot (the ank
    X/Y at height :data:`ANKLE_HEIGHT` (the foot neither slides nor floats nor sinks).
 5. **Reach**: where a pinned ankle is out of the leg's reach (the 3D estimate's root
    runs ahead of its feet), the pelvis and upper body are lowered just enough (smoothly,
-   at most ``max_pelvis_drop``); a pin still out of reach keeps its X/Y and is lifted just
-   enough (the foot hovers a little rather than slides).
+   at most ``max_pelvis_drop``); a pin still out of reach keeps its X/Y and is lifted up to
+   ``max_lift`` (the foot hovers a little rather than slides); beyond that it slides.
 6. **Blending**: inside a contact the ankle correction is ``pin - ankle``; it fades in before
    and out after each contact over ``blend_s`` (smoothstep, or a smooth interpolation
    between two contacts closer than that), so nothing pops. Frames farther than ``blend_s``
@@ -73,6 +73,7 @@ class FootLockConfig:
     floor_percentile: float = 0.0       # of per-contact median ankle heights (0: the lowest)
     reach: float = 0.999                # pinned feet need the leg at most this straight
     max_pelvis_drop: float = 0.015      # m: the pelvis is lowered at most this much to reach
+    max_lift: float = 0.03              # m: a pin is lifted at most this much to stay reachable
     ground_spread: float = 0.25         # m: ridge on the ground slope (needs travel >> this)
     max_ground_tilt_deg: float = 20.0   # larger fitted tilts are not applied
     min_confidence: float = 0.3         # 2D keypoints below this are not used for stillness
@@ -400,7 +401,18 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
         dh = np.linalg.norm(target[:, :2] - out[:, hip, :2], axis=-1)
         lowest = out[:, hip, 2] - np.sqrt(np.maximum(reach ** 2 - dh ** 2, 0.0))
         target = target.copy()
-        target[:, 2] = np.maximum(target[:, 2], np.where(dh < reach, lowest, target[:, 2]))
+        lift = np.where(dh < reach, lowest - target[:, 2], np.inf)
+        # a small lift keeps X/Y exactly; beyond ``max_lift`` the foot would visibly hover, so
+        # it is lifted that much and then slides towards the hip instead
+        target[:, 2] += np.clip(lift, 0.0, cfg.max_lift)
+        # still too far: slide the target horizontally towards the hip at that height (the
+        # IK would otherwise put the ankle on the hip-target line, i.e. raise the foot)
+        dv = np.maximum(out[:, hip, 2] - target[:, 2], 0.0)
+        dh_max = np.sqrt(np.maximum(reach ** 2 - dv ** 2, 0.0)) * (1.0 - 1e-6)
+        far = dh > dh_max
+        if far.any():
+            to = target[far, :2] - out[far, hip, :2]
+            target[far, :2] = out[far, hip, :2] + to / np.maximum(dh[far], 1e-12)[:, None] * dh_max[far, None]
         new_knee, new_ankle, reached = two_bone_ik(out[sel, hip], out[sel, knee], out[sel, ankle],
                                                    target[sel], forward[sel],
                                                    (bones[k][0][sel], bones[k][1][sel]))
