@@ -15,12 +15,12 @@ An ``.npz`` following the contract also holds ``fps`` (float), ``width`` and ``h
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Mapping
 
 import numpy as np
 
 from .errors import PoseMoEError
+from .fileio import staging_file
 
 JOINT_NAMES = (
     "Pelvis", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "Spine", "Thorax",
@@ -49,7 +49,7 @@ def save_npz(path: str | os.PathLike, **arrays) -> None:
     arrays.setdefault("joint_names", np.array(JOINT_NAMES))
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".posemoe-", suffix=".npz", dir=folder)
+        fd, tmp = staging_file(folder, ".npz")
     except OSError as exc:
         raise PoseMoEError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:

@@ -91,3 +91,15 @@ def test_lift_rejects_bad_npz(tmp_path, capsys):
 def test_batch_with_no_matching_clips(tmp_path, capsys):
     assert main(["batch", str(tmp_path / "*.mp4"), "-o", str(tmp_path / "out")]) == 2
     assert "no video files match" in capsys.readouterr().err
+
+
+def test_outputs_get_normal_file_permissions(tmp_path):
+    """Staged outputs are renamed into place with the umask's mode, not mkstemp's 0600."""
+    from posemoe_blender.joints import save_npz
+    out = tmp_path / "j.npz"
+    old = os.umask(0o022)
+    try:
+        save_npz(out, joints3d=np.zeros((1, 17, 3), np.float32))
+    finally:
+        os.umask(old)
+    assert (out.stat().st_mode & 0o777) == 0o644

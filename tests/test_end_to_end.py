@@ -6,6 +6,7 @@ project's own rendered sample clip (whose true joints are known) and on a real p
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,10 @@ def test_sample_clip_end_to_end(sample_clip, tmp_path):
     assert err2d.mean() < 15.0, err2d.mean()
     pa = procrustes_mpjpe(out["joints3d"], truth["joints3d"]) * 1000
     assert pa < SAMPLE_PA_MPJPE_BOUND_MM, f"PA-MPJPE {pa:.1f} mm"
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (fbx, joints_path):  # a normal file's mode, not a temporary file's 0600
+        assert (path.stat().st_mode & 0o777) == 0o666 & ~umask
     s = check_fbx(fbx, frames=len(truth["joints3d"]))
     assert abs(s["fps"] - 30.0) < 1e-6
     # constant bone lengths in the saved joints

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 
 import bpy
 from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
 
 from ..errors import PoseMoEError
+from ..fileio import staging_file
 
 #: Axis and scale settings per preset (see the module docstring for the reasons).
 PRESETS = {
@@ -78,7 +78,7 @@ def export_fbx(filepath: str | os.PathLike, armature_obj: bpy.types.Object,
     path = os.path.abspath(os.fspath(filepath))
     folder = os.path.dirname(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".posemoe-", suffix=".fbx", dir=folder)
+        fd, tmp = staging_file(folder, ".fbx")
         os.close(fd)
     except OSError as exc:
         raise PoseMoEError(f"cannot write {path}: {exc.strerror or exc}") from None

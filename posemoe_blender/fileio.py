@@ -1,0 +1,25 @@
+"""Staging files for atomic outputs (write a hidden temporary file, then ``os.replace``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def _default_mode() -> int:
+    """The mode a normally created file gets here: 0o666 minus the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def staging_file(folder: str, suffix: str) -> tuple[int, str]:
+    """``(fd, path)`` of a new hidden ``.posemoe-*<suffix>`` file in ``folder``.
+
+    Unlike :func:`tempfile.mkstemp`'s private 0600, the file gets the permissions a normally
+    created output would (so the renamed FBX/npz is readable by the user's group as usual).
+    Raises OSError when ``folder`` is not writable.
+    """
+    fd, path = tempfile.mkstemp(prefix=".posemoe-", suffix=suffix, dir=folder)
+    os.fchmod(fd, _default_mode())
+    return fd, path
