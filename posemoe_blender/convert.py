@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import numpy as np
 from .core.pipeline import ClipResult, ConvertOptions, Progress, process_clip
 from .core import smoothing
 from .core.solving import camera_joints
-from .errors import PoseMoEError
+from .errors import ConversionCancelled, PoseMoEError
 from .joints import JOINT_NAMES, save_npz
 from .quiet import python_stdout_silenced
 
@@ -162,6 +163,51 @@ def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[st
             timings["blend"] = time.perf_counter() - t0
 
 
+def _process_while_importing_bpy(video: str, options: ConvertOptions,
+                                 progress: Optional[Progress]) -> tuple[ClipResult, float]:
+    """Run :func:`process_clip` on a worker thread while the main thread imports bpy.
+
+    ``import bpy`` costs ~0.5 s, a sixth of a 100-frame conversion, and Blender must be
+    imported on the main thread; detection does not care which thread it runs on. Ctrl-C
+    (which arrives on the main thread) cancels the worker at its next frame and is re-raised.
+    Returns the clip result and the seconds the import took (hidden behind detection).
+    """
+    cancel = threading.Event()
+    box: dict = {}
+
+    def guarded(done: int, total: int) -> None:
+        if cancel.is_set():
+            raise ConversionCancelled("interrupted")
+        if progress:
+            progress(done, total)
+
+    def work() -> None:
+        try:
+            box["result"] = process_clip(video, options, guarded)
+        except BaseException as exc:  # handed to the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="posemoe-pipeline", daemon=True)
+    worker.start()
+    try:
+        with _DeferredInterrupt() as interrupt:  # Blender swallows Ctrl-C raised in its import
+            t0 = time.perf_counter()
+            import bpy  # noqa: F401  (main thread only)
+            from .blender import scene  # noqa: F401
+            bpy_seconds = time.perf_counter() - t0
+            interrupt.check()
+            interrupt.committed = True
+        while worker.is_alive():
+            worker.join(0.05)
+    except KeyboardInterrupt:
+        cancel.set()
+        worker.join()
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["result"], bpy_seconds
+
+
 def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
                  progress: Optional[Progress] = None) -> dict:
     """Convert one clip; returns a summary dict. Raises PoseMoEError on any user-facing problem.
@@ -176,8 +222,13 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     if not (fbx or blend or joints):
         raise PoseMoEError("nothing to write: give -o FILE.fbx, --blend FILE.blend or --save-joints FILE.npz")
     t_start = time.perf_counter()
-    result = process_clip(video, options, progress)
+    if (fbx or blend) and "bpy" not in sys.modules and threading.current_thread() is threading.main_thread():
+        result, bpy_seconds = _process_while_importing_bpy(video, options, progress)
+    else:
+        result, bpy_seconds = process_clip(video, options, progress), None
     timings = dict(result.timings)
+    if bpy_seconds is not None:
+        timings["blender_import_overlapped"] = bpy_seconds
     staged = {final: _staging_path(final) for final in (fbx, blend, joints) if final}
     try:
         with _DeferredInterrupt() as interrupt:
