@@ -23,6 +23,7 @@ from .core.pipeline import ClipResult, ConvertOptions, Progress, process_clip
 from .core import smoothing
 from .core.solving import camera_joints
 from .errors import ConversionCancelled, PoseMoEError
+from .fileio import ensure_output_folder
 from .joints import JOINT_NAMES, save_npz
 from .quiet import python_stdout_silenced
 
@@ -49,13 +50,7 @@ def check_output(path: Optional[str], suffix: str, overwrite: bool) -> Optional[
         raise PoseMoEError(f"{path}: is a directory, expected a {suffix} file name")
     if os.path.exists(path) and not overwrite:
         raise PoseMoEError(f"{path}: already exists (use --overwrite to replace it)")
-    folder = os.path.dirname(path)
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise PoseMoEError(f"{folder}: cannot create output folder ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK):
-        raise PoseMoEError(f"{folder}: output folder is not writable")
+    ensure_output_folder(os.path.dirname(path))
     return path
 
 
@@ -351,13 +346,7 @@ def convert_batch(clips: list[str], out_dir: str, options: ConvertOptions, worke
     so there ``workers=1`` is faster (docs/benchmarks-speed.md). ``on_result(row)`` is called
     as each clip finishes.
     """
-    out_dir = os.path.abspath(out_dir)
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as exc:
-        raise PoseMoEError(f"{out_dir}: cannot create output folder ({exc.strerror})") from None
-    if not os.access(out_dir, os.W_OK):
-        raise PoseMoEError(f"{out_dir}: output folder is not writable")
+    out_dir = ensure_output_folder(os.path.abspath(out_dir))
     jobs = [(clip, out_dir, options, preset) for clip in clips]
     rows = []
     if workers <= 1:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+from .errors import PoseMoEError
+
 
 def _default_mode() -> int:
     """The mode a normally created file gets here: 0o666 minus the process umask."""
@@ -23,3 +25,14 @@ def staging_file(folder: str, suffix: str) -> tuple[int, str]:
     fd, path = tempfile.mkstemp(prefix=".posemoe-", suffix=suffix, dir=folder)
     os.fchmod(fd, _default_mode())
     return fd, path
+
+
+def ensure_output_folder(folder: str) -> str:
+    """Create ``folder`` if needed and check it is writable; raises a one-line PoseMoEError."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise PoseMoEError(f"{folder}: cannot create output folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise PoseMoEError(f"{folder}: output folder is not writable")
+    return folder

@@ -17,7 +17,7 @@ import numpy as np
 from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
 
 from ..blender.armature import build_armature
-from ..blender.keyframes import fps_settings, write_action
+from ..blender.keyframes import fill_fcurve, fps_settings, write_action
 from ..core.retarget import TargetRig, quaternions_to_euler, retarget
 from ..core.retarget_presets import BoneMapping, get_preset, mapping_from_dict
 from ..errors import PoseMoEError
@@ -135,19 +135,6 @@ class SceneChanges:
 
 
 # --------------------------------------------------------------------------- writing
-
-def _fcurve(bag, path: str, index: int, group: str, frames: np.ndarray, values: np.ndarray):
-    fc = bag.fcurves.new(path, index=index, group_name=group)
-    n = len(frames)
-    fc.keyframe_points.add(n)
-    co = np.empty((n, 2), dtype=np.float32)
-    co[:, 0] = frames
-    co[:, 1] = values
-    fc.keyframe_points.foreach_set("co", co.ravel())
-    linear = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
-    fc.keyframe_points.foreach_set("interpolation", np.full(n, linear, dtype=np.int32))
-    fc.update()
-    return fc
 
 
 def _rotation_channels(pbone, quat: np.ndarray):
@@ -311,14 +298,14 @@ def apply_to_rig(context, request: ApplyRequest, animation, changes: SceneChange
     for k, name in enumerate(res.bone_names):
         pb = obj.pose.bones[name]
         prop, values = _rotation_channels(pb, res.rotations[:, k])
-        curves[name] = [_fcurve(bag, f'pose.bones["{name}"].{prop}', i, name, frames, values[:, i])
+        curves[name] = [fill_fcurve(bag, f'pose.bones["{name}"].{prop}', i, name, frames, values[:, i])
                         for i in range(values.shape[1])]
     warnings = []
     if res.root_bone is not None and res.root_location is not None:
         if obj.data.bones[res.root_bone].use_connect:
             warnings.append(f"root bone {res.root_bone} is connected to its parent: no root motion")
         else:
-            loc_curves = [_fcurve(bag, f'pose.bones["{res.root_bone}"].location', i, res.root_bone,
+            loc_curves = [fill_fcurve(bag, f'pose.bones["{res.root_bone}"].location', i, res.root_bone,
                                   frames, res.root_location[:, i]) for i in range(3)]
     _assign_or_push(changes, obj, action, slot, request.start_frame, False)
     constrained = _constrained(obj, res.bone_names + ([res.root_bone] if loc_curves else []))

@@ -16,6 +16,7 @@ from typing import Optional
 import bpy
 
 from ..errors import PoseMoEError
+from ..fileio import ensure_output_folder
 from . import deps
 from .apply import ApplyRequest, apply_result, converted_actions, export_clip_fbx, mapping_from_settings
 from .remote import RemoteJob
@@ -252,12 +253,7 @@ class BatchController:
             out_dir = bpy.path.abspath(settings.batch_output) if settings.batch_output else ""
             if not out_dir:
                 raise PoseMoEError("choose the output folder for the FBX files")
-            try:
-                os.makedirs(out_dir, exist_ok=True)
-            except OSError as exc:
-                raise PoseMoEError(f"{out_dir}: cannot create ({exc.strerror})") from None
-            if not os.access(out_dir, os.W_OK):
-                raise PoseMoEError(f"{out_dir}: output folder is not writable")
+            ensure_output_folder(out_dir)
         template = request_from_settings(settings, clips[0])
         options, _ = options_from_settings(settings, clip_range=False)
         backend, python = choose_backend(get_prefs(context))

@@ -33,9 +33,14 @@ def fps_settings(fps: float) -> tuple[int, float]:
     return int(nearest), nearest / fps
 
 
-def _fill_fcurve(channelbag, data_path: str, index: int, group: str,
-                 frames: np.ndarray, values: np.ndarray, linear: int) -> None:
-    """Create one F-curve and fill it with ``len(frames)`` LINEAR keys in bulk."""
+def fill_fcurve(channelbag, data_path: str, index: int, group: str,
+                frames: np.ndarray, values: np.ndarray):
+    """Create one F-curve and fill it with ``len(frames)`` LINEAR keys in bulk; returns it.
+
+    ``frames`` and ``values``: (N,) arrays. Uses ``keyframe_points.foreach_set``, never one
+    ``keyframe_insert`` per frame.
+    """
+    linear = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
     fc = channelbag.fcurves.new(data_path, index=index, group_name=group)
     n = len(frames)
     fc.keyframe_points.add(n)
@@ -45,6 +50,7 @@ def _fill_fcurve(channelbag, data_path: str, index: int, group: str,
     fc.keyframe_points.foreach_set("co", co.ravel())
     fc.keyframe_points.foreach_set("interpolation", np.full(n, linear, dtype=np.int32))
     fc.update()
+    return fc
 
 
 def write_action(obj: bpy.types.Object, animation, action_name: str,
@@ -68,7 +74,6 @@ def write_action(obj: bpy.types.Object, animation, action_name: str,
     if T == 0:
         raise ValueError("animation has no frames")
     frames = np.arange(start_frame, start_frame + T, dtype=np.float64)
-    linear = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
 
     action = bpy.data.actions.new(action_name)
     slot = action.slots.new(id_type='OBJECT', name=obj.name)
@@ -76,10 +81,10 @@ def write_action(obj: bpy.types.Object, animation, action_name: str,
     for b, bname in enumerate(names):
         path = f'pose.bones["{bname}"]'
         for k in range(4):
-            _fill_fcurve(bag, path + ".rotation_quaternion", k, bname, frames, rot[:, b, k], linear)
+            fill_fcurve(bag, path + ".rotation_quaternion", k, bname, frames, rot[:, b, k])
         if parents[b] < 0:
             for k in range(3):
-                _fill_fcurve(bag, path + ".location", k, bname, frames, loc[:, k], linear)
+                fill_fcurve(bag, path + ".location", k, bname, frames, loc[:, k])
 
     if obj.animation_data is None:
         obj.animation_data_create()
