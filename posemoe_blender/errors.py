@@ -17,3 +17,18 @@ class ConversionCancelled(PoseMoEError):
     """The user interrupted a conversion (Ctrl-C or Cancel); nothing was written."""
 
     exit_code = 130
+
+
+def run_main(main) -> None:
+    """Run a module's ``main()`` as a command (``python -m ...``) and exit with its status.
+
+    A :class:`PoseMoEError` ends with one ``error: ...`` line on stderr and its exit code,
+    never a traceback (the same contract as ``python -m posemoe_blender``).
+    """
+    import sys
+    try:
+        code = main()
+    except PoseMoEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    sys.exit(code)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import PoseMoEError
+from ..errors import PoseMoEError, run_main
 from .dataset import Mocap, sample_windows
 from .metrics import accel_error, depth_error, mpjpe, p_mpjpe, reprojection_error
 from .weights import load_model, read_weights, sha256_file
@@ -151,8 +151,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except PoseMoEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    run_main(main)

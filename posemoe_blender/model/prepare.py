@@ -21,14 +21,13 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import PoseMoEError
+from ..errors import PoseMoEError, run_main
 from ..joints import JOINT_NAMES, NUM_JOINTS
 from .bvh import forward_kinematics, parse_bvh_text
 
@@ -152,4 +151,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

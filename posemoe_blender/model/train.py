@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import PoseMoEError
+from ..errors import PoseMoEError, run_main
 from .baselines import build_model
 from .dataset import Mocap, sample_windows
 from .weights import save_weights
@@ -234,8 +234,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except PoseMoEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    run_main(main)
