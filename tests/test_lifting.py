@@ -54,6 +54,23 @@ def test_deterministic(tiny_weights):
     assert np.array_equal(a, c)
 
 
+def test_cpu_workers_give_the_same_result(tiny_weights, monkeypatch):
+    """Windows shared by worker threads: same numbers as one thread, torch threads restored."""
+    kp = _keypoints(200, seed=4)
+    monkeypatch.setattr(lifting, "CPU_WORKERS", 1)
+    one = lifting.lift_keypoints(kp, 1920, 1080, device="cpu", weights=tiny_weights, batch_size=2)
+    before = torch.get_num_threads()
+    monkeypatch.setattr(lifting, "CPU_WORKERS", 3)
+    three = lifting.lift_keypoints(kp, 1920, 1080, device="cpu", weights=tiny_weights, batch_size=2)
+    assert np.array_equal(one, three)
+    assert torch.get_num_threads() == before
+    model, _ = lifting._get_model(tiny_weights, torch.device("cpu"))
+    x = normalize_keypoints(kp, 1920, 1080)[None]
+    direct = lifting.predict_sequences(model, x, batch_size=1, workers=4)
+    assert np.array_equal(direct, lifting.predict_sequences(model, x, batch_size=1, workers=1))
+    assert torch.get_num_threads() == before
+
+
 def test_window_equals_direct_forward(tiny_weights):
     from posemoe_blender.model.weights import load_model
 

@@ -7,7 +7,7 @@ Public API::
     weights_available(path=None) -> bool
     lift_keypoints(keypoints2d, width, height, device="auto", weights=None, batch_size=256)
         -> np.ndarray (T, 17, 3) float32, metres, root-relative camera coordinates
-    predict_sequences(model, inputs, batch_size=256, device=None) -> np.ndarray
+    predict_sequences(model, inputs, batch_size=256, device=None, workers=1) -> np.ndarray
 
 ``keypoints2d`` is ``(T, 17, 3)`` = pixels (x right, y down, origin top-left of the upright
 image) + confidence. The sequence is cut into windows of the network's length ``W`` with
@@ -15,12 +15,16 @@ stride ``W // 2``; the predictions of overlapping windows are averaged with a
 sin^2 taper (so window edges, which see less context, weigh less). Clips shorter than one
 window are padded by repeating their first/last frame. Windows run in batches of
 ``batch_size`` under ``torch.inference_mode``; on CUDA with bf16 autocast and pinned memory.
+On the CPU the batches are spread over :data:`CPU_WORKERS` Python threads with one torch
+thread each (independent windows: no barrier between cores, so a busy core slows only its
+own share; the results do not depend on the number of workers).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -89,11 +93,13 @@ def window_starts(length: int, window: int, stride: int | None = None) -> list[i
 
 
 def predict_sequences(model: torch.nn.Module, inputs: np.ndarray, batch_size: int = 256,
-                      device: torch.device | None = None, stride: int | None = None) -> np.ndarray:
+                      device: torch.device | None = None, stride: int | None = None,
+                      workers: int = 1) -> np.ndarray:
     """Run ``model`` over normalised sequences ``(S, T, 17, 3)`` with tapered sliding windows.
 
     Returns ``(S, T, 17, 3)`` float32. Any ``T >= 1``: sequences shorter than the window are
-    padded by edge replication (and cropped back).
+    padded by edge replication (and cropped back). ``workers`` > 1 (CPU only) runs the
+    batches on that many threads, each with one torch thread.
     """
     device = device or next(model.parameters()).device
     W = int(model.cfg.frames)
@@ -103,22 +109,35 @@ def predict_sequences(model: torch.nn.Module, inputs: np.ndarray, batch_size: in
         pad_l = (W - T) // 2
         pad_r = W - T - pad_l
         x = np.concatenate([np.repeat(x[:, :1], pad_l, axis=1), x, np.repeat(x[:, -1:], pad_r, axis=1)], axis=1)
-        return predict_sequences(model, x, batch_size, device, stride)[:, pad_l:pad_l + T]
+        return predict_sequences(model, x, batch_size, device, stride, workers)[:, pad_l:pad_l + T]
     starts = window_starts(T, W, stride)
     idx = np.asarray(starts)[:, None] + np.arange(W)[None, :]          # (nw, W)
     windows = x[:, idx].reshape(S * len(starts), W, NUM_JOINTS, 3)      # (S*nw, W, 17, 3)
     preds = np.empty_like(windows)
     cuda = device.type == "cuda"
-    with torch.inference_mode():
-        for b in range(0, windows.shape[0], batch_size):
-            chunk = torch.from_numpy(np.ascontiguousarray(windows[b:b + batch_size]))
-            if cuda:
-                chunk = chunk.pin_memory().to(device, non_blocking=True)
-                with torch.autocast("cuda", dtype=torch.bfloat16):
+    begins = list(range(0, windows.shape[0], batch_size))
+
+    def run(batch_begins: list[int], threads: int | None = None) -> None:
+        if threads is not None:
+            torch.set_num_threads(threads)  # this worker thread's own intra-op setting
+        with torch.inference_mode():
+            for b in batch_begins:
+                chunk = torch.from_numpy(np.ascontiguousarray(windows[b:b + batch_size]))
+                if cuda:
+                    chunk = chunk.pin_memory().to(device, non_blocking=True)
+                    with torch.autocast("cuda", dtype=torch.bfloat16):
+                        out = model(chunk)
+                else:
                     out = model(chunk)
-            else:
-                out = model(chunk)
-            preds[b:b + batch_size] = out.float().cpu().numpy()
+                preds[b:b + batch_size] = out.float().cpu().numpy()
+
+    workers = 1 if cuda else max(1, min(int(workers), len(begins)))
+    if workers == 1:
+        run(begins)
+    else:
+        with _torch_threads(1), ThreadPoolExecutor(workers, thread_name_prefix="posemoe-lift") as pool:
+            for f in [pool.submit(run, begins[k::workers], 1) for k in range(workers)]:
+                f.result()
     preds = preds.reshape(S, len(starts), W, NUM_JOINTS, 3)
     if len(starts) == 1:
         return preds[:, 0].copy()
@@ -131,10 +150,13 @@ def predict_sequences(model: torch.nn.Module, inputs: np.ndarray, batch_size: in
     return (acc / wsum[None, :, None, None]).astype(np.float32)
 
 
-#: Torch threads for CPU lifting. The network is small: one thread already lifts ~2,000
-#: frames/s, while two threads on a 2-core machine that is also decoding or detecting make
-#: every op wait for a descheduled thread (measured 40x slower, docs/benchmarks-speed.md).
+#: Torch threads per op for CPU lifting. The network's ops are small: two intra-op threads on
+#: a 2-core machine that is also decoding or detecting make every op wait for a descheduled
+#: thread (measured 40x slower, docs/benchmarks-speed.md), so each op runs on one thread ...
 CPU_THREADS = int(os.environ.get("POSEMOE_LIFT_THREADS", "1"))
+#: ... and the windows are shared by this many worker threads instead (1.5-1.9x on 2 cores,
+#: and no barrier to wait on when another process takes a core).
+CPU_WORKERS = int(os.environ.get("POSEMOE_LIFT_WORKERS", str(min(4, os.cpu_count() or 1))))
 
 
 class _torch_threads:
@@ -157,8 +179,9 @@ def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
 
     Output: float32, root-relative (Pelvis = 0), camera coordinates (x right, y down,
     z forward). Deterministic. Raises :class:`PoseMoEError` for bad input, an unusable
-    device or unusable weights. On the CPU it runs with :data:`CPU_THREADS` torch threads
-    and small batches (``batch_size`` windows), which measured fastest on this machine.
+    device or unusable weights. On the CPU it runs small batches (``batch_size`` windows) on
+    :data:`CPU_WORKERS` threads of :data:`CPU_THREADS` torch thread(s), which measured
+    fastest on this machine.
     """
     kp = np.asarray(keypoints2d, dtype=np.float32)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3) or kp.shape[0] < 1:
@@ -174,7 +197,8 @@ def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
     x = normalize_keypoints(kp, float(width), float(height))
     if dev.type == "cpu":
         with _torch_threads(CPU_THREADS):
-            out = predict_sequences(model, x[None], batch_size=batch_size, device=dev)[0]
+            out = predict_sequences(model, x[None], batch_size=batch_size, device=dev,
+                                    workers=CPU_WORKERS)[0]
     else:
         out = predict_sequences(model, x[None], batch_size=max(batch_size, 256), device=dev)[0]
     out = out - out[:, :1]
