@@ -129,17 +129,22 @@ def test_lock_removes_sliding_keeps_lengths_and_swing():
     found = detect_contacts(P, FPS, config=cfg)
     for k, (_, _, _, ankle) in enumerate(LEGS):
         np.testing.assert_allclose(out[found[:, k], ankle, 2], ANKLE_HEIGHT, atol=1e-9)
-    # swing frames farther than the blend from any contact are untouched (up to the shift)
+    # the body moves rigidly with the planted feet (root_shift per frame) and the floor shift;
+    # swing frames farther than the blend from any contact are otherwise untouched
+    shift = np.array(info["root_shift"])[:, None] - [0, 0, info["floor_shift"]]
     blend = info["blend_frames"]
     for k, (_, hip, knee, ankle) in enumerate(LEGS):
         near = np.convolve(found[:, k].astype(float), np.ones(2 * blend + 1), "same") > 0
         far = ~near
         assert far.sum() > 10
-        np.testing.assert_allclose(out[far][:, [knee, ankle]], P[far][:, [knee, ankle]] - [0, 0, info["floor_shift"]],
-                                   atol=1e-12)
-    # non-leg joints only move with the floor shift
+        np.testing.assert_allclose(out[far][:, [knee, ankle]], (P[:, [knee, ankle]] + shift)[far], atol=1e-12)
+    # non-leg joints only move with the shifts
     others = [j for j in range(17) if j not in (J["LKnee"], J["LAnkle"], J["RKnee"], J["RAnkle"])]
-    np.testing.assert_allclose(out[:, others], P[:, others] - [0, 0, info["floor_shift"]], atol=1e-12)
+    np.testing.assert_allclose(out[:, others], P[:, others] + shift, atol=1e-12)
+    # the injected slide (stance feet drifting forward at 0.15 m/s) moved the body back
+    # instead: its mean speed is the walk's 1.1 m/s minus about the stance drift
+    pelvis_speed = np.linalg.norm(np.diff(out[:, 0, :2], axis=0), axis=-1).mean() * FPS
+    assert 0.9 < pelvis_speed < 1.06  # 1.1 when the feet slide instead
 
 
 def test_lock_blends_without_pops():
@@ -203,7 +208,8 @@ def test_solve_animation_hook():
     # armature = camera_to_armature @ camera + offset still holds for the (unchanged) pelvis
     A = np.array(on.info["camera_to_armature"])
     drop = on.info["foot_lock"]["pelvis_drop_max_m"]
-    np.testing.assert_allclose(root @ A.T + on.info["armature_offset"], on.joints_world[:, 0],
+    shift = np.array(on.info["foot_lock"]["root_shift"])
+    np.testing.assert_allclose(root @ A.T + on.info["armature_offset"] + shift, on.joints_world[:, 0],
                                atol=1e-6 + drop)
 
 
@@ -230,6 +236,7 @@ def test_tilted_ground_is_levelled_then_locked():
     np.testing.assert_allclose(leg_lengths(out), leg_lengths(P), atol=1e-6)
     R = np.array(info["ground_rotation"])
     moved = tilted[:, 0] @ R.T + info["ground_translation"]
+    moved = moved + np.array(info["root_shift"])
     np.testing.assert_allclose(out[:, 0, :2], moved[:, :2], atol=1e-9)
     drop = moved[:, 2] - out[:, 0, 2]  # the pelvis is only ever lowered, and little
     assert drop.min() > -1e-9 and drop.max() <= info["pelvis_drop_max_m"] + 1e-9 < 0.05
@@ -243,3 +250,36 @@ def test_motion_in_place_keeps_its_tilt():
     Rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
     _, info = lock_feet(P @ Rx.T, FPS)
     assert info["ground_tilt_deg"] < 2.0
+
+
+def _side_camera_keypoints(P, f=500.0, cam=(5.0, -2.75, 1.0)):
+    """(T, 17, 3) pixels + confidence of Z-up joints seen by a static camera at ``cam``
+    looking along -X (image right = +Y, image down = -Z)."""
+    depth = cam[0] - P[..., 0]
+    u = 320.0 + f * (P[..., 1] - cam[1]) / depth
+    v = 240.0 - f * (P[..., 2] - cam[2]) / depth
+    return np.stack([u, v, np.ones_like(u)], axis=-1)
+
+
+@pytest.mark.parametrize("given_contacts", [True, False])
+def test_root_follows_the_planted_feet_when_the_root_estimate_wobbles(given_contacts):
+    """A monocular root error (the whole body swaying 30 cm along the walk at 0.7 Hz and
+    floating 4-10 cm, legs and pose exact) is removed: the planted feet do not move, the
+    pelvis moves as in the clean walk, bone lengths are exact."""
+    clean, truth = synthetic_walk()
+    T = len(clean)
+    t = np.arange(T) / FPS
+    err = np.stack([0.05 * np.sin(2 * np.pi * 0.4 * t), 0.3 * np.sin(2 * np.pi * 0.7 * t),
+                    0.07 + 0.03 * np.sin(2 * np.pi * 0.5 * t)], axis=1)
+    P = clean + err[:, None]
+    assert contact_speed(P, truth) > 0.5  # the feet "slide" with the root's error
+    kp = _side_camera_keypoints(clean)  # the image sees the real, still feet
+    out, info = lock_feet(P, FPS, keypoints2d=kp, contacts=truth if given_contacts else None)
+    assert contact_speed(out, truth) < 1e-3
+    for k, (_, _, _, ankle) in enumerate(LEGS):  # on the floor, neither floating nor sunk
+        np.testing.assert_allclose(out[truth[:, k], ankle, 2], ANKLE_HEIGHT, atol=1e-3)
+    np.testing.assert_allclose(leg_lengths(out), leg_lengths(P), atol=1e-6)
+    # the pelvis track is the clean one up to one constant offset (a few mm of the sway
+    # remain in the flight-free walk's double-support frames, where both feet drive it)
+    d = out[:, 0] - clean[:, 0]
+    assert np.abs(d - d.mean(axis=0)).max() < 0.02

@@ -15,21 +15,38 @@ before the bone rotations are solved). :func:`lock_feet` does, per foot (the ank
    the ankle's horizontal 3D speed or, when ``keypoints2d`` is given, mostly (``weight_2d``)
    its 2D image speed converted to metres: a planted foot is still in the image even when
    the monocular 3D estimate slides (this assumes a static camera). Soft scores are
-   thresholded, holes of ``fill_frames`` closed, contacts shorter than ``min_contact_s``
-   dropped and the rest grown by ``grow_s`` at both ends.
+   thresholded, holes shorter than a swing (``fill_s``) closed, contacts shorter than
+   ``min_contact_s`` dropped. Then two rules that compare the feet, so the root's error
+   (which both feet share) cancels: feet moving apart faster than ``apart_speed`` are not
+   both planted (the one moving more in the image, or the higher one, is dropped), and
+   where neither foot was found but one is clearly stiller in the image than the other
+   (image speeds ``apart_speed`` apart, the stiller under ``speed_band_2d[1]``) while the
+   other swings, the stiller one is planted (a walk always has a foot down; in a run's
+   flight both feet move fast in the image). The rest is grown by ``grow_s`` at both ends.
 3. **Floor**: the floor is put under the lowest contacts (``floor_percentile`` of the
    per-contact median ankle heights, minus the ankle's height above the sole), so the
    whole clip is shifted in Z by ``info["floor_shift"]``; no ankle ends below the floor.
+3b. **Root from the feet** (``foot_root``, :func:`foot_driven_root`,
+   :func:`foot_driven_height`): the monocular root estimate (depth from apparent size)
+   runs ahead of / behind its own feet. A planted foot does not move, so between two
+   frames where a foot is in contact the body moves by minus that foot's displacement
+   relative to the root (mean over the planted feet); between contacts the step is
+   interpolated from the neighbouring contacts' steps and fades to the estimate's own step
+   ``root_fade_s`` away from every contact. Vertically the body is put on its planted
+   feet (their ankles at :data:`ANKLE_HEIGHT`, interpolated between contacts). The whole
+   body moves rigidly by ``info["root_shift"][t]``, so the pins below are reachable by
+   construction. The clip's travel is then the lifter's stride lengths, not the root
+   estimate's: where a lifter's strides are short the body travels less far.
 4. **Pins**: each contact segment gets one target, the median of its ankle positions in
    X/Y at height :data:`ANKLE_HEIGHT` (the foot neither slides nor floats nor sinks).
-5. **Reach**: where a pinned ankle is out of the leg's reach (the 3D estimate's root
-   runs ahead of its feet), the pelvis and upper body are lowered just enough (smoothly,
+5. **Reach** (rare after 3b: double support with feet that disagree): where a pinned
+   ankle is out of the leg's reach, the pelvis and upper body are lowered just enough (smoothly,
    at most ``max_pelvis_drop``); a pin still out of reach keeps its X/Y and is lifted up to
    ``max_lift`` (the foot hovers a little rather than slides); beyond that it slides.
 6. **Blending**: inside a contact the ankle correction is ``pin - ankle``; it fades in before
    and out after each contact over ``blend_s`` (smoothstep, or a smooth interpolation
    between two contacts closer than that), so nothing pops. Frames farther than ``blend_s``
-   from every contact are returned unchanged (bit for bit).
+   from every contact are returned unchanged (bit for bit) up to the rigid root shift.
 7. **Two-bone IK** per corrected frame: hip fixed, the ankle moved to its target (or as close
    as the leg reaches), the knee kept in the plane of the original knee bend (falling back
    smoothly to the body's forward direction for a straight leg); thigh and shin keep their
@@ -67,7 +84,8 @@ class FootLockConfig:
     weight_2d: float = 0.75
     speed_window_s: float = 0.1         # speeds are measured over +-half this window
     min_contact_s: float = 0.1          # shorter contacts are dropped
-    fill_frames: int = 2                # holes of at most this many frames are closed
+    fill_frames: int = 2                # holes of at most this many frames are closed ...
+    fill_s: float = 0.2                 # ... or this long (no step's swing is that short)
     grow_s: float = 0.035               # contacts extended by this much at both ends
     blend_s: float = 0.25               # fade in/out of each lock
     floor_percentile: float = 0.0       # of per-contact median ankle heights (0: the lowest)
@@ -77,6 +95,9 @@ class FootLockConfig:
     ground_spread: float = 0.25         # m: ridge on the ground slope (needs travel >> this)
     max_ground_tilt_deg: float = 20.0   # larger fitted tilts are not applied
     min_confidence: float = 0.3         # 2D keypoints below this are not used for stillness
+    foot_root: bool = True              # horizontal root motion driven by the contacting feet
+    root_fade_s: float = 0.5            # away from contacts the root fades back to its estimate
+    apart_speed: float = 0.6            # m/s: feet moving apart faster are not both planted
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -223,18 +244,105 @@ def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = N
     return score, {"height": height, "speed3d": v3, "speed2d": v2, "low_level": low}
 
 
+def _one_planted_when_apart(contacts, P, fps, diag, cfg):
+    """Both feet cannot be planted while they move apart: where both are contacts and the
+    ankles' relative horizontal speed (free of the root's error: both feet share it) exceeds
+    ``apart_speed``, keep only the foot that is stiller in the image (or lower without 2D)."""
+    half = max(1, int(round(cfg.speed_window_s * fps / 2)))
+    ankles = P[:, [leg[3] for leg in LEGS], :2]
+    apart = _speed(ankles[:, 0] - ankles[:, 1], fps, half) > cfg.apart_speed
+    both = contacts.all(axis=1) & apart
+    moving = diag["speed2d"] if diag["speed2d"] is not None else diag["height"]
+    out = contacts.copy()
+    drop = np.argmax(moving, axis=1)  # the foot that moves more (2D) or is higher
+    out[both, drop[both]] = False
+    if diag["speed2d"] is not None:
+        # one foot swings (the feet move apart), neither was found planted, and one foot is
+        # still in the image: that one is (a walk always has a foot down; in a run's flight
+        # phase both feet move fast in the image, too)
+        v2 = diag["speed2d"]
+        keep = np.argmin(v2, axis=1)
+        swings = np.ptp(v2, axis=1) > cfg.apart_speed  # the feet's image speeds differ
+        none = ~contacts.any(axis=1) & swings & (v2.min(axis=1) < cfg.speed_band_2d[1])
+        out[none, keep[none]] = True
+    return out
+
+
 def detect_contacts(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
                     config: FootLockConfig | None = None) -> np.ndarray:
     """(T, 2) bool foot contacts (left, right ankle); see :func:`contact_scores`."""
     cfg = config or FootLockConfig()
-    scores, _ = contact_scores(P, fps, keypoints2d, cfg)
+    scores, diag = contact_scores(P, fps, keypoints2d, cfg)
     min_len = max(1, int(round(cfg.min_contact_s * fps)))
-    out = np.stack([_clean(scores[:, k] > 0.5, cfg.fill_frames, min_len) for k in range(2)], axis=1)
+    fill = max(cfg.fill_frames, int(round(cfg.fill_s * fps)))
+    out = np.stack([_clean(scores[:, k] > 0.5, fill, min_len) for k in range(2)], axis=1)
+    out = _one_planted_when_apart(out, P, fps, diag, cfg)
+    out = np.stack([_clean(out[:, k], fill, min_len) for k in range(2)], axis=1)
     grow = int(round(cfg.grow_s * fps))
     if grow > 0:  # contacts start a little before and end a little after the foot is still
         padded = np.pad(out, ((grow, grow), (0, 0)))
         out = np.any(np.stack([padded[d:d + len(out)] for d in range(2 * grow + 1)]), axis=0)
     return out
+
+
+# ------------------------------------------------------------------------------ root
+
+def foot_driven_root(P: np.ndarray, contacts: np.ndarray, fade: int) -> np.ndarray:
+    """(T, 2) horizontal shift per frame that makes the root follow the contacting feet.
+
+    A foot in contact does not move in the world, so between two frames where it is in
+    contact the root moves by minus the foot's displacement relative to the root
+    (averaged over the feet in contact at both frames). Between contacts the root's step is
+    interpolated from the neighbouring contacts' steps (a flight phase keeps its horizontal
+    velocity) and fades to the estimated root's own step over ``fade`` frames away from
+    every contact. The new track keeps the estimate's mean position; the returned shift is
+    ``new - old`` (add it to every joint's X/Y).
+    """
+    T = P.shape[0]
+    shift = np.zeros((T, 2))
+    contacts = np.asarray(contacts, bool)
+    if T < 2 or not contacts.any():
+        return shift
+    pel = P[:, 0, :2]
+    rel = P[:, [leg[3] for leg in LEGS], :2] - pel[:, None]          # (T, 2, 2)
+    both = (contacts[1:] & contacts[:-1]).astype(np.float64)        # (T-1, 2)
+    n = both.sum(axis=1)
+    has = n > 0
+    if not has.any():
+        return shift
+    step_feet = -(both[..., None] * np.diff(rel, axis=0)).sum(axis=1) / np.maximum(n, 1.0)[:, None]
+    step_est = np.diff(pel, axis=0)
+    idx = np.arange(T - 1)
+    held = np.stack([np.interp(idx, idx[has], step_feet[has, d]) for d in range(2)], axis=1)
+    held[has] = step_feet[has]
+    # frames from the nearest step with a contact
+    where = idx[has]
+    pos = np.clip(np.searchsorted(where, idx), 1, len(where) - 1) if len(where) > 1 else None
+    if pos is None:
+        dist = np.abs(idx - where[0]).astype(np.float64)
+    else:
+        dist = np.minimum(np.abs(idx - where[pos - 1]), np.abs(idx - where[pos])).astype(np.float64)
+    alpha = 1.0 - _smoothstep(dist / max(fade, 1)) if fade > 0 else has.astype(np.float64)
+    step = alpha[:, None] * held + (1.0 - alpha[:, None]) * step_est
+    new = np.concatenate([np.zeros((1, 2)), np.cumsum(step, axis=0)]) + pel[0]
+    new += (pel - new).mean(axis=0)
+    return new - pel
+
+
+def foot_driven_height(P: np.ndarray, contacts: np.ndarray) -> np.ndarray:
+    """(T,) vertical shift putting the contacting ankles at :data:`ANKLE_HEIGHT` (mean over
+    the feet in contact), interpolated between contacts (held before the first and after
+    the last): a body the estimate has floating or sinking stands on its planted feet."""
+    T = P.shape[0]
+    z = P[:, [leg[3] for leg in LEGS], 2]
+    c = np.asarray(contacts, bool)
+    n = c.sum(axis=1)
+    has = n > 0
+    if not has.any():
+        return np.zeros(T)
+    need = np.where(c, ANKLE_HEIGHT - z, 0.0).sum(axis=1) / np.maximum(n, 1)
+    idx = np.arange(T)
+    return np.interp(idx, idx[has], need[has])
 
 
 # ------------------------------------------------------------------------------ locking
@@ -333,13 +441,15 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
 
     Returns:
         ``(joints, info)``: the corrected (T, 17, 3) float64 joints (the whole clip moved
-        rigidly, ``joints = P @ ground_rotation.T + ground_translation``, then only the
-        knees/ankles changed) and a JSON-safe dict: ``ground_rotation`` (3x3 list),
+        rigidly per frame, ``joints = P @ ground_rotation.T + ground_translation +
+        root_shift[t]``, then only the knees/ankles changed) and a JSON-safe dict: ``ground_rotation`` (3x3 list),
         ``ground_translation`` (3 list), ``ground_tilt_deg`` (the levelling applied),
         ``floor_shift`` (metres subtracted from Z after levelling), ``pelvis_drop_max_m``
         (the most the pelvis was lowered to reach a pin: the rigid relation holds for the
         pelvis up to this), ``contact_frames`` ({"L": n, "R": n}), ``contacts`` (number of contact
-        segments), ``unreached_frames`` (IK targets out of reach), ``blend_frames``.
+        segments), ``unreached_frames`` (IK targets out of reach), ``blend_frames``,
+        ``root_shift`` ((T, 3) list, metres: the body moved onto its planted feet; zeros with
+        ``foot_root`` off).
     """
     cfg = config or FootLockConfig()
     P = _check(P, fps)
@@ -360,6 +470,12 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
               for s, e in _runs(contacts[:, k])]
     shift = float(np.percentile(levels, cfg.floor_percentile) - ANKLE_HEIGHT) if levels else 0.0
     out[..., 2] -= shift
+    root_shift = np.zeros((T, 3))
+    if cfg.foot_root:  # the body follows its planted feet: the pins are where the legs are
+        root_shift[:, :2] = foot_driven_root(out, contacts, int(round(cfg.root_fade_s * fps)))
+        out[..., :2] += root_shift[:, None, :2]
+        root_shift[:, 2] = foot_driven_height(out, contacts)
+        out[..., 2] += root_shift[:, None, 2]
 
     blend = max(0, int(round(cfg.blend_s * fps)))
     hips_line = out[:, J["LHip"]] - out[:, J["RHip"]]
@@ -430,5 +546,6 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
         "unreached_frames": unreached,
         "pelvis_drop_max_m": float(drop.max()) if T else 0.0,
         "blend_frames": blend,
+        "root_shift": root_shift.tolist(),
     }
     return out, info

@@ -346,7 +346,9 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
             solved outside this range is scaled (about the camera centre, which keeps the 2D
             projection) to the nearest bound; ``info["scale"]`` says by how much. None: off.
         foot_lock: detect foot contacts, pin the contacting feet (two-bone leg IK, exact
-            thigh/shin lengths) and put the floor under them (:mod:`.footlock`);
+            thigh/shin lengths) and put the floor under them (:mod:`.footlock`); the body's
+            horizontal track and height then follow the planted feet, so the armature
+            relation below gains ``info["foot_lock"]["root_shift"][t]`` (metres, X/Y/Z);
             ``info["foot_lock"]`` reports it (None when off).
         keypoints2d: optional (T, 17, 3) pixels + confidence of the same frames, used by
             foot locking to tell still feet from moving ones.
