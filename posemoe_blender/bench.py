@@ -27,6 +27,7 @@ from typing import Optional
 
 #: Stages of the whole convert in pipeline order: (timings key, label).
 STAGES = (
+    ("lift_setup", "load lifter weights"),
     ("decode", "decode (reader thread, overlaps detect)"),
     ("detect_setup", "BlazePose start-up"),
     ("decode_wait", "waiting for decoded frames"),
@@ -39,10 +40,10 @@ STAGES = (
     ("export", "FBX export"),
 )
 #: Stages that run one after another on the main thread (their shares add up to ~100%).
-SERIAL = ("detect_setup", "decode_wait", "detect", "lift", "smooth", "solve", "blender_import",
+SERIAL = ("lift_setup", "detect_setup", "decode_wait", "detect", "lift", "smooth", "solve", "blender_import",
           "keyframes", "export")
 #: One-off costs per clip or per process (no frames/s).
-ONCE = ("detect_setup", "blender_import")
+ONCE = ("lift_setup", "detect_setup", "blender_import")
 #: Target of issue #6: whole-convert throughput >= this x decode+detect-alone throughput.
 TARGET_RATIO = 0.8
 

@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 
 from .core.pipeline import ClipResult, ConvertOptions, Progress, process_clip
-from .core import smoothing
+from .core import lifting, smoothing
 from .core.solving import camera_joints
 from .errors import ConversionCancelled, PoseMoEError
 from .fileio import ensure_output_folder
@@ -168,7 +168,10 @@ def _process_while_importing_bpy(video: str, options: ConvertOptions,
     Returns the clip result and the seconds the import took (hidden behind detection).
     """
     cancel = threading.Event()
+    imported = threading.Event()  # torch waits for bpy: loading both at once can deadlock
     box: dict = {}
+    if options.lifter == "posemoe" and lifting.weights_available(options.weights):
+        lifting.load_lifter(options.weights, lifting.resolve_device(options.device))
 
     def guarded(done: int, total: int) -> None:
         if cancel.is_set():
@@ -178,7 +181,7 @@ def _process_while_importing_bpy(video: str, options: ConvertOptions,
 
     def work() -> None:
         try:
-            box["result"] = process_clip(video, options, guarded)
+            box["result"] = process_clip(video, options, guarded, lift_gate=imported)
         except BaseException as exc:  # handed to the main thread
             box["error"] = exc
 
@@ -190,12 +193,14 @@ def _process_while_importing_bpy(video: str, options: ConvertOptions,
             import bpy  # noqa: F401  (main thread only)
             from .blender import scene  # noqa: F401
             bpy_seconds = time.perf_counter() - t0
+            imported.set()
             interrupt.check()
             interrupt.committed = True
         while worker.is_alive():
             worker.join(0.05)
-    except KeyboardInterrupt:
+    except BaseException:
         cancel.set()
+        imported.set()
         worker.join()
         raise
     if "error" in box:

@@ -5,6 +5,7 @@ Public API::
     resolve_device("auto" | "cpu" | "cuda") -> torch.device
     default_weights_path() -> pathlib.Path
     weights_available(path=None) -> bool
+    load_lifter(weights, device) -> dict (the network's config; loads and caches it)
     lift_keypoints(keypoints2d, width, height, device="auto", weights=None, batch_size=256)
         -> np.ndarray (T, 17, 3) float32, metres, root-relative camera coordinates
     predict_sequences(model, inputs, batch_size=256, device=None, workers=1) -> np.ndarray
@@ -78,6 +79,15 @@ def _get_model(weights, device: torch.device):
         return _CACHE[key]
 
 
+def load_lifter(weights: str | os.PathLike | None, device: torch.device) -> dict:
+    """Load (and cache) the network of a weights file on ``device``; return its config.
+
+    Raises :class:`PoseMoEError` for a missing, corrupted or mismatched file, so a caller can
+    check the weights before spending time on detection.
+    """
+    return _get_model(weights, device)[1]
+
+
 def _taper(window: int) -> np.ndarray:
     t = (np.arange(window) + 0.5) / window
     return (np.sin(np.pi * t) ** 2 + 1e-3).astype(np.float32)
@@ -115,6 +125,8 @@ def predict_sequences(model: torch.nn.Module, inputs: np.ndarray, batch_size: in
     windows = x[:, idx].reshape(S * len(starts), W, NUM_JOINTS, 3)      # (S*nw, W, 17, 3)
     preds = np.empty_like(windows)
     cuda = device.type == "cuda"
+    if not cuda and workers > 1:  # short clips: give every worker a share
+        batch_size = max(1, min(batch_size, -(-windows.shape[0] // workers)))
     begins = list(range(0, windows.shape[0], batch_size))
 
     def run(batch_begins: list[int], threads: int | None = None) -> None:

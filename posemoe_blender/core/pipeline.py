@@ -9,6 +9,7 @@ This module only strings the stages together; each stage lives in its own module
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -110,9 +111,24 @@ def hold_person_gaps(joints3d: np.ndarray, gaps: list) -> np.ndarray:
     return out
 
 
-def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Progress] = None) -> ClipResult:
-    """Run detection, lifting, smoothing and solving on one clip. Raises PoseMoEError."""
+def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Progress] = None,
+                 lift_gate: Optional[threading.Event] = None) -> ClipResult:
+    """Run detection, lifting, smoothing and solving on one clip. Raises PoseMoEError.
+
+    The lifter's weights are loaded first (a bad file fails before detection). ``lift_gate``:
+    wait for this event before lifting (a caller importing Blender on another thread sets it
+    when the import is over: torch must not load or run while bpy's extension initialises).
+    """
     timings = {}
+    t0 = time.perf_counter()
+    if options.lifter not in ("posemoe", "mediapipe"):
+        raise PoseMoEError(f"unknown lifter {options.lifter!r} (choose posemoe or mediapipe)")
+    device = lifting.resolve_device(options.device)
+    use_network = options.lifter == "posemoe" and lifting.weights_available(options.weights)
+    if use_network:  # fail before minutes of detection on a bad weights file; cached for lift
+        lifting.load_lifter(options.weights, device)
+    timings["lift_setup"] = time.perf_counter() - t0
+
     t0 = time.perf_counter()
     with open_video(video_path) as reader:
         start, stop = _check_range(options.start, options.end, reader.frame_count, str(video_path))
@@ -133,12 +149,11 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
                                    times=grid, frame_indices=np.arange(len(grid)) + start)
     variable_rate = grid is not None
 
+    if lift_gate is not None:
+        lift_gate.wait()
     t0 = time.perf_counter()
     kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
-    device = lifting.resolve_device(options.device)
-    if options.lifter not in ("posemoe", "mediapipe"):
-        raise PoseMoEError(f"unknown lifter {options.lifter!r} (choose posemoe or mediapipe)")
-    if options.lifter == "posemoe" and lifting.weights_available(options.weights):
+    if use_network:
         joints3d = lifting.lift_keypoints(kp2d, dets.width, dets.height, device=str(device),
                                           weights=options.weights)
         lifter = "posemoe"
