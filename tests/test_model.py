@@ -12,7 +12,8 @@ from posemoe_blender.model.baselines import build_model
 from posemoe_blender.model.bvh import forward_kinematics, parse_bvh_text
 from posemoe_blender.model.camera import normalize_keypoints
 from posemoe_blender.model.dataset import Mocap, sample_windows
-from posemoe_blender.model.metrics import p_mpjpe, procrustes_align
+from posemoe_blender.model.metrics import (p_mpjpe, procrustes_align, reprojection_error,
+                                           reprojection_error_fitted)
 from posemoe_blender.model.train import compute_loss, make_config
 from posemoe_blender.model.weights import load_model, save_weights
 
@@ -216,6 +217,30 @@ def test_procrustes():
     pred = 1.3 * gt @ R.T + 0.5
     np.testing.assert_allclose(procrustes_align(pred, gt), gt, atol=1e-9)
     assert p_mpjpe(pred, gt) < 1e-6
+
+
+def test_reprojection_with_fitted_root():
+    """Truth placed by its own clean 2D reprojects exactly; a scaled pose too once the root is
+    fitted (scale and depth trade off), but not at the true root; a bent pose does not."""
+    rng = np.random.default_rng(1)
+    S, T = 2, 4
+    rel = rng.normal(0, 0.3, size=(S, T, 17, 3))
+    rel -= rel[:, :, :1]
+    root = np.stack([rng.uniform(-0.5, 0.5, (S, T)), rng.uniform(-0.3, 0.3, (S, T)),
+                     rng.uniform(3, 6, (S, T))], -1)
+    f, cx, cy = np.array([1000.0, 1400.0]), np.array([540.0, 960.0]), np.array([960.0, 530.0])
+    P = rel + root[:, :, None]
+    uv = np.stack([f[:, None, None] * P[..., 0] / P[..., 2] + cx[:, None, None],
+                   f[:, None, None] * P[..., 1] / P[..., 2] + cy[:, None, None]], -1)
+    kp = np.concatenate([uv, np.ones((S, T, 17, 1))], -1)
+    assert reprojection_error(rel, root, f, cx, cy, uv) < 1e-6
+    assert reprojection_error_fitted(rel, kp, f, cx, cy, uv) < 1e-3
+    big = rel * 1.2
+    assert reprojection_error(big, root, f, cx, cy, uv) > 5.0
+    assert reprojection_error_fitted(big, kp, f, cx, cy, uv) < 0.5  # only perspective differs
+    bent = rel.copy()
+    bent[..., 5:, 0] += 0.1
+    assert reprojection_error_fitted(bent, kp, f, cx, cy, uv) > 5.0
 
 
 def test_overfit_small_batch():

@@ -139,7 +139,8 @@ def default_focal_px(width: int, height: int, equiv_mm: float = DEFAULT_FOCAL_35
 
 
 def estimate_root(joints3d: np.ndarray, keypoints2d: np.ndarray, width: int, height: int,
-                  focal_px: float | None = None, min_depth: float = 0.3) -> np.ndarray:
+                  focal_px: float | None = None, min_depth: float = 0.3,
+                  principal_point: tuple[float, float] | None = None) -> np.ndarray:
     """Camera-space translation of the root per frame from 2D/3D correspondences.
 
     Args:
@@ -148,6 +149,7 @@ def estimate_root(joints3d: np.ndarray, keypoints2d: np.ndarray, width: int, hei
         width, height: image size in pixels; the principal point is the image centre.
         focal_px: focal length in pixels (default :func:`default_focal_px`).
         min_depth: the root depth is kept at least this far from the camera (metres).
+        principal_point: (cx, cy) in pixels; default the image centre.
 
     Returns:
         (T, 3) float64 root (Pelvis) positions in camera coordinates, metres. For each frame
@@ -161,7 +163,7 @@ def estimate_root(joints3d: np.ndarray, keypoints2d: np.ndarray, width: int, hei
     if joints3d.shape != keypoints2d.shape:
         raise PoseMoEError(f"joints3d {joints3d.shape} and keypoints2d {keypoints2d.shape} differ")
     f = float(focal_px) if focal_px else default_focal_px(width, height)
-    cx, cy = width / 2.0, height / 2.0
+    cx, cy = principal_point if principal_point is not None else (width / 2.0, height / 2.0)
     X, Y, Z = joints3d[..., 0], joints3d[..., 1], joints3d[..., 2]
     u = keypoints2d[..., 0] - cx
     v = keypoints2d[..., 1] - cy

@@ -26,7 +26,7 @@ import torch
 
 from ..errors import PoseMoEError, run_main
 from .dataset import Mocap, sample_windows
-from .metrics import accel_error, depth_error, mpjpe, p_mpjpe, reprojection_error
+from .metrics import reprojection_error_fitted, accel_error, depth_error, mpjpe, p_mpjpe, reprojection_error
 from .weights import load_model, read_weights, sha256_file
 
 
@@ -67,6 +67,8 @@ def evaluate_model(model, test: dict, batch_size: int = 256) -> dict:
         "accel": accel_error(pred, gt),
         "reproj_px": reprojection_error(pred, test["root_cam"], test["f"], test["cx"], test["cy"],
                                         test["clean_px"]),
+        "reproj_fit_px": reprojection_error_fitted(pred, test["keypoints_px"].astype(np.float64),
+                                                   test["f"], test["cx"], test["cy"], test["clean_px"]),
     }
 
 
@@ -110,7 +112,7 @@ def main(argv=None) -> int:
         m["cpu_fps"] = None if args.no_speed else cpu_throughput(model, args.threads)
         rows.append(m)
         print(f"{name:22s} MPJPE {m['mpjpe']:6.1f}  P-MPJPE {m['p_mpjpe']:6.1f}  depth {m['depth']:6.1f}  "
-              f"reproj {m['reproj_px']:5.2f}px (input {input_reproj:5.2f})  accel {m['accel']:5.2f}  "
+              f"reproj {m['reproj_px']:5.2f}px / fitted root {m['reproj_fit_px']:5.2f}px (input {input_reproj:5.2f})  accel {m['accel']:5.2f}  "
               f"params {m['params']}  fps {m['cpu_fps'] or 0:.0f}", flush=True)
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     lines = [
@@ -122,9 +124,14 @@ def main(argv=None) -> int:
         f"Test set: {args.segments} segments x {args.length} frames (30 fps) from the held-out styles "
         "(dataset-1 `happy`, dataset-2 `youthful`), virtual phone cameras + detector-like noise, "
         f"seed {args.seed}. Detected (noisy) 2D input error vs true 2D: **{input_reproj:.2f} px**.", "",
-        "| Model | Params | Train budget (steps) | MPJPE mm | P-MPJPE mm | Depth mm | Reproj px (input "
-        f"{input_reproj:.2f}) | Accel mm/f² | CPU fps (2 thr) | GPU fps |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "Reprojection (px, against the true 2D): *true root* = the root-relative prediction placed at the "
+        "true root; *fitted root* = placed where the detected 2D puts it (per-frame root translation "
+        "fitted to the confidence-weighted detections with the known camera, as the pipeline places "
+        "the rig), which absorbs a pure scale error. The detected 2D input itself scores "
+        f"{input_reproj:.2f} px.", "",
+        "| Model | Params | Train budget (steps) | MPJPE mm | P-MPJPE mm | Depth mm | Reproj px true root | "
+        f"Reproj px fitted root (input {input_reproj:.2f}) | Accel mm/f² | CPU fps (2 thr) | GPU fps |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         meta = r["meta"]
@@ -134,7 +141,8 @@ def main(argv=None) -> int:
             budget = f"{meta.get('train_minutes', '?')} min ({meta.get('steps', '?')})"
         fps = f"{r['cpu_fps']:.0f}" if r["cpu_fps"] else "-"
         lines.append(f"| {r['name']} | {r['params'] / 1e3:.0f}k | {budget} | {r['mpjpe']:.1f} | "
-                     f"{r['p_mpjpe']:.1f} | {r['depth']:.1f} | {r['reproj_px']:.2f} | {r['accel']:.2f} | "
+                     f"{r['p_mpjpe']:.1f} | {r['depth']:.1f} | {r['reproj_px']:.2f} | {r['reproj_fit_px']:.2f} | "
+                     f"{r['accel']:.2f} | "
                      f"{fps} | n/a (no GPU this session) |")
     lines += ["", "Reproduce each row (train, then this evaluation):", ""]
     for r in rows:

@@ -51,3 +51,23 @@ def reprojection_error(pred_rel, root_cam, f, cx, cy, clean_px) -> float:
     u = f[:, None, None] * P[..., 0] / z + cx[:, None, None]
     v = f[:, None, None] * P[..., 1] / z + cy[:, None, None]
     return float(np.hypot(u - clean_px[..., 0], v - clean_px[..., 1]).mean())
+
+
+def reprojection_error_fitted(pred_rel, keypoints_px, f, cx, cy, clean_px) -> float:
+    """Reprojection error (px) with the root placed where the *detected* 2D puts it.
+
+    A root-relative prediction has no position of its own; this places it the way the
+    pipeline does (:func:`posemoe_blender.core.solving.estimate_root`: per frame, the root
+    translation that best explains the detected, confidence-weighted keypoints with the known
+    camera), then measures the projection against the true 2D. A pure scale error is absorbed
+    by the root depth (a bigger body farther away projects the same), so what remains is how
+    well the prediction's 2D shape matches the person: the paper's "the 2D part must not be
+    corrupted". ``keypoints_px`` (S, T, J, 3) = detected x, y, confidence; the rest as
+    :func:`reprojection_error`.
+    """
+    from ..core.solving import estimate_root
+
+    roots = np.stack([estimate_root(pred_rel[i], keypoints_px[i], 1, 1, focal_px=float(f[i]),
+                                    principal_point=(float(cx[i]), float(cy[i])))
+                      for i in range(pred_rel.shape[0])])
+    return reprojection_error(pred_rel, roots, f, cx, cy, clean_px)
