@@ -30,6 +30,17 @@ in contact (cm/s; the truth's own value is reported as a reference); acceleratio
 against the truth (mm/frame^2, root-relative); bone-length variation: mean over the 16 bones
 of each bone's standard deviation over the clip (mm); contact height error (solved outputs
 only): mean |ankle height - ANKLE_HEIGHT| in their own floor frame during truth contacts (cm).
+
+Foot locks (methods with the lock on; the locked frames are ``info["foot_lock"]["contact_mask"]``),
+per foot-frame against the truth contacts: lock precision (% of our locked foot-frames the
+truth has in contact: a false lock glues a swinging foot to the floor) and lock recall (% of
+the truth's contact foot-frames we lock: a missed one slides); locks mid-swing (% of our locked
+foot-frames where the truth ankle is more than 8 cm above its lowest level: the false locks an
+animator sees at once, as opposed to heel-strike / heel-off frames next to a contact, which the
+strict truth definition also leaves out); swing height error (solved outputs): mean |our ankle
+height above our floor - the truth's above its lowest level| over foot-frames where the truth
+foot is *not* in contact (cm: a foot kept on the floor while the truth lifts it costs its
+height).
 """
 
 from __future__ import annotations
@@ -57,17 +68,24 @@ METHOD_LABELS = {
     "full": "full pipeline (convert defaults)",
 }
 METRICS = ("mpjpe_mm", "pa_mpjpe_mm", "root_error_mm", "foot_slide_cm_s", "accel_error_mm_f2",
-           "bone_std_mm", "contact_height_err_cm")
+           "bone_std_mm", "contact_height_err_cm", "contact_precision_pct", "contact_recall_pct",
+           "locks_in_air_pct", "swing_height_err_cm")
 METRIC_LABELS = {
     "mpjpe_mm": "MPJPE (mm)", "pa_mpjpe_mm": "PA-MPJPE (mm)", "root_error_mm": "root traj. (mm)",
     "foot_slide_cm_s": "foot slide (cm/s)", "accel_error_mm_f2": "accel. err (mm/f²)",
     "bone_std_mm": "bone-length SD (mm)", "contact_height_err_cm": "contact height err (cm)",
+    "contact_precision_pct": "lock precision (%)", "contact_recall_pct": "lock recall (%)",
+    "locks_in_air_pct": "locks mid-swing (%)",
+    "swing_height_err_cm": "swing height err (cm)",
 }
 ANKLES = (J["LAnkle"], J["RAnkle"])
 #: Truth contact: ankle within this height (m) of the clip's lowest ankle level ...
 CONTACT_HEIGHT_M = 0.02
 #: ... and slower than this horizontally (m/s, median over 5 frames: mocap ankles twitch).
 CONTACT_SPEED_M_S = 0.3
+#: A lock where the truth ankle is higher than this above its lowest level is mid-swing (m;
+#: the walks' ankles peak at 12-15 cm, heel-off and toe-roll stay below ~7 cm).
+IN_AIR_HEIGHT_M = 0.08
 
 
 # ------------------------------------------------------------------------------ alignment
@@ -174,11 +192,60 @@ def contact_height_error(armature_joints: np.ndarray, contacts: np.ndarray,
     return float(np.abs(z[contacts] - ankle_height).mean() * 100) if contacts.any() else float("nan")
 
 
+def contact_precision_recall(locks: np.ndarray, contacts: np.ndarray) -> tuple[float, float]:
+    """(precision, recall) in % of our foot locks against the truth contacts, per foot-frame.
+
+    ``locks`` and ``contacts``: (T, 2) bool (left, right). Precision: of the foot-frames we
+    pinned, the share the truth has in contact (a false lock glues a swinging foot to the
+    floor); recall: of the truth's contact foot-frames, the share we pinned (a missed one
+    slides at the estimate's speed). NaN where the denominator is empty."""
+    locks = np.asarray(locks, bool)
+    contacts = np.asarray(contacts, bool)
+    if locks.shape != contacts.shape:
+        raise PoseMoEError(f"locks {locks.shape} and contacts {contacts.shape} differ")
+    hit = int((locks & contacts).sum())
+    precision = 100.0 * hit / locks.sum() if locks.any() else float("nan")
+    recall = 100.0 * hit / contacts.sum() if contacts.any() else float("nan")
+    return float(precision), float(recall)
+
+
+def truth_floor(world: np.ndarray) -> float:
+    """Z of the truth's lowest ankle level (2nd percentile of the lower ankle per frame)."""
+    return float(np.percentile(world[:, list(ANKLES), 2].min(axis=1), 2))
+
+
+def swing_height_error(armature_joints: np.ndarray, gt_world: np.ndarray, contacts: np.ndarray,
+                       ankle_height: float) -> float:
+    """cm: mean |our ankle height - the truth's| over foot-frames where the truth foot is *not*
+    in contact (swing). Ours: Z - ``ankle_height`` (floor at Z = 0 of ``armature_joints``);
+    the truth's: Z above its lowest ankle level (:func:`truth_floor`). A foot we keep on the
+    floor while the truth lifts it costs the truth's swing height; NaN without swing frames."""
+    ours = armature_joints[:, list(ANKLES), 2] - ankle_height
+    truth = gt_world[:, list(ANKLES), 2] - truth_floor(gt_world)
+    swing = ~np.asarray(contacts, bool)
+    return float(np.abs(ours - truth)[swing].mean() * 100) if swing.any() else float("nan")
+
+
+def locks_in_air(locks: np.ndarray, gt_world: np.ndarray, height_m: float = IN_AIR_HEIGHT_M) -> float:
+    """%: share of our lock foot-frames where the truth ankle is more than ``height_m`` above
+    its lowest level (:func:`truth_floor`): a foot glued to the floor mid-swing, not the
+    heel-strike / heel-off frames next to a contact that the strict truth also leaves out.
+    NaN without locks."""
+    locks = np.asarray(locks, bool)
+    if not locks.any():
+        return float("nan")
+    high = gt_world[:, list(ANKLES), 2] - truth_floor(gt_world) > height_m
+    return float(100.0 * (locks & high).sum() / locks.sum())
+
+
 def evaluate_joints(pred: np.ndarray, gt_world: np.ndarray, fps: float,
-                    contacts: Optional[np.ndarray] = None, floor_frame: bool = False) -> dict:
+                    contacts: Optional[np.ndarray] = None, floor_frame: bool = False,
+                    locks: Optional[np.ndarray] = None) -> dict:
     """All metrics of one method on one clip. ``pred`` (T, 17, 3) in any right-handed metric
     frame (camera or armature); ``gt_world`` (T, 17, 3) Z-up truth. ``floor_frame``: ``pred``
-    has its floor at Z = 0 (solved outputs): adds the contact height error."""
+    has its floor at Z = 0 (solved outputs): adds the contact height and swing height errors.
+    ``locks``: (T, 2) bool foot locks of the method (foot lock on): adds their precision and
+    recall against the truth contacts."""
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt_world, np.float64)
     if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[1:] != (NUM_JOINTS, 3):
@@ -194,11 +261,27 @@ def evaluate_joints(pred: np.ndarray, gt_world: np.ndarray, fps: float,
         "accel_error_mm_f2": accel_error(pred, gt),
         "bone_std_mm": bone_length_std(pred),
         "contact_height_err_cm": float("nan"),
+        "contact_precision_pct": float("nan"),
+        "contact_recall_pct": float("nan"),
+        "locks_in_air_pct": float("nan"),
+        "swing_height_err_cm": float("nan"),
     }
     if floor_frame:
         from .core.solving import ANKLE_HEIGHT
         out["contact_height_err_cm"] = contact_height_error(pred, contacts, ANKLE_HEIGHT)
+        out["swing_height_err_cm"] = swing_height_error(pred, gt, contacts, ANKLE_HEIGHT)
+    if locks is not None:
+        p, r = contact_precision_recall(locks, contacts)
+        out["contact_precision_pct"], out["contact_recall_pct"] = p, r
+        out["locks_in_air_pct"] = locks_in_air(locks, gt)
     return out
+
+
+def lock_mask(animation) -> Optional[np.ndarray]:
+    """(T, 2) bool foot locks (left, right) of a solved animation; None with the lock off."""
+    lock = animation.info.get("foot_lock") or {}
+    mask = lock.get("contact_mask")
+    return None if mask is None else np.asarray(mask, bool).reshape(-1, 2)
 
 
 # ------------------------------------------------------------------------------ running
@@ -286,7 +369,10 @@ def run_video(video: str, truth: dict, weights: Optional[str] = None) -> dict:
         if res is None:
             continue
         jw = res.animation.joints_world
-        results[name] = evaluate_joints(jw, gt, fps, contacts, floor_frame=True)
+        locks = lock_mask(res.animation)
+        results[name] = evaluate_joints(jw, gt, fps, contacts, floor_frame=True, locks=locks)
+        if locks is not None:
+            tracks[name + "_locks"] = locks
         tracks[name] = align_world(jw, gt)
         tracks[name + "_armature"] = jw
     lock = full.animation.info.get("foot_lock") or {}
@@ -349,7 +435,8 @@ def _table(summary_methods: dict, metrics=METRICS) -> list[str]:
         if m in summary_methods:
             s = summary_methods[m]
             lines.append(f"| {METHOD_LABELS[m]} | {s.get('videos', '')} | "
-                         + " | ".join(_fmt(s[k], 2 if k in ("accel_error_mm_f2", "bone_std_mm", "contact_height_err_cm") else 1)
+                         + " | ".join(_fmt(s[k], 2 if k in ("accel_error_mm_f2", "bone_std_mm", "contact_height_err_cm",
+                                                         "swing_height_err_cm") else 1)
                                       for k in metrics) + " |")
     return lines
 
@@ -405,15 +492,19 @@ def render_markdown(report: dict, plots: dict, command: str, notes: str = "") ->
                  for m in METHODS if m in per]
         out.append(f"| {view} | " + " | ".join(cells) + " |")
     out += ["", "## Per video (full pipeline vs MediaPipe raw)", "",
-            "| video | frames | detected | PA-MPJPE full / MP | MPJPE full / MP | root traj. full / MP | foot slide full / no lock / MP | accel. full / MP | contacts (truth frames / locks) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| video | frames | detected | PA-MPJPE full / MP | MPJPE full / MP | root traj. full / MP | foot slide full / no lock / MP | accel. full / MP | contacts (truth frames / locks) | lock precision / recall / mid-swing % full | same, MP 3D | swing height err cm full / MP 3D |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         f, n, mp = r["methods"]["full"], r["methods"]["full_nolock"], r["methods"]["mediapipe_raw"]
+        q = r["methods"].get("full_mp_lifter", {})
         out.append(f"| {r['video']} | {r['frames']} | {r['detected_frames']} | {_fmt(f['pa_mpjpe_mm'])} / {_fmt(mp['pa_mpjpe_mm'])} | "
                    f"{_fmt(f['mpjpe_mm'])} / {_fmt(mp['mpjpe_mm'])} | {_fmt(f['root_error_mm'])} / {_fmt(mp['root_error_mm'])} | "
                    f"{_fmt(f['foot_slide_cm_s'])} / {_fmt(n['foot_slide_cm_s'])} / {_fmt(mp['foot_slide_cm_s'])} | "
                    f"{_fmt(f['accel_error_mm_f2'], 2)} / {_fmt(mp['accel_error_mm_f2'], 2)} | "
-                   f"{r['truth_contact_frames']} / {r['foot_lock'].get('contacts', 0)} |")
+                   f"{r['truth_contact_frames']} / {r['foot_lock'].get('contacts', 0)} | "
+                   f"{_fmt(f['contact_precision_pct'], 0)} / {_fmt(f['contact_recall_pct'], 0)} / {_fmt(f['locks_in_air_pct'], 0)} | "
+                   f"{_fmt(q.get('contact_precision_pct'), 0)} / {_fmt(q.get('contact_recall_pct'), 0)} / {_fmt(q.get('locks_in_air_pct'), 0)} | "
+                   f"{_fmt(f['swing_height_err_cm'])} / {_fmt(q.get('swing_height_err_cm'))} |")
     if plots:
         out += ["", "## Plots", ""]
         for title, rel in plots.items():
@@ -477,9 +568,13 @@ def make_plots(row: dict, folder: str, fps: float) -> dict:
         step = np.linalg.norm(np.diff(arm[:, a, :2], axis=0), axis=-1)
         still[1:] = step < 1e-7
         ax.plot(t[still], np.full(still.sum(), -0.02), "|", color="tab:blue", ms=8, label="ours: foot pinned")
+        if "full_locks" in tr:  # locks the truth does not have (heel-off, or glued mid-swing)
+            false = tr["full_locks"][:, k] & ~contacts[:, k]
+            ax.plot(t[false], np.full(false.sum(), -0.035), "|", color="tab:red", ms=8,
+                    label="ours: locked, truth not in contact")
         ax.set_ylabel(f"{side} ankle height (m)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, ncol=5, loc="upper right")
+    axes[0].legend(fontsize=7, ncol=3, loc="upper right")
     axes[1].set_xlabel("time (s)")
     fig.suptitle(f"{row['video']}: ankle height above the floor, contacts marked", fontsize=10)
     fig.tight_layout()

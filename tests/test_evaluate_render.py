@@ -139,8 +139,14 @@ def test_evaluate_render_smoke(tmp_path):
     # smoothing: much less acceleration error than the raw landmarks
     assert methods["full"]["accel_error_mm_f2"] < methods["mediapipe_raw"]["accel_error_mm_f2"]
     assert set(report["summary"]["targets"]) == {"pa_mpjpe", "foot_slide", "accel"}
+    # the lock's contacts against the truth's: per foot-frame precision / recall, swing height
+    for key in ("contact_precision_pct", "contact_recall_pct", "locks_in_air_pct"):
+        assert 0.0 <= methods["full"][key] <= 100.0, key
+        assert methods["full_nolock"][key] is None and methods["mediapipe_raw"][key] is None
+    assert np.isfinite(methods["full"]["swing_height_err_cm"])
     text = out.read_text()
     assert "| full pipeline (convert defaults) |" in text
+    assert "lock precision (%)" in text and "swing height err (cm)" in text
     pngs = sorted((tmp_path / "img").glob("*.png"))
     assert len(pngs) == 2 and all(p.stat().st_size > 10_000 for p in pngs)
 
@@ -189,3 +195,47 @@ def test_evaluate_render_with_posemoe_weights(tmp_path):
     report = json.loads(proc.stdout)
     assert "posemoe_raw" in report["summary"]["methods"]
     assert report["videos"][0]["lifter"] == "posemoe"
+
+
+def test_lock_precision_and_recall_per_foot_frame():
+    truth = np.zeros((10, 2), bool)
+    truth[2:6, 0] = True                 # left: 4 contact frames
+    truth[5:9, 1] = True                 # right: 4
+    locks = np.zeros((10, 2), bool)
+    locks[3:8, 0] = True                 # left: 3 right (3, 4, 5), 2 false (6, 7)
+    locks[5:8, 1] = True                 # right: 3 right, none false
+    p, r = ev.contact_precision_recall(locks, truth)
+    assert p == pytest.approx(100 * 6 / 8) and r == pytest.approx(100 * 6 / 8)
+    p, r = ev.contact_precision_recall(truth, truth)
+    assert p == pytest.approx(100.0) and r == pytest.approx(100.0)
+    p, r = ev.contact_precision_recall(np.zeros_like(truth), truth)  # no locks: nothing pinned
+    assert np.isnan(p) and r == 0.0
+    p, r = ev.contact_precision_recall(np.ones_like(truth), truth)  # everything pinned
+    assert p == pytest.approx(100 * 8 / 20) and r == pytest.approx(100.0)
+    with pytest.raises(Exception):
+        ev.contact_precision_recall(locks[:5], truth)
+
+
+def test_swing_height_error_and_locks_mid_swing(walk):
+    gt, contacts = walk  # floor frame: stance ankles at 0.08, swing arcs up to 12 cm above
+    h = 0.08
+    assert ev.swing_height_error(gt, gt, contacts, h) == pytest.approx(0.0, abs=1e-9)
+    assert ev.swing_height_error(gt + [0, 0, 0.03], gt, contacts, h) == pytest.approx(3.0)
+    # a foot kept on the floor through its swing costs the truth's swing height
+    flat = gt.copy()
+    flat[:, list(ev.ANKLES), 2] = h
+    swing = gt[:, list(ev.ANKLES), 2][~contacts] - h
+    assert ev.swing_height_error(flat, gt, contacts, h) == pytest.approx(swing.mean() * 100)
+    assert swing.mean() > 0.05
+    # locks: exactly the truth's contacts are never mid-swing; locking every frame is, in the
+    # share of foot-frames whose ankle is more than 8 cm up
+    assert ev.locks_in_air(contacts, gt) == pytest.approx(0.0)
+    high = gt[:, list(ev.ANKLES), 2] - h > ev.IN_AIR_HEIGHT_M
+    assert 0 < high.mean() < 0.5
+    assert ev.locks_in_air(np.ones_like(contacts), gt) == pytest.approx(100 * high.mean())
+    m = ev.evaluate_joints(gt, gt, FPS, contacts, floor_frame=True, locks=contacts)
+    assert m["contact_precision_pct"] == pytest.approx(100.0) and m["contact_recall_pct"] == pytest.approx(100.0)
+    assert m["locks_in_air_pct"] == 0.0 and m["swing_height_err_cm"] == pytest.approx(0.0, abs=1e-9)
+    m = ev.evaluate_joints(gt, gt, FPS, contacts)  # no lock, no floor frame: not applicable
+    assert all(np.isnan(m[k]) for k in ("contact_precision_pct", "contact_recall_pct",
+                                        "locks_in_air_pct", "swing_height_err_cm"))

@@ -95,8 +95,14 @@ def test_contact_detection_precision_recall(noise):
     tp = (strict & truth).sum()
     precision, recall = tp / strict.sum(), tp / truth.sum()
     assert precision >= 0.9 and recall >= 0.9, (precision, recall)
-    # the default grows contacts by a frame at both ends: recall up, precision a little down
+    # the default starts contacts a frame early (the speed window lags a landing foot) but
+    # does not end them later: a foot that starts to move is released at once
     found = detect_contacts(P, FPS)
+    both_ends = detect_contacts(P, FPS, config=FootLockConfig(grow_end_s=None))
+    for k in range(2):
+        for (s0, e0), (s1, e1), (s2, e2) in zip(_runs(strict[:, k]), _runs(found[:, k]),
+                                                _runs(both_ends[:, k])):
+            assert (s1, e1) == (max(s0 - 1, 0), e0) and (s2, e2) == (max(s0 - 1, 0), min(e0 + 1, len(P)))
     tp = (found & truth).sum()
     precision, recall = tp / found.sum(), tp / truth.sum()
     assert precision >= 0.85 and recall >= 0.95, (precision, recall)
@@ -276,6 +282,10 @@ def test_root_follows_the_planted_feet_when_the_root_estimate_wobbles(given_cont
     kp = _side_camera_keypoints(clean)  # the image sees the real, still feet
     out, info = lock_feet(P, FPS, keypoints2d=kp, contacts=truth if given_contacts else None)
     assert contact_speed(out, truth) < 1e-3
+    mask = np.array(info["contact_mask"], bool)  # the locked frames, as used
+    assert mask.shape == truth.shape and mask.sum() == sum(info["contact_frames"].values())
+    if given_contacts:
+        np.testing.assert_array_equal(mask, truth)
     for k, (_, _, _, ankle) in enumerate(LEGS):  # on the floor, neither floating nor sunk
         np.testing.assert_allclose(out[truth[:, k], ankle, 2], ANKLE_HEIGHT, atol=1e-3)
     np.testing.assert_allclose(leg_lengths(out), leg_lengths(P), atol=1e-6)

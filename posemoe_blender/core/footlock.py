@@ -17,12 +17,16 @@ before the bone rotations are solved). :func:`lock_feet` does, per foot (the ank
    the monocular 3D estimate slides (this assumes a static camera). Soft scores are
    thresholded, holes shorter than a swing (``fill_s``) closed, contacts shorter than
    ``min_contact_s`` dropped. Then two rules that compare the feet, so the root's error
-   (which both feet share) cancels: feet moving apart faster than ``apart_speed`` are not
-   both planted (the one moving more in the image, or the higher one, is dropped), and
+   (which both feet share) cancels: feet moving apart faster than ``apart_speed`` (in 3D or,
+   with keypoints, in the image) are not both planted (the one moving more in the image, or
+   the higher one, is dropped), and
    where neither foot was found but one is clearly stiller in the image than the other
    (image speeds ``apart_speed`` apart, the stiller under ``speed_band_2d[1]``) while the
    other swings, the stiller one is planted (a walk always has a foot down; in a run's
-   flight both feet move fast in the image). The rest is grown by ``grow_s`` at both ends.
+   flight both feet move fast in the image). Contacts then start ``grow_s`` earlier (the
+   speed window makes a landing foot look still a frame late) but do not end later
+   (``grow_end_s`` = 0): extending the end held the ankle down through heel-off, while the
+   truth's ankle was already rising.
 3. **Floor**: the floor is put under the lowest contacts (``floor_percentile`` of the
    per-contact median ankle heights, minus the ankle's height above the sole), so the
    whole clip is shifted in Z by ``info["floor_shift"]``; no ankle ends below the floor.
@@ -86,7 +90,9 @@ class FootLockConfig:
     min_contact_s: float = 0.1          # shorter contacts are dropped
     fill_frames: int = 2                # holes of at most this many frames are closed ...
     fill_s: float = 0.2                 # ... or this long (no step's swing is that short)
-    grow_s: float = 0.035               # contacts extended by this much at both ends
+    grow_s: float = 0.035               # contacts start this much earlier (the speed window lags)
+    grow_end_s: float | None = 0.0      # ... and end this much later (None: grow_s). 0: a foot
+                                        # that starts to move (heel-off) is not held down
     blend_s: float = 0.25               # fade in/out of each lock
     floor_percentile: float = 0.0       # of per-contact median ankle heights (0: the lowest)
     reach: float = 0.999                # pinned feet need the leg at most this straight
@@ -98,6 +104,7 @@ class FootLockConfig:
     foot_root: bool = True              # horizontal root motion driven by the contacting feet
     root_fade_s: float = 0.5            # away from contacts the root fades back to its estimate
     apart_speed: float = 0.6            # m/s: feet moving apart faster are not both planted
+    apart_2d: bool = True               # "apart" also from the ankles' image motion (static camera)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -224,7 +231,7 @@ def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = N
         return 1.0 - _smoothstep((height - band[0]) / (band[1] - band[0]))
 
     score = low_enough(cfg.height_band) * still(v3, cfg.speed_band)
-    v2 = None
+    v2 = rel_v2 = None
     kp = None if keypoints2d is None else np.asarray(keypoints2d, dtype=np.float64)
     if kp is not None and kp.shape == (T, NUM_JOINTS, 3) and np.all(np.isfinite(kp)):
         # metres per pixel from the person's size: 3D head-to-ankle over 2D head-to-ankle
@@ -237,11 +244,15 @@ def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = N
             m_per_px = float(np.median(size3[ok] / size2[ok]))
             v2 = np.stack([_speed(kp[:, leg[3], :2], fps, half) for leg in LEGS], axis=1) * m_per_px
             conf = np.stack([kp[:, leg[3], 2] for leg in LEGS], axis=1)
+            rel2 = kp[:, J["LAnkle"], :2] - kp[:, J["RAnkle"], :2]
+            rel_v2 = _speed(rel2, fps, half) * m_per_px
+            rel_v2[(conf < cfg.min_confidence).any(axis=1)] = 0.0
             s3 = still(v3, cfg.speed_band_3d_with_2d)
             s2 = np.where(conf >= cfg.min_confidence, still(v2, cfg.speed_band_2d), s3)
             w = cfg.weight_2d
             score = low_enough(cfg.height_band_2d) * (w * s2 + (1.0 - w) * s3)
-    return score, {"height": height, "speed3d": v3, "speed2d": v2, "low_level": low}
+    return score, {"height": height, "speed3d": v3, "speed2d": v2, "low_level": low,
+                   "rel_speed2d": rel_v2}
 
 
 def _one_planted_when_apart(contacts, P, fps, diag, cfg):
@@ -251,6 +262,8 @@ def _one_planted_when_apart(contacts, P, fps, diag, cfg):
     half = max(1, int(round(cfg.speed_window_s * fps / 2)))
     ankles = P[:, [leg[3] for leg in LEGS], :2]
     apart = _speed(ankles[:, 0] - ankles[:, 1], fps, half) > cfg.apart_speed
+    if cfg.apart_2d and diag.get("rel_speed2d") is not None:  # or apart in the image
+        apart |= diag["rel_speed2d"] > cfg.apart_speed
     both = contacts.all(axis=1) & apart
     moving = diag["speed2d"] if diag["speed2d"] is not None else diag["height"]
     out = contacts.copy()
@@ -278,10 +291,11 @@ def detect_contacts(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = 
     out = np.stack([_clean(scores[:, k] > 0.5, fill, min_len) for k in range(2)], axis=1)
     out = _one_planted_when_apart(out, P, fps, diag, cfg)
     out = np.stack([_clean(out[:, k], fill, min_len) for k in range(2)], axis=1)
-    grow = int(round(cfg.grow_s * fps))
-    if grow > 0:  # contacts start a little before and end a little after the foot is still
-        padded = np.pad(out, ((grow, grow), (0, 0)))
-        out = np.any(np.stack([padded[d:d + len(out)] for d in range(2 * grow + 1)]), axis=0)
+    before = int(round(cfg.grow_s * fps))
+    after = int(round((cfg.grow_s if cfg.grow_end_s is None else cfg.grow_end_s) * fps))
+    if before or after:  # contacts start a little before (and, optionally, end after) the foot is still
+        padded = np.pad(out, ((after, before), (0, 0)))
+        out = np.any(np.stack([padded[d:d + len(out)] for d in range(before + after + 1)]), axis=0)
     return out
 
 
@@ -446,7 +460,8 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
         ``ground_translation`` (3 list), ``ground_tilt_deg`` (the levelling applied),
         ``floor_shift`` (metres subtracted from Z after levelling), ``pelvis_drop_max_m``
         (the most the pelvis was lowered to reach a pin: the rigid relation holds for the
-        pelvis up to this), ``contact_frames`` ({"L": n, "R": n}), ``contacts`` (number of contact
+        pelvis up to this), ``contact_frames`` ({"L": n, "R": n}), ``contact_mask`` ((T, 2)
+        list of bools: the pinned frames, left/right), ``contacts`` (number of contact
         segments), ``unreached_frames`` (IK targets out of reach), ``blend_frames``,
         ``root_shift`` ((T, 3) list, metres: the body moved onto its planted feet; zeros with
         ``foot_root`` off).
@@ -542,6 +557,7 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
         "ground_tilt_deg": tilt if tilt <= cfg.max_ground_tilt_deg else 0.0,
         "floor_shift": shift,
         "contact_frames": {leg[0]: int(contacts[:, k].sum()) for k, leg in enumerate(LEGS)},
+        "contact_mask": contacts.tolist(),
         "contacts": int(sum(len(_runs(contacts[:, k])) for k in range(2))),
         "unreached_frames": unreached,
         "pelvis_drop_max_m": float(drop.max()) if T else 0.0,
