@@ -578,6 +578,7 @@ def make_plots(row: dict, folder: str, fps: float) -> dict:
     axes[1].set_xlabel("time (s)")
     fig.suptitle(f"{row['video']}: ankle height above the floor, contacts marked", fontsize=10)
     fig.tight_layout()
+    fig.subplots_adjust(left=max(fig.subplotpars.left, 0.08))  # keep the y labels in the image
     p = os.path.join(folder, f"quality_feet_{name}.png")
     fig.savefig(p, dpi=90)
     plt.close(fig)
