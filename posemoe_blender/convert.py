@@ -166,14 +166,24 @@ def _process_while_importing_bpy(video: str, options: ConvertOptions,
     imported on the main thread; detection does not care which thread it runs on. Ctrl-C
     (which arrives on the main thread) cancels the worker at its next frame and is re-raised.
     Returns the clip result and the seconds the import took (hidden behind detection).
+
+    No shared library may be loaded on the worker while bpy's are: bpy's static initialisers
+    (USD) release and retake the GIL while holding the dynamic loader's lock, so a worker that
+    holds the GIL and calls ``dlopen`` (importing a C extension: MediaPipe's bindings, or torch
+    loading a kernel library) deadlocks both threads (seen with gdb). So the lifter's weights
+    are loaded here first, the import starts only once the worker has detected its first frame
+    (the detector's libraries are loaded by then), and the worker lifts only after the import.
     """
     cancel = threading.Event()
-    imported = threading.Event()  # torch waits for bpy: loading both at once can deadlock
+    detecting = threading.Event()  # the worker has detected a frame (or stopped)
+    imported = threading.Event()   # the main thread's import of bpy is over
     box: dict = {}
     if options.lifter == "posemoe" and lifting.weights_available(options.weights):
         lifting.load_lifter(options.weights, lifting.resolve_device(options.device))
 
     def guarded(done: int, total: int) -> None:
+        if done > 0:
+            detecting.set()
         if cancel.is_set():
             raise ConversionCancelled("interrupted")
         if progress:
@@ -184,10 +194,14 @@ def _process_while_importing_bpy(video: str, options: ConvertOptions,
             box["result"] = process_clip(video, options, guarded, lift_gate=imported)
         except BaseException as exc:  # handed to the main thread
             box["error"] = exc
+        finally:
+            detecting.set()
 
     worker = threading.Thread(target=work, name="posemoe-pipeline", daemon=True)
     worker.start()
     try:
+        while not detecting.wait(0.05):
+            pass
         with _DeferredInterrupt() as interrupt:  # Blender swallows Ctrl-C raised in its import
             t0 = time.perf_counter()
             import bpy  # noqa: F401  (main thread only)

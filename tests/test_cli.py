@@ -103,3 +103,34 @@ def test_outputs_get_normal_file_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (out.stat().st_mode & 0o777) == 0o644
+
+
+def test_bpy_import_never_overlaps_library_loading_on_the_worker(tmp_path):
+    """convert imports bpy on the main thread while the worker detects; loading a shared library
+    on the worker during that import deadlocks (bpy's USD initialisers retake the GIL under the
+    loader lock). The contract: the lifter's weights are loaded before the worker starts, the
+    import starts only after the worker's first detected frame, and lifting waits for its end."""
+    script = r'''
+import sys, time, threading
+import posemoe_blender.convert as cv
+from posemoe_blender.errors import PoseMoEError
+log = []
+def fake_process_clip(video, options, progress, lift_gate=None):
+    log.append(("weights loaded", bool(cv.lifting._CACHE)))
+    time.sleep(0.3)
+    log.append(("bpy before first frame", "bpy" in sys.modules))
+    progress(1, 10)
+    assert lift_gate is not None and lift_gate.wait(60)
+    log.append(("bpy before lifting", "bpy" in sys.modules))
+    raise PoseMoEError(repr(log))
+cv.process_clip = fake_process_clip
+try:
+    cv.convert_clip("clip.mp4", cv.Outputs(fbx=sys.argv[1]), cv.ConvertOptions())
+except PoseMoEError as e:
+    print(e)
+'''
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "o.fbx")], capture_output=True,
+                          text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    out = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr
+    assert out == ("[('weights loaded', True), ('bpy before first frame', False), "
+                   "('bpy before lifting', True)]"), out
