@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduce the lifting-network results of docs/benchmarks-model.md (CPU, ~2 h on 2 cores).
+# Reproduce the lifting-network results of docs/benchmarks-model.md (CPU, ~2 h on 2 cores;
+# SHIP=1 also retrains the shipped weights: +80 CPU-minutes).
 # Every run gets the same compute: --clock cpu counts this process's CPU time, --threads 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,19 @@ run tcn --model tcn --minutes $MAIN &
 run abl_full --model posemoe --minutes $ABL && run abl_no_depth_init --model posemoe --ablation no-depth-init --minutes $ABL &
 wait
 run abl_no_router --model posemoe --ablation no-router --minutes $ABL & run abl_no_cross --model posemoe --ablation no-cross --minutes $ABL & wait
+# ablations at an equal number of steps (300 x 32 windows; step-counted, so bit-reproducible)
+steps() { name=$1; shift; $PY -m posemoe_blender.model.train "$@" --steps 300 --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
+steps abl300_full --model posemoe & steps abl300_no_depth_init --model posemoe --ablation no-depth-init & wait
+steps abl300_no_router --model posemoe --ablation no-router & steps abl300_no_cross --model posemoe --ablation no-cross & wait
+# the shipped model: the main PoseMoE run continued to 80 CPU-minutes (warm restarts of the schedule)
+if [ -n "${SHIP:-}" ]; then
+  rm -rf .cache/runs/posemoe_ship80 && cp -r .cache/runs/posemoe .cache/runs/posemoe_ship80
+  for m in 20 32 80; do run posemoe_ship80 --model posemoe --minutes $m --resume; done
+  $PY scripts/model_ship.py .cache/runs/posemoe_ship80
+fi
 $PY -m posemoe_blender.model.evaluate --runs posemoe=.cache/runs/posemoe entangled=.cache/runs/entangled tcn=.cache/runs/tcn \
     abl_full=.cache/runs/abl_full abl_no_depth_init=.cache/runs/abl_no_depth_init \
     abl_no_router=.cache/runs/abl_no_router abl_no_cross=.cache/runs/abl_no_cross \
+    abl300_full=.cache/runs/abl300_full abl300_no_depth_init=.cache/runs/abl300_no_depth_init \
+    abl300_no_router=.cache/runs/abl300_no_router abl300_no_cross=.cache/runs/abl300_no_cross \
     --out docs/benchmarks-model.md --json .cache/runs/benchmark.json
