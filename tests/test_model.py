@@ -135,6 +135,21 @@ def test_ablations_build(ablation):
         assert not model.moe_layers()
 
 
+def test_cross_gate_starts_closed_and_learns():
+    """cross_gate: the cross-expert terms are multiplied by gates that start at zero (the
+    aggregation is the identity at initialisation) and receive gradients."""
+    from posemoe_blender.model.posemoe import CrossAggregation, PoseMoEConfig
+
+    torch.manual_seed(0)
+    agg = CrossAggregation(PoseMoEConfig(dim=16, heads=2, cross_gate=True))
+    a, d = torch.randn(2, 5, 17, 16), torch.randn(2, 5, 17, 16)
+    a2, d2 = agg(a, d)
+    assert torch.equal(a2, a) and torch.equal(d2, d)
+    (a2.sum() + d2.sum()).backward()
+    assert agg.gate.grad is not None and agg.gate.grad.abs().sum() > 0
+    assert build_model(make_config("posemoe", 27, [], {"cross_gate": True}))(torch.rand(1, 27, 17, 3)).shape == (1, 27, 17, 3)
+
+
 def test_default_sizes():
     n = sum(p.numel() for p in build_model(make_config("posemoe", 27, [])).parameters())
     m = sum(p.numel() for p in build_model(make_config("entangled", 27, [])).parameters())

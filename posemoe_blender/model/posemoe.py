@@ -55,6 +55,7 @@ class PoseMoEConfig:
     depth_init: bool = True
     router: bool = True
     cross: bool = True
+    cross_gate: bool = False   # zero-initialised gates on the cross-expert terms (experiment)
     dropout: float = 0.0
 
     def to_dict(self) -> dict:
@@ -180,12 +181,17 @@ class CrossAggregation(nn.Module):
         self.n2d, self.nd = nn.LayerNorm(C), nn.LayerNorm(C)
         self.s_2d_from_d, self.s_d_from_2d = Attention(C, cfg.heads), Attention(C, cfg.heads)
         self.t_2d_from_d, self.t_d_from_2d = Attention(C, cfg.heads), Attention(C, cfg.heads)
+        # optional per-channel gates, zero at the start: the streams first learn on their own
+        # and open the cross-expert paths as training finds them useful (ReZero/LayerScale-like)
+        self.gate = nn.Parameter(torch.zeros(4, C)) if cfg.cross_gate else None
 
     def forward(self, a, d):
         na, nd = self.n2d(a), self.nd(d)
-        a2 = a + _spatial(self.s_2d_from_d, na, nd) + _temporal(self.t_2d_from_d, na, nd)
-        d2 = d + _spatial(self.s_d_from_2d, nd, na) + _temporal(self.t_d_from_2d, nd, na)
-        return a2, d2
+        terms = (_spatial(self.s_2d_from_d, na, nd), _temporal(self.t_2d_from_d, na, nd),
+                 _spatial(self.s_d_from_2d, nd, na), _temporal(self.t_d_from_2d, nd, na))
+        if self.gate is not None:
+            terms = tuple(g * t for g, t in zip(self.gate, terms))
+        return a + terms[0] + terms[1], d + terms[2] + terms[3]
 
 
 class PoseMoE(nn.Module):
