@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the lifting-network results of docs/benchmarks-model.md (CPU, ~2 h on 2 cores;
-# SHIP=1 also retrains the shipped weights: +80 CPU-minutes).
+# SHIP=1 also retrains the shipped weights: +130 CPU-minutes).
 # Every run gets the same compute: --clock cpu counts this process's CPU time, --threads 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,11 +21,11 @@ run abl_no_router --model posemoe --ablation no-router --minutes $ABL & run abl_
 steps() { name=$1; shift; $PY -m posemoe_blender.model.train "$@" --steps 300 --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
 steps abl300_full --model posemoe & steps abl300_no_depth_init --model posemoe --ablation no-depth-init & wait
 steps abl300_no_router --model posemoe --ablation no-router & steps abl300_no_cross --model posemoe --ablation no-cross & wait
-# the shipped model: the main PoseMoE run continued to 80 CPU-minutes (warm restarts of the schedule)
+# the shipped model: the main PoseMoE run continued to 130 CPU-minutes (warm restarts of the schedule)
 if [ -n "${SHIP:-}" ]; then
-  rm -rf .cache/runs/posemoe_ship80 && cp -r .cache/runs/posemoe .cache/runs/posemoe_ship80
-  for m in 20 32 80; do run posemoe_ship80 --model posemoe --minutes $m --resume; done
-  $PY scripts/model_ship.py .cache/runs/posemoe_ship80
+  rm -rf .cache/runs/posemoe_ship130 && cp -r .cache/runs/posemoe .cache/runs/posemoe_ship130
+  for m in 20 32 80 130; do run posemoe_ship130 --model posemoe --minutes $m --resume; done
+  $PY scripts/model_ship.py .cache/runs/posemoe_ship130
 fi
 $PY -m posemoe_blender.model.evaluate --runs posemoe=.cache/runs/posemoe entangled=.cache/runs/entangled tcn=.cache/runs/tcn \
     abl_full=.cache/runs/abl_full abl_no_depth_init=.cache/runs/abl_no_depth_init \
