@@ -19,8 +19,8 @@ from typing import Optional
 
 import numpy as np
 
-from .core.pipeline import ClipResult, ConvertOptions, Progress, process_clip
-from .core import lifting, smoothing
+from .core.pipeline import ClipResult, ConvertOptions, Progress, prepare_lifter, process_clip
+from .core import smoothing
 from .core.solving import camera_joints
 from .errors import ConversionCancelled, PoseMoEError
 from .fileio import ensure_output_folder
@@ -178,8 +178,7 @@ def _process_while_importing_bpy(video: str, options: ConvertOptions,
     detecting = threading.Event()  # the worker has detected a frame (or stopped)
     imported = threading.Event()   # the main thread's import of bpy is over
     box: dict = {}
-    if options.lifter == "posemoe" and lifting.weights_available(options.weights):
-        lifting.load_lifter(options.weights, lifting.resolve_device(options.device))
+    prepare_lifter(options)  # here, not on the worker: see above (process_clip finds it cached)
 
     def guarded(done: int, total: int) -> None:
         if done > 0:

@@ -113,10 +113,11 @@ def test_bpy_import_never_overlaps_library_loading_on_the_worker(tmp_path):
     script = r'''
 import sys, time, threading
 import posemoe_blender.convert as cv
+from posemoe_blender.core import lifting
 from posemoe_blender.errors import PoseMoEError
 log = []
 def fake_process_clip(video, options, progress, lift_gate=None):
-    log.append(("weights loaded", bool(cv.lifting._CACHE)))
+    log.append(("weights loaded", bool(lifting._CACHE)))
     time.sleep(0.3)
     log.append(("bpy before first frame", "bpy" in sys.modules))
     progress(1, 10)

@@ -12,7 +12,7 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from ..errors import PoseMoEError
 from . import detection, lifting, smoothing, solving
 from .skeleton import Animation
 from .video import open_video
+
+if TYPE_CHECKING:
+    import torch
 
 Progress = Callable[[int, int], None]
 
@@ -111,6 +114,22 @@ def hold_person_gaps(joints3d: np.ndarray, gaps: list) -> np.ndarray:
     return out
 
 
+def prepare_lifter(options: ConvertOptions) -> tuple[torch.device, bool]:
+    """Check the lifter options and load (and cache) the network's weights.
+
+    Returns ``(device, use_network)``: ``use_network`` is False when the MediaPipe world
+    landmarks are the lifter (asked for, or no trained weights). Raises PoseMoEError for an
+    unknown lifter, an unusable device or a bad weights file, before any detection work.
+    """
+    if options.lifter not in ("posemoe", "mediapipe"):
+        raise PoseMoEError(f"unknown lifter {options.lifter!r} (choose posemoe or mediapipe)")
+    device = lifting.resolve_device(options.device)
+    use_network = options.lifter == "posemoe" and lifting.weights_available(options.weights)
+    if use_network:
+        lifting.load_lifter(options.weights, device)
+    return device, use_network
+
+
 def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Progress] = None,
                  lift_gate: Optional[threading.Event] = None) -> ClipResult:
     """Run detection, lifting, smoothing and solving on one clip. Raises PoseMoEError.
@@ -121,12 +140,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     """
     timings = {}
     t0 = time.perf_counter()
-    if options.lifter not in ("posemoe", "mediapipe"):
-        raise PoseMoEError(f"unknown lifter {options.lifter!r} (choose posemoe or mediapipe)")
-    device = lifting.resolve_device(options.device)
-    use_network = options.lifter == "posemoe" and lifting.weights_available(options.weights)
-    if use_network:  # fail before minutes of detection on a bad weights file; cached for lift
-        lifting.load_lifter(options.weights, device)
+    device, use_network = prepare_lifter(options)  # a bad weights file fails before detection
     timings["lift_setup"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from ..errors import PoseMoEError
+from ..fileio import staging_file
 from .baselines import build_model
 
 FORMAT = "posemoe-blender-weights/1"
@@ -43,13 +43,10 @@ def save_weights(path: str | os.PathLike, model: torch.nn.Module, config: dict,
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "config": dict(config), "state_dict": state, "meta": dict(meta or {})}
-    fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".pt", dir=path.parent)
+    fd, tmp = staging_file(str(path.parent), ".pt")  # normal permissions, not mkstemp's 0600
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a shipped file must be readable
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
