@@ -62,6 +62,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt, maximum_filter1d, uniform_filter1d
 
 from ..errors import PoseMoEError
 from ..joints import JOINT_INDEX as J, NUM_JOINTS
@@ -294,8 +295,9 @@ def detect_contacts(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = 
     before = int(round(cfg.grow_s * fps))
     after = int(round((cfg.grow_s if cfg.grow_end_s is None else cfg.grow_end_s) * fps))
     if before or after:  # contacts start a little before (and, optionally, end after) the foot is still
-        padded = np.pad(out, ((after, before), (0, 0)))
-        out = np.any(np.stack([padded[d:d + len(out)] for d in range(before + after + 1)]), axis=0)
+        size = before + after + 1  # frame t is a contact if one is in [t - after, t + before]
+        out = maximum_filter1d(out.astype(np.uint8), size, axis=0, mode="constant", cval=0,
+                               origin=after - size // 2).astype(bool)
     return out
 
 
@@ -329,13 +331,7 @@ def foot_driven_root(P: np.ndarray, contacts: np.ndarray, fade: int) -> np.ndarr
     idx = np.arange(T - 1)
     held = np.stack([np.interp(idx, idx[has], step_feet[has, d]) for d in range(2)], axis=1)
     held[has] = step_feet[has]
-    # frames from the nearest step with a contact
-    where = idx[has]
-    pos = np.clip(np.searchsorted(where, idx), 1, len(where) - 1) if len(where) > 1 else None
-    if pos is None:
-        dist = np.abs(idx - where[0]).astype(np.float64)
-    else:
-        dist = np.minimum(np.abs(idx - where[pos - 1]), np.abs(idx - where[pos])).astype(np.float64)
+    dist = distance_transform_edt(~has)  # frames from the nearest step with a contact
     alpha = 1.0 - _smoothstep(dist / max(fade, 1)) if fade > 0 else has.astype(np.float64)
     step = alpha[:, None] * held + (1.0 - alpha[:, None]) * step_est
     new = np.concatenate([np.zeros((1, 2)), np.cumsum(step, axis=0)]) + pel[0]
@@ -366,13 +362,9 @@ def _smooth_cover(need: np.ndarray, blend: int) -> np.ndarray:
     then a moving average of the same width (exactly 0 where ``need`` is 0 nearby)."""
     if not need.any():
         return np.zeros_like(need)
-    w = max(1, blend)
-    T = len(need)
-    padded = np.concatenate([np.zeros(w), need, np.zeros(w)])
-    mx = np.max(np.stack([padded[w + d: w + d + T] for d in range(-w, w + 1)]), axis=0)
-    kernel = np.ones(2 * w + 1) / (2 * w + 1)
-    out = np.convolve(np.concatenate([np.zeros(w), mx, np.zeros(w)]), kernel, mode="valid")
-    return np.maximum(out, 0.0)
+    size = 2 * max(1, blend) + 1
+    mx = maximum_filter1d(need, size, mode="constant", cval=0.0)
+    return np.maximum(uniform_filter1d(mx, size, mode="constant", cval=0.0), 0.0)
 
 def _corrections(track: np.ndarray, contact: np.ndarray, pins: list, blend: int) -> np.ndarray:
     """(T, 3) ankle corrections for one foot: ``pin - ankle`` inside contacts, faded outside."""
