@@ -132,9 +132,8 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     """mm, after a similarity alignment per frame."""
-    from .model.metrics import procrustes_align
-    aligned = procrustes_align(np.asarray(pred, np.float64), np.asarray(gt, np.float64))
-    return float(np.linalg.norm(aligned - gt, axis=-1).mean() * 1000)
+    from .model.metrics import p_mpjpe
+    return p_mpjpe(np.asarray(pred, np.float64), np.asarray(gt, np.float64))
 
 
 def root_trajectory_error(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -144,12 +143,9 @@ def root_trajectory_error(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def accel_error(pred: np.ndarray, gt: np.ndarray) -> float:
     """mm / frame^2, root-relative joints after the clip rotation."""
+    from .model.metrics import accel_error as sequence_accel_error
     R = clip_rotation(pred, gt)
-    p = root_relative(pred) @ R.T
-    g = root_relative(gt)
-    ap = p[2:] - 2 * p[1:-1] + p[:-2]
-    ag = g[2:] - 2 * g[1:-1] + g[:-2]
-    return float(np.linalg.norm(ap - ag, axis=-1).mean() * 1000)
+    return sequence_accel_error((root_relative(pred) @ R.T)[None], root_relative(gt)[None])
 
 
 def bone_length_std(joints: np.ndarray) -> float:
@@ -163,7 +159,7 @@ def truth_contacts(world: np.ndarray, fps: float, height_m: float = CONTACT_HEIG
     """(T, 2) bool (left, right ankle) contacts of Z-up truth joints: low and still."""
     from scipy.ndimage import median_filter
     ankles = world[:, list(ANKLES)]
-    low = float(np.percentile(ankles[..., 2].min(axis=1), 2))
+    low = truth_floor(world)
     speed = np.zeros(ankles.shape[:2])
     if len(world) > 1:
         step = np.linalg.norm(np.diff(ankles[..., :2], axis=0), axis=-1) * fps
