@@ -345,8 +345,7 @@ def run_video(video: str, truth: dict, weights: Optional[str] = None) -> dict:
         nolock = process_clip(video, replace(base, foot_lock=False))
         has_weights = lifting.weights_available(weights)
         raw = process_clip(video, replace(base, smoothing=0.0, foot_lock=False)) if has_weights else None
-        no_weights = os.path.join(os.path.dirname(os.path.abspath(video)), "no-such-weights.pt")
-        mp_full = process_clip(video, replace(base, weights=no_weights)) if has_weights else None
+        mp_full = process_clip(video, replace(base, lifter="mediapipe")) if has_weights else None
     dets = next(iter(cache.values()))
     if len(dets.keypoints2d) != len(gt):
         raise PoseMoEError(f"{video}: {len(dets.keypoints2d)} frames decoded, truth has {len(gt)}")
