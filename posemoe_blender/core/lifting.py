@@ -192,8 +192,8 @@ def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
     Output: float32, root-relative (Pelvis = 0), camera coordinates (x right, y down,
     z forward). Deterministic. Raises :class:`PoseMoEError` for bad input, an unusable
     device or unusable weights. On the CPU it runs small batches (``batch_size`` windows) on
-    :data:`CPU_WORKERS` threads of :data:`CPU_THREADS` torch thread(s), which measured
-    fastest on this machine.
+    :data:`CPU_WORKERS` threads of one torch thread each (:data:`CPU_THREADS` torch threads
+    when there is a single worker), which measured fastest on this machine.
     """
     kp = np.asarray(keypoints2d, dtype=np.float32)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3) or kp.shape[0] < 1:
