@@ -64,7 +64,8 @@ def read_weights(path: str | os.PathLike) -> dict:
         data = path.read_bytes()
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = first if 0 < len(first) <= 120 else type(exc).__name__  # not torch's long advice cut mid-word
         raise PoseMoEError(f"{path}: corrupted or truncated weights file ({reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise PoseMoEError(f"{path}: not a posemoe-blender weights file (expected format {FORMAT})")
