@@ -144,3 +144,16 @@ def test_default_weights_path():
 
         lengths = np.array([np.linalg.norm(out[:, c] - out[:, p], axis=-1).mean() for p, c in BONES])
         assert np.all(lengths > 0.03) and np.all(lengths < 0.7)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_lifting_matches_cpu(tiny_weights):
+    """The CUDA path (pinned memory, bf16 autocast) gives the CPU's answer to bf16 precision."""
+    rng = np.random.default_rng(3)
+    kp = np.concatenate([rng.uniform(300, 700, (200, 17, 2)), rng.uniform(0.5, 1, (200, 17, 1))], -1)
+    cpu = lifting.lift_keypoints(kp.astype(np.float32), 1080, 1920, device="cpu", weights=tiny_weights)
+    gpu = lifting.lift_keypoints(kp.astype(np.float32), 1080, 1920, device="cuda", weights=tiny_weights)
+    assert gpu.shape == cpu.shape == (200, 17, 3) and gpu.dtype == np.float32
+    assert np.abs(gpu - cpu).mean() < 0.005          # metres: bf16 keeps ~3 significant digits
+    again = lifting.lift_keypoints(kp.astype(np.float32), 1080, 1920, device="cuda", weights=tiny_weights)
+    assert np.array_equal(gpu, again)

@@ -11,6 +11,10 @@
   (``max(elapsed / budget, step / max_steps)``), gradient clipping;
 * loss = MPJPE + 0.2 x velocity error + 0.01 x load balance (PoseMoE)
   + 0.05 x depth-prior Gaussian NLL (PoseMoE with depth initialisation);
+* ``--loader-workers N`` (for a GPU, whose steps outrun one CPU core's window sampling): N
+  processes draw the batches ahead of the trainer; batch ``k`` then comes from its own
+  generator seeded with ``(seed, k)``, so the stream does not depend on N (but differs from the
+  one-generator stream of ``--loader-workers 0``, the default);
 * progress lines: step, loss, MPJPE (mm, running mean), it/s, ETA; a checkpoint every
   ``--ckpt-seconds`` (``<out>/checkpoint.pt``) and, at the end, ``<out>/model.pt`` (the
   weights format of :mod:`~posemoe_blender.model.weights`) + ``<out>/summary.json``.
@@ -19,8 +23,10 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
+import multiprocessing
 import os
 import sys
 import time
@@ -90,6 +96,67 @@ def _atomic_save(obj, path: Path):
     os.replace(tmp, path)
 
 
+#: Per-process state of a loader worker (set once by :func:`_loader_init`, read by :func:`_loader_batch`).
+_WORKER: dict = {}
+
+
+def _loader_init(data_dir: str, clips: int, frames: int, augment: bool) -> None:
+    import torch as _torch
+    _torch.set_num_threads(1)
+    data = Mocap.load(data_dir, "train")
+    if clips:
+        data = data.subset(np.arange(len(data)) < clips)
+    _WORKER.update(data=data, frames=frames, augment=augment)
+
+
+def _loader_batch(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, step, batch = job
+    rng = np.random.default_rng([seed, step])
+    b = sample_windows(_WORKER["data"], rng, batch, _WORKER["frames"],
+                       augment_body=_WORKER["augment"], noise=_WORKER["augment"])
+    return b["inputs"], b["target"]
+
+
+class BatchStream:
+    """Training batches ``(inputs (B, T, 17, 3), target (B, T, 17, 3))`` as numpy float32.
+
+    ``workers == 0``: drawn here from ``rng`` in order (the CPU default). ``workers > 0``: drawn
+    by a process pool, ``prefetch`` batches ahead, batch ``k`` seeded with ``(seed, k)``.
+    """
+
+    def __init__(self, args, data: Mocap, rng: np.random.Generator, first_step: int):
+        self.args, self.data, self.rng = args, data, rng
+        self.next_step = first_step
+        self.pool = None
+        self.pending: collections.deque = collections.deque()
+        if args.loader_workers > 0:
+            ctx = multiprocessing.get_context("spawn")  # never fork a process that holds CUDA
+            self.pool = ctx.Pool(args.loader_workers, initializer=_loader_init,
+                                 initargs=(args.data, args.clips, args.frames, not args.no_augment))
+            for _ in range(2 * args.loader_workers):
+                self._submit()
+
+    def _submit(self) -> None:
+        job = (self.args.seed, self.next_step, self.args.batch)
+        self.pending.append(self.pool.apply_async(_loader_batch, (job,)))
+        self.next_step += 1
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.pool is None:
+            b = sample_windows(self.data, self.rng, self.args.batch, self.args.frames,
+                               augment_body=not self.args.no_augment, noise=not self.args.no_augment)
+            return b["inputs"], b["target"]
+        result = self.pending.popleft().get()
+        self._submit()
+        return result
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="posemoe_blender.model.train",
                                  description="Train a 2D-to-3D lifting network (PoseMoE or a baseline).")
@@ -112,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     ap.add_argument("--config", default="", help="JSON overrides of the model config")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--loader-workers", type=int, default=0,
+                    help="processes drawing batches ahead (for a GPU; 0 = draw them in this process)")
     ap.add_argument("--ckpt-seconds", type=float, default=60.0)
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--clips", type=int, default=0, help="debug/overfit: use only the first N training clips")
@@ -131,6 +200,12 @@ def train(args) -> dict:
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
+    cuda = str(args.device).startswith("cuda")
+    if cuda:
+        if not torch.cuda.is_available():
+            raise PoseMoEError("--device cuda was requested but no CUDA GPU is available")
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     model = build_model(cfg).to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     step, elapsed, wall, cpu = 0, 0.0, 0.0, 0.0
@@ -170,54 +245,64 @@ def train(args) -> dict:
                       "step": step, "elapsed": elapsed, "wall": wall, "cpu": cpu, "history": history, "args": vars(args)},
                      ckpt_path)
 
+    device_name = torch.cuda.get_device_name(torch.device(args.device)) if cuda else "cpu"
+    stream = BatchStream(args, data, rng, step)
     model.train()
     run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
     t_last, c_last = time.time(), time.process_time()
     t_log, step_log = time.time(), step
     last_ckpt = time.time()
-    while progress() < 1.0:
-        batch = sample_windows(data, rng, args.batch, args.frames,
-                               augment_body=not args.no_augment, noise=not args.no_augment)
-        x = torch.from_numpy(batch["inputs"]).to(args.device)
-        y = torch.from_numpy(batch["target"]).to(args.device)
-        lr = lr_at(progress(), args.lr)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        pred = model(x)
-        loss, loss_pos, aux = compute_loss(model, pred, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        now, cnow = time.time(), time.process_time()
-        wall += now - t_last
-        cpu += cnow - c_last
-        elapsed = cpu if args.clock == "cpu" else wall
-        t_last, c_last = now, cnow
-        run_loss += loss.item()
-        run_mpjpe += loss_pos.item() * 1000
-        run_n += 1
-        if step % args.log_every == 0 or progress() >= 1.0:
-            its = (step - step_log) / max(now - t_log, 1e-9)
-            p = progress()
-            eta = (1 - p) * (elapsed / max(p, 1e-9)) if p > 0 else float("nan")
-            rec = {"step": step, "loss": run_loss / run_n, "mpjpe_mm": run_mpjpe / run_n,
-                   "lr": lr, "it_s": its, "elapsed_min": elapsed / 60, "wall_min": wall / 60,
-                   "cpu_min": cpu / 60, "aux": aux.item()}
-            history.append(rec)
-            print(f"step {step:6d} | loss {rec['loss']:.4f} | MPJPE {rec['mpjpe_mm']:6.1f} mm | "
-                  f"aux {rec['aux']:.3f} | lr {lr:.2e} | {its:5.2f} it/s | "
-                  f"{elapsed / 60:5.1f} min ({args.clock}) | ETA {eta / 60:5.1f} min", flush=True)
-            run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
-            t_log, step_log = now, step
-        if now - last_ckpt > args.ckpt_seconds:
-            checkpoint()
-            last_ckpt = time.time()
+    try:
+        while progress() < 1.0:
+            inputs, target = stream.next()
+            x = torch.from_numpy(inputs)
+            y = torch.from_numpy(target)
+            if cuda:
+                x = x.pin_memory().to(args.device, non_blocking=True)
+                y = y.pin_memory().to(args.device, non_blocking=True)
+            else:
+                x, y = x.to(args.device), y.to(args.device)
+            lr = lr_at(progress(), args.lr)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            pred = model(x)
+            loss, loss_pos, aux = compute_loss(model, pred, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            now, cnow = time.time(), time.process_time()
+            wall += now - t_last
+            cpu += cnow - c_last
+            elapsed = cpu if args.clock == "cpu" else wall
+            t_last, c_last = now, cnow
+            run_loss += loss.detach()   # summed on the device: no GPU sync per step
+            run_mpjpe += loss_pos.detach() * 1000
+            run_n += 1
+            if step % args.log_every == 0 or progress() >= 1.0:
+                its = (step - step_log) / max(now - t_log, 1e-9)
+                p = progress()
+                eta = (1 - p) * (elapsed / max(p, 1e-9)) if p > 0 else float("nan")
+                rec = {"step": step, "loss": float(run_loss) / run_n, "mpjpe_mm": float(run_mpjpe) / run_n,
+                       "lr": lr, "it_s": its, "elapsed_min": elapsed / 60, "wall_min": wall / 60,
+                       "cpu_min": cpu / 60, "aux": aux.item()}
+                history.append(rec)
+                print(f"step {step:6d} | loss {rec['loss']:.4f} | MPJPE {rec['mpjpe_mm']:6.1f} mm | "
+                      f"aux {rec['aux']:.3f} | lr {lr:.2e} | {its:5.2f} it/s | "
+                      f"{elapsed / 60:5.1f} min ({args.clock}) | ETA {eta / 60:5.1f} min", flush=True)
+                run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
+                t_log, step_log = now, step
+            if now - last_ckpt > args.ckpt_seconds:
+                checkpoint()
+                last_ckpt = time.time()
+    finally:
+        stream.close()
     checkpoint()
     meta = {"steps": step, "train_minutes": round(elapsed / 60, 2), "clock": args.clock,
             "wall_minutes": round(wall / 60, 2), "cpu_minutes": round(cpu / 60, 2), "batch": args.batch,
             "seed": args.seed, "params": n_params, "lr": args.lr, "threads": args.threads,
+            "device": device_name, "loader_workers": args.loader_workers,
             "final_train_mpjpe_mm": history[-1]["mpjpe_mm"] if history else None,
             "command": "python -m posemoe_blender.model.train " + " ".join(sys.argv[1:])}
     sha = save_weights(out / "model.pt", model, cfg, meta)
