@@ -41,7 +41,7 @@ for n in gpu_posemoe gpu_entangled gpu_tcn; do echo "-- $n"; grep '^step' .cache
 stamp "evaluate (held-out split)"
 timeout 90 $PY -m posemoe_blender.model.evaluate --threads 8 --no-speed --runs gpu_posemoe=.cache/runs/gpu_posemoe \
   gpu_entangled=.cache/runs/gpu_entangled gpu_tcn=.cache/runs/gpu_tcn shipped=weights/posemoe_default.pt \
-  --out $OUT/eval.md --json $OUT/eval.json
+  --out /tmp/eval.md --json $OUT/eval.json; cat /tmp/eval.md
 if [ "$DEV" = cuda ]; then
   stamp "GPU throughput of the new weights"; timeout 60 $PY scripts/gpu_throughput.py --frames 2000 --weights \
     gpu_posemoe=.cache/runs/gpu_posemoe/model.pt gpu_entangled=.cache/runs/gpu_entangled/model.pt \
