@@ -148,12 +148,12 @@ def test_default_weights_path():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_lifting_matches_cpu(tiny_weights):
-    """The CUDA path (pinned memory, bf16 autocast) gives the CPU's answer to bf16 precision."""
+    """The CUDA path (pinned memory, float32) gives the CPU's answer (bf16 autocast did not: up to 59 mm off)."""
     rng = np.random.default_rng(3)
     kp = np.concatenate([rng.uniform(300, 700, (200, 17, 2)), rng.uniform(0.5, 1, (200, 17, 1))], -1)
     cpu = lifting.lift_keypoints(kp.astype(np.float32), 1080, 1920, device="cpu", weights=tiny_weights)
     gpu = lifting.lift_keypoints(kp.astype(np.float32), 1080, 1920, device="cuda", weights=tiny_weights)
     assert gpu.shape == cpu.shape == (200, 17, 3) and gpu.dtype == np.float32
-    assert np.abs(gpu - cpu).mean() < 0.005          # metres: bf16 keeps ~3 significant digits
+    assert np.abs(gpu - cpu).max() < 0.001           # metres: float32 on both, summation order aside
     again = lifting.lift_keypoints(kp.astype(np.float32), 1080, 1920, device="cuda", weights=tiny_weights)
     assert np.array_equal(gpu, again)

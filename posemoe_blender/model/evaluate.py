@@ -94,8 +94,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for the evaluation/throughput")
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--notes", default="", help="Markdown file appended after the table")
+    ap.add_argument("--gpu-fps", default="",
+                    help="JSON written by scripts/gpu_throughput.py on a GPU machine: fills the GPU column "
+                         "for the runs it names (same NAME), '-' for the others")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    gpu = json.loads(Path(args.gpu_fps).read_text()) if args.gpu_fps else None
     test = make_test_set(args.data, args.segments, args.length, args.seed)
     noisy = test["keypoints_px"][..., :2]
     input_reproj = float(np.linalg.norm(noisy - test["clean_px"], axis=-1).mean())
@@ -119,8 +123,10 @@ def main(argv=None) -> int:
         "# Lifting benchmark (held-out split)", "",
         f"Generated {when} by `python -m posemoe_blender.model.evaluate "
         + " ".join(argv if argv is not None else sys.argv[1:]) + "`", "",
-        f"Machine: {platform.machine()} CPU, {torch.get_num_threads()} torch threads, "
-        f"no GPU in this session; torch {torch.__version__}.", "",
+        f"Machine: {platform.machine()} CPU, {torch.get_num_threads()} torch threads; torch {torch.__version__}. "
+        + (f"GPU fps: measured on an {gpu['device']} (torch {gpu['torch']}) by `scripts/gpu_throughput.py` "
+           f"(batches of {next(iter(gpu['network'].values()))['batch']} windows, bf16 autocast), read from "
+           f"`{args.gpu_fps}`." if gpu else "No GPU measured."), "",
         f"Test set: {args.segments} segments x {args.length} frames (30 fps) from the held-out styles "
         "(dataset-1 `happy`, dataset-2 `youthful`), virtual phone cameras + detector-like noise, "
         f"seed {args.seed}. Detected (noisy) 2D input error vs true 2D: **{input_reproj:.2f} px**.", "",
@@ -137,13 +143,17 @@ def main(argv=None) -> int:
         meta = r["meta"]
         if meta.get("clock") == "cpu":
             budget = f"{meta.get('cpu_minutes', '?')} CPU-min ({meta.get('steps', '?')})"
+        elif str(meta.get("device", "cpu")) != "cpu":
+            budget = f"{meta.get('train_minutes', '?')} min on {meta['device']} ({meta.get('steps', '?')} x {meta.get('batch', '?')})"
         else:
             budget = f"{meta.get('train_minutes', '?')} min ({meta.get('steps', '?')})"
         fps = f"{r['cpu_fps']:.0f}" if r["cpu_fps"] else "-"
+        g = (gpu or {}).get("network", {}).get(r["name"])
+        gfps = f"{g['fps']:,.0f}" if g else "-"
         lines.append(f"| {r['name']} | {r['params'] / 1e3:.0f}k | {budget} | {r['mpjpe']:.1f} | "
                      f"{r['p_mpjpe']:.1f} | {r['depth']:.1f} | {r['reproj_px']:.2f} | {r['reproj_fit_px']:.2f} | "
                      f"{r['accel']:.2f} | "
-                     f"{fps} | n/a (no GPU this session) |")
+                     f"{fps} | {gfps} |")
     lines += ["", "Reproduce each row (train, then this evaluation):", ""]
     for r in rows:
         lines.append(f"- {r['name']}: `{r['meta'].get('command', '?')}` (weights sha256 `{r['sha256'][:16]}...`)")

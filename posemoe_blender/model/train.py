@@ -217,7 +217,7 @@ def train(args) -> dict:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optim"])
         rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"])
+        torch.set_rng_state(ck["torch_rng"].cpu())  # map_location moved it to the device
         step, elapsed, history = ck["step"], ck["elapsed"], ck.get("history", [])
         wall, cpu = ck.get("wall", 0.0), ck.get("cpu", 0.0)
         print(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min done)", flush=True)
