@@ -12,11 +12,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import json
 import time
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from posemoe_blender.core import lifting
 from posemoe_blender.model.weights import load_model

@@ -26,6 +26,9 @@ from .baselines import build_model
 FORMAT = "posemoe-blender-weights/1"
 #: Shipped default weights (PoseMoE, T=27), relative to the repository root.
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "posemoe_default.pt"
+#: Shipped networks by lifter name (``--lifter``): PoseMoE (the default) and the entangled
+#: transformer baseline, which measured more accurate (docs/benchmarks-model.md).
+SHIPPED_WEIGHTS = {"posemoe": DEFAULT_WEIGHTS, "entangled": DEFAULT_WEIGHTS.with_name("entangled.pt")}
 
 
 def sha256_file(path: str | os.PathLike) -> str:
