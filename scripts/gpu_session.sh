@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python3}; DEV=${DEV:-cuda}; OUT=${OUT:-/tmp/gpu_out}
 TRAIN_SECONDS=${TRAIN_SECONDS:-400}; BATCH=${BATCH:-256}; LR=${LR:-2e-3}; SMOKE_STEPS=${SMOKE_STEPS:-60}
 W_P=${W_P:-5}; W_E=${W_E:-4}; W_T=${W_T:-3}
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=.
 mkdir -p "$OUT" .cache/runs
 t0=$(date +%s); stamp() { echo "== $(( $(date +%s) - t0 )) s: $*"; }
 stamp "machine"; nvidia-smi -L 2>/dev/null; nproc
@@ -36,19 +36,26 @@ stamp "rates posemoe $RP entangled $RE tcn $RT it/s -> $STEPS steps each (batch 
 CAP=$($PY -c "print(round($TRAIN_SECONDS*1.12/60,2))")
 trainer gpu_posemoe posemoe $W_P --steps $STEPS --minutes $CAP & trainer gpu_entangled entangled $W_E --steps $STEPS --minutes $CAP &
 trainer gpu_tcn tcn $W_T --steps $STEPS --minutes $CAP & wait
-cp .cache/runs/gpu_*.log $OUT/ 2>/dev/null
-for n in gpu_posemoe gpu_entangled gpu_tcn; do echo "-- $n"; grep '^step' .cache/runs/$n.log | awk 'NR%10==1'; tail -2 .cache/runs/$n.log; done
+# PoseMoE is the slowest per step: if the wall-clock cap stopped it short of $STEPS, continue a copy
+# to exactly $STEPS steps (a warm restart of its cosine schedule), alone on the GPU
+DONE_P=$(grep -o '"steps": [0-9]*' .cache/runs/gpu_posemoe/summary.json | grep -o '[0-9]*$')
+if [ "${DONE_P:-0}" -lt "$STEPS" ]; then
+  stamp "posemoe stopped at $DONE_P of $STEPS steps: continuing a copy (gpu_posemoe_eq)"
+  rm -rf .cache/runs/gpu_posemoe_eq; cp -r .cache/runs/gpu_posemoe .cache/runs/gpu_posemoe_eq; rm -f .cache/runs/gpu_posemoe_eq/model.pt
+  timeout 300 $PY -m posemoe_blender.model.train --model posemoe --loader-workers 12 $common --steps $STEPS --resume \
+    --out .cache/runs/gpu_posemoe_eq > .cache/runs/gpu_posemoe_eq.log 2>&1
+fi
+for n in gpu_posemoe gpu_posemoe_eq gpu_entangled gpu_tcn; do [ -d .cache/runs/$n ] || continue; echo "-- $n"; grep '^step' .cache/runs/$n.log | awk 'NR%10==1'; tail -2 .cache/runs/$n.log; done
 stamp "evaluate (held-out split)"
 timeout 90 $PY -m posemoe_blender.model.evaluate --threads 8 --no-speed --runs gpu_posemoe=.cache/runs/gpu_posemoe \
+  $( [ -d .cache/runs/gpu_posemoe_eq ] && echo gpu_posemoe_eq=.cache/runs/gpu_posemoe_eq ) \
   gpu_entangled=.cache/runs/gpu_entangled gpu_tcn=.cache/runs/gpu_tcn shipped=weights/posemoe_default.pt \
   --out /tmp/eval.md --json $OUT/eval.json; cat /tmp/eval.md
 if [ "$DEV" = cuda ]; then
-  stamp "GPU throughput of the new weights"; timeout 60 $PY scripts/gpu_throughput.py --frames 2000 --weights \
-    gpu_posemoe=.cache/runs/gpu_posemoe/model.pt gpu_entangled=.cache/runs/gpu_entangled/model.pt \
+  stamp "GPU throughput of the new weights"; timeout 90 $PY scripts/gpu_throughput.py --frames 2000 --weights \
+    gpu_posemoe=.cache/runs/gpu_posemoe/model.pt $( [ -d .cache/runs/gpu_posemoe_eq ] && echo gpu_posemoe_eq=.cache/runs/gpu_posemoe_eq/model.pt ) gpu_entangled=.cache/runs/gpu_entangled/model.pt \
     gpu_tcn=.cache/runs/gpu_tcn/model.pt --json $OUT/gpu_fps.json
 fi
 stamp "pack results"
-tar czf $OUT/runs.tgz --exclude='checkpoint.pt' -C .cache runs/gpu_posemoe runs/gpu_entangled runs/gpu_tcn \
-  runs/gpu_posemoe.log runs/gpu_entangled.log runs/gpu_tcn.log runs/smoke_p.log runs/smoke_e.log runs/smoke_t.log
-tar czf $OUT/checkpoints.tgz -C .cache runs/gpu_posemoe/checkpoint.pt runs/gpu_entangled/checkpoint.pt runs/gpu_tcn/checkpoint.pt
+(cd .cache && tar czf $OUT/runs.tgz --exclude='checkpoint.pt' runs/gpu_* runs/smoke_*.log && tar czf $OUT/checkpoints.tgz runs/gpu_*/checkpoint.pt)
 ls -la $OUT; stamp "done"
