@@ -65,16 +65,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[int] = None) -> dict:
-    """Benchmark ``video`` (frames ``[start, end)``); returns the report dict (see module doc)."""
+def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[int] = None,
+              lifter: str = "posemoe", weights: Optional[str] = None) -> dict:
+    """Benchmark ``video`` (frames ``[start, end)``) converted with ``lifter`` (``weights``:
+    its weights file, default the shipped one); returns the report dict (see module doc)."""
     from .convert import Outputs, convert_clip
     from .core import detection
-    from .core.pipeline import ConvertOptions, _check_range
+    from .core.pipeline import ConvertOptions, _check_range, check_lifter
     from .core.video import open_video
     from .quiet import native_output_silenced
 
     from .core import lifting
-    resolved = str(lifting.resolve_device(device))  # fail now, not after the first passes
+    check_lifter(lifter)  # fail now, not after the first passes
+    resolved = str(lifting.resolve_device(device))
     report: dict = {"video": os.path.abspath(video), "device": resolved, "cpu": cpu_model(),
                     "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
                     "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
@@ -97,7 +100,7 @@ def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[in
 
     folder = tempfile.mkdtemp(prefix="posemoe-bench-")
     try:
-        options = ConvertOptions(device=device, start=start, end=stop)
+        options = ConvertOptions(device=device, start=start, end=stop, lifter=lifter, weights=weights)
         with native_output_silenced():
             info = convert_clip(video, Outputs(fbx=os.path.join(folder, "bench.fbx"), overwrite=True),
                                 options)
@@ -148,7 +151,8 @@ def format_report(r: dict) -> str:
 
 def main(args) -> int:
     """The ``bench`` subcommand (``args`` from :mod:`posemoe_blender.cli`)."""
-    report = run_bench(args.video, device=args.device, start=args.start, end=args.end)
+    report = run_bench(args.video, device=args.device, start=args.start, end=args.end,
+                       lifter=getattr(args, "lifter", "posemoe"), weights=getattr(args, "weights", None))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -45,9 +45,25 @@ def _strength(text: str) -> float:
     return value
 
 
+#: ``--lifter`` choices (= ``core.pipeline.LIFTERS``, spelled out so that building the parser
+#: does not import torch); ``lift`` takes only the networks.
+LIFTERS = ("posemoe", "entangled", "mediapipe")
+NETWORK_LIFTERS = ("posemoe", "entangled")
+
+
+def _add_lifter_options(p: argparse.ArgumentParser, choices: Sequence[str] = LIFTERS) -> None:
+    help_mediapipe = "; mediapipe: MediaPipe's own 3D world landmarks (no network)"
+    p.add_argument("--lifter", choices=choices, default="posemoe",
+                   help="2D-to-3D lifting: posemoe: the PoseMoE network (default); entangled: the "
+                        "entangled spatial-temporal transformer, which measured more accurate "
+                        "(docs/benchmarks-model.md)" + (help_mediapipe if "mediapipe" in choices else ""))
+    p.add_argument("--weights", help="weights file for the posemoe or entangled lifter (default: the "
+                                     "shipped weights/posemoe_default.pt or weights/entangled.pt)")
+
+
 def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="where PoseMoE runs (auto: CUDA when present, else CPU)")
+                   help="where the lifting network runs (auto: CUDA when present, else CPU)")
     p.add_argument("--smoothing", type=_strength, default=0.5, metavar="0..1",
                    help="smoothing strength (0 = off; default 0.5)")
     p.add_argument("--no-root-motion", action="store_true", help="keep the character in place")
@@ -55,10 +71,7 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
                    help="pin feet in contact with the floor (default: on)")
     p.add_argument("--preset", choices=("unity", "unreal", "blender"), default="unity",
                    help="FBX axis/scale settings for the target application")
-    p.add_argument("--lifter", choices=("posemoe", "mediapipe"), default="posemoe",
-                   help="2D-to-3D lifting: the PoseMoE network (default) or MediaPipe's own 3D "
-                        "world landmarks")
-    p.add_argument("--weights", help="PoseMoE weights file (default: the shipped weights)")
+    _add_lifter_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
@@ -96,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     bn = sub.add_parser("bench", help="time each stage of a conversion (frames/s, share, memory)")
     bn.add_argument("video", help="input video file")
     bn.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                    help="where PoseMoE runs (auto: CUDA when present, else CPU)")
+                    help="where the lifting network runs (auto: CUDA when present, else CPU)")
     bn.add_argument("--start", type=_non_negative_int, default=0, help="first frame (default 0)")
     bn.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
+    _add_lifter_options(bn)
     bn.add_argument("--json", action="store_true", help="print the report as JSON")
 
     ev = sub.add_parser("evaluate-render",
@@ -114,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     lf.add_argument("keypoints", help="npz with keypoints2d, fps, width, height")
     lf.add_argument("-o", "--output", required=True, help="npz to write (joints3d, joint_names)")
     lf.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    lf.add_argument("--weights", help="PoseMoE weights file (default: the shipped weights)")
+    _add_lifter_options(lf, NETWORK_LIFTERS)
     lf.add_argument("--overwrite", action="store_true")
 
     for name, helptext in (("train", "train a lifting network (see docs/model.md)"),
@@ -172,14 +186,16 @@ def _cmd_lift(args) -> int:
     import numpy as np
     from .convert import check_output
     from .core import lifting
+    from .core.pipeline import NETWORK_NAMES, ConvertOptions, lifter_weights
     from .joints import load_npz, save_npz
     out = check_output(args.output, ".npz", args.overwrite)
     data = load_npz(args.keypoints, required=("keypoints2d", "fps", "width", "height"))
-    if not lifting.weights_available(args.weights):
-        raise PoseMoEError(f"{args.weights or lifting.default_weights_path()}: no PoseMoE weights file")
-    device = lifting.resolve_device(args.device)
+    weights = lifter_weights(ConvertOptions(lifter=args.lifter, weights=args.weights))
+    if not lifting.weights_available(weights):
+        raise PoseMoEError(f"{weights}: no {NETWORK_NAMES[args.lifter]} weights file")
+    device = lifting.resolve_device(args.device)  # a missing GPU fails before the network loads
     joints3d = lifting.lift_keypoints(data["keypoints2d"].astype(np.float32), int(data["width"]),
-                                      int(data["height"]), device=device, weights=args.weights)
+                                      int(data["height"]), device=str(device), weights=weights)
     save_npz(out, joints3d=joints3d.astype(np.float32), keypoints2d=data["keypoints2d"],
              fps=data["fps"], width=data["width"], height=data["height"])
     print(f"{args.keypoints}: lifted {joints3d.shape[0]} frames -> {out}", file=sys.stderr)

@@ -592,6 +592,49 @@ def test_batch_cancel(ext, tmp_path):
     assert _snapshot() == before and "batch cancelled" in ctrl.message
 
 
+# --------------------------------------------------------------------------- lifter choice
+
+def test_lifter_property_reaches_the_options(ext, monkeypatch):
+    """The panel's Lifter (PoseMoE default / Entangled transformer / MediaPipe 3D) becomes
+    ``ConvertOptions.lifter`` for convert and batch, in-process and for the external Python."""
+    _fresh()
+    pipeline = importlib.import_module(PKG + ".core.pipeline")
+    props = importlib.import_module(PKG + ".addon.properties")
+    assert tuple(item[0] for item in props.LIFTER_ITEMS) == pipeline.LIFTERS
+    s = _settings()
+    assert s.lifter == 'posemoe'
+    for lifter in pipeline.LIFTERS:
+        s.lifter = lifter
+        for clip_range in (True, False):  # convert, batch
+            options, ignored = ext.controller.options_from_settings(s, clip_range=clip_range)
+            assert options.lifter == lifter and ignored == []
+        remote, _ = ext.worker.make_options(**json.loads(json.dumps(ext.worker.options_dict(options))))
+        assert remote.lifter == lifter
+    s.lifter = 'entangled'
+    ctrl = ext.controller.ConvertController.from_context(bpy.context)
+    assert ctrl.options.lifter == 'entangled' and ctrl.options.weights is None
+    # the entangled network is the one loaded (a tiny one here: weights/ may lack entangled.pt)
+    import torch
+    from posemoe_blender.model.baselines import build_model
+    from posemoe_blender.model.weights import save_weights
+    cfg = {"model": "entangled", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "mlp_hidden": 32}
+    torch.manual_seed(0)
+    tiny = Path(ext.user) / "tiny_entangled.pt"
+    save_weights(tiny, build_model(cfg), cfg)
+    weights_mod = importlib.import_module(PKG + ".model.weights")
+    monkeypatch.setitem(weights_mod.SHIPPED_WEIGHTS, "entangled", tiny)
+    _settings(frames=10)
+    ctrl = ext.controller.ConvertController.from_context(bpy.context)
+    assert ctrl.run_blocking(bpy.context, timeout=120) == "FINISHED", ctrl.message
+    assert ctrl.job.result.info["lifter"] == "entangled"
+    assert "lifter: entangled" in bpy.context.window_manager.posemoe_job.last_message
+    layout = _Layout()
+    panel = importlib.import_module(PKG + ".addon.panel")
+    panel.POSEMOE_PT_main.draw(SimpleNamespace(layout=layout), bpy.context)
+    assert any(c[0] == "prop" and c[1][1] == "lifter" for c in layout.calls)
+    s.lifter = 'posemoe'
+
+
 # --------------------------------------------------------------------------- drawing
 
 class _Layout:

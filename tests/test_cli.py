@@ -135,3 +135,176 @@ except PoseMoEError as e:
     out = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr
     assert out == ("[('weights loaded', True), ('bpy before first frame', False), "
                    "('bpy before lifting', True)]"), out
+
+
+# --------------------------------------------------------------------------- lifter choice
+
+TINY_NETS = {
+    "posemoe": {"model": "posemoe", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "experts": 4,
+                "top_k": 2, "expert_hidden": 16, "prior_hidden": 32},
+    "entangled": {"model": "entangled", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "mlp_hidden": 32},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_nets(tmp_path_factory):
+    """A tiny (random) weights file per network lifter: {"posemoe": path, "entangled": path}."""
+    import torch
+    from posemoe_blender.model.baselines import build_model
+    from posemoe_blender.model.weights import save_weights
+    folder = tmp_path_factory.mktemp("nets")
+    out = {}
+    for name, cfg in TINY_NETS.items():
+        torch.manual_seed(1)
+        model = build_model(cfg)
+        with torch.no_grad():  # non-trivial outputs, different per network
+            for p in model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        out[name] = folder / f"{name}.pt"
+        save_weights(out[name], model, cfg)
+    return out
+
+
+@pytest.fixture
+def shipped(monkeypatch, tmp_path, tiny_nets):
+    """SHIPPED_WEIGHTS pointed at the tiny files (never at weights/, which may lack entangled.pt);
+    ``shipped(posemoe=None)`` makes that lifter's shipped file missing."""
+    from posemoe_blender.model import weights as model_weights
+
+    def point(**missing):
+        table = {name: (tmp_path / f"missing_{name}.pt" if name in missing else path)
+                 for name, path in tiny_nets.items()}
+        monkeypatch.setattr(model_weights, "SHIPPED_WEIGHTS", table)
+        return table
+    return point
+
+
+def test_lifter_choices_agree_everywhere():
+    from posemoe_blender import cli
+    from posemoe_blender.core import pipeline
+    assert cli.LIFTERS == pipeline.LIFTERS == ("posemoe", "entangled", "mediapipe")
+    assert set(cli.NETWORK_LIFTERS) == set(pipeline.NETWORK_NAMES) == {"posemoe", "entangled"}
+    parser = cli.build_parser()
+    for command in ("convert x.mp4 -o x.fbx", "batch clips -o out", "bench x.mp4", "lift kp.npz -o j.npz"):
+        args = parser.parse_args(command.split())
+        assert args.lifter == "posemoe" and args.weights is None, command
+        args = parser.parse_args(command.split() + ["--lifter", "entangled", "--weights", "w.pt"])
+        assert (args.lifter, args.weights) == ("entangled", "w.pt"), command
+        if command.split()[0] in ("convert", "batch"):
+            options = cli._options(args)
+            assert (options.lifter, options.weights) == ("entangled", "w.pt")
+
+
+def test_unknown_lifter_is_a_one_line_error(capsys):
+    from posemoe_blender.core.pipeline import ConvertOptions, prepare_lifter
+    from posemoe_blender.errors import PoseMoEError
+    with pytest.raises(PoseMoEError) as exc:
+        prepare_lifter(ConvertOptions(lifter="transformer", device="cpu"))
+    assert str(exc.value) == "unknown lifter 'transformer' (choose posemoe, entangled or mediapipe)"
+    for command in (["convert", "x.mp4", "-o", "x.fbx"], ["bench", "x.mp4"], ["lift", "kp.npz", "-o", "j.npz"]):
+        with pytest.raises(SystemExit) as stop:
+            main(command + ["--lifter", "transformer"])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        lines = [l for l in err.splitlines() if l.startswith("error:")]
+        assert len(lines) == 1 and "--lifter" in lines[0] and "'posemoe', 'entangled'" in lines[0], err
+        assert "Traceback" not in err
+    # lift takes only the networks
+    with pytest.raises(SystemExit):
+        main(["lift", "kp.npz", "-o", "j.npz", "--lifter", "mediapipe"])
+    assert "invalid choice: 'mediapipe'" in capsys.readouterr().err
+
+
+def test_each_lifter_selects_its_weights(shipped, tiny_nets, tmp_path):
+    from posemoe_blender.core.pipeline import ConvertOptions, _prepare, lifter_weights, prepare_lifter
+    table = shipped()
+    assert lifter_weights(ConvertOptions()) == table["posemoe"]  # the default stays PoseMoE
+    assert lifter_weights(ConvertOptions(lifter="entangled")) == table["entangled"]
+    assert lifter_weights(ConvertOptions(lifter="mediapipe", weights=str(tiny_nets["posemoe"]))) is None
+    for lifter in ("posemoe", "entangled"):  # an explicit --weights wins for either network
+        assert lifter_weights(ConvertOptions(lifter=lifter, weights="mine.pt")) == Path("mine.pt")
+    # the label names the network actually loaded (its file's config), not the flag
+    assert _prepare(ConvertOptions(lifter="entangled", device="cpu"))[1:] == (table["entangled"], "entangled")
+    assert _prepare(ConvertOptions(device="cpu"))[1:] == (table["posemoe"], "posemoe")
+    assert _prepare(ConvertOptions(lifter="posemoe", device="cpu", weights=str(tiny_nets["entangled"])))[2] == "entangled"
+    assert _prepare(ConvertOptions(lifter="mediapipe", device="cpu"))[1:] == (None, "mediapipe-world")
+    assert prepare_lifter(ConvertOptions(lifter="entangled", device="cpu"))[1] is True
+
+
+def test_missing_network_weights_fall_back_to_mediapipe(shipped):
+    """As for PoseMoE before: no weights file -> MediaPipe's world landmarks, and the label says why."""
+    from posemoe_blender.core.pipeline import ConvertOptions, _prepare, prepare_lifter
+    shipped(posemoe=None, entangled=None)
+    assert _prepare(ConvertOptions(device="cpu"))[1:] == (
+        None, "mediapipe-world (no trained PoseMoE weights found)")
+    assert _prepare(ConvertOptions(lifter="entangled", device="cpu"))[1:] == (
+        None, "mediapipe-world (no trained entangled transformer weights found)")
+    assert prepare_lifter(ConvertOptions(lifter="entangled", device="cpu"))[1] is False
+
+
+def test_bad_entangled_weights_fail_before_detection(shipped, tmp_path, capsys):
+    shipped()
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not torch")
+    video = tmp_path / "never_opened.mp4"  # the weights are checked first: no video needed
+    assert main(["convert", str(video), "--save-joints", str(tmp_path / "j.npz"),
+                 "--lifter", "entangled", "--weights", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "broken.pt: corrupted or truncated weights file" in err
+    assert not (tmp_path / "j.npz").exists()
+
+
+def _keypoints_npz(path, T=40):
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(200, 800, size=(1, 17, 2)) + np.cumsum(rng.normal(0, 2, size=(T, 17, 2)), axis=0)
+    kp = np.concatenate([xy, np.full((T, 17, 1), 0.9)], -1).astype(np.float32)
+    np.savez(path, keypoints2d=kp, fps=30.0, width=1080, height=1920)
+    return kp
+
+
+def test_lift_uses_the_chosen_network(shipped, tiny_nets, tmp_path, capsys):
+    from posemoe_blender.core import lifting
+    table = shipped()
+    kp = _keypoints_npz(tmp_path / "kp.npz")
+    expected = {name: lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=path)
+                for name, path in tiny_nets.items()}
+    assert not np.allclose(expected["posemoe"], expected["entangled"])
+    runs = {"default": ([], "posemoe"), "entangled": (["--lifter", "entangled"], "entangled"),
+            "weights win": (["--lifter", "entangled", "--weights", str(tiny_nets["posemoe"])], "posemoe")}
+    for name, (flags, network) in runs.items():
+        out = tmp_path / f"{name}.npz"
+        assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(out), "--device", "cpu", *flags]) == 0
+        with np.load(out) as data:
+            np.testing.assert_allclose(data["joints3d"], expected[network], atol=1e-6, err_msg=name)
+    shipped(entangled=None)
+    assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "none.npz"), "--lifter", "entangled"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'missing_entangled.pt'}: no entangled transformer weights file" in err
+    assert not (tmp_path / "none.npz").exists()
+
+
+def test_bench_passes_the_lifter_on(monkeypatch):
+    from posemoe_blender import bench
+    from posemoe_blender.errors import PoseMoEError
+    with pytest.raises(PoseMoEError, match="unknown lifter 'x'"):  # before the video is opened
+        bench.run_bench("no_such_clip.mp4", lifter="x")
+    seen = {}
+
+    def fake_run_bench(video, **kwargs):
+        seen.update(kwargs)
+        raise PoseMoEError("stop here")
+    monkeypatch.setattr(bench, "run_bench", fake_run_bench)
+    assert main(["bench", "x.mp4", "--lifter", "entangled", "--weights", "w.pt"]) == 2
+    assert seen["lifter"] == "entangled" and seen["weights"] == "w.pt"
+
+
+def test_convert_with_the_entangled_lifter(shipped, sample_clip, tmp_path, capfd):
+    """A real conversion (10 frames of the sample clip, joints only): the entangled file is the
+    one lifted with, and the summary and the joints file name it."""
+    shipped()
+    out = tmp_path / "j.npz"
+    assert main(["convert", str(sample_clip), "--end", "10", "--save-joints", str(out),
+                 "--lifter", "entangled", "--device", "cpu"]) == 0
+    assert "lifter: entangled," in capfd.readouterr().err  # printed past the fd silencing
+    with np.load(out) as data:
+        assert str(data["lifter"]) == "entangled"

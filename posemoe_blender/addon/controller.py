@@ -65,7 +65,7 @@ def choose_backend(prefs) -> tuple[str, Optional[str]]:
 
 
 def options_from_settings(settings, clip_range: bool = True):
-    values = dict(device=settings.device, smoothing=float(settings.smoothing),
+    values = dict(device=settings.device, lifter=settings.lifter, smoothing=float(settings.smoothing),
                   root_motion=bool(settings.root_motion), foot_lock=bool(settings.foot_lock))
     if clip_range and settings.use_range:
         values.update(start=int(settings.clip_start), end=int(settings.clip_end))
@@ -202,8 +202,10 @@ class ConvertController:
         notes += self.result.get("warnings", [])
         if self.ignored:
             notes.append(f"not implemented yet, ignored: {', '.join(self.ignored)}")
+        lifter = job.result.info.get("lifter")
         self.message = (f"{self.result['action']} on {self.result['object']}: "
                         f"{job.result.animation.num_frames} frames at {job.result.info.get('fps', 0):.3g} fps"
+                        + (f", lifter: {lifter}" if lifter else "")
                         + (f" ({'; '.join(notes)})" if notes else ""))
         return FINISHED
 

@@ -57,6 +57,7 @@ class POSEMOE_PT_main(_Base, Panel):
         layout.prop(s, "start_frame")
         layout.prop(s, "set_scene_range")
 
+        layout.prop(s, "lifter")
         row = layout.row(align=True)
         row.prop(s, "device")
         row.operator("posemoe.detect_device", text="", icon='VIEWZOOM')

@@ -18,6 +18,15 @@ EXPORT_ITEMS = [
     ("blender", "Blender", "Blender's own FBX defaults (round-trips exactly)"),
 ]
 
+#: The 2D-to-3D lifter (``ConvertOptions.lifter``; the identifiers are its values).
+LIFTER_ITEMS = [
+    ('posemoe', "PoseMoE", "The PoseMoE network (default)"),
+    ('entangled', "Entangled transformer",
+     "The entangled spatial-temporal transformer network, which measured more accurate "
+     "(docs/benchmarks-model.md)"),
+    ('mediapipe', "MediaPipe 3D", "MediaPipe's own 3D world landmarks (no network)"),
+]
+
 
 def _is_armature(self, obj):
     return obj.type == 'ARMATURE'
@@ -70,6 +79,8 @@ class PoseMoESettings(PropertyGroup):
     set_scene_range: BoolProperty(name="Set scene range and fps", default=True,
                                   description="Set the scene's frame range and frame rate to the clip")
 
+    lifter: EnumProperty(name="Lifter", items=LIFTER_ITEMS, default='posemoe',
+                         description="What turns the detected 2D joints into 3D")
     device: EnumProperty(name="Device", items=[
         ('auto', "Auto", "The GPU when one is found, else the CPU"),
         ('cpu', "CPU", "Always the CPU"),

@@ -2,8 +2,9 @@
 
 This module only strings the stages together; each stage lives in its own module:
 :mod:`.video` (streaming decode), :mod:`.detection` (BlazePose -> 17 joints),
-:mod:`.lifting` (PoseMoE), :mod:`.smoothing` (gaps, filtering, resampling) and
-:mod:`.solving` (root trajectory, bone rotations).
+:mod:`.lifting` (PoseMoE or the entangled transformer, see :data:`LIFTERS`),
+:mod:`.smoothing` (gaps, filtering, resampling) and :mod:`.solving` (root trajectory, bone
+rotations).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
 from ..errors import PoseMoEError
+from ..model import weights as model_weights
 from . import detection, lifting, smoothing, solving
 from .skeleton import Animation
 from .video import open_video
@@ -25,6 +28,13 @@ if TYPE_CHECKING:
     import torch
 
 Progress = Callable[[int, int], None]
+
+#: ``--lifter`` choices: the two shipped networks (PoseMoE is the default), then MediaPipe's
+#: own 3D world landmarks (no network).
+LIFTERS = ("posemoe", "entangled", "mediapipe")
+#: The network lifters and how messages name them; their shipped weights are
+#: :data:`posemoe_blender.model.weights.SHIPPED_WEIGHTS` ``[name]``.
+NETWORK_NAMES = {"posemoe": "PoseMoE", "entangled": "entangled transformer"}
 
 
 @dataclass
@@ -38,8 +48,8 @@ class ConvertOptions:
     smoothing: float = 0.5          # 0 = off, 1 = strongest
     root_motion: bool = True
     max_gap_s: float = 0.5          # longer detection gaps are held and reported
-    weights: Optional[str] = None   # PoseMoE weights file (default: weights/ in the package)
-    lifter: str = "posemoe"         # posemoe | mediapipe (MediaPipe's own 3D world landmarks)
+    weights: Optional[str] = None   # network weights file (default: the lifter's shipped file)
+    lifter: str = "posemoe"         # posemoe | entangled | mediapipe (MediaPipe's own 3D world landmarks)
     foot_lock: bool = True          # pin feet in contact, floor under them (core/footlock.py)
 
 
@@ -50,6 +60,9 @@ class ClipResult:
     * ``keypoints2d``: (T, 17, 3) detected pixels + confidence (gaps filled);
     * ``joints3d``: (T', 17, 3) metres, root-relative camera coordinates, smoothed;
     * ``root``: (T', 3) metres, Pelvis in camera coordinates;
+    * ``lifter``: what lifted the 2D: the network's kind from its weights file's config
+      (``posemoe``, ``entangled``, ...) or ``mediapipe-world`` (with the reason when a
+      network was asked for but its weights file is missing);
     * ``animation``: the solved rig animation (Blender axes), T' frames at ``fps``.
     T' differs from T only with ``fps_out``.
     * ``gaps``: :class:`~.smoothing.Gap` list (frame numbers relative to ``start``, the
@@ -114,20 +127,49 @@ def hold_person_gaps(joints3d: np.ndarray, gaps: list) -> np.ndarray:
     return out
 
 
+def check_lifter(name: str) -> str:
+    """``name`` when it is one of :data:`LIFTERS`, else PoseMoEError listing the choices."""
+    if name not in LIFTERS:
+        raise PoseMoEError(f"unknown lifter {name!r} (choose {', '.join(LIFTERS[:-1])} or {LIFTERS[-1]})")
+    return name
+
+
+def lifter_weights(options: ConvertOptions) -> Optional[Path]:
+    """The weights file a network lifter loads: ``options.weights`` when given (it wins for
+    either network), else the lifter's shipped file; None for ``mediapipe``."""
+    if check_lifter(options.lifter) not in NETWORK_NAMES:
+        return None
+    if options.weights:
+        return Path(options.weights)
+    return Path(model_weights.SHIPPED_WEIGHTS[options.lifter])
+
+
+def _prepare(options: ConvertOptions) -> tuple[torch.device, Optional[Path], str]:
+    """``(device, weights or None, label)``: ``weights`` is the network file to lift with
+    (loaded and cached here), None when MediaPipe's world landmarks are the lifter (asked
+    for, or the network's weights file is missing); ``label`` names what lifts
+    (:attr:`ClipResult.lifter`): the loaded network's kind (``posemoe``, ``entangled``, ...,
+    from the file's config) or ``mediapipe-world ...``."""
+    weights = lifter_weights(options)
+    device = lifting.resolve_device(options.device)
+    if weights is None:
+        return device, None, "mediapipe-world"
+    if not lifting.weights_available(weights):
+        return device, None, f"mediapipe-world (no trained {NETWORK_NAMES[options.lifter]} weights found)"
+    config = lifting.load_lifter(weights, device)
+    return device, weights, str(config.get("model", "posemoe"))
+
+
 def prepare_lifter(options: ConvertOptions) -> tuple[torch.device, bool]:
     """Check the lifter options and load (and cache) the network's weights.
 
     Returns ``(device, use_network)``: ``use_network`` is False when the MediaPipe world
-    landmarks are the lifter (asked for, or no trained weights). Raises PoseMoEError for an
-    unknown lifter, an unusable device or a bad weights file, before any detection work.
+    landmarks are the lifter (asked for, or no trained weights for the chosen network). Raises
+    PoseMoEError for an unknown lifter, an unusable device or a bad weights file, before any
+    detection work.
     """
-    if options.lifter not in ("posemoe", "mediapipe"):
-        raise PoseMoEError(f"unknown lifter {options.lifter!r} (choose posemoe or mediapipe)")
-    device = lifting.resolve_device(options.device)
-    use_network = options.lifter == "posemoe" and lifting.weights_available(options.weights)
-    if use_network:
-        lifting.load_lifter(options.weights, device)
-    return device, use_network
+    device, weights, _label = _prepare(options)
+    return device, weights is not None
 
 
 def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Progress] = None,
@@ -140,7 +182,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     """
     timings = {}
     t0 = time.perf_counter()
-    device, use_network = prepare_lifter(options)  # a bad weights file fails before detection
+    device, weights, lifter = _prepare(options)  # a bad weights file fails before detection
     timings["lift_setup"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -167,15 +209,12 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         lift_gate.wait()
     t0 = time.perf_counter()
     kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
-    if use_network:
+    if weights is not None:
         joints3d = lifting.lift_keypoints(kp2d, dets.width, dets.height, device=str(device),
-                                          weights=options.weights)
-        lifter = "posemoe"
+                                          weights=weights)
     else:
         world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
         joints3d = smoothing.fill_gaps(world, fps, max_gap_s=options.max_gap_s)[0][..., :3]
-        lifter = ("mediapipe-world" if options.lifter == "mediapipe"
-                  else "mediapipe-world (no trained PoseMoE weights found)")
     joints3d = hold_person_gaps(joints3d, gaps)
     timings["lift"] = time.perf_counter() - t0
 
