@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from posemoe_blender.cli import main
+from posemoe_blender.errors import PoseMoEError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -240,6 +241,19 @@ def test_missing_network_weights_fall_back_to_mediapipe(shipped):
     assert _prepare(ConvertOptions(lifter="entangled", device="cpu"))[1:] == (
         None, "mediapipe-world (no trained entangled transformer weights found)")
     assert prepare_lifter(ConvertOptions(lifter="entangled", device="cpu"))[1] is False
+
+
+def test_explicit_weights_that_do_not_exist_are_an_error(tmp_path, capsys):
+    """A mistyped --weights must not silently fall back to MediaPipe's landmarks."""
+    from posemoe_blender.core.pipeline import ConvertOptions, prepare_lifter
+    with pytest.raises(PoseMoEError, match="typo.pt: no such weights file"):
+        prepare_lifter(ConvertOptions(device="cpu", weights=str(tmp_path / "typo.pt")))
+    video = tmp_path / "never_opened.mp4"
+    assert main(["convert", str(video), "--save-joints", str(tmp_path / "j.npz"),
+                 "--weights", str(tmp_path / "typo.pt")]) != 0
+    err = capsys.readouterr().err
+    assert "typo.pt: no such weights file" in err and "Traceback" not in err
+    assert not (tmp_path / "j.npz").exists()
 
 
 def test_bad_entangled_weights_fail_before_detection(shipped, tmp_path, capsys):

@@ -147,13 +147,16 @@ def lifter_weights(options: ConvertOptions) -> Optional[Path]:
 def _prepare(options: ConvertOptions) -> tuple[torch.device, Optional[Path], str]:
     """``(device, weights or None, label)``: ``weights`` is the network file to lift with
     (loaded and cached here), None when MediaPipe's world landmarks are the lifter (asked
-    for, or the network's weights file is missing); ``label`` names what lifts
+    for, or the network's *shipped* weights file is missing; an explicit ``options.weights``
+    that does not exist is a PoseMoEError); ``label`` names what lifts
     (:attr:`ClipResult.lifter`): the loaded network's kind (``posemoe``, ``entangled``, ...,
     from the file's config) or ``mediapipe-world ...``."""
     weights = lifter_weights(options)
     device = lifting.resolve_device(options.device)
     if weights is None:
         return device, None, "mediapipe-world"
+    if options.weights and not Path(options.weights).is_file():  # a typo must not silently change the lifter
+        raise PoseMoEError(f"{options.weights}: no such weights file")
     if not lifting.weights_available(weights):
         return device, None, f"mediapipe-world (no trained {NETWORK_NAMES[options.lifter]} weights found)"
     config = lifting.load_lifter(weights, device)
