@@ -649,7 +649,9 @@ def main(args) -> int:
             plots[title] = rel
     if args.out:
         cmd = "python -m posemoe_blender evaluate-render " + " ".join(
-            [os.path.relpath(set_dir)] + (["--out", os.path.relpath(args.out)]) + (["--limit", str(args.limit)] if args.limit else []))
+            [os.path.relpath(set_dir)] + (["--weights", os.path.relpath(args.weights)] if args.weights else [])
+            + (["--out", os.path.relpath(args.out)]) + (["--plots", os.path.relpath(args.plots)] if args.plots else [])
+            + (["--limit", str(args.limit)] if args.limit else []))
         text = render_markdown(report, plots, cmd, _kept_notes(args.out))
         tmp = args.out + ".part"
         with open(tmp, "w") as fh:

@@ -26,6 +26,7 @@ from posemoe_blender.evaluate_render import evaluate_joints, pa_mpjpe  # noqa: E
 
 LIFTERS = {
     "PoseMoE (shipped default)": dict(lifter="posemoe"),
+    "entangled transformer (weights/entangled.pt)": dict(lifter="posemoe", weights=os.path.join(REPO, "weights", "entangled.pt")),
     "TCN (weights/tcn_alt.pt)": dict(lifter="posemoe", weights=os.path.join(REPO, "weights", "tcn_alt.pt")),
     "MediaPipe world landmarks": dict(lifter="mediapipe"),
 }
