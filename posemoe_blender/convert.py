@@ -23,7 +23,7 @@ from .core.pipeline import ClipResult, ConvertOptions, Progress, prepare_lifter,
 from .core import smoothing
 from .core.solving import camera_joints
 from .errors import ConversionCancelled, PoseMoEError
-from .fileio import ensure_output_folder
+from .fileio import ensure_output_folder, missing_folders, remove_empty_folders
 from .joints import JOINT_NAMES, save_npz
 from .quiet import python_stdout_silenced
 
@@ -227,8 +227,20 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
 
     All outputs appear together or not at all: each is first written (atomically) under a
     hidden ``.posemoe-<pid>-<name>`` in its folder and the set is renamed into place only when
-    every one is complete; an error or Ctrl-C (KeyboardInterrupt) before that removes them.
+    every one is complete; an error or Ctrl-C (KeyboardInterrupt) before that removes them, and
+    the output folders this call created (still empty) too.
     """
+    new_folders = [f for p in (outputs.fbx, outputs.blend, outputs.joints) if p
+                   for f in missing_folders(os.path.dirname(os.path.abspath(os.path.expanduser(p))))]
+    try:
+        return _convert_clip(video, outputs, options, progress)
+    except BaseException:
+        remove_empty_folders(new_folders)
+        raise
+
+
+def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
+                  progress: Optional[Progress]) -> dict:
     fbx = check_output(outputs.fbx, ".fbx", outputs.overwrite)
     blend = check_output(outputs.blend, ".blend", outputs.overwrite)
     joints = check_output(outputs.joints, ".npz", outputs.overwrite)

@@ -27,6 +27,29 @@ def staging_file(folder: str, suffix: str) -> tuple[int, str]:
     return fd, path
 
 
+def missing_folders(folder: str) -> list[str]:
+    """The folders ``ensure_output_folder(folder)`` would create, outermost first."""
+    out = []
+    folder = os.path.abspath(folder)
+    while folder and not os.path.exists(folder):
+        out.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return out[::-1]
+
+
+def remove_empty_folders(folders) -> None:
+    """Remove those of ``folders`` that exist and are empty, deepest first (what a failed run
+    created before it failed); anything with content, or that cannot be removed, stays."""
+    for folder in sorted(set(folders), key=lambda f: f.count(os.sep), reverse=True):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
 def ensure_output_folder(folder: str) -> str:
     """Create ``folder`` if needed and check it is writable; raises a one-line PoseMoEError."""
     try:

@@ -121,6 +121,19 @@ def test_broken_files_are_one_line_errors(tmp_path, capsys, kind):
     assert ("not a readable video" in err) or ("image" in err)
     assert not out.exists() and not (tmp_path / "x.blend").exists()
     assert leftovers(tmp_path) == []
+    assert not (tmp_path / "out").exists()  # the output folder this run created is gone again
+
+
+def test_failed_convert_removes_only_the_folders_it_created(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("x")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    assert main(["convert", str(bad), "-o", str(tmp_path / "mine" / "new" / "deeper" / "x.fbx"),
+                 "--save-joints", str(tmp_path / "other" / "j.npz")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "bad.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "mine"]
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["keep.txt"]
 
 
 def test_failed_convert_leaves_the_blender_scene_alone(tmp_path, capsys):
