@@ -148,7 +148,8 @@ def main(argv=None) -> int:
         else:
             budget = f"{meta.get('train_minutes', '?')} min ({meta.get('steps', '?')})"
         fps = f"{r['cpu_fps']:.0f}" if r["cpu_fps"] else "-"
-        g = (gpu or {}).get("network", {}).get(r["name"])
+        net = (gpu or {}).get("network", {})
+        g = net.get(r["name"]) or net.get(r["name"].split(" ")[0])  # "NAME (note)" rows
         gfps = f"{g['fps']:,.0f}" if g else "-"
         lines.append(f"| {r['name']} | {r['params'] / 1e3:.0f}k | {budget} | {r['mpjpe']:.1f} | "
                      f"{r['p_mpjpe']:.1f} | {r['depth']:.1f} | {r['reproj_px']:.2f} | {r['reproj_fit_px']:.2f} | "
