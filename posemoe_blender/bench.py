@@ -66,7 +66,7 @@ def cpu_model() -> str:
 
 
 def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[int] = None,
-              lifter: str = "posemoe", weights: Optional[str] = None) -> dict:
+              lifter: str = "posemoe", weights: Optional[str] = None, flip: bool = False) -> dict:
     """Benchmark ``video`` (frames ``[start, end)``) converted with ``lifter`` (``weights``:
     its weights file, default the shipped one); returns the report dict (see module doc)."""
     from .convert import Outputs, convert_clip
@@ -100,7 +100,8 @@ def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[in
 
     folder = tempfile.mkdtemp(prefix="posemoe-bench-")
     try:
-        options = ConvertOptions(device=device, start=start, end=stop, lifter=lifter, weights=weights)
+        options = ConvertOptions(device=device, start=start, end=stop, lifter=lifter, weights=weights,
+                                 flip=flip)
         with native_output_silenced():
             info = convert_clip(video, Outputs(fbx=os.path.join(folder, "bench.fbx"), overwrite=True),
                                 options)
@@ -152,7 +153,8 @@ def format_report(r: dict) -> str:
 def main(args) -> int:
     """The ``bench`` subcommand (``args`` from :mod:`posemoe_blender.cli`)."""
     report = run_bench(args.video, device=args.device, start=args.start, end=args.end,
-                       lifter=getattr(args, "lifter", "posemoe"), weights=getattr(args, "weights", None))
+                       lifter=getattr(args, "lifter", "posemoe"), weights=getattr(args, "weights", None),
+                       flip=getattr(args, "flip", False))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

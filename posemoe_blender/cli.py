@@ -59,6 +59,9 @@ def _add_lifter_options(p: argparse.ArgumentParser, choices: Sequence[str] = LIF
                         "(docs/benchmarks-model.md)" + (help_mediapipe if "mediapipe" in choices else ""))
     p.add_argument("--weights", help="weights file for the posemoe or entangled lifter (default: the "
                                      "shipped weights/posemoe_default.pt or weights/entangled.pt)")
+    p.add_argument("--flip", action="store_true",
+                   help="test-time mirroring for the network lifters: average with the mirrored "
+                        "video's prediction (about 1-1.5 mm more accurate, twice the lifting work)")
 
 
 def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
@@ -146,7 +149,7 @@ def _options(args) -> "ConvertOptions":
                           start=getattr(args, "start", 0), end=getattr(args, "end", None),
                           fps_out=getattr(args, "fps_out", None),
                           foot_lock=getattr(args, "foot_lock", True),
-                          lifter=getattr(args, "lifter", "posemoe"))
+                          lifter=getattr(args, "lifter", "posemoe"), flip=getattr(args, "flip", False))
 
 
 def _cmd_convert(args) -> int:
@@ -195,7 +198,8 @@ def _cmd_lift(args) -> int:
         raise PoseMoEError(f"{weights}: no {NETWORK_NAMES[args.lifter]} weights file")
     device = lifting.resolve_device(args.device)  # a missing GPU fails before the network loads
     joints3d = lifting.lift_keypoints(data["keypoints2d"].astype(np.float32), int(data["width"]),
-                                      int(data["height"]), device=str(device), weights=weights)
+                                      int(data["height"]), device=str(device), weights=weights,
+                                      flip=args.flip)
     save_npz(out, joints3d=joints3d.astype(np.float32), keypoints2d=data["keypoints2d"],
              fps=data["fps"], width=data["width"], height=data["height"])
     print(f"{args.keypoints}: lifted {joints3d.shape[0]} frames -> {out}", file=sys.stderr)

@@ -9,7 +9,7 @@ all variants) and these outputs are compared with the truth:
 * ``mediapipe_raw``: MediaPipe's 3D world landmarks as they come (what BlendArMocap users get),
   short gaps filled; no smoothing, no solver. Its trajectory (for the root and foot metrics)
   is our per-frame root estimate (``core.solving.estimate_root``), unsmoothed.
-* ``posemoe_raw``: the PoseMoE network's output before smoothing (``smoothing=0``) with the
+* ``posemoe_raw``: the lifting network's output (PoseMoE or ``--weights``) before smoothing (``smoothing=0``) with the
   unsmoothed root estimate; only when trained weights exist (``core.lifting.weights_available``).
 * ``full_mp_lifter`` (only when PoseMoE weights exist): the full pipeline (smoothing, solver,
   foot lock) on MediaPipe's world landmarks, as it runs without weights.
@@ -62,7 +62,7 @@ from .joints import BONES, JOINT_INDEX as J, NUM_JOINTS
 METHODS = ("mediapipe_raw", "posemoe_raw", "full_mp_lifter", "full_nolock", "full")
 METHOD_LABELS = {
     "mediapipe_raw": "MediaPipe world landmarks (raw)",
-    "posemoe_raw": "PoseMoE before smoothing",
+    "posemoe_raw": "network before smoothing",
     "full_mp_lifter": "full pipeline on MediaPipe's 3D (no weights)",
     "full_nolock": "full pipeline, foot lock off",
     "full": "full pipeline (convert defaults)",
@@ -526,7 +526,7 @@ def make_plots(row: dict, folder: str, fps: float) -> dict:
     series = [("truth", "k", "truth", 2.0), ("mediapipe_raw", "tab:red", "MediaPipe world (raw)", 1.0),
               ("full", "tab:blue", "ours (full pipeline)", 1.4)]
     if "posemoe_raw" in tr:
-        series.insert(2, ("posemoe_raw", "tab:orange", "PoseMoE before smoothing", 0.8))
+        series.insert(2, ("posemoe_raw", "tab:orange", "network before smoothing", 0.8))
     for r_, joint in enumerate(("RAnkle", "LWrist")):
         for c, axis in enumerate("XYZ"):
             ax = axes[r_, c]

@@ -290,6 +290,13 @@ def test_lift_uses_the_chosen_network(shipped, tiny_nets, tmp_path, capsys):
         assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(out), "--device", "cpu", *flags]) == 0
         with np.load(out) as data:
             np.testing.assert_allclose(data["joints3d"], expected[network], atol=1e-6, err_msg=name)
+    flipped = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tiny_nets["posemoe"], flip=True)
+    assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "flip.npz"), "--device", "cpu", "--flip"]) == 0
+    with np.load(tmp_path / "flip.npz") as data:
+        np.testing.assert_allclose(data["joints3d"], flipped, atol=1e-6)
+        assert not np.allclose(data["joints3d"], expected["posemoe"], atol=1e-4)
+    from posemoe_blender.cli import build_parser
+    assert build_parser().parse_args(["convert", "x.mp4", "-o", "x.fbx", "--flip"]).flip
     shipped(entangled=None)
     assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "none.npz"), "--lifter", "entangled"]) == 2
     err = capsys.readouterr().err
@@ -308,8 +315,8 @@ def test_bench_passes_the_lifter_on(monkeypatch):
         seen.update(kwargs)
         raise PoseMoEError("stop here")
     monkeypatch.setattr(bench, "run_bench", fake_run_bench)
-    assert main(["bench", "x.mp4", "--lifter", "entangled", "--weights", "w.pt"]) == 2
-    assert seen["lifter"] == "entangled" and seen["weights"] == "w.pt"
+    assert main(["bench", "x.mp4", "--lifter", "entangled", "--weights", "w.pt", "--flip"]) == 2
+    assert seen["lifter"] == "entangled" and seen["weights"] == "w.pt" and seen["flip"] is True
 
 
 def test_convert_with_the_entangled_lifter(shipped, sample_clip, tmp_path, capfd):

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import PoseMoEError
-from ..joints import NUM_JOINTS
+from ..joints import MIRROR, NUM_JOINTS
 from ..model.camera import normalize_keypoints
 from ..model.weights import DEFAULT_WEIGHTS, load_model
 
@@ -187,15 +187,32 @@ class _torch_threads:
         torch.set_num_threads(self.saved)
 
 
+def mirror_inputs(x: np.ndarray) -> np.ndarray:
+    """Mirror normalised inputs ``(..., 17, 3)`` left-right: swap the sides, negate x."""
+    out = x[..., list(MIRROR), :].copy()
+    out[..., 0] *= -1
+    return out
+
+
+def mirror_outputs(p: np.ndarray) -> np.ndarray:
+    """Undo :func:`mirror_inputs` on a prediction ``(..., 17, 3)`` (camera coordinates)."""
+    out = p[..., list(MIRROR), :].copy()
+    out[..., 0] *= -1
+    return out
+
+
 def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
-                   weights: str | os.PathLike | None = None, batch_size: int = 16) -> np.ndarray:
+                   weights: str | os.PathLike | None = None, batch_size: int = 16,
+                   flip: bool = False) -> np.ndarray:
     """Lift ``(T, 17, 3)`` pixel keypoints + confidence to ``(T, 17, 3)`` metres.
 
     Output: float32, root-relative (Pelvis = 0), camera coordinates (x right, y down,
     z forward). Deterministic. Raises :class:`PoseMoEError` for bad input, an unusable
     device or unusable weights. On the CPU it runs small batches (``batch_size`` windows) on
     :data:`CPU_WORKERS` threads of one torch thread each (:data:`CPU_THREADS` torch threads
-    when there is a single worker), which measured fastest on this machine.
+    when there is a single worker), which measured fastest on this machine. ``flip``:
+    test-time mirroring, the mean of the prediction and the un-mirrored prediction of the
+    mirrored input (the networks are trained with mirroring; twice the lifting work).
     """
     kp = np.asarray(keypoints2d, dtype=np.float32)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3) or kp.shape[0] < 1:
@@ -208,12 +225,14 @@ def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
         raise PoseMoEError(f"batch size must be >= 1, got {batch_size}")
     dev = resolve_device(device)
     model, _cfg = _get_model(weights, dev)
-    x = normalize_keypoints(kp, float(width), float(height))
+    x = normalize_keypoints(kp, float(width), float(height))[None]
+    if flip:
+        x = np.concatenate([x, mirror_inputs(x)], axis=0)              # (2, T, 17, 3)
     if dev.type == "cpu":
         with _torch_threads(CPU_THREADS):
-            out = predict_sequences(model, x[None], batch_size=batch_size, device=dev,
-                                    workers=CPU_WORKERS)[0]
+            pred = predict_sequences(model, x, batch_size=batch_size, device=dev, workers=CPU_WORKERS)
     else:
-        out = predict_sequences(model, x[None], batch_size=max(batch_size, 256), device=dev)[0]
+        pred = predict_sequences(model, x, batch_size=max(batch_size, 256), device=dev)
+    out = 0.5 * (pred[0] + mirror_outputs(pred[1])) if flip else pred[0]
     out = out - out[:, :1]
     return np.ascontiguousarray(out, dtype=np.float32)

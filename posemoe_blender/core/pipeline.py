@@ -51,6 +51,7 @@ class ConvertOptions:
     weights: Optional[str] = None   # network weights file (default: the lifter's shipped file)
     lifter: str = "posemoe"         # posemoe | entangled | mediapipe (MediaPipe's own 3D world landmarks)
     foot_lock: bool = True          # pin feet in contact, floor under them (core/footlock.py)
+    flip: bool = False              # test-time mirroring of the network lifters (core/lifting.py)
 
 
 @dataclass
@@ -214,7 +215,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
     if weights is not None:
         joints3d = lifting.lift_keypoints(kp2d, dets.width, dets.height, device=str(device),
-                                          weights=weights)
+                                          weights=weights, flip=options.flip)
     else:
         world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
         joints3d = smoothing.fill_gaps(world, fps, max_gap_s=options.max_gap_s)[0][..., :3]
