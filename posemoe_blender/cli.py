@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print the results as JSON")
     ev.add_argument("--out", help="write the report (markdown) to this file")
     ev.add_argument("--plots", help="folder for the PNG plots (default: img/ next to --out)")
-    ev.add_argument("--weights", help="PoseMoE weights file (default: the shipped weights)")
+    ev.add_argument("--weights", help="network weights file (default: the shipped PoseMoE weights)")
+    ev.add_argument("--flip", action="store_true", help="test-time mirroring of the network (as convert --flip)")
     ev.add_argument("--limit", type=_positive_int, help="evaluate only the first N videos")
 
     lf = sub.add_parser("lift", help="lift 2D keypoints (.npz) to 3D joints (.npz)")

@@ -328,7 +328,7 @@ def shared_detections(cache: dict):
         detection.detect_video = original
 
 
-def run_video(video: str, truth: dict, weights: Optional[str] = None) -> dict:
+def run_video(video: str, truth: dict, weights: Optional[str] = None, flip: bool = False) -> dict:
     """Every method on one video; returns ``{"lifter", "methods": {name: metrics}, "tracks"}``."""
     from .core import detection, lifting, smoothing, solving
     from .core.pipeline import ConvertOptions, process_clip
@@ -337,7 +337,7 @@ def run_video(video: str, truth: dict, weights: Optional[str] = None) -> dict:
     fps = float(truth["fps"])
     contacts = truth_contacts(gt, fps)
     cache: dict = {}
-    base = ConvertOptions(device="cpu", weights=weights)
+    base = ConvertOptions(device="cpu", weights=weights, flip=flip)
     results, tracks = {}, {"truth": gt, "contacts": contacts}
     t0 = time.perf_counter()
     with shared_detections(cache):
@@ -594,7 +594,7 @@ def load_set(set_dir: str, limit: Optional[int] = None) -> tuple[dict, list[dict
     return manifest, entries[:limit] if limit else entries
 
 
-def evaluate_set(set_dir: str, weights: Optional[str] = None, limit: Optional[int] = None,
+def evaluate_set(set_dir: str, weights: Optional[str] = None, limit: Optional[int] = None, flip: bool = False,
                  plot_video: Optional[str] = None, log=None) -> tuple[dict, list[dict]]:
     """Evaluate every video of a set; returns (report, rows with tracks)."""
     _, entries = load_set(set_dir, limit)
@@ -602,7 +602,7 @@ def evaluate_set(set_dir: str, weights: Optional[str] = None, limit: Optional[in
     for i, e in enumerate(entries):
         with np.load(os.path.join(set_dir, e["truth"])) as d:
             truth = {k: d[k] for k in d.files}
-        row = run_video(os.path.join(set_dir, e["video"]), truth, weights)
+        row = run_video(os.path.join(set_dir, e["video"]), truth, weights, flip)
         row.update(video=e["video"], clip=e["clip"], view=e["view"], source_clip=e.get("source_clip"))
         rows.append(row)
         if log:
@@ -639,7 +639,8 @@ def main(args) -> int:
     if not os.path.isdir(set_dir):
         raise PoseMoEError(f"{set_dir}: no such folder")
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
-    report, rows = evaluate_set(set_dir, weights=args.weights, limit=args.limit, log=log)
+    report, rows = evaluate_set(set_dir, weights=args.weights, limit=args.limit, log=log,
+                                flip=getattr(args, "flip", False))
     plots = {}
     if args.out or args.plots:
         folder = args.plots or os.path.join(os.path.dirname(os.path.abspath(args.out)), "img")
@@ -650,6 +651,7 @@ def main(args) -> int:
     if args.out:
         cmd = "python -m posemoe_blender evaluate-render " + " ".join(
             [os.path.relpath(set_dir)] + (["--weights", os.path.relpath(args.weights)] if args.weights else [])
+            + (["--flip"] if getattr(args, "flip", False) else [])
             + (["--out", os.path.relpath(args.out)]) + (["--plots", os.path.relpath(args.plots)] if args.plots else [])
             + (["--limit", str(args.limit)] if args.limit else []))
         text = render_markdown(report, plots, cmd, _kept_notes(args.out))
