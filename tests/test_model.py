@@ -359,3 +359,23 @@ def test_datapack_roundtrip_and_errors(tmp_path):
         datapack.unpack(tmp_path / "junk.npz", tmp_path / "x")
     with pytest.raises(PoseMoEError, match="no such file"):
         datapack.pack(tmp_path / "nothing", tmp_path / "p.npz")
+
+
+def test_train_init_and_aug_overrides(tmp_path):
+    """--init starts from a weights file (config must match); --aug overrides the augmentation."""
+    from posemoe_blender.model import train
+
+    folder = _prepared_folder(tmp_path, _synthetic_mocap())
+    cfg = '{"dim": 16, "depth": 1, "expert_hidden": 16, "prior_hidden": 32, "heads": 2}'
+    base = ["--model", "posemoe", "--steps", "2", "--batch", "4", "--data", str(folder), "--config", cfg]
+    assert train.main(base + ["--out", str(tmp_path / "a")]) == 0
+    assert train.main(base + ["--out", str(tmp_path / "b"), "--init", str(tmp_path / "a" / "model.pt"),
+                              "--aug", '{"bias_rel": 0.03, "fps_range": [30, 30]}']) == 0
+    ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert ck["args"]["aug_overrides"] == {"bias_rel": 0.03, "fps_range": [30, 30]}
+    with pytest.raises(PoseMoEError, match="unknown field"):
+        train.main(base + ["--out", str(tmp_path / "c"), "--aug", '{"bias": 1}'])
+    with pytest.raises(PoseMoEError, match="differs from the run's"):
+        train.main(["--model", "entangled", "--steps", "1", "--batch", "2", "--data", str(folder),
+                    "--out", str(tmp_path / "d"), "--init", str(tmp_path / "a" / "model.pt")])
+    assert train.make_augment({"bias_rel": 0.03}).bias_rel == 0.03

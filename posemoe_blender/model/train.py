@@ -37,8 +37,8 @@ import torch
 
 from ..errors import PoseMoEError, run_main
 from .baselines import build_model
-from .dataset import Mocap, sample_windows
-from .weights import save_weights
+from .dataset import AugmentConfig, Mocap, sample_windows
+from .weights import load_model, save_weights
 
 ABLATIONS = {"no-depth-init": {"depth_init": False}, "no-router": {"router": False},
              "no-cross": {"cross": False}}
@@ -96,23 +96,33 @@ def _atomic_save(obj, path: Path):
     os.replace(tmp, path)
 
 
+def make_augment(overrides: dict | None) -> AugmentConfig:
+    """The default :class:`~.dataset.AugmentConfig` with ``overrides`` (``--aug`` JSON) applied;
+    an unknown field is a PoseMoEError. Lists become tuples (the ranges)."""
+    fields = AugmentConfig.__dataclass_fields__
+    bad = sorted(set(overrides or {}) - set(fields))
+    if bad:
+        raise PoseMoEError(f"--aug: unknown field(s) {', '.join(bad)} (known: {', '.join(fields)})")
+    return AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in (overrides or {}).items()})
+
+
 #: Per-process state of a loader worker (set once by :func:`_loader_init`, read by :func:`_loader_batch`).
 _WORKER: dict = {}
 
 
-def _loader_init(data_dir: str, clips: int, frames: int, augment: bool) -> None:
+def _loader_init(data_dir: str, clips: int, frames: int, augment: bool, aug: dict | None = None) -> None:
     import torch as _torch
     _torch.set_num_threads(1)
     data = Mocap.load(data_dir, "train")
     if clips:
         data = data.subset(np.arange(len(data)) < clips)
-    _WORKER.update(data=data, frames=frames, augment=augment)
+    _WORKER.update(data=data, frames=frames, augment=augment, aug=make_augment(aug))
 
 
 def _loader_batch(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     seed, step, batch = job
     rng = np.random.default_rng([seed, step])
-    b = sample_windows(_WORKER["data"], rng, batch, _WORKER["frames"],
+    b = sample_windows(_WORKER["data"], rng, batch, _WORKER["frames"], aug=_WORKER["aug"],
                        augment_body=_WORKER["augment"], noise=_WORKER["augment"])
     return b["inputs"], b["target"]
 
@@ -132,7 +142,8 @@ class BatchStream:
         if args.loader_workers > 0:
             ctx = multiprocessing.get_context("spawn")  # never fork a process that holds CUDA
             self.pool = ctx.Pool(args.loader_workers, initializer=_loader_init,
-                                 initargs=(args.data, args.clips, args.frames, not args.no_augment))
+                                 initargs=(args.data, args.clips, args.frames, not args.no_augment,
+                                           args.aug_overrides))
             for _ in range(2 * args.loader_workers):
                 self._submit()
 
@@ -144,6 +155,7 @@ class BatchStream:
     def next(self) -> tuple[np.ndarray, np.ndarray]:
         if self.pool is None:
             b = sample_windows(self.data, self.rng, self.args.batch, self.args.frames,
+                               aug=make_augment(self.args.aug_overrides),
                                augment_body=not self.args.no_augment, noise=not self.args.no_augment)
             return b["inputs"], b["target"]
         result = self.pending.popleft().get()
@@ -178,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True, help="run folder (checkpoint, model.pt, log)")
     ap.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     ap.add_argument("--config", default="", help="JSON overrides of the model config")
+    ap.add_argument("--aug", default="", help='JSON overrides of the augmentation (model/dataset.AugmentConfig), '
+                                              'e.g. \'{"bias_rel": 0.02}\'')
+    ap.add_argument("--init", default="", help="start from this weights file (same config; fresh optimiser "
+                                               "and schedule): fine-tuning")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--loader-workers", type=int, default=0,
                     help="processes drawing batches ahead (for a GPU; 0 = draw them in this process)")
@@ -197,6 +213,8 @@ def train(args) -> dict:
     ckpt_path = out / "checkpoint.pt"
     overrides = json.loads(args.config) if args.config else {}
     cfg = make_config(args.model, args.frames, args.ablation, overrides)
+    args.aug_overrides = json.loads(args.aug) if args.aug else None
+    make_augment(args.aug_overrides)  # a bad --aug fails before anything runs
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -206,7 +224,13 @@ def train(args) -> dict:
             raise PoseMoEError("--device cuda was requested but no CUDA GPU is available")
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    model = build_model(cfg).to(args.device)
+    model = build_model(cfg)
+    if args.init:
+        init_model, init_cfg = load_model(args.init)
+        if dict(init_cfg) != cfg:
+            raise PoseMoEError(f"--init {args.init}: its config {json.dumps(init_cfg)} differs from the run's {json.dumps(cfg)}")
+        model.load_state_dict(init_model.state_dict())
+    model = model.to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     step, elapsed, wall, cpu = 0, 0.0, 0.0, 0.0
     history: list[dict] = []
