@@ -4,12 +4,12 @@
 # held-out split, and leave everything under $OUT (see docs/benchmarks-model.md, "GPU").
 # Needs the mocap pack (python -m posemoe_blender.model.datapack pack .cache/mocap .pack/mocap.npz)
 # carried in .pack/. Knobs: PY, DEV, TRAIN_SECONDS, BATCH, LR, SMOKE_STEPS, W_P/W_E/W_T (loader
-# workers per trainer).
+# workers per trainer), AUG (JSON augmentation overrides for all three, e.g. '{"bias_rel": 0.025}').
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}; DEV=${DEV:-cuda}; OUT=${OUT:-/tmp/gpu_out}
 TRAIN_SECONDS=${TRAIN_SECONDS:-400}; BATCH=${BATCH:-256}; LR=${LR:-2e-3}; SMOKE_STEPS=${SMOKE_STEPS:-60}
-W_P=${W_P:-5}; W_E=${W_E:-4}; W_T=${W_T:-3}
+W_P=${W_P:-5}; W_E=${W_E:-4}; W_T=${W_T:-3}; AUG=${AUG:-}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=.
 mkdir -p "$OUT" .cache/runs
 t0=$(date +%s); stamp() { echo "== $(( $(date +%s) - t0 )) s: $*"; }
@@ -23,7 +23,8 @@ fi
 common="--device $DEV --batch $BATCH --lr $LR --clock wall --ckpt-seconds 60 --log-every 100"
 trainer() { # name model workers extra...
   local name=$1 model=$2 w=$3; shift 3
-  $PY -m posemoe_blender.model.train --model $model --loader-workers $w $common "$@" --out .cache/runs/$name > .cache/runs/$name.log 2>&1
+  $PY -m posemoe_blender.model.train --model $model --loader-workers $w $common ${AUG:+--aug "$AUG"} "$@" \
+    --out .cache/runs/$name > .cache/runs/$name.log 2>&1
 }
 stamp "smoke (step rates side by side)"
 trainer smoke_p posemoe $W_P --steps $SMOKE_STEPS --log-every 20 & trainer smoke_e entangled $W_E --steps $SMOKE_STEPS --log-every 20 &
@@ -42,7 +43,7 @@ DONE_P=$(grep -o '"steps": [0-9]*' .cache/runs/gpu_posemoe/summary.json | grep -
 if [ "${DONE_P:-0}" -lt "$STEPS" ]; then
   stamp "posemoe stopped at $DONE_P of $STEPS steps: continuing a copy (gpu_posemoe_eq)"
   rm -rf .cache/runs/gpu_posemoe_eq; cp -r .cache/runs/gpu_posemoe .cache/runs/gpu_posemoe_eq; rm -f .cache/runs/gpu_posemoe_eq/model.pt
-  timeout 300 $PY -m posemoe_blender.model.train --model posemoe --loader-workers 12 $common --steps $STEPS --resume \
+  timeout 300 $PY -m posemoe_blender.model.train --model posemoe --loader-workers 12 $common ${AUG:+--aug "$AUG"} --steps $STEPS --resume \
     --out .cache/runs/gpu_posemoe_eq > .cache/runs/gpu_posemoe_eq.log 2>&1
 fi
 for n in gpu_posemoe gpu_posemoe_eq gpu_entangled gpu_tcn; do [ -d .cache/runs/$n ] || continue; echo "-- $n"; grep '^step' .cache/runs/$n.log | awk 'NR%10==1'; tail -2 .cache/runs/$n.log; done
