@@ -42,7 +42,10 @@ def check_fbx(fbx: Path, frames: int) -> dict:
     assert s["moves"], "the joints move"
     assert s["upright"]
     head_top = max(z for _, _, z in s["positions"]["Head"])  # above the floor (Z = 0)
-    assert 1.5 <= head_top <= 2.0, head_top
+    # an adult, at the right scale (not cm for m): MediaPipe's own metric 3D puts the head top of
+    # the real clip's man at 1.495 m, the shipped networks at 1.44-1.61 m (monocular scale is a
+    # prior: the training bodies are 1.50-1.95 m tall)
+    assert 1.4 <= head_top <= 2.0, head_top
     assert s["min_foot_height"] < 0.2, "feet near the floor"
     return s
 
