@@ -6,7 +6,9 @@
    the true 2D joints of the mocap skeleton (``*_truth.npz`` ``keypoints2d``) in frames with a
    detection: mean offset (image x, y) and RMS per joint, in units of the person's height in
    the image.
-2. Fits a per-joint correction along a reference bone (the torso Pelvis->Thorax for the torso,
+2. Ankle confidence in the truth's contact vs swing frames (``evaluate_render.truth_contacts``):
+   how often BlazePose is unsure of a planted foot and of a swinging one.
+3. Fits a per-joint correction along a reference bone (the torso Pelvis->Thorax for the torso,
    head and shoulder joints, the parent bone for the limbs), leave-one-clip-out (fitted on the
    other clips, applied to this one), and reports each network's PA-MPJPE (mm, frames with a
    detection, before smoothing) on the raw and on the corrected 2D.
@@ -27,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from posemoe_blender.core import lifting, smoothing  # noqa: E402
 from posemoe_blender.core.detection import detect_video  # noqa: E402
 from posemoe_blender.core.video import open_video  # noqa: E402
-from posemoe_blender.evaluate_render import pa_mpjpe  # noqa: E402
+from posemoe_blender.evaluate_render import pa_mpjpe, truth_contacts  # noqa: E402
 from posemoe_blender.joints import JOINT_INDEX as J, JOINT_NAMES, PARENTS  # noqa: E402
 
 TORSO = [J[n] for n in ("Pelvis", "RHip", "LHip", "Spine", "Thorax", "Neck", "Head", "LShoulder", "RShoulder")]
@@ -70,6 +72,7 @@ def main() -> int:
         with open_video(tf.replace("_truth.npz", ".mp4")) as reader:
             det = detect_video(reader)
         rows.append(dict(clip=str(truth["clip"]), kp=det.keypoints2d, ok=det.detected, gt2=truth["keypoints2d"][..., :2],
+                         contacts=truth_contacts(truth["joints_world"].astype(np.float64), float(truth["fps"])),
                          gt3=truth["joints3d"], w=int(truth["width"]), h=int(truth["height"]), fps=float(truth["fps"])))
     err = np.concatenate([(r["kp"][r["ok"], :, :2] - r["gt2"][r["ok"]])
                           / np.ptp(r["gt2"][r["ok"], :, 1], axis=1)[:, None, None] for r in rows])
@@ -78,6 +81,15 @@ def main() -> int:
     for j, name in enumerate(JOINT_NAMES):
         m = err[:, j].mean(0)
         print(f"{name:10s} {m[0]:7.3f} {m[1]:7.3f} {np.sqrt((err[:, j] ** 2).sum(-1).mean()):7.3f}")
+    conf = {"contact": [], "swing": []}
+    for r in rows:
+        for k, j in enumerate((J["LAnkle"], J["RAnkle"])):
+            c = r["kp"][:, j, 2]
+            conf["contact"].append(c[r["ok"] & r["contacts"][:, k]])
+            conf["swing"].append(c[r["ok"] & ~r["contacts"][:, k]])
+    for key, values in conf.items():
+        v = np.concatenate(values)
+        print(f"ankle confidence < 0.55 in {key} foot-frames: {(v < 0.55).mean() * 100:.1f} % of {len(v)}")
     print("correction along the reference bone (all clips):",
           " ".join(f"{n}:{a:+.3f}" for n, a in zip(JOINT_NAMES, fit(rows))))
     for w in args.weights:
