@@ -1,0 +1,50 @@
+"""Where each lifter's error is: per-axis mean |error| on the held-out split (docs/model.md, "Why").
+
+``python scripts/axis_errors.py [NAME=WEIGHTS ...] [--segments 200]``
+
+x, y (image plane) and z (depth) mean absolute error in mm, root-relative, as predicted and after
+a per-frame least-squares scale (which removes the monocular scale guess).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from posemoe_blender.core.lifting import predict_sequences  # noqa: E402
+from posemoe_blender.model.evaluate import make_test_set  # noqa: E402
+from posemoe_blender.model.weights import load_model  # noqa: E402
+
+DEFAULT = ["posemoe=weights/posemoe_default.pt", "entangled=weights/entangled.pt", "tcn=weights/tcn_alt.pt"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("weights", nargs="*", default=DEFAULT, help="NAME=WEIGHTS")
+    ap.add_argument("--segments", type=int, default=200)
+    ap.add_argument("--data", default=".cache/mocap")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    test = make_test_set(args.data, args.segments, 81, 1234)
+    gt = test["target"].astype(np.float64)
+    for spec in args.weights:
+        name, path = spec.split("=", 1)
+        model, _ = load_model(path)
+        p = predict_sequences(model, test["inputs"], device=torch.device("cpu"), workers=2).astype(np.float64)
+        p = p - p[:, :, :1]
+        err = np.abs(p - gt).mean(axis=(0, 1, 2)) * 1000
+        s = (p * gt).sum(axis=(2, 3), keepdims=True) / (p * p).sum(axis=(2, 3), keepdims=True)
+        err_s = np.abs(s * p - gt).mean(axis=(0, 1, 2)) * 1000
+        print(f"{name:10s} mean |error| x {err[0]:.1f}  y {err[1]:.1f}  z {err[2]:.1f} mm | "
+              f"after a per-frame scale: x {err_s[0]:.1f}  y {err_s[1]:.1f}  z {err_s[2]:.1f} mm")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
