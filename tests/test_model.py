@@ -135,6 +135,22 @@ def test_ablations_build(ablation):
         assert not model.moe_layers()
 
 
+def test_depth_sees_2d_variant_uses_the_2d_positions():
+    """The experiment switch: depth tokens embed (mu, logvar, conf, x, y); without it they do
+    not see their joint's x, y except through the prior."""
+    torch.manual_seed(0)
+    model = build_model(make_config("posemoe", 27, [], {"depth_sees_2d": True})).eval()
+    assert model.embed_d.in_features == 5
+    x = torch.rand(1, 27, 17, 3)
+    with torch.no_grad():
+        d_in = []
+        hook = model.embed_d.register_forward_hook(lambda m, i, o: d_in.append(i[0]))
+        model(x)
+        hook.remove()
+    assert torch.equal(d_in[0][..., 3:], x[..., :2])
+    assert build_model(make_config("posemoe", 27, [])).embed_d.in_features == 3
+
+
 def test_cross_gate_starts_closed_and_learns():
     """cross_gate: the cross-expert terms are multiplied by gates that start at zero (the
     aggregation is the identity at initialisation) and receive gradients."""

@@ -56,6 +56,7 @@ class PoseMoEConfig:
     router: bool = True
     cross: bool = True
     cross_gate: bool = False   # zero-initialised gates on the cross-expert terms (experiment)
+    depth_sees_2d: bool = False  # depth tokens also embed their joint's (x, y, conf) (experiment)
     dropout: float = 0.0
 
     def to_dict(self) -> dict:
@@ -204,7 +205,7 @@ class PoseMoE(nn.Module):
             self.prior = nn.Sequential(nn.Linear(J * 3, cfg.prior_hidden), nn.GELU(),
                                        nn.Linear(cfg.prior_hidden, cfg.prior_hidden), nn.GELU(),
                                        nn.Linear(cfg.prior_hidden, J * 2))
-            self.embed_d = nn.Linear(3, C)    # (mu, logvar, conf)
+            self.embed_d = nn.Linear(5 if cfg.depth_sees_2d else 3, C)  # (mu, logvar, conf[, x, y])
         else:
             self.embed_d = nn.Linear(3, C)    # (x, y, conf): depth stream from 2D only
         self.embed_2d = nn.Linear(3, C)
@@ -247,7 +248,8 @@ class PoseMoE(nn.Module):
             p = self.prior(x.reshape(B, T, J * 3)).view(B, T, J, 2)
             mu, logvar = p[..., 0], p[..., 1].clamp(-12.0, 4.0)
             self.last_prior = (mu, logvar)
-            d = self.embed_d(torch.cat([mu[..., None], logvar[..., None], conf], dim=-1))
+            parts = [mu[..., None], logvar[..., None], conf] + ([x[..., :2]] if self.cfg.depth_sees_2d else [])
+            d = self.embed_d(torch.cat(parts, dim=-1))
         else:
             mu = None
             self.last_prior = None
