@@ -140,9 +140,7 @@ def predict_sequences(model: torch.nn.Module, inputs: np.ndarray, batch_size: in
                 chunk = torch.from_numpy(np.ascontiguousarray(windows[b:b + batch_size]))
                 if cuda:
                     chunk = chunk.pin_memory().to(device, non_blocking=True)
-                    out = model(chunk)
-                else:
-                    out = model(chunk)
+                out = model(chunk)
                 preds[b:b + batch_size] = out.float().cpu().numpy()
 
     workers = 1 if cuda else max(1, min(int(workers), len(begins)))
@@ -187,16 +185,11 @@ class _torch_threads:
         torch.set_num_threads(self.saved)
 
 
-def mirror_inputs(x: np.ndarray) -> np.ndarray:
-    """Mirror normalised inputs ``(..., 17, 3)`` left-right: swap the sides, negate x."""
+def mirror(x: np.ndarray) -> np.ndarray:
+    """Mirror joints ``(..., 17, C)`` left-right: swap the sides and negate x. The same for the
+    normalised network input (x about the image centre) and for a camera-space prediction, and
+    its own inverse."""
     out = x[..., list(MIRROR), :].copy()
-    out[..., 0] *= -1
-    return out
-
-
-def mirror_outputs(p: np.ndarray) -> np.ndarray:
-    """Undo :func:`mirror_inputs` on a prediction ``(..., 17, 3)`` (camera coordinates)."""
-    out = p[..., list(MIRROR), :].copy()
     out[..., 0] *= -1
     return out
 
@@ -227,12 +220,12 @@ def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
     model, _cfg = _get_model(weights, dev)
     x = normalize_keypoints(kp, float(width), float(height))[None]
     if flip:
-        x = np.concatenate([x, mirror_inputs(x)], axis=0)              # (2, T, 17, 3)
+        x = np.concatenate([x, mirror(x)], axis=0)              # (2, T, 17, 3)
     if dev.type == "cpu":
         with _torch_threads(CPU_THREADS):
             pred = predict_sequences(model, x, batch_size=batch_size, device=dev, workers=CPU_WORKERS)
     else:
         pred = predict_sequences(model, x, batch_size=max(batch_size, 256), device=dev)
-    out = 0.5 * (pred[0] + mirror_outputs(pred[1])) if flip else pred[0]
+    out = 0.5 * (pred[0] + mirror(pred[1])) if flip else pred[0]
     out = out - out[:, :1]
     return np.ascontiguousarray(out, dtype=np.float32)
