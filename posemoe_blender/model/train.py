@@ -136,6 +136,7 @@ class BatchStream:
 
     def __init__(self, args, data: Mocap, rng: np.random.Generator, first_step: int):
         self.args, self.data, self.rng = args, data, rng
+        self.aug = make_augment(args.aug_overrides)
         self.next_step = first_step
         self.pool = None
         self.pending: collections.deque = collections.deque()
@@ -155,7 +156,7 @@ class BatchStream:
     def next(self) -> tuple[np.ndarray, np.ndarray]:
         if self.pool is None:
             b = sample_windows(self.data, self.rng, self.args.batch, self.args.frames,
-                               aug=make_augment(self.args.aug_overrides),
+                               aug=self.aug,
                                augment_body=not self.args.no_augment, noise=not self.args.no_augment)
             return b["inputs"], b["target"]
         result = self.pending.popleft().get()
@@ -218,10 +219,10 @@ def train(args) -> dict:
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    cuda = str(args.device).startswith("cuda")
+    from ..core.lifting import resolve_device
+    device = resolve_device(args.device)  # a missing GPU or an unknown name is a one-line error
+    cuda = device.type == "cuda"
     if cuda:
-        if not torch.cuda.is_available():
-            raise PoseMoEError("--device cuda was requested but no CUDA GPU is available")
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     model = build_model(cfg)
@@ -230,12 +231,12 @@ def train(args) -> dict:
         if dict(init_cfg) != cfg:
             raise PoseMoEError(f"--init {args.init}: its config {json.dumps(init_cfg)} differs from the run's {json.dumps(cfg)}")
         model.load_state_dict(init_model.state_dict())
-    model = model.to(args.device)
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     step, elapsed, wall, cpu = 0, 0.0, 0.0, 0.0
     history: list[dict] = []
     if args.resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location=args.device, weights_only=False)
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         if ck["config"] != cfg:
             raise PoseMoEError(f"{ckpt_path}: checkpoint config differs from the requested run")
         model.load_state_dict(ck["model"])
@@ -269,7 +270,7 @@ def train(args) -> dict:
                       "step": step, "elapsed": elapsed, "wall": wall, "cpu": cpu, "history": history, "args": vars(args)},
                      ckpt_path)
 
-    device_name = torch.cuda.get_device_name(torch.device(args.device)) if cuda else "cpu"
+    device_name = torch.cuda.get_device_name(device) if cuda else "cpu"
     stream = BatchStream(args, data, rng, step)
     model.train()
     run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
@@ -282,10 +283,8 @@ def train(args) -> dict:
             x = torch.from_numpy(inputs)
             y = torch.from_numpy(target)
             if cuda:
-                x = x.pin_memory().to(args.device, non_blocking=True)
-                y = y.pin_memory().to(args.device, non_blocking=True)
-            else:
-                x, y = x.to(args.device), y.to(args.device)
+                x = x.pin_memory().to(device, non_blocking=True)
+                y = y.pin_memory().to(device, non_blocking=True)
             lr = lr_at(progress(), args.lr)
             for g in opt.param_groups:
                 g["lr"] = lr
