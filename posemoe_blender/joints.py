@@ -39,8 +39,9 @@ MIRROR = (0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13)
 BONES = tuple((PARENTS[j], j) for j in range(1, NUM_JOINTS))
 
 
-def save_npz(path: str | os.PathLike, **arrays) -> None:
-    """Write an ``.npz`` atomically (temporary file in the same folder, then rename).
+def save_npz(path: str | os.PathLike, compressed: bool = False, **arrays) -> None:
+    """Write an ``.npz`` atomically (temporary file in the same folder, then rename), zlib
+    compressed when ``compressed``.
 
     ``joint_names`` is added when absent. Raises :class:`PoseMoEError` if the folder is not
     writable.
@@ -54,7 +55,7 @@ def save_npz(path: str | os.PathLike, **arrays) -> None:
         raise PoseMoEError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            (np.savez_compressed if compressed else np.savez)(fh, **arrays)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -16,29 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PoseMoEError, run_main
-from ..fileio import staging_file
+from ..joints import save_npz
 
 FORMAT = "posemoe-mocap-pack-1"
-
-
-def _write_npz(out: Path, compressed: bool, **arrays) -> None:
-    """Write ``out`` all or nothing (a staging file renamed into place)."""
-    fd, tmp = staging_file(str(out.parent), ".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            (np.savez_compressed if compressed else np.savez)(fh, **arrays)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def pack(folder: str | Path, out: str | Path) -> dict:
@@ -56,7 +42,7 @@ def pack(folder: str | Path, out: str | Path) -> dict:
     arrays = {k: d[k] for k in d.files if k != "joints"}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_npz(out, True, format=np.array(FORMAT), joints_delta_mm=delta.astype(np.int16), **arrays)
+    save_npz(out, compressed=True, format=np.array(FORMAT), joints_delta_mm=delta.astype(np.int16), **arrays)
     manifest = Path(folder) / "manifest.json"
     return {"frames": int(mm.shape[0]), "bytes": out.stat().st_size,
             "manifest": json.loads(manifest.read_text()) if manifest.is_file() else None}
@@ -79,7 +65,7 @@ def unpack(path: str | Path, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "mocap.npz"
-    _write_npz(out, False, joints=joints, **arrays)
+    save_npz(out, joints=joints, **arrays)
     return out
 
 
