@@ -36,10 +36,7 @@ def main() -> int:
     test = make_test_set(args.data, args.segments, 81, 1234)
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, MoE)]
     records: dict[str, list[torch.Tensor]] = {n: [] for n, _ in layers}
-    originals = {}
     for name, m in layers:
-        originals[name] = m.router.forward
-
         def hook(mod, inp, out, name=name):
             records[name].append(out.detach().softmax(-1).reshape(-1, 17, out.shape[-1]))
         m.router.register_forward_hook(hook)
@@ -61,12 +58,11 @@ def main() -> int:
     gen = torch.Generator().manual_seed(0)
     for mode in ("random", "uniform"):
         for name, m in layers:
-            def fwd(x, m=m):
-                logits = torch.zeros(x.shape[:-1] + (m.n_experts,), dtype=x.dtype)
+            def fwd(x, m=m, mode=mode):
+                shape = x.shape[:-1] + (m.n_experts,)
                 if mode == "random":
-                    logits = torch.rand(logits.shape, generator=gen) * 10  # a random top-k per token
-                    return logits
-                return logits if m.top_k == m.n_experts else logits  # equal probs
+                    return torch.rand(shape, generator=gen) * 10  # a random top-k per token
+                return torch.zeros(shape, dtype=x.dtype)  # equal probabilities; top_k = E averages all
             m.router.forward = fwd
             if mode == "uniform":
                 m.top_k = m.n_experts
