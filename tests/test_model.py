@@ -166,6 +166,36 @@ def test_cross_gate_starts_closed_and_learns():
     assert build_model(make_config("posemoe", 27, [], {"cross_gate": True}))(torch.rand(1, 27, 17, 3)).shape == (1, 27, 17, 3)
 
 
+def test_stream_widths_and_mapping_variant():
+    """dim_d gives the depth stream its own width (cross-attention maps between the widths);
+    mix_2d's depth -> 2D map starts closed, so at initialisation the 2D stream is exactly what
+    it is without the depth stream's features, and the gate receives gradients."""
+    from posemoe_blender.model.posemoe import StreamMapping, PoseMoEConfig
+
+    cfg = make_config("posemoe", 27, [], {"mix_2d": True, "dim": 32, "dim_d": 64, "expert_hidden": 32,
+                                           "expert_hidden_d": 64, "cross_gate": True})
+    model = build_model(cfg)
+    assert model.norm_d.normalized_shape == (64,) and model.norm_2d.normalized_shape == (32,)
+    y = model(torch.rand(2, 27, 17, 3))
+    assert y.shape == (2, 27, 17, 3)
+    y.square().sum().backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if "gate" not in n)
+    torch.manual_seed(0)
+    mix = StreamMapping(PoseMoEConfig(dim=16, dim_d=24, heads=2, mix_2d=True))
+    a, d = torch.randn(2, 5, 17, 16), torch.randn(2, 5, 17, 24)
+    a2, d2 = mix(a, d)
+    assert torch.equal(a2, a) and not torch.allclose(d2, d)
+    a2.sum().backward()
+    assert mix.gate_2d.grad.abs().sum() > 0
+    # the first shipped layout is unchanged: the shipped file still loads key for key (strict)
+    from pathlib import Path
+    from posemoe_blender.model.weights import load_model
+    shipped = Path(__file__).resolve().parents[1] / "weights" / "posemoe_default.pt"
+    if shipped.is_file():
+        net, net_cfg = load_model(shipped)
+        assert not net_cfg.get("mix_2d") and isinstance(net, torch.nn.Module)
+
+
 def test_default_sizes():
     n = sum(p.numel() for p in build_model(make_config("posemoe", 27, [])).parameters())
     m = sum(p.numel() for p in build_model(make_config("entangled", 27, [])).parameters())
