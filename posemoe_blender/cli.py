@@ -62,6 +62,9 @@ def _add_lifter_options(p: argparse.ArgumentParser, choices: Sequence[str] = LIF
     p.add_argument("--flip", action="store_true",
                    help="test-time mirroring for the network lifters: average with the mirrored "
                         "video's prediction (about 1-1.5 mm more accurate, twice the lifting work)")
+    p.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
+                   help="lift BlazePose's 2D as detected, without moving it onto the joint convention "
+                        "the networks were trained on (core/landmarks.py; on by default)")
 
 
 def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
@@ -126,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--plots", help="folder for the PNG plots (default: img/ next to --out)")
     ev.add_argument("--weights", help="network weights file (default: the shipped PoseMoE weights)")
     ev.add_argument("--flip", action="store_true", help="test-time mirroring of the network (as convert --flip)")
+    ev.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
+                    help="lift BlazePose's 2D as detected (as convert --no-landmark-correction)")
     ev.add_argument("--limit", type=_positive_int, help="evaluate only the first N videos")
 
     lf = sub.add_parser("lift", help="lift 2D keypoints (.npz) to 3D joints (.npz)")
@@ -150,7 +155,8 @@ def _options(args) -> "ConvertOptions":
                           start=getattr(args, "start", 0), end=getattr(args, "end", None),
                           fps_out=getattr(args, "fps_out", None),
                           foot_lock=getattr(args, "foot_lock", True),
-                          lifter=getattr(args, "lifter", "posemoe"), flip=getattr(args, "flip", False))
+                          lifter=getattr(args, "lifter", "posemoe"), flip=getattr(args, "flip", False),
+                          landmark_correction=getattr(args, "landmark_correction", True))
 
 
 def _cmd_convert(args) -> int:
@@ -189,7 +195,7 @@ def _cmd_batch(args) -> int:
 def _cmd_lift(args) -> int:
     import numpy as np
     from .convert import check_output
-    from .core import lifting
+    from .core import landmarks, lifting
     from .core.pipeline import NETWORK_NAMES, ConvertOptions, lifter_weights
     from .joints import load_npz, save_npz
     out = check_output(args.output, ".npz", args.overwrite)
@@ -198,7 +204,10 @@ def _cmd_lift(args) -> int:
     if not lifting.weights_available(weights):
         raise PoseMoEError(f"{weights}: no {NETWORK_NAMES[args.lifter]} weights file")
     device = lifting.resolve_device(args.device)  # a missing GPU fails before the network loads
-    joints3d = lifting.lift_keypoints(data["keypoints2d"].astype(np.float32), int(data["width"]),
+    kp = data["keypoints2d"].astype(np.float32)
+    if args.landmark_correction:
+        kp = landmarks.to_training_convention(kp)
+    joints3d = lifting.lift_keypoints(kp, int(data["width"]),
                                       int(data["height"]), device=str(device), weights=weights,
                                       flip=args.flip)
     save_npz(out, joints3d=joints3d.astype(np.float32), keypoints2d=data["keypoints2d"],

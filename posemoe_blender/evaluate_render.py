@@ -328,8 +328,10 @@ def shared_detections(cache: dict):
         detection.detect_video = original
 
 
-def run_video(video: str, truth: dict, weights: Optional[str] = None, flip: bool = False) -> dict:
-    """Every method on one video; returns ``{"lifter", "methods": {name: metrics}, "tracks"}``."""
+def run_video(video: str, truth: dict, weights: Optional[str] = None, flip: bool = False,
+              landmark_correction: bool = True) -> dict:
+    """Every method on one video; returns ``{"lifter", "methods": {name: metrics}, "tracks"}``.
+    ``flip`` and ``landmark_correction`` are the network lifters' options (ConvertOptions)."""
     from .core import detection, lifting, smoothing, solving
     from .core.pipeline import ConvertOptions, process_clip
 
@@ -337,7 +339,7 @@ def run_video(video: str, truth: dict, weights: Optional[str] = None, flip: bool
     fps = float(truth["fps"])
     contacts = truth_contacts(gt, fps)
     cache: dict = {}
-    base = ConvertOptions(device="cpu", weights=weights, flip=flip)
+    base = ConvertOptions(device="cpu", weights=weights, flip=flip, landmark_correction=landmark_correction)
     results, tracks = {}, {"truth": gt, "contacts": contacts}
     t0 = time.perf_counter()
     with shared_detections(cache):
@@ -595,14 +597,14 @@ def load_set(set_dir: str, limit: Optional[int] = None) -> tuple[dict, list[dict
 
 
 def evaluate_set(set_dir: str, weights: Optional[str] = None, limit: Optional[int] = None, flip: bool = False,
-                 plot_video: Optional[str] = None, log=None) -> tuple[dict, list[dict]]:
+                 plot_video: Optional[str] = None, log=None, landmark_correction: bool = True) -> tuple[dict, list[dict]]:
     """Evaluate every video of a set; returns (report, rows with tracks)."""
     _, entries = load_set(set_dir, limit)
     rows = []
     for i, e in enumerate(entries):
         with np.load(os.path.join(set_dir, e["truth"])) as d:
             truth = {k: d[k] for k in d.files}
-        row = run_video(os.path.join(set_dir, e["video"]), truth, weights, flip)
+        row = run_video(os.path.join(set_dir, e["video"]), truth, weights, flip, landmark_correction)
         row.update(video=e["video"], clip=e["clip"], view=e["view"], source_clip=e.get("source_clip"))
         rows.append(row)
         if log:
@@ -640,7 +642,8 @@ def main(args) -> int:
         raise PoseMoEError(f"{set_dir}: no such folder")
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     report, rows = evaluate_set(set_dir, weights=args.weights, limit=args.limit, log=log,
-                                flip=getattr(args, "flip", False))
+                                flip=getattr(args, "flip", False),
+                                landmark_correction=getattr(args, "landmark_correction", True))
     plots = {}
     if args.out or args.plots:
         folder = args.plots or os.path.join(os.path.dirname(os.path.abspath(args.out)), "img")
@@ -652,6 +655,7 @@ def main(args) -> int:
         cmd = "python -m posemoe_blender evaluate-render " + " ".join(
             [os.path.relpath(set_dir)] + (["--weights", os.path.relpath(args.weights)] if args.weights else [])
             + (["--flip"] if getattr(args, "flip", False) else [])
+            + ([] if getattr(args, "landmark_correction", True) else ["--no-landmark-correction"])
             + (["--out", os.path.relpath(args.out)]) + (["--plots", os.path.relpath(args.plots)] if args.plots else [])
             + (["--limit", str(args.limit)] if args.limit else []))
         text = render_markdown(report, plots, cmd, _kept_notes(args.out))

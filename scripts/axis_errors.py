@@ -3,7 +3,9 @@
 ``python scripts/axis_errors.py [NAME=WEIGHTS ...] [--segments 200]``
 
 x, y (image plane) and z (depth) mean absolute error in mm, root-relative, as predicted and after
-a per-frame least-squares scale (which removes the monocular scale guess).
+a per-frame least-squares scale (which removes the monocular scale guess). For a PoseMoE with
+depth initialisation, also the z error of its depth prior alone (the per-frame MLP's mean ``mu``,
+before the depth stream): how much the depth stream and the cross-expert aggregation add.
 """
 
 from __future__ import annotations
@@ -22,6 +24,25 @@ from posemoe_blender.model.evaluate import make_test_set  # noqa: E402
 from posemoe_blender.model.weights import load_model  # noqa: E402
 
 DEFAULT = ["posemoe=weights/posemoe_default.pt", "entangled=weights/entangled.pt", "tcn=weights/tcn_alt.pt"]
+
+
+def prior_and_final_depth(model, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, T, 17, 3) inputs -> root-relative z of the depth prior and of the output, (N, T', 17),
+    over the whole windows that fit in T (T' = a multiple of the model's window)."""
+    W = int(model.cfg.frames)
+    n = inputs.shape[1] // W
+    x = torch.from_numpy(inputs[:, : n * W].reshape(-1, W, *inputs.shape[2:]).astype(np.float32))
+    priors, finals = [], []
+    model.eval()
+    with torch.no_grad():
+        for chunk in torch.split(x, 256):
+            out = model(chunk)
+            mu = model.last_prior[0]
+            priors.append((mu - mu[:, :, :1]).numpy())
+            finals.append(out[..., 2].numpy())
+    shape = (inputs.shape[0], n * W, inputs.shape[2])
+    return (np.concatenate(priors).reshape(shape).astype(np.float64),
+            np.concatenate(finals).reshape(shape).astype(np.float64))
 
 
 def main() -> int:
@@ -43,6 +64,11 @@ def main() -> int:
         err_s = np.abs(s * p - gt).mean(axis=(0, 1, 2)) * 1000
         print(f"{name:10s} mean |error| x {err[0]:.1f}  y {err[1]:.1f}  z {err[2]:.1f} mm | "
               f"after a per-frame scale: x {err_s[0]:.1f}  y {err_s[1]:.1f}  z {err_s[2]:.1f} mm")
+        if getattr(model, "cfg", None) is not None and getattr(model.cfg, "depth_init", False):
+            z_prior, z_final = prior_and_final_depth(model, test["inputs"])
+            g = gt[:, : z_prior.shape[1], :, 2]
+            print(f"{'':10s} depth prior alone: z {np.abs(z_prior - g).mean() * 1000:.1f} mm; the whole "
+                  f"network on the same windows: z {np.abs(z_final - g).mean() * 1000:.1f} mm")
     return 0
 
 

@@ -27,37 +27,15 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from posemoe_blender.core import lifting, smoothing  # noqa: E402
+from posemoe_blender.core.landmarks import fit_correction, to_training_convention  # noqa: E402
 from posemoe_blender.core.detection import detect_video  # noqa: E402
 from posemoe_blender.core.video import open_video  # noqa: E402
 from posemoe_blender.evaluate_render import pa_mpjpe, truth_contacts  # noqa: E402
-from posemoe_blender.joints import JOINT_INDEX as J, JOINT_NAMES, PARENTS  # noqa: E402
-
-TORSO = [J[n] for n in ("Pelvis", "RHip", "LHip", "Spine", "Thorax", "Neck", "Head", "LShoulder", "RShoulder")]
-
-
-def reference_vectors(kp: np.ndarray) -> np.ndarray:
-    """(T, 17, 2) -> (T, 17, 2): the bone each joint's correction is measured along."""
-    ref = np.empty_like(kp)
-    torso = kp[:, J["Thorax"]] - kp[:, J["Pelvis"]]
-    for j in range(17):
-        ref[:, j] = torso if (j in TORSO or PARENTS[j] < 0) else kp[:, j] - kp[:, PARENTS[j]]
-    return ref
-
+from posemoe_blender.joints import JOINT_INDEX as J, JOINT_NAMES  # noqa: E402
 
 def fit(rows) -> np.ndarray:
-    num, den = np.zeros(17), np.zeros(17)
-    for r in rows:
-        kp, gt = r["kp"][r["ok"], :, :2], r["gt2"][r["ok"]]
-        ref = reference_vectors(kp)
-        num += ((gt - kp) * ref).sum(-1).sum(0)
-        den += (ref * ref).sum(-1).sum(0)
-    return num / den
-
-
-def corrected(kp: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    out = kp.copy()
-    out[..., :2] += alpha[None, :, None] * reference_vectors(kp[..., :2])
-    return out
+    """Per-joint correction (:func:`~posemoe_blender.core.landmarks.fit_correction`) from these videos."""
+    return fit_correction([(r["kp"][r["ok"]], r["gt2"][r["ok"]]) for r in rows])
 
 
 def main() -> int:
@@ -98,7 +76,7 @@ def main() -> int:
             alpha = fit([q for q in rows if q["clip"] != r["clip"]])
             kp, _ = smoothing.fill_gaps(r["kp"], r["fps"])
             g = r["gt3"] - r["gt3"][:, :1]
-            for key, k2 in zip(res, (kp, corrected(kp, alpha))):
+            for key, k2 in zip(res, (kp, to_training_convention(kp, alpha))):
                 p = lifting.lift_keypoints(k2, r["w"], r["h"], device="cpu", weights=w).astype(np.float64)
                 res[key].append(pa_mpjpe(p[r["ok"]], g[r["ok"]]))
         print(w, " | ".join(f"{k}: PA-MPJPE {np.mean(v):.1f} mm" for k, v in res.items()))

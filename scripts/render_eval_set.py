@@ -6,6 +6,11 @@ Usage (headless, from the repository root; ``make render-set`` runs the first li
     .venv/bin/python scripts/render_eval_set.py --out .cache/render_set
     .venv/bin/python scripts/render_eval_set.py --manifest-only     # rewrite benchmarks/render_set/manifest.json
     .venv/bin/python scripts/render_eval_set.py --out DIR --clips walk --views side --frames 30   # quick/tiny set
+    .venv/bin/python scripts/render_eval_set.py --calibration --out .cache/render_calib   # training-split twin
+
+``--calibration`` renders the same kinds of motion (:data:`CALIBRATION_CLIPS`) from the
+*training* split instead, in other styles: the set that calibrates the detector's landmark
+convention (``scripts/fit_landmark_correction.py``) without touching the held-out clips.
 
 Source motion: ``.cache/mocap/mocap.npz`` (``python -m posemoe_blender prepare``), only clips of
 the held-out test split (dataset-1 style ``happy``, dataset-2 style ``youthful``: never trained
@@ -76,11 +81,21 @@ CLIPS = (
     ("wave", "dataset-2_wave-both-hands_youthful_010", 30, 90),
     ("bow", "dataset-1_bow_happy_001", 20, 90),
 )
+#: The calibration twin of CLIPS: the same contents from the training split, other styles.
+CALIBRATION_CLIPS = (
+    ("walk", "dataset-2_walk_active_001", 30, 90),
+    ("walk_turn", "dataset-2_walk-turn-left_active_003", 40, 90),
+    ("walk_back", "dataset-1_walk-back_angry_001", 30, 90),
+    ("walk_left", "dataset-1_walk-left_feminine_001", 30, 90),
+    ("wave", "dataset-2_wave-both-hands_active_003", 30, 90),
+    ("bow", "dataset-1_bow_feminine_001", 20, 90),
+)
 #: (name, azimuth from the actor's facing in degrees, camera height m, distance m).
 VIEWS = (("front", 0.0, 1.5, 5.0), ("three_quarter", 45.0, 1.8, 4.5), ("side", 90.0, 1.1, 4.2))
 
 MOCAP = os.path.join(REPO, ".cache", "mocap", "mocap.npz")
 REPO_MANIFEST = os.path.join(REPO, "benchmarks", "render_set", "manifest.json")
+REPO_CALIBRATION_MANIFEST = os.path.join(REPO, "benchmarks", "render_set", "calibration_manifest.json")
 
 
 # ------------------------------------------------------------------------------ motion
@@ -89,16 +104,18 @@ def bvh_path(source_clip: str) -> str:
     return f".cache/mocap/raw/Bandai-Namco-Research-Motiondataset-{k}/data/{source_clip}.bvh"
 
 
-def load_clip(source_clip: str, start: int, frames: int, mocap: str = MOCAP) -> tuple[np.ndarray, dict]:
-    """(frames, 17, 3) Blender-world joints (Z up, metres) of a held-out clip window, centred
-    on the origin, facing -Y on average, mocap floor at Z = 0; plus facts for the manifest."""
+def load_clip(source_clip: str, start: int, frames: int, mocap: str = MOCAP,
+              split: str = "test") -> tuple[np.ndarray, dict]:
+    """(frames, 17, 3) Blender-world joints (Z up, metres) of a clip window of ``split`` (the
+    held-out "test" split by default), centred on the origin, facing -Y on average, mocap floor
+    at Z = 0; plus facts for the manifest."""
     with np.load(mocap) as d:
         names = list(d["clip_name"])
         if source_clip not in names:
             raise SystemExit(f"{source_clip}: not in {mocap}")
         i = names.index(source_clip)
-        if str(d["split"][i]) != "test":
-            raise SystemExit(f"{source_clip}: not in the held-out split (it was trained on)")
+        if str(d["split"][i]) != split:
+            raise SystemExit(f"{source_clip}: in the {d['split'][i]} split, not {split}")
         s, n = int(d["clip_start"][i]), int(d["clip_len"][i])
         whole = d["joints"][s:s + n].astype(np.float64)
         meta = {"dataset": str(d["dataset"][i]), "style": str(d["style"][i]),
@@ -236,8 +253,8 @@ def build_clip_scene(P: np.ndarray, render_aa: str):
 
 
 def render_clip(out_dir: str, short: str, source: str, start: int, frames: int, views,
-                render_aa: str, render: bool = True) -> list:
-    P, meta = load_clip(source, start, frames)
+                render_aa: str, render: bool = True, split: str = "test") -> list:
+    P, meta = load_clip(source, start, frames, split=split)
     arm_obj, layout = build_clip_scene(P, render_aa)
     globs, moves, _ = solve_figure_motion(P, layout)
     # pose every frame once to read the truth (and check it equals the mocap joints)
@@ -286,10 +303,13 @@ def render_clip(out_dir: str, short: str, source: str, start: int, frames: int, 
     return rows
 
 
-def write_manifest(path: str, rows: list, render_aa: str) -> None:
+def write_manifest(path: str, rows: list, render_aa: str, calibration: bool = False) -> None:
+    what = ("Training-split mocap clips (calibration twin of the benchmark set)" if calibration
+            else "Held-out mocap clips")
     manifest = {
-        "description": "Held-out mocap clips rendered on the primitive-built figure (scripts/render_eval_set.py)",
+        "description": f"{what} rendered on the primitive-built figure (scripts/render_eval_set.py)",
         "held_out_split": "dataset-1 style happy, dataset-2 style youthful (posemoe_blender/model/prepare.py)",
+        "split_used": "train" if calibration else "test",
         "renderer": f"Blender {bpy.app.version_string} Workbench, AA {render_aa}",
         "width": WIDTH, "height": HEIGHT, "fps": FPS, "focal_px": round(FOCAL_PX, 3),
         "videos": rows,
@@ -312,8 +332,12 @@ def main(argv=None) -> int:
     ap.add_argument("--manifest-only", action="store_true",
                     help="only compute the cameras and write benchmarks/render_set/manifest.json")
     ap.add_argument("--skip-existing", action="store_true", help="keep clips already rendered")
+    ap.add_argument("--calibration", action="store_true",
+                    help="render CALIBRATION_CLIPS (training split) instead of the held-out CLIPS")
     args = ap.parse_args(argv)
-    clips = [c for c in CLIPS if not args.clips or c[0] in args.clips]
+    table = CALIBRATION_CLIPS if args.calibration else CLIPS
+    split = "train" if args.calibration else "test"
+    clips = [c for c in table if not args.clips or c[0] in args.clips]
     views = [v for v in VIEWS if not args.views or v[0] in args.views]
     if not clips or not views:
         raise SystemExit("no clip/view selected")
@@ -324,12 +348,13 @@ def main(argv=None) -> int:
         n = args.frames or frames
         done = all(os.path.isfile(os.path.join(args.out, f"{short}_{v[0]}_truth.npz")) for v in views)
         render = not args.manifest_only and not (args.skip_existing and done)
-        rows += render_clip(args.out, short, source, start, n, views, args.aa, render=render)
+        rows += render_clip(args.out, short, source, start, n, views, args.aa, render=render, split=split)
         if not args.manifest_only:
-            write_manifest(os.path.join(args.out, "manifest.json"), rows, args.aa)
+            write_manifest(os.path.join(args.out, "manifest.json"), rows, args.aa, args.calibration)
     if args.manifest_only:
-        write_manifest(REPO_MANIFEST, rows, args.aa)
-        print(f"wrote {REPO_MANIFEST} ({len(rows)} videos)")
+        target = REPO_CALIBRATION_MANIFEST if args.calibration else REPO_MANIFEST
+        write_manifest(target, rows, args.aa, args.calibration)
+        print(f"wrote {target} ({len(rows)} videos)")
     else:
         print(f"rendered {len(rows)} videos into {args.out} in {time.time() - t0:.0f} s")
     return 0

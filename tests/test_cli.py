@@ -277,9 +277,11 @@ def _keypoints_npz(path, T=40):
 
 
 def test_lift_uses_the_chosen_network(shipped, tiny_nets, tmp_path, capsys):
-    from posemoe_blender.core import lifting
+    from posemoe_blender.core import landmarks, lifting
     table = shipped()
-    kp = _keypoints_npz(tmp_path / "kp.npz")
+    kp_raw = _keypoints_npz(tmp_path / "kp.npz")
+    kp = landmarks.to_training_convention(kp_raw)  # what the networks get by default
+    assert not np.allclose(kp, kp_raw)
     expected = {name: lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=path)
                 for name, path in tiny_nets.items()}
     assert not np.allclose(expected["posemoe"], expected["entangled"])
@@ -290,6 +292,12 @@ def test_lift_uses_the_chosen_network(shipped, tiny_nets, tmp_path, capsys):
         assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(out), "--device", "cpu", *flags]) == 0
         with np.load(out) as data:
             np.testing.assert_allclose(data["joints3d"], expected[network], atol=1e-6, err_msg=name)
+    raw = lifting.lift_keypoints(kp_raw, 1080, 1920, device="cpu", weights=tiny_nets["posemoe"])
+    assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "raw.npz"), "--device", "cpu",
+                 "--no-landmark-correction"]) == 0
+    with np.load(tmp_path / "raw.npz") as data:
+        np.testing.assert_allclose(data["joints3d"], raw, atol=1e-6)
+        assert not np.allclose(data["joints3d"], expected["posemoe"], atol=1e-4)
     flipped = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tiny_nets["posemoe"], flip=True)
     assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "flip.npz"), "--device", "cpu", "--flip"]) == 0
     with np.load(tmp_path / "flip.npz") as data:

@@ -58,6 +58,9 @@ class POSEMOE_PT_main(_Base, Panel):
         layout.prop(s, "set_scene_range")
 
         layout.prop(s, "lifter")
+        sub = layout.row()
+        sub.active = s.lifter != 'mediapipe'
+        sub.prop(s, "landmark_correction")
         row = layout.row(align=True)
         row.prop(s, "device")
         row.operator("posemoe.detect_device", text="", icon='VIEWZOOM')

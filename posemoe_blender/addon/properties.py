@@ -81,6 +81,10 @@ class PoseMoESettings(PropertyGroup):
 
     lifter: EnumProperty(name="Lifter", items=LIFTER_ITEMS, default='posemoe',
                          description="What turns the detected 2D joints into 3D")
+    landmark_correction: BoolProperty(
+        name="Correct landmarks", default=True,
+        description="Move the detected 2D joints onto the joint positions the lifting network was trained on "
+                    "(BlazePose puts hips lower and ankles higher than a motion-capture skeleton); networks only")
     device: EnumProperty(name="Device", items=[
         ('auto', "Auto", "The GPU when one is found, else the CPU"),
         ('cpu', "CPU", "Always the CPU"),

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import PoseMoEError
 from ..model import weights as model_weights
-from . import detection, lifting, smoothing, solving
+from . import detection, landmarks, lifting, smoothing, solving
 from .skeleton import Animation
 from .video import open_video
 
@@ -52,6 +52,7 @@ class ConvertOptions:
     lifter: str = "posemoe"         # posemoe | entangled | mediapipe (MediaPipe's own 3D world landmarks)
     foot_lock: bool = True          # pin feet in contact, floor under them (core/footlock.py)
     flip: bool = False              # test-time mirroring of the network lifters (core/lifting.py)
+    landmark_correction: bool = True  # move BlazePose's 2D onto the networks' joint convention (core/landmarks.py)
 
 
 @dataclass
@@ -213,8 +214,11 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         lift_gate.wait()
     t0 = time.perf_counter()
     kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
+    kp_lift = kp2d  # the 2D the 3D joints are meant to project onto (root fit below)
     if weights is not None:
-        joints3d = lifting.lift_keypoints(kp2d, dets.width, dets.height, device=str(device),
+        if options.landmark_correction:
+            kp_lift = landmarks.to_training_convention(kp2d)
+        joints3d = lifting.lift_keypoints(kp_lift, dets.width, dets.height, device=str(device),
                                           weights=weights, flip=options.flip)
     else:
         world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
@@ -227,7 +231,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     cutoff = smoothing.cutoff_for_strength(options.smoothing)
     if cutoff:
         joints3d = smoothing.smooth_joints(joints3d, fps, cutoff_hz=cutoff, confidence=confidence)
-    root = solving.estimate_root(joints3d, kp2d, dets.width, dets.height)
+    root = solving.estimate_root(joints3d, kp_lift, dets.width, dets.height)
     if cutoff:
         root = smoothing.smooth_joints(root[:, None, :], fps, cutoff_hz=min(cutoff, 3.0))[:, 0]
     out_fps = fps

@@ -1,0 +1,102 @@
+"""Fit the landmark-convention correction (``core/landmarks.py``) and check it where it is used.
+
+``python scripts/fit_landmark_correction.py .cache/render_calib --eval .cache/render_set
+--videos ../shared/data/videos/single_person_cam0*.mp4``
+
+1. Detects every video of the calibration set (training-split motion, ``scripts/render_eval_set.py
+   --calibration``) and fits one ``alpha`` per joint against the true 2D joints
+   (:func:`~posemoe_blender.core.landmarks.fit_correction`); prints it as the
+   ``CORRECTION`` literal to paste into ``core/landmarks.py``.
+2. ``--eval``: on the held-out set (never used for the fit), each network's PA-MPJPE (mm, frames
+   with a detection, network output before smoothing) on the raw 2D and on the 2D corrected
+   with the calibration fit.
+3. ``--videos``: the proportions of ``scripts/landmark_proportions.py`` on real footage, raw and
+   corrected: the correction should move them towards the training skeleton's, not past them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from landmark_proportions import proportions, row  # noqa: E402
+from posemoe_blender.core import lifting, smoothing  # noqa: E402
+from posemoe_blender.core.detection import detect_video  # noqa: E402
+from posemoe_blender.core.landmarks import fit_correction, to_training_convention  # noqa: E402
+from posemoe_blender.core.video import open_video  # noqa: E402
+from posemoe_blender.evaluate_render import pa_mpjpe  # noqa: E402
+from posemoe_blender.joints import JOINT_NAMES  # noqa: E402
+
+
+def load_set(set_dir: str) -> list[dict]:
+    rows = []
+    for tf in sorted(glob.glob(os.path.join(set_dir, "*_truth.npz"))):
+        with np.load(tf) as d:
+            truth = {k: d[k] for k in ("keypoints2d", "joints3d", "width", "height", "fps")}
+        with open_video(tf.replace("_truth.npz", ".mp4")) as reader:
+            det = detect_video(reader)
+        rows.append(dict(name=os.path.basename(tf)[:-10], kp=det.keypoints2d, ok=det.detected,
+                         gt2=truth["keypoints2d"][..., :2], gt3=truth["joints3d"],
+                         w=int(truth["width"]), h=int(truth["height"]), fps=float(truth["fps"])))
+    if not rows:
+        raise SystemExit(f"{set_dir}: no *_truth.npz")
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("calib_dir")
+    ap.add_argument("--eval", dest="eval_dir", help="held-out rendered set to check the fit on")
+    ap.add_argument("--weights", nargs="*", default=["weights/posemoe_default.pt", "weights/entangled.pt"])
+    ap.add_argument("--videos", nargs="*", default=[], help="real videos: proportions raw vs corrected")
+    ap.add_argument("--asymmetric", action="store_true", help="fit left and right joints separately")
+    args = ap.parse_args()
+    calib = load_set(args.calib_dir)
+    alpha = fit_correction([(r["kp"][r["ok"]], r["gt2"][r["ok"]]) for r in calib], symmetric=not args.asymmetric)
+    frames = sum(int(r["ok"].sum()) for r in calib)
+    print(f"fitted on {len(calib)} videos, {frames} detected frames ({args.calib_dir})")
+    print("CORRECTION = np.array([")
+    for k in range(0, 17, 6):
+        print("    " + " ".join(f"{a:+.4f}," for a in alpha[k:k + 6]) + "  # " + ", ".join(JOINT_NAMES[k:k + 6]))
+    print("])")
+    if args.eval_dir:
+        held = load_set(args.eval_dir)
+        for w in args.weights:
+            res = {"raw": [], "corrected": []}
+            for r in held:
+                kp, _ = smoothing.fill_gaps(r["kp"], r["fps"])
+                g = r["gt3"] - r["gt3"][:, :1]
+                for key, k2 in (("raw", kp), ("corrected", to_training_convention(kp, alpha))):
+                    p = lifting.lift_keypoints(k2, r["w"], r["h"], device="cpu", weights=w).astype(np.float64)
+                    res[key].append(pa_mpjpe(p[r["ok"]], g[r["ok"]]))
+            print(f"{w} on {args.eval_dir} ({len(held)} videos), PA-MPJPE before smoothing: "
+                  + " | ".join(f"{k} 2D {np.mean(v):.1f} mm" for k, v in res.items()))
+        err = lambda rows, a: np.mean(np.concatenate([  # noqa: E731
+            np.linalg.norm(to_training_convention(r["kp"][r["ok"]], a)[..., :2] - r["gt2"][r["ok"]], axis=-1).ravel()
+            for r in rows]))
+        print(f"held-out 2D error vs the skeleton's joints: raw {err(held, np.zeros(17)):.2f} px, "
+              f"corrected {err(held, alpha):.2f} px")
+    if args.videos:
+        print("| source | frame-legs | torso/leg median (IQR) | thigh/shin median (IQR) |")
+        print("|---|---:|---:|---:|")
+        truth = [proportions(r["gt2"], r["ok"]) for r in calib]
+        print(row("calibration renders: skeleton's true 2D", {k: np.concatenate([t[k] for t in truth]) for k in truth[0]}))
+        for v in args.videos:
+            with open_video(v) as reader:
+                det = detect_video(reader)
+            name = os.path.basename(v)
+            print(row(f"{name}: BlazePose raw", proportions(det.keypoints2d, det.detected)))
+            print(row(f"{name}: corrected", proportions(to_training_convention(det.keypoints2d, alpha), det.detected)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
