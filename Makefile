@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test sample render-set clean
+.PHONY: setup demo test sample render-set render-calib clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ sample: $(STAMP)
 # .cache/render_set (~10 minutes on 2 cores); evaluate with `python -m posemoe_blender evaluate-render`.
 render-set: $(STAMP)
 	$(PY) scripts/render_eval_set.py --out .cache/render_set
+
+# Its calibration twin (training-split motion) that fits core/landmarks.CORRECTION:
+# then `$(PY) scripts/fit_landmark_correction.py .cache/render_calib --eval .cache/render_set`.
+render-calib: $(STAMP)
+	$(PY) scripts/render_eval_set.py --calibration --out .cache/render_calib
 
 clean:
 	rm -rf out dist
