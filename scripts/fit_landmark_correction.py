@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from landmark_proportions import proportions, row  # noqa: E402
+from landmark_proportions import HEADER, proportions, row  # noqa: E402
 from posemoe_blender.core import lifting, smoothing  # noqa: E402
 from posemoe_blender.core.detection import detect_video  # noqa: E402
 from posemoe_blender.core.landmarks import fit_correction, to_training_convention  # noqa: E402
@@ -63,9 +63,9 @@ def main() -> int:
     alpha = fit_correction([(r["kp"][r["ok"]], r["gt2"][r["ok"]]) for r in calib], symmetric=not args.asymmetric)
     frames = sum(int(r["ok"].sum()) for r in calib)
     print(f"fitted on {len(calib)} videos, {frames} detected frames ({args.calib_dir})")
-    print("CORRECTION = np.array([")
-    for k in range(0, 17, 6):
-        print("    " + " ".join(f"{a:+.4f}," for a in alpha[k:k + 6]) + "  # " + ", ".join(JOINT_NAMES[k:k + 6]))
+    print("CORRECTION = np.array([  # (alpha along the reference bone, beta along the width line)")
+    for name, (a, b) in zip(JOINT_NAMES, alpha):
+        print(f"    [{a:+.4f}, {b:+.4f}],  # {name}")
     print("])")
     if args.eval_dir:
         held = load_set(args.eval_dir)
@@ -83,10 +83,9 @@ def main() -> int:
             np.linalg.norm(to_training_convention(r["kp"][r["ok"]], a)[..., :2] - r["gt2"][r["ok"]], axis=-1).ravel()
             for r in rows]))
         print(f"held-out 2D error vs the skeleton's joints: raw {err(held, np.zeros(17)):.2f} px, "
-              f"corrected {err(held, alpha):.2f} px")
+              f"along the bones only {err(held, alpha[:, 0]):.2f} px, corrected {err(held, alpha):.2f} px")
     if args.videos:
-        print("| source | frame-legs | torso/leg median (IQR) | thigh/shin median (IQR) |")
-        print("|---|---:|---:|---:|")
+        print(HEADER)
         truth = [proportions(r["gt2"], r["ok"]) for r in calib]
         print(row("calibration renders: skeleton's true 2D", {k: np.concatenate([t[k] for t in truth]) for k in truth[0]}))
         for v in args.videos:

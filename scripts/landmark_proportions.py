@@ -11,6 +11,8 @@ torso upright (so foreshortening scales every segment alike), per video
 
 * ``torso/leg`` = |mid-shoulders - mid-hips| / (|hip - knee| + |knee - ankle|) of that leg;
 * ``thigh/shin`` = |hip - knee| / |knee - ankle|;
+* ``hips/shoulders`` = |left hip - right hip| / |left shoulder - right shoulder| (both lines
+  foreshorten alike as the person turns);
 
 for (a) the mocap skeleton's true 2D joints on the renders (what the lifters were trained on),
 (b) BlazePose on the same renders, (c) BlazePose on real videos. Hips placed too low make the
@@ -33,6 +35,8 @@ from posemoe_blender.core.detection import detect_video  # noqa: E402
 from posemoe_blender.core.video import open_video  # noqa: E402
 from posemoe_blender.joints import JOINT_INDEX as J  # noqa: E402
 
+HEADER = ("| source | frame-legs | torso/leg median (IQR) | thigh/shin median (IQR) | hips/shoulders median (IQR) |\n"
+          "|---|---:|---:|---:|---:|")
 LEGS = (("RHip", "RKnee", "RAnkle"), ("LHip", "LKnee", "LAnkle"))
 USED = ["LShoulder", "RShoulder", "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle"]
 
@@ -50,7 +54,7 @@ def proportions(kp: np.ndarray, ok: np.ndarray, min_conf: float = 0.5,
     torso = np.linalg.norm(torso_v, axis=-1)
     cos_tilt = np.cos(np.radians(max_tilt_deg))
     upright = -torso_v[:, 1] >= cos_tilt * torso          # image y points down
-    out = {"torso/leg": [], "thigh/shin": []}
+    out = {"torso/leg": [], "thigh/shin": [], "hips/shoulders": []}
     for hip, knee, ankle in LEGS:
         h, k, a = pts[:, J[hip]], pts[:, J[knee]], pts[:, J[ankle]]
         thigh, shin = np.linalg.norm(h - k, axis=-1), np.linalg.norm(k - a, axis=-1)
@@ -60,14 +64,19 @@ def proportions(kp: np.ndarray, ok: np.ndarray, min_conf: float = 0.5,
         sel = good & upright & straight & vertical & (shin > 0)
         out["torso/leg"].append(torso[sel] / (thigh + shin)[sel])
         out["thigh/shin"].append(thigh[sel] / shin[sel])
+        hip_w = np.linalg.norm(pts[:, J["LHip"]] - pts[:, J["RHip"]], axis=-1)
+        sh_w = np.linalg.norm(pts[:, J["LShoulder"]] - pts[:, J["RShoulder"]], axis=-1)
+        wide = sel & (sh_w > 0.4 * torso)  # facing the camera enough to measure widths
+        out["hips/shoulders"].append(hip_w[wide] / sh_w[wide])
     return {key: np.concatenate(v) for key, v in out.items()}
 
 
 def row(name: str, p: dict[str, np.ndarray]) -> str:
     n = len(p["torso/leg"])
     if n == 0:
-        return f"| {name} | 0 | - | - |"
-    cells = [f"{np.median(v):.3f} ({np.percentile(v, 25):.3f}-{np.percentile(v, 75):.3f})" for v in p.values()]
+        return f"| {name} | 0 | - | - | - |"
+    cells = [f"{np.median(v):.3f} ({np.percentile(v, 25):.3f}-{np.percentile(v, 75):.3f})" if len(v) else "-"
+             for v in p.values()]
     return f"| {name} | {n} | " + " | ".join(cells) + " |"
 
 
@@ -85,8 +94,7 @@ def main() -> int:
         truth_rows.append(proportions(gt2, det.detected))
         det_rows.append(proportions(det.keypoints2d, det.detected))
     merge = lambda rows: {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}  # noqa: E731
-    lines.append("| source | frame-legs | torso/leg median (IQR) | thigh/shin median (IQR) |")
-    lines.append("|---|---:|---:|---:|")
+    lines.append(HEADER)
     lines.append(row("renders: mocap skeleton's true 2D (training convention)", merge(truth_rows)))
     lines.append(row("renders: BlazePose", merge(det_rows)))
     for v in args.videos:

@@ -15,7 +15,7 @@ def _points(T=6, seed=0):
 
 def test_zero_correction_is_the_identity_and_confidence_passes_through():
     kp = _points()
-    out = landmarks.to_training_convention(kp, np.zeros(NUM_JOINTS))
+    out = landmarks.to_training_convention(kp, np.zeros((NUM_JOINTS, 2)))
     assert out.dtype == kp.dtype and out.shape == kp.shape and np.array_equal(out, kp)
     shipped = landmarks.to_training_convention(kp)
     assert np.array_equal(shipped[..., 2], kp[..., 2]) and shipped is not kp
@@ -35,7 +35,7 @@ def test_correction_follows_the_person_not_the_image():
     """Along the person's own bones: moving or scaling the person in the image moves/scales the
     corrected points the same way (independent of image size, distance and position)."""
     kp = _points().astype(np.float64)
-    alpha = np.random.default_rng(1).normal(0, 0.05, NUM_JOINTS)
+    alpha = np.random.default_rng(1).normal(0, 0.05, (NUM_JOINTS, 2))
     moved = kp.copy()
     moved[..., :2] = 2.5 * kp[..., :2] + np.array([40.0, -70.0])
     a = landmarks.to_training_convention(kp, alpha)[..., :2]
@@ -44,31 +44,50 @@ def test_correction_follows_the_person_not_the_image():
 
 
 def test_fit_recovers_a_known_offset():
-    alpha = np.random.default_rng(2).normal(0, 0.05, NUM_JOINTS)
-    pairs = []
-    for seed in range(3):
-        det = _points(20, seed)
-        pairs.append((det, landmarks.to_training_convention(det.astype(np.float64), alpha)[..., :2]))
-    np.testing.assert_allclose(landmarks.fit_correction(pairs, symmetric=False), alpha, atol=1e-6)
     from posemoe_blender.joints import MIRROR
-    sym = 0.5 * (alpha + alpha[list(MIRROR)])  # a sideless offset is recovered by the default fit
-    pairs = [(det, landmarks.to_training_convention(det.astype(np.float64), sym)[..., :2]) for det, _ in pairs]
+    c = np.random.default_rng(2).normal(0, 0.05, (NUM_JOINTS, 2))
+    c[landmarks._SIDE == 0, 1] = 0.0  # centre-line joints have no width term
+    dets = [_points(20, seed).astype(np.float64) for seed in range(3)]
+    pairs = [(d, landmarks.to_training_convention(d, c)[..., :2]) for d in dets]
+    np.testing.assert_allclose(landmarks.fit_correction(pairs, symmetric=False), c, atol=1e-6)
+    sym = 0.5 * (c + c[list(MIRROR)])  # a sideless offset is recovered by the default fit
+    pairs = [(d, landmarks.to_training_convention(d, sym)[..., :2]) for d in dets]
     np.testing.assert_allclose(landmarks.fit_correction(pairs), sym, atol=1e-6)
+    alone = landmarks.to_training_convention(dets[0], c[:, 0])  # (17,) = alpha alone
+    np.testing.assert_allclose(alone, landmarks.to_training_convention(dets[0], np.stack([c[:, 0], 0 * c[:, 0]], 1)))
+
+
+def test_width_term_narrows_towards_the_midline():
+    """beta < 0 moves left and right joints towards each other, whichever way the person faces."""
+    kp = _points(1)
+    c = np.zeros((NUM_JOINTS, 2))
+    c[[J["LHip"], J["RHip"]], 1] = -0.2
+    for mirror in (1.0, -1.0):  # facing the camera or away (left/right swapped in the image)
+        k = kp.astype(np.float64).copy()
+        k[..., 0] *= mirror
+        out = landmarks.to_training_convention(k, c)
+        before = np.linalg.norm(k[0, J["LHip"], :2] - k[0, J["RHip"], :2])
+        after = np.linalg.norm(out[0, J["LHip"], :2] - out[0, J["RHip"], :2])
+        assert after == pytest.approx(0.8 * before)
+        np.testing.assert_allclose(out[0, J["LHip"], :2] + out[0, J["RHip"], :2],
+                                   k[0, J["LHip"], :2] + k[0, J["RHip"], :2])
 
 
 def test_shipped_correction_is_fitted_and_modest():
-    """The shipped table is a fit, not zeros, and no joint moves by more than 30 % of its
-    reference bone (the renders measured 2-4 % of the height on hips, ankles, pelvis)."""
-    a = landmarks.CORRECTION
-    assert a.shape == (NUM_JOINTS,) and np.all(np.isfinite(a))
-    assert np.abs(a).max() > 0.01 and np.abs(a).max() < 0.3
+    """The shipped table is a fit, not zeros: no joint moves by more than 30 % of its reference
+    bone or width line (the renders measured 2-4 % of the height on hips, ankles, pelvis), and
+    centre-line joints have no width term."""
+    c = landmarks.CORRECTION
+    assert c.shape == (NUM_JOINTS, 2) and np.all(np.isfinite(c))
+    assert np.abs(c).max() > 0.01 and np.abs(c).max() < 0.3
+    assert np.all(c[landmarks._SIDE == 0, 1] == 0)
 
 
 def test_bad_shapes():
     with pytest.raises(ValueError):
         landmarks.to_training_convention(np.zeros((4, 16, 3)))
     with pytest.raises(ValueError):
-        landmarks.to_training_convention(_points(), np.zeros(5))
+        landmarks.to_training_convention(_points(), np.zeros((5, 2)))
 
 
 def test_pipeline_corrects_the_networks_input_only(sample_clip):
@@ -106,12 +125,12 @@ def test_pipeline_corrects_the_networks_input_only(sample_clip):
 
 def test_symmetric_fit_and_shipped_table_have_no_side():
     from posemoe_blender.joints import MIRROR
-    a = landmarks.CORRECTION
-    np.testing.assert_array_equal(a, a[list(MIRROR)])
+    c = landmarks.CORRECTION
+    np.testing.assert_array_equal(c, c[list(MIRROR)])
     rng = np.random.default_rng(5)
     det = _points(30, 5)
     true = det[..., :2] + rng.normal(0, 3, det[..., :2].shape)
     fitted = landmarks.fit_correction([(det, true)])
     np.testing.assert_allclose(fitted, fitted[list(MIRROR)], atol=1e-12)
-    assert not np.allclose(landmarks.fit_correction([(det, true)], symmetric=False),
-                           landmarks.fit_correction([(det, true)], symmetric=False)[list(MIRROR)])
+    free = landmarks.fit_correction([(det, true)], symmetric=False)
+    assert not np.allclose(free, free[list(MIRROR)])

@@ -4,16 +4,22 @@ BlazePose does not put its hips, ankles, elbows... where a motion-capture skelet
 centres: on the project's renders its hips sit ~3 % of the person's height below the mocap hips
 and its ankles ~2 % above them (``scripts/keypoint_bias.py``), and on real footage its torso-to-leg
 proportion is even further from the mocap skeleton's (``scripts/landmark_proportions.py``; both
-in docs/benchmarks-quality.md). The lifting networks learnt the mocap convention, so the 2D is
-moved onto it before lifting:
+in docs/joint-mapping.md). The lifting networks learnt the mocap convention, so the 2D is
+moved onto it before lifting, joint by joint:
 
-    corrected_j = p_j + alpha_j * ref_j
+    corrected_j = p_j + alpha_j * ref_j + beta_j * width_j
 
 where ``ref_j`` is the joint's reference bone in the image (the torso, Pelvis -> Thorax, for the
 Pelvis, hips, spine, neck, head and shoulders; the parent bone for knees, ankles, elbows and
-wrists) and ``alpha_j`` is one number per joint, fitted by least squares on renders of
-*training-split* motion whose true 2D joints are known (``scripts/fit_landmark_correction.py``).
-Scaling along the person's own bones makes it independent of image size, distance and view.
+wrists) and ``width_j`` its side's half of the body's width line (half the right -> left hip
+vector for the left hip, knee and ankle, minus that for the right ones; the shoulder line for
+the arm joints; zero on the centre line). ``alpha_j`` moves a joint along its bone, ``beta_j``
+towards (< 0) or away from the body's midline: BlazePose's hips and shoulders sit wider than a
+skeleton's hip and shoulder joint centres. Both are one number per joint and side-free (left
+and right share them), fitted by least squares on renders of *training-split* motion whose
+true 2D joints are known (``scripts/fit_landmark_correction.py``). Built from the person's own
+bones, the correction does not depend on image size, distance, position or view (the width
+line shortens by itself in a side view).
 
 Keypoints are ``(..., 17, 2 or 3)`` pixels (a third channel, the confidence, passes through).
 """
@@ -22,26 +28,39 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..joints import JOINT_INDEX, MIRROR, NUM_JOINTS, PARENTS
+from ..joints import JOINT_INDEX, JOINT_NAMES, MIRROR, NUM_JOINTS, PARENTS
 
 #: Joints whose correction is measured along the torso (Pelvis -> Thorax) instead of a parent bone.
 TORSO_JOINTS = ("Pelvis", "RHip", "LHip", "Spine", "Thorax", "Neck", "Head", "LShoulder", "RShoulder")
 _TORSO = np.isin(np.arange(NUM_JOINTS), [JOINT_INDEX[n] for n in TORSO_JOINTS])
 
-#: ``alpha`` per joint (order of :data:`~posemoe_blender.joints.JOINT_NAMES`), fitted by
-#: ``python scripts/fit_landmark_correction.py .cache/render_calib`` on 2026-11-26 (18 videos of
-#: training-split motion, 6 clips x 3 views, rendered by ``scripts/render_eval_set.py
-#: --calibration``; BlazePose of mediapipe 0.10.21, model_complexity 1).
-#: One value per left/right pair. Checked on the held-out render set (never used for the fit):
-#: 2D error against the skeleton's joints 4.41 -> 3.21 px; the networks' PA-MPJPE before
-#: smoothing 70.5 -> 63.8 mm (PoseMoE) and 58.5 -> 53.0 mm (entangled). On real footage it moves
-#: BlazePose's torso/leg proportion from 0.75-0.78 to 0.59-0.61 (training skeleton 0.52;
-#: docs/joint-mapping.md).
+#: ``(alpha, beta)`` per joint (rows in the order of :data:`~posemoe_blender.joints.JOINT_NAMES`),
+#: fitted by ``python scripts/fit_landmark_correction.py .cache/render_calib`` on 2026-11-26
+#: (18 videos of training-split motion, 6 clips x 3 views, ``scripts/render_eval_set.py
+#: --calibration``; BlazePose of mediapipe 0.10.21, model_complexity 1). Checked on the
+#: held-out render set (never used for the fit): see docs/joint-mapping.md.
 CORRECTION = np.array([
-    +0.1397, +0.0923, -0.0451, +0.0860, +0.0923, -0.0451,  # Pelvis, RHip, RKnee, RAnkle, LHip, LKnee
-    +0.0860, +0.0785, +0.0260, +0.0789, +0.0853, -0.0442,  # LAnkle, Spine, Thorax, Neck, Head, LShoulder
-    -0.0648, -0.0828, -0.0442, -0.0648, -0.0828,           # LElbow, LWrist, RShoulder, RElbow, RWrist
+    [+0.1397, +0.0000],  # Pelvis
+    [+0.0923, -0.1785],  # RHip
+    [-0.0451, +0.0127],  # RKnee
+    [+0.0857, -0.1005],  # RAnkle
+    [+0.0923, -0.1785],  # LHip
+    [-0.0451, +0.0127],  # LKnee
+    [+0.0857, -0.1005],  # LAnkle
+    [+0.0785, +0.0000],  # Spine
+    [+0.0260, +0.0000],  # Thorax
+    [+0.0789, +0.0000],  # Neck
+    [+0.0853, +0.0000],  # Head
+    [-0.0442, -0.2371],  # LShoulder
+    [-0.0614, -0.0308],  # LElbow
+    [-0.0824, -0.0093],  # LWrist
+    [-0.0442, -0.2371],  # RShoulder
+    [-0.0614, -0.0308],  # RElbow
+    [-0.0824, -0.0093],  # RWrist
 ])
+
+_SIDE = np.array([0.5 if n.startswith("L") else -0.5 if n.startswith("R") else 0.0 for n in JOINT_NAMES])
+_ARM = np.array([any(k in n for k in ("Shoulder", "Elbow", "Wrist")) for n in JOINT_NAMES])
 
 
 def reference_vectors(points: np.ndarray) -> np.ndarray:
@@ -54,30 +73,54 @@ def reference_vectors(points: np.ndarray) -> np.ndarray:
     return ref
 
 
-def to_training_convention(keypoints: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+def width_vectors(points: np.ndarray) -> np.ndarray:
+    """``(..., 17, 2)`` image points -> ``(..., 17, 2)``: each joint's side of the body's width
+    line (shoulders for the arms, hips for the rest; zero on the centre line)."""
+    pts = np.asarray(points, dtype=np.float64)[..., :2]
+    hips = pts[..., JOINT_INDEX["LHip"], :] - pts[..., JOINT_INDEX["RHip"], :]
+    shoulders = pts[..., JOINT_INDEX["LShoulder"], :] - pts[..., JOINT_INDEX["RShoulder"], :]
+    line = np.where(_ARM[:, None], shoulders[..., None, :], hips[..., None, :])
+    return _SIDE[:, None] * line
+
+
+def to_training_convention(keypoints: np.ndarray, correction: np.ndarray | None = None) -> np.ndarray:
     """Move detected 2D joints ``(..., 17, 2|3)`` onto the training skeleton's convention
-    (same shape and dtype; confidences unchanged). ``alpha`` defaults to :data:`CORRECTION`."""
+    (same shape and dtype; confidences unchanged). ``correction`` ``(17, 2)`` = (alpha, beta)
+    per joint, or ``(17,)`` = alpha alone; default :data:`CORRECTION`."""
     kp = np.asarray(keypoints)
-    a = CORRECTION if alpha is None else np.asarray(alpha, dtype=np.float64)
-    if kp.shape[-2] != NUM_JOINTS or a.shape != (NUM_JOINTS,):
-        raise ValueError(f"expected (..., {NUM_JOINTS}, 2|3) keypoints and {NUM_JOINTS} alphas")
+    c = CORRECTION if correction is None else np.asarray(correction, dtype=np.float64)
+    if c.shape == (NUM_JOINTS,):
+        c = np.stack([c, np.zeros(NUM_JOINTS)], axis=1)
+    if kp.shape[-2] != NUM_JOINTS or c.shape != (NUM_JOINTS, 2):
+        raise ValueError(f"expected (..., {NUM_JOINTS}, 2|3) keypoints and a ({NUM_JOINTS}, 2) correction")
+    shift = c[:, :1] * reference_vectors(kp) + c[:, 1:] * width_vectors(kp)
     out = kp.copy()
-    out[..., :2] = kp[..., :2] + (a[:, None] * reference_vectors(kp)).astype(kp.dtype)
+    out[..., :2] = kp[..., :2] + shift.astype(kp.dtype)
     return out
 
 
 def fit_correction(pairs, symmetric: bool = True) -> np.ndarray:
-    """Least-squares ``alpha`` (17,) from ``(detected (T, 17, 2|3), true (T, 17, 2))`` pairs of
-    frames where the person was detected: minimises ``|detected + alpha * ref - true|^2``.
-    ``symmetric``: one value per left/right pair (fitted jointly): a landmark convention has no
-    side, while a few clips' motions (a right-handed wave) would otherwise give it one."""
-    num, den = np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS)
+    """Least-squares ``(alpha, beta)`` per joint, ``(17, 2)``, from ``(detected (T, 17, 2|3),
+    true (T, 17, 2))`` pairs of frames where the person was detected: minimises
+    ``|detected + alpha * ref + beta * width - true|^2`` joint by joint. ``symmetric``: left and
+    right joints share their values (fitted jointly): a landmark convention has no side, while a
+    few clips' motions (a right-handed wave) would otherwise give it one. Centre-line joints
+    have no width term (beta = 0)."""
+    A, b = np.zeros((NUM_JOINTS, 2, 2)), np.zeros((NUM_JOINTS, 2))
     for det, true in pairs:
-        ref = reference_vectors(det)
-        num += ((np.asarray(true, np.float64)[..., :2] - np.asarray(det, np.float64)[..., :2]) * ref).sum(-1).sum(0)
-        den += (ref * ref).sum(-1).sum(0)
+        basis = np.stack([reference_vectors(det), width_vectors(det)], axis=-1)  # (T, 17, 2, 2)
+        err = np.asarray(true, np.float64)[..., :2] - np.asarray(det, np.float64)[..., :2]
+        A += np.einsum("tjki,tjkl->jil", basis, basis)
+        b += np.einsum("tjki,tjk->ji", basis, err)
     if symmetric:
-        num, den = num + num[list(MIRROR)], den + den[list(MIRROR)]
-        num[np.arange(NUM_JOINTS) == np.array(MIRROR)] /= 2  # centre-line joints counted twice
-        den[np.arange(NUM_JOINTS) == np.array(MIRROR)] /= 2
-    return np.divide(num, den, out=np.zeros(NUM_JOINTS), where=den > 0)
+        centre = np.arange(NUM_JOINTS) == np.array(MIRROR)
+        A, b = A + A[list(MIRROR)], b + b[list(MIRROR)]
+        A[centre] /= 2
+        b[centre] /= 2
+    out = np.zeros((NUM_JOINTS, 2))
+    for j in range(NUM_JOINTS):
+        if A[j, 1, 1] > 0 and np.linalg.det(A[j]) > 1e-9 * A[j, 0, 0] * A[j, 1, 1]:
+            out[j] = np.linalg.solve(A[j], b[j])
+        elif A[j, 0, 0] > 0:  # no width term (centre line)
+            out[j, 0] = b[j, 0] / A[j, 0, 0]
+    return out
