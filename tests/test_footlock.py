@@ -122,6 +122,21 @@ def test_standing_still_is_all_contact_and_jumping_is_not():
     assert not found[22:38].any()
 
 
+def test_contacts_follow_a_drifting_floor():
+    """A monocular estimate drifts up or down over a clip (depth error through the camera's
+    pitch): heights are measured above a running floor, so late steps are still found; the
+    clip-wide level (floor_window_s=None, the earlier rule) loses them."""
+    P, truth = synthetic_walk(T=150)
+    P = P + np.linspace(0.0, 0.25, len(P))[:, None, None] * [0.0, 0.0, 1.0]  # 25 cm in 5 s
+    late = slice(100, 150)
+    found = detect_contacts(P, FPS)
+    recall = (found & truth)[late].sum() / truth[late].sum()
+    precision = (found & truth).sum() / found.sum()
+    assert recall >= 0.9 and precision >= 0.85, (recall, precision)
+    old = detect_contacts(P, FPS, config=FootLockConfig(floor_window_s=None))
+    assert (old & truth)[late].sum() / truth[late].sum() < 0.5
+
+
 def test_lock_removes_sliding_keeps_lengths_and_swing():
     P, truth = synthetic_walk(slide=0.15)
     assert contact_speed(P, truth) > 0.14  # the injected sliding is there

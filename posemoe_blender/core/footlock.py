@@ -11,7 +11,8 @@ before the bone rotations are solved). :func:`lock_feet` does, per foot (the ank
    solver's pose-based up estimate where it is biased (e.g. a forward lean while walking
    across a side view tilts the whole trajectory); motions in place keep their tilt.
 2. **Contacts** (:func:`detect_contacts`): a frame is a contact when the ankle is low
-   (within ``height_band`` of the lowest ankle level of the clip) *and* still. Stillness is
+   (within ``height_band`` of a running floor: the lower ankle's minimum over
+   ``floor_window_s``, which follows a body that drifts up or down over the clip) *and* still. Stillness is
    the ankle's horizontal 3D speed or, when ``keypoints2d`` is given, mostly (``weight_2d``)
    its 2D image speed converted to metres: a planted foot is still in the image even when
    the monocular 3D estimate slides (this assumes a static camera). Soft scores are
@@ -62,7 +63,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt, maximum_filter1d, uniform_filter1d
+from scipy.ndimage import distance_transform_edt, maximum_filter1d, minimum_filter1d, uniform_filter1d
 
 from ..errors import PoseMoEError
 from ..joints import JOINT_INDEX as J, NUM_JOINTS
@@ -102,6 +103,9 @@ class FootLockConfig:
     ground_spread: float = 0.25         # m: ridge on the ground slope (needs travel >> this)
     max_ground_tilt_deg: float = 20.0   # larger fitted tilts are not applied
     min_confidence: float = 0.3         # 2D keypoints below this are not used for stillness
+    floor_window_s: float | None = 1.5  # heights above a running floor (the lower ankle's
+                                        # minimum over this window, smoothed), not one clip-wide
+                                        # level: a monocular body drifts up/down over a clip
     foot_root: bool = True              # horizontal root motion driven by the contacting feet
     root_fade_s: float = 0.5            # away from contacts the root fades back to its estimate
     apart_speed: float = 0.6            # m/s: feet moving apart faster are not both planted
@@ -221,8 +225,13 @@ def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = N
     T = P.shape[0]
     half = max(1, int(round(cfg.speed_window_s * fps / 2)))
     ankles = P[:, [leg[3] for leg in LEGS]]  # (T, 2, 3)
-    low = float(np.percentile(ankles[..., 2].min(axis=1), 5))
-    height = ankles[..., 2] - low
+    lower = ankles[..., 2].min(axis=1)
+    if cfg.floor_window_s:  # the lifted body drifts up or down over a clip: follow the floor
+        size = max(3, int(round(cfg.floor_window_s * fps)) | 1)
+        low = uniform_filter1d(minimum_filter1d(lower, size, mode="nearest"), size, mode="nearest")
+    else:
+        low = float(np.percentile(lower, 5))
+    height = ankles[..., 2] - (low[:, None] if np.ndim(low) else low)
     v3 = np.stack([_speed(ankles[:, k, :2], fps, half) for k in range(2)], axis=1)
 
     def still(speed, band):
