@@ -66,7 +66,8 @@ def cpu_model() -> str:
 
 
 def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[int] = None,
-              lifter: str = "posemoe", weights: Optional[str] = None, flip: bool = False) -> dict:
+              lifter: str = "posemoe", weights: Optional[str] = None, flip: bool = False,
+              landmark_correction: bool = True) -> dict:
     """Benchmark ``video`` (frames ``[start, end)``) converted with ``lifter`` (``weights``:
     its weights file, default the shipped one); returns the report dict (see module doc)."""
     from .convert import Outputs, convert_clip
@@ -101,7 +102,7 @@ def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[in
     folder = tempfile.mkdtemp(prefix="posemoe-bench-")
     try:
         options = ConvertOptions(device=device, start=start, end=stop, lifter=lifter, weights=weights,
-                                 flip=flip)
+                                 flip=flip, landmark_correction=landmark_correction)
         with native_output_silenced():
             info = convert_clip(video, Outputs(fbx=os.path.join(folder, "bench.fbx"), overwrite=True),
                                 options)
@@ -154,7 +155,8 @@ def main(args) -> int:
     """The ``bench`` subcommand (``args`` from :mod:`posemoe_blender.cli`)."""
     report = run_bench(args.video, device=args.device, start=args.start, end=args.end,
                        lifter=getattr(args, "lifter", "posemoe"), weights=getattr(args, "weights", None),
-                       flip=getattr(args, "flip", False))
+                       flip=getattr(args, "flip", False),
+                       landmark_correction=getattr(args, "landmark_correction", True))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -337,3 +337,22 @@ def test_convert_with_the_entangled_lifter(shipped, sample_clip, tmp_path, capfd
     assert "lifter: entangled," in capfd.readouterr().err  # printed past the fd silencing
     with np.load(out) as data:
         assert str(data["lifter"]) == "entangled"
+
+
+def test_landmark_correction_switch_everywhere(monkeypatch):
+    """On by default; --no-landmark-correction reaches ConvertOptions (convert, batch), bench and
+    evaluate-render; lift applies it itself (test_lift_uses_the_chosen_network)."""
+    from posemoe_blender import bench
+    from posemoe_blender.cli import _options, build_parser
+    parser = build_parser()
+    for argv in (["convert", "x.mp4", "-o", "x.fbx"], ["batch", "clips/*.mp4", "-o", "out"],
+                 ["bench", "x.mp4"], ["lift", "kp.npz", "-o", "j.npz"], ["evaluate-render", "set"]):
+        assert parser.parse_args(argv).landmark_correction is True, argv
+        assert parser.parse_args(argv + ["--no-landmark-correction"]).landmark_correction is False, argv
+    assert _options(parser.parse_args(["convert", "x.mp4", "-o", "x.fbx"])).landmark_correction is True
+    assert _options(parser.parse_args(["batch", "a/*.mp4", "-o", "o", "--no-landmark-correction"])).landmark_correction is False
+    seen = {}
+    monkeypatch.setattr(bench, "run_bench", lambda *a, **k: seen.update(k) or (_ for _ in ()).throw(SystemExit(0)))
+    with pytest.raises(SystemExit):
+        bench.main(parser.parse_args(["bench", "x.mp4", "--no-landmark-correction"]))
+    assert seen["landmark_correction"] is False

@@ -84,7 +84,7 @@ class PoseMoESettings(PropertyGroup):
     landmark_correction: BoolProperty(
         name="Correct landmarks", default=True,
         description="Move the detected 2D joints onto the joint positions the lifting network was trained on "
-                    "(BlazePose puts hips lower and ankles higher than a motion-capture skeleton); networks only")
+                    "(BlazePose puts hips lower and wider, and ankles higher, than a motion-capture skeleton); networks only")
     device: EnumProperty(name="Device", items=[
         ('auto', "Auto", "The GPU when one is found, else the CPU"),
         ('cpu', "CPU", "Always the CPU"),
