@@ -196,6 +196,23 @@ def test_stream_widths_and_mapping_variant():
         assert not net_cfg.get("mix_2d") and isinstance(net, torch.nn.Module)
 
 
+def test_scale_from_depth_reads_the_depth_stream():
+    """scale_from_depth: the head's metric scale comes from the depth stream's features; the
+    shipped layout keeps reading it from the 2D stream."""
+    torch.manual_seed(0)
+    model = build_model(make_config("posemoe", 27, [], {"scale_from_depth": True, "dim": 32, "dim_d": 48,
+                                                         "expert_hidden": 32})).eval()
+    assert model.head_scale.in_features == 48
+    seen = []
+    hook = model.head_scale.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[-1]))
+    with torch.no_grad():
+        assert model(torch.rand(1, 27, 17, 3)).shape == (1, 27, 17, 3)
+    hook.remove()
+    assert seen == [48]
+    off = build_model(make_config("posemoe", 27, [], {"dim": 32, "dim_d": 48, "expert_hidden": 32}))
+    assert off.head_scale.in_features == 32  # the 2D stream's width: the first shipped layout
+
+
 def test_default_sizes():
     n = sum(p.numel() for p in build_model(make_config("posemoe", 27, [])).parameters())
     m = sum(p.numel() for p in build_model(make_config("entangled", 27, [])).parameters())

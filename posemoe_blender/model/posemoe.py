@@ -28,7 +28,10 @@ Variant switches (all off in the first shipped config, so its weights load uncha
 ``dim_d`` / ``expert_hidden_d`` give the depth stream its own width (0 = the 2D stream's), so
 capacity can go where the hard part of lifting is; ``mix_2d`` adds, in every layer, a token-wise
 linear map of the 2D stream into the depth stream (and a zero-initialised gated map back), the
-token-level half of the paper's "bidirectional mapping" next to the cross-attention.
+token-level half of the paper's "bidirectional mapping" next to the cross-attention;
+``scale_from_depth`` reads the head's per-frame metric scale ``s`` and inverse root depth ``q``
+(depth quantities) from the depth stream, so the 2D stream is asked only for the image-plane
+refinement (docs/model.md: in the first shipped weights the 2D stream carries depth).
 
 Ablation switches: ``depth_init=False`` (depth stream embedded from the 2D input only, no
 prior), ``router=False`` (one dense FFN expert per stream), ``cross=False`` (no cross-expert
@@ -66,6 +69,7 @@ class PoseMoEConfig:
     dim_d: int = 0             # depth-stream width (0 = dim)
     expert_hidden_d: int = 0   # depth-stream expert hidden units (0 = expert_hidden)
     mix_2d: bool = False       # token-wise 2D -> depth map per layer (+ gated depth -> 2D map)
+    scale_from_depth: bool = False  # the head's metric scale s, q from the depth stream (not the 2D one)
     dropout: float = 0.0
 
     def to_dict(self) -> dict:
@@ -268,7 +272,7 @@ class PoseMoE(nn.Module):
         # frame, the metric scale s (metres per normalised unit, ~ root depth / focal) and the
         # inverse root depth q (1/m) that turn the refined 2D + depth into camera-space x, y.
         self.head_xy = nn.Linear(C, 2)
-        self.head_scale = nn.Linear(C, 2)
+        self.head_scale = nn.Linear(Cd if cfg.scale_from_depth else C, 2)
         nn.init.zeros_(self.head_xy.weight)
         nn.init.zeros_(self.head_xy.bias)
         nn.init.zeros_(self.head_scale.weight)
@@ -312,11 +316,12 @@ class PoseMoE(nn.Module):
                 a, d = self.cross[i](a, d)
             a = self.blocks_2d[i].feed(a)
             d = self.blocks_d[i].feed(d)
-        fa = self.norm_2d(a)
+        fa, fd = self.norm_2d(a), self.norm_d(d)
         uv = x[..., :2] + self.head_xy(fa)                           # refined 2D (B, T, J, 2)
-        sq = F.softplus(self.head_scale(fa.mean(dim=2, keepdim=True)))  # (B, T, 1, 2)
+        fs = fd if self.cfg.scale_from_depth else fa
+        sq = F.softplus(self.head_scale(fs.mean(dim=2, keepdim=True)))  # (B, T, 1, 2)
         s, q = sq[..., :1], sq[..., 1:]
-        z = self.head_z(self.norm_d(d))
+        z = self.head_z(fd)
         if mu is not None:
             z = z + mu[..., None]
         z = z - z[:, :, :1]
