@@ -80,6 +80,10 @@ CLIPS = (
     ("walk_left", "dataset-1_walk-left_happy_001", 30, 90),
     ("wave", "dataset-2_wave-both-hands_youthful_010", 30, 90),
     ("bow", "dataset-1_bow_happy_001", 20, 90),
+    ("bye", "dataset-1_bye_happy_001", 30, 90),
+    ("guide", "dataset-1_guide_happy_001", 10, 90),
+    ("walk_right", "dataset-1_walk-right_happy_001", 30, 90),
+    ("walk_turn_right", "dataset-2_walk-turn-right_youthful_002", 40, 90),
 )
 #: The calibration twin of CLIPS: the same contents from the training split, other styles.
 CALIBRATION_CLIPS = (
