@@ -239,3 +239,22 @@ def test_swing_height_error_and_locks_mid_swing(walk):
     m = ev.evaluate_joints(gt, gt, FPS, contacts)  # no lock, no floor frame: not applicable
     assert all(np.isnan(m[k]) for k in ("contact_precision_pct", "contact_recall_pct",
                                         "locks_in_air_pct", "swing_height_err_cm"))
+
+
+@pytest.mark.skipif(not MOCAP.is_file(), reason="prepared mocap (.cache/mocap) missing")
+def test_benchmark_clips_are_held_out_and_calibration_clips_are_not():
+    """The benchmark set renders only held-out clips; its calibration twin (which fits the
+    landmark correction) only training clips, so the correction never sees the benchmark."""
+    pytest.importorskip("bpy")
+    sys.path.insert(0, str(REPO / "scripts"))
+    import render_eval_set as rset
+
+    with np.load(MOCAP) as d:
+        split = dict(zip(map(str, d["clip_name"]), map(str, d["split"])))
+        length = dict(zip(map(str, d["clip_name"]), map(int, d["clip_len"])))
+    for table, want in ((rset.CLIPS, "test"), (rset.CALIBRATION_CLIPS, "train")):
+        assert len(table) >= 6 and len({c[0] for c in table}) == len(table)
+        for short, source, start, frames in table:
+            assert split[source] == want, (short, source)
+            assert start + frames <= length[source] and frames >= 90, (short, source)  # 3 s at 30 fps
+    assert len(rset.CLIPS) >= 10  # ~10 clips x 3 views, as issue #7 asks
