@@ -103,6 +103,16 @@ def test_real_phone_video_end_to_end(real_video, tmp_path):
     assert (tmp_path / "clip.blend").stat().st_size > 0
     s = check_fbx(fbx, frames=100)
     assert abs(s["fps"] - 60.0) < 0.1
+    # body proportions of a real person: shoulder-to-hip over hip-to-ankle length of the solved
+    # skeleton. Joint-centre skeletons give 0.52 (the training mocap) to 0.59 (anthropometric
+    # tables); lifting BlazePose's raw 2D (hips too low) gave this man 0.635, the landmark
+    # correction 0.525 (2026-11-26, docs/joint-mapping.md)
+    P = out["joints3d"].astype(np.float64)
+    mid = lambda a, b: 0.5 * (P[:, JOINT_NAMES.index(a)] + P[:, JOINT_NAMES.index(b)])  # noqa: E731
+    j = lambda n: P[:, JOINT_NAMES.index(n)]  # noqa: E731
+    torso = np.linalg.norm(mid("LShoulder", "RShoulder") - mid("LHip", "RHip"), axis=-1)
+    leg = np.linalg.norm(j("LHip") - j("LKnee"), axis=-1) + np.linalg.norm(j("LKnee") - j("LAnkle"), axis=-1)
+    assert 0.45 <= float(np.median(torso / leg)) <= 0.60, float(np.median(torso / leg))
 
 
 def test_fps_out_and_range(sample_clip, tmp_path):
