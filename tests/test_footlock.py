@@ -308,3 +308,28 @@ def test_root_follows_the_planted_feet_when_the_root_estimate_wobbles(given_cont
     # remain in the flight-free walk's double-support frames, where both feet drive it)
     d = out[:, 0] - clean[:, 0]
     assert np.abs(d - d.mean(axis=0)).max() < 0.02
+
+
+def test_an_unseen_foot_that_went_nowhere_stays_planted():
+    """Standing still, the lifted left foot rises 30 cm for 0.6 s while the detector's left
+    ankle is unsure (confidence 0.4) and drifts up in the image before coming back: that foot
+    stays planted (the hold rule). Without the rule, or when the foot lands elsewhere (a step
+    the detector half-saw), it is released."""
+    P, _ = synthetic_walk(speed=0.0, T=90)
+    P[:, [J["LAnkle"], J["RAnkle"]], 2] = ANKLE_HEIGHT
+    P[:, [J["LAnkle"], J["RAnkle"]], 1] = 0.0
+    lift = np.zeros(90)
+    lift[30:48] = 0.3 * np.sin(np.linspace(0, np.pi, 18))
+    P_lifted = P.copy()
+    P_lifted[:, J["LAnkle"], 2] += lift
+    kp = _side_camera_keypoints(P_lifted)  # the 2D ankle follows the false lift
+    kp[26:52, J["LAnkle"], 2] = 0.4
+    held = detect_contacts(P_lifted, FPS, keypoints2d=kp)
+    assert held[:, 0].all() and held[:, 1].all()
+    off = detect_contacts(P_lifted, FPS, keypoints2d=kp, config=FootLockConfig(hold_confidence=0.0))
+    assert not off[36:42, 0].any()
+    stepped = P_lifted.copy()
+    stepped[48:, J["LAnkle"], 1] -= 0.5  # lands 50 cm further on: a step, not a hold
+    kp_step = _side_camera_keypoints(stepped)
+    kp_step[26:52, J["LAnkle"], 2] = 0.4
+    assert not detect_contacts(stepped, FPS, keypoints2d=kp_step)[36:42, 0].any()

@@ -24,7 +24,11 @@ before the bone rotations are solved). :func:`lock_feet` does, per foot (the ank
    where neither foot was found but one is clearly stiller in the image than the other
    (image speeds ``apart_speed`` apart, the stiller under ``speed_band_2d[1]``) while the
    other swings, the stiller one is planted (a walk always has a foot down; in a run's
-   flight both feet move fast in the image). Contacts then start ``grow_s`` earlier (the
+   flight both feet move fast in the image). A gap between two contacts of the same foot is
+   filled where the detector was unsure of that ankle (median confidence < ``hold_confidence``)
+   and the ankle is back where it was at the gap's end (an unseen foot that went nowhere: the
+   lifter raised it on a drifting 2D ankle, e.g. while the body bends towards the camera).
+   Contacts then start ``grow_s`` earlier (the
    speed window makes a landing foot look still a frame late) but do not end later
    (``grow_end_s`` = 0): extending the end held the ankle down through heel-off, while the
    truth's ankle was already rising.
@@ -103,6 +107,11 @@ class FootLockConfig:
     ground_spread: float = 0.25         # m: ridge on the ground slope (needs travel >> this)
     max_ground_tilt_deg: float = 20.0   # larger fitted tilts are not applied
     min_confidence: float = 0.3         # 2D keypoints below this are not used for stillness
+    hold_confidence: float = 0.65       # a gap between two contacts of a foot is filled when the
+    hold_max_s: float = 1.5             # ankle's median 2D confidence in it is below this, it is
+    hold_max_move: float = 0.08         # shorter than hold_max_s and the ankle's image position
+                                        # at its two ends differs by < hold_max_move x the person's
+                                        # image height (an unseen foot that went nowhere); 0 = off
     floor_window_s: float | None = 1.5  # heights above a running floor (the lower ankle's
                                         # minimum over this window, smoothed), not one clip-wide
                                         # level: a monocular body drifts up/down over a clip
@@ -242,6 +251,7 @@ def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = N
 
     score = low_enough(cfg.height_band) * still(v3, cfg.speed_band)
     v2 = rel_v2 = None
+    body_px = None
     kp = None if keypoints2d is None else np.asarray(keypoints2d, dtype=np.float64)
     if kp is not None and kp.shape == (T, NUM_JOINTS, 3) and np.all(np.isfinite(kp)):
         # metres per pixel from the person's size: 3D head-to-ankle over 2D head-to-ankle
@@ -251,6 +261,7 @@ def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = N
         size2 = np.linalg.norm(kp[:, head, :2] - mid2, axis=-1)
         ok = size2 > 1.0
         if ok.sum() >= max(2, T // 4):
+            body_px = float(np.median(size2[ok]))
             m_per_px = float(np.median(size3[ok] / size2[ok]))
             v2 = np.stack([_speed(kp[:, leg[3], :2], fps, half) for leg in LEGS], axis=1) * m_per_px
             conf = np.stack([kp[:, leg[3], 2] for leg in LEGS], axis=1)
@@ -262,7 +273,7 @@ def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = N
             w = cfg.weight_2d
             score = low_enough(cfg.height_band_2d) * (w * s2 + (1.0 - w) * s3)
     return score, {"height": height, "speed3d": v3, "speed2d": v2, "low_level": low,
-                   "rel_speed2d": rel_v2}
+                   "rel_speed2d": rel_v2, "body_px": body_px}
 
 
 def _one_planted_when_apart(contacts, P, fps, diag, cfg):
@@ -291,6 +302,25 @@ def _one_planted_when_apart(contacts, P, fps, diag, cfg):
     return out
 
 
+def _hold_unseen(contacts: np.ndarray, kp: np.ndarray, fps: float, body_px: float, cfg) -> np.ndarray:
+    """Fill a gap between two contacts of the same foot where the detector could not see the
+    ankle well (median confidence below ``hold_confidence``) and the ankle is back where it was
+    (image distance between the gap's two ends under ``hold_max_move`` x ``body_px``): the lifted
+    foot rose on an unreliable 2D ankle, the foot itself did not move."""
+    out = contacts.copy()
+    longest = int(round(cfg.hold_max_s * fps))
+    for k, leg in enumerate(LEGS):
+        runs = _runs(contacts[:, k])
+        for (_, e0), (s1, _) in zip(runs[:-1], runs[1:]):
+            if s1 - e0 > longest:
+                continue
+            conf = np.median(kp[e0:s1, leg[3], 2])
+            move = np.linalg.norm(kp[s1, leg[3], :2] - kp[e0 - 1, leg[3], :2])
+            if conf < cfg.hold_confidence and move < cfg.hold_max_move * body_px:
+                out[e0:s1, k] = True
+    return out
+
+
 def detect_contacts(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
                     config: FootLockConfig | None = None) -> np.ndarray:
     """(T, 2) bool foot contacts (left, right ankle); see :func:`contact_scores`."""
@@ -301,6 +331,8 @@ def detect_contacts(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = 
     out = np.stack([_clean(scores[:, k] > 0.5, fill, min_len) for k in range(2)], axis=1)
     out = _one_planted_when_apart(out, P, fps, diag, cfg)
     out = np.stack([_clean(out[:, k], fill, min_len) for k in range(2)], axis=1)
+    if cfg.hold_confidence > 0 and diag.get("body_px") and keypoints2d is not None:
+        out = _hold_unseen(out, np.asarray(keypoints2d, dtype=np.float64), fps, diag["body_px"], cfg)
     before = int(round(cfg.grow_s * fps))
     after = int(round((cfg.grow_s if cfg.grow_end_s is None else cfg.grow_end_s) * fps))
     if before or after:  # contacts start a little before (and, optionally, end after) the foot is still
