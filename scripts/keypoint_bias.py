@@ -8,9 +8,9 @@
    the image.
 2. Ankle confidence in the truth's contact vs swing frames (``evaluate_render.truth_contacts``):
    how often BlazePose is unsure of a planted foot and of a swinging one.
-3. Fits a per-joint correction along a reference bone (the torso Pelvis->Thorax for the torso,
-   head and shoulder joints, the parent bone for the limbs), leave-one-clip-out (fitted on the
-   other clips, applied to this one), and reports each network's PA-MPJPE (mm, frames with a
+3. Fits the per-joint correction of ``core/landmarks.py`` (along a reference bone -- the torso
+   for the torso, head and shoulder joints, the parent bone for the limbs -- and across the
+   body's width line) leave-one-clip-out (fitted on the other clips, applied to this one), and reports each network's PA-MPJPE (mm, frames with a
    detection, before smoothing) on the raw and on the corrected 2D.
 Results and what they mean: docs/benchmarks-quality.md ("Where the render set's error comes from").
 """
@@ -68,8 +68,8 @@ def main() -> int:
     for key, values in conf.items():
         v = np.concatenate(values)
         print(f"ankle confidence < 0.55 in {key} foot-frames: {(v < 0.55).mean() * 100:.1f} % of {len(v)}")
-    print("correction along the reference bone (all clips):",
-          " ".join(f"{n}:{a:+.3f}" for n, a in zip(JOINT_NAMES, fit(rows))))
+    print("correction (along the reference bone / across the width line), all clips:",
+          " ".join(f"{n}:{a:+.3f}/{b:+.3f}" for n, (a, b) in zip(JOINT_NAMES, fit(rows))))
     for w in args.weights:
         res = {"raw 2D": [], "corrected 2D (leave-one-clip-out)": []}
         for r in rows:
