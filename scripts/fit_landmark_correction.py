@@ -37,18 +37,40 @@ from posemoe_blender.joints import JOINT_NAMES  # noqa: E402
 
 
 def load_set(set_dir: str) -> list[dict]:
+    """Every video of a rendered set, detected, with its truth: one dict per video (``name``,
+    ``clip``, ``kp`` (T, 17, 3) detections, ``ok`` detected frames, ``gt2`` true 2D, ``gt3`` true
+    camera-space joints, ``world`` true world joints, ``w``, ``h``, ``fps``)."""
     rows = []
     for tf in sorted(glob.glob(os.path.join(set_dir, "*_truth.npz"))):
         with np.load(tf) as d:
-            truth = {k: d[k] for k in ("keypoints2d", "joints3d", "width", "height", "fps")}
+            truth = {k: d[k] for k in ("clip", "keypoints2d", "joints3d", "joints_world", "width", "height", "fps")}
         with open_video(tf.replace("_truth.npz", ".mp4")) as reader:
             det = detect_video(reader)
-        rows.append(dict(name=os.path.basename(tf)[:-10], kp=det.keypoints2d, ok=det.detected,
-                         gt2=truth["keypoints2d"][..., :2], gt3=truth["joints3d"],
-                         w=int(truth["width"]), h=int(truth["height"]), fps=float(truth["fps"])))
+        rows.append(dict(name=os.path.basename(tf)[:-10], clip=str(truth["clip"]), kp=det.keypoints2d,
+                         ok=det.detected, gt2=truth["keypoints2d"][..., :2], gt3=truth["joints3d"],
+                         world=truth["joints_world"], w=int(truth["width"]), h=int(truth["height"]),
+                         fps=float(truth["fps"])))
     if not rows:
         raise SystemExit(f"{set_dir}: no *_truth.npz")
     return rows
+
+
+def fit_rows(rows: list[dict], symmetric: bool = True) -> np.ndarray:
+    """The correction (17, 2) fitted on these videos' detected frames."""
+    return fit_correction([(r["kp"][r["ok"]], r["gt2"][r["ok"]]) for r in rows], symmetric=symmetric)
+
+
+def network_pa(rows: list[dict], weights: str, correction_of) -> tuple[float, float]:
+    """A network's mean PA-MPJPE (mm; frames with a detection; output before smoothing) on the
+    raw 2D and on the 2D corrected with ``correction_of(row)``."""
+    raw, corrected = [], []
+    for r in rows:
+        kp, _ = smoothing.fill_gaps(r["kp"], r["fps"])
+        g = r["gt3"] - r["gt3"][:, :1]
+        for out, k2 in ((raw, kp), (corrected, to_training_convention(kp, correction_of(r)))):
+            p = lifting.lift_keypoints(k2, r["w"], r["h"], device="cpu", weights=weights).astype(np.float64)
+            out.append(pa_mpjpe(p[r["ok"]], g[r["ok"]]))
+    return float(np.mean(raw)), float(np.mean(corrected))
 
 
 def main() -> int:
@@ -60,7 +82,7 @@ def main() -> int:
     ap.add_argument("--asymmetric", action="store_true", help="fit left and right joints separately")
     args = ap.parse_args()
     calib = load_set(args.calib_dir)
-    alpha = fit_correction([(r["kp"][r["ok"]], r["gt2"][r["ok"]]) for r in calib], symmetric=not args.asymmetric)
+    alpha = fit_rows(calib, symmetric=not args.asymmetric)
     frames = sum(int(r["ok"].sum()) for r in calib)
     print(f"fitted on {len(calib)} videos, {frames} detected frames ({args.calib_dir})")
     print("CORRECTION = np.array([  # (alpha along the reference bone, beta along the width line)")
@@ -70,15 +92,9 @@ def main() -> int:
     if args.eval_dir:
         held = load_set(args.eval_dir)
         for w in args.weights:
-            res = {"raw": [], "corrected": []}
-            for r in held:
-                kp, _ = smoothing.fill_gaps(r["kp"], r["fps"])
-                g = r["gt3"] - r["gt3"][:, :1]
-                for key, k2 in (("raw", kp), ("corrected", to_training_convention(kp, alpha))):
-                    p = lifting.lift_keypoints(k2, r["w"], r["h"], device="cpu", weights=w).astype(np.float64)
-                    res[key].append(pa_mpjpe(p[r["ok"]], g[r["ok"]]))
+            raw, corrected = network_pa(held, w, lambda r: alpha)
             print(f"{w} on {args.eval_dir} ({len(held)} videos), PA-MPJPE before smoothing: "
-                  + " | ".join(f"{k} 2D {np.mean(v):.1f} mm" for k, v in res.items()))
+                  f"raw 2D {raw:.1f} mm | corrected 2D {corrected:.1f} mm")
         err = lambda rows, a: np.mean(np.concatenate([  # noqa: E731
             np.linalg.norm(to_training_convention(r["kp"][r["ok"]], a)[..., :2] - r["gt2"][r["ok"]], axis=-1).ravel()
             for r in rows]))

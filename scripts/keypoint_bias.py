@@ -18,24 +18,17 @@ Results and what they mean: docs/benchmarks-quality.md ("Where the render set's 
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from posemoe_blender.core import lifting, smoothing  # noqa: E402
-from posemoe_blender.core.landmarks import fit_correction, to_training_convention  # noqa: E402
-from posemoe_blender.core.detection import detect_video  # noqa: E402
-from posemoe_blender.core.video import open_video  # noqa: E402
-from posemoe_blender.evaluate_render import pa_mpjpe, truth_contacts  # noqa: E402
+from fit_landmark_correction import fit_rows, load_set, network_pa  # noqa: E402
+from posemoe_blender.evaluate_render import truth_contacts  # noqa: E402
 from posemoe_blender.joints import JOINT_INDEX as J, JOINT_NAMES  # noqa: E402
-
-def fit(rows) -> np.ndarray:
-    """Per-joint correction (:func:`~posemoe_blender.core.landmarks.fit_correction`) from these videos."""
-    return fit_correction([(r["kp"][r["ok"]], r["gt2"][r["ok"]]) for r in rows])
 
 
 def main() -> int:
@@ -43,15 +36,9 @@ def main() -> int:
     ap.add_argument("set_dir")
     ap.add_argument("--weights", nargs="*", default=["weights/posemoe_default.pt", "weights/entangled.pt"])
     args = ap.parse_args()
-    rows = []
-    for tf in sorted(glob.glob(os.path.join(args.set_dir, "*_truth.npz"))):
-        with np.load(tf) as d:
-            truth = {k: d[k] for k in d.files}
-        with open_video(tf.replace("_truth.npz", ".mp4")) as reader:
-            det = detect_video(reader)
-        rows.append(dict(clip=str(truth["clip"]), kp=det.keypoints2d, ok=det.detected, gt2=truth["keypoints2d"][..., :2],
-                         contacts=truth_contacts(truth["joints_world"].astype(np.float64), float(truth["fps"])),
-                         gt3=truth["joints3d"], w=int(truth["width"]), h=int(truth["height"]), fps=float(truth["fps"])))
+    rows = load_set(args.set_dir)
+    for r in rows:
+        r["contacts"] = truth_contacts(r["world"].astype(np.float64), r["fps"])
     err = np.concatenate([(r["kp"][r["ok"], :, :2] - r["gt2"][r["ok"]])
                           / np.ptp(r["gt2"][r["ok"], :, 1], axis=1)[:, None, None] for r in rows])
     print(f"{len(err)} detected frames; offsets in units of the person's image height")
@@ -69,17 +56,10 @@ def main() -> int:
         v = np.concatenate(values)
         print(f"ankle confidence < 0.55 in {key} foot-frames: {(v < 0.55).mean() * 100:.1f} % of {len(v)}")
     print("correction (along the reference bone / across the width line), all clips:",
-          " ".join(f"{n}:{a:+.3f}/{b:+.3f}" for n, (a, b) in zip(JOINT_NAMES, fit(rows))))
+          " ".join(f"{n}:{a:+.3f}/{b:+.3f}" for n, (a, b) in zip(JOINT_NAMES, fit_rows(rows))))
     for w in args.weights:
-        res = {"raw 2D": [], "corrected 2D (leave-one-clip-out)": []}
-        for r in rows:
-            alpha = fit([q for q in rows if q["clip"] != r["clip"]])
-            kp, _ = smoothing.fill_gaps(r["kp"], r["fps"])
-            g = r["gt3"] - r["gt3"][:, :1]
-            for key, k2 in zip(res, (kp, to_training_convention(kp, alpha))):
-                p = lifting.lift_keypoints(k2, r["w"], r["h"], device="cpu", weights=w).astype(np.float64)
-                res[key].append(pa_mpjpe(p[r["ok"]], g[r["ok"]]))
-        print(w, " | ".join(f"{k}: PA-MPJPE {np.mean(v):.1f} mm" for k, v in res.items()))
+        raw, loco = network_pa(rows, w, lambda r: fit_rows([q for q in rows if q["clip"] != r["clip"]]))
+        print(w, f"raw 2D: PA-MPJPE {raw:.1f} mm | corrected 2D (leave-one-clip-out): PA-MPJPE {loco:.1f} mm")
     return 0
 
 

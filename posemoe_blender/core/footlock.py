@@ -239,8 +239,8 @@ def contact_scores(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = N
         size = max(3, int(round(cfg.floor_window_s * fps)) | 1)
         low = uniform_filter1d(minimum_filter1d(lower, size, mode="nearest"), size, mode="nearest")
     else:
-        low = float(np.percentile(lower, 5))
-    height = ankles[..., 2] - (low[:, None] if np.ndim(low) else low)
+        low = np.full(T, np.percentile(lower, 5))
+    height = ankles[..., 2] - low[:, None]  # (T, 2) above the floor under each frame
     v3 = np.stack([_speed(ankles[:, k, :2], fps, half) for k in range(2)], axis=1)
 
     def still(speed, band):
@@ -331,7 +331,7 @@ def detect_contacts(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = 
     out = np.stack([_clean(scores[:, k] > 0.5, fill, min_len) for k in range(2)], axis=1)
     out = _one_planted_when_apart(out, P, fps, diag, cfg)
     out = np.stack([_clean(out[:, k], fill, min_len) for k in range(2)], axis=1)
-    if cfg.hold_confidence > 0 and diag.get("body_px") and keypoints2d is not None:
+    if cfg.hold_confidence > 0 and diag["body_px"]:  # set only when the 2D keypoints are usable
         out = _hold_unseen(out, np.asarray(keypoints2d, dtype=np.float64), fps, diag["body_px"], cfg)
     before = int(round(cfg.grow_s * fps))
     after = int(round((cfg.grow_s if cfg.grow_end_s is None else cfg.grow_end_s) * fps))
