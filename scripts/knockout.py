@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from posemoe_blender.core.lifting import predict_sequences  # noqa: E402
+from posemoe_blender.model.inference import predict_sequences  # noqa: E402
 from posemoe_blender.model import posemoe as pm  # noqa: E402
 from posemoe_blender.model.evaluate import make_test_set  # noqa: E402
 from posemoe_blender.model.weights import load_model  # noqa: E402

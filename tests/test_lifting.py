@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from posemoe_blender.core import lifting
+from posemoe_blender.model import inference
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.model.baselines import build_model
 from posemoe_blender.model.camera import normalize_keypoints
@@ -57,17 +58,17 @@ def test_deterministic(tiny_weights):
 def test_cpu_workers_give_the_same_result(tiny_weights, monkeypatch):
     """Windows shared by worker threads: same numbers as one thread, torch threads restored."""
     kp = _keypoints(200, seed=4)
-    monkeypatch.setattr(lifting, "CPU_WORKERS", 1)
+    monkeypatch.setattr(inference, "CPU_WORKERS", 1)
     one = lifting.lift_keypoints(kp, 1920, 1080, device="cpu", weights=tiny_weights, batch_size=2)
     before = torch.get_num_threads()
-    monkeypatch.setattr(lifting, "CPU_WORKERS", 3)
+    monkeypatch.setattr(inference, "CPU_WORKERS", 3)
     three = lifting.lift_keypoints(kp, 1920, 1080, device="cpu", weights=tiny_weights, batch_size=2)
     assert np.array_equal(one, three)
     assert torch.get_num_threads() == before
-    model, _ = lifting._get_model(tiny_weights, torch.device("cpu"))
+    model, _ = lifting.MODELS.get(tiny_weights, torch.device("cpu"))
     x = normalize_keypoints(kp, 1920, 1080)[None]
-    direct = lifting.predict_sequences(model, x, batch_size=1, workers=4)
-    assert np.array_equal(direct, lifting.predict_sequences(model, x, batch_size=1, workers=1))
+    direct = inference.predict_sequences(model, x, batch_size=1, workers=4)
+    assert np.array_equal(direct, inference.predict_sequences(model, x, batch_size=1, workers=1))
     assert torch.get_num_threads() == before
 
 
@@ -84,7 +85,7 @@ def test_window_equals_direct_forward(tiny_weights):
 
 def test_sliding_window_overlap_is_smooth(tiny_weights):
     """Windows overlap and are blended: no frame is left uncovered and values are finite."""
-    starts = lifting.window_starts(100, 27)
+    starts = inference.window_starts(100, 27)
     assert starts[0] == 0 and starts[-1] == 73
     covered = np.zeros(100, bool)
     for s in starts:
@@ -96,9 +97,9 @@ def test_cuda_without_gpu_raises():
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is available")
     with pytest.raises(PoseMoEError, match="--device cuda was requested but no CUDA GPU is available"):
-        lifting.resolve_device("cuda")
-    assert lifting.resolve_device("auto").type == "cpu"
-    assert lifting.resolve_device("cpu").type == "cpu"
+        inference.resolve_device("cuda")
+    assert inference.resolve_device("auto").type == "cpu"
+    assert inference.resolve_device("cpu").type == "cpu"
 
 
 def test_bad_inputs(tiny_weights):
@@ -168,8 +169,8 @@ def test_flip_makes_lifting_mirror_equivariant(tiny_weights):
     mirrored[..., 0] = 1080 - mirrored[..., 0]
     a = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tiny_weights, flip=True)
     b = lifting.lift_keypoints(mirrored, 1080, 1920, device="cpu", weights=tiny_weights, flip=True)
-    np.testing.assert_allclose(lifting.mirror(b), a, atol=1e-5)
+    np.testing.assert_allclose(inference.mirror(b), a, atol=1e-5)
     plain = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tiny_weights)
     plain_m = lifting.lift_keypoints(mirrored, 1080, 1920, device="cpu", weights=tiny_weights)
-    assert np.abs(lifting.mirror(plain_m) - plain).max() > 1e-3   # not so without it
+    assert np.abs(inference.mirror(plain_m) - plain).max() > 1e-3   # not so without it
     assert a.shape == (60, 17, 3) and np.allclose(a[:, 0], 0.0)

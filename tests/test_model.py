@@ -442,3 +442,31 @@ def test_train_init_and_aug_overrides(tmp_path):
         train.main(["--model", "entangled", "--steps", "1", "--batch", "2", "--data", str(folder),
                     "--out", str(tmp_path / "d"), "--init", str(tmp_path / "a" / "model.pt")])
     assert train.make_augment({"bias_rel": 0.03}).bias_rel == 0.03
+
+
+def test_model_package_never_imports_core():
+    """Layering: ``posemoe_blender.model`` (network, data, training, inference) stands below the
+    pipeline: no module of it imports ``posemoe_blender.core`` (at module level or inside a
+    function), and importing the whole package loads no ``core`` module."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "posemoe_blender" / "model"
+    offenders = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                mod = ("." * node.level) + (node.module or "")
+                if mod.startswith("..core") or mod.startswith("posemoe_blender.core"):
+                    offenders.append(f"{path.name}:{node.lineno} from {mod}")
+            elif isinstance(node, ast.Import):
+                offenders += [f"{path.name}:{node.lineno} import {a.name}" for a in node.names
+                              if a.name.startswith("posemoe_blender.core")]
+    assert not offenders, offenders
+    code = ("import pkgutil, importlib, sys, posemoe_blender.model as m\n"
+            "for i in pkgutil.iter_modules(m.__path__): importlib.import_module('posemoe_blender.model.' + i.name)\n"
+            "print(sorted(k for k in sys.modules if k.startswith('posemoe_blender.core')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

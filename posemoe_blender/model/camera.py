@@ -82,3 +82,42 @@ def project(points_cam, f, cx, cy, min_z=0.05):
     u = f * points_cam[..., 0] / z + cx
     v = f * points_cam[..., 1] / z + cy
     return np.stack([u, v], axis=-1)
+
+
+def fit_root(joints3d, keypoints2d, f: float, cx: float, cy: float, min_depth: float = 0.3):
+    """Camera-space root translation per frame that best explains detected 2D keypoints.
+
+    ``joints3d`` (T, J, 3) metres, root-relative, camera axes; ``keypoints2d`` (T, J, 3)
+    pixels + confidence (the weights; 0 = ignored); ``f``, ``cx``, ``cy`` the pinhole camera in
+    pixels. For each frame ``t`` minimises the confidence-weighted linearised reprojection
+    error ``u' (Z + tz) = f (X + tx)``, ``v' (Z + tz) = f (Y + ty)`` (``u' = u - cx``), refined by
+    one re-weighting with ``1 / (Z + tz)`` (approximates the pixel error); the depth is kept at
+    least ``min_depth``. Returns ``(root (T, 3) float64, valid (T,) bool)``: ``valid`` marks
+    frames with at least two confident joints (the others hold an unconstrained solution).
+    """
+    joints3d = np.asarray(joints3d, np.float64)
+    keypoints2d = np.asarray(keypoints2d, np.float64)
+    T, J = joints3d.shape[:2]
+    X, Y, Z = joints3d[..., 0], joints3d[..., 1], joints3d[..., 2]
+    u = keypoints2d[..., 0] - cx
+    v = keypoints2d[..., 1] - cy
+    w0 = np.clip(keypoints2d[..., 2], 0.0, 1.0)
+    # rows: [f, 0, -u] t = u Z - f X ;  [0, f, -v] t = v Z - f Y
+    A = np.zeros((T, 2 * J, 3))
+    A[:, :J, 0] = f
+    A[:, :J, 2] = -u
+    A[:, J:, 1] = f
+    A[:, J:, 2] = -v
+    b = np.concatenate([u * Z - f * X, v * Z - f * Y], axis=1)
+    valid = (w0 > 1e-3).sum(axis=1) >= 2
+    w = w0.copy()
+    root = np.zeros((T, 3))
+    for _ in range(2):
+        ww = np.concatenate([w, w], axis=1)
+        AtA = np.einsum("tri,tr,trj->tij", A, ww, A) + np.eye(3) * 1e-9
+        Atb = np.einsum("tri,tr,tr->ti", A, ww, b)
+        root = np.linalg.solve(AtA, Atb[..., None])[..., 0]
+        root[:, 2] = np.maximum(root[:, 2], min_depth)
+        depth = np.maximum(Z + root[:, 2:3], min_depth)
+        w = w0 / depth ** 2  # squared residual scaled by 1/depth^2 ~ pixel error
+    return root, valid

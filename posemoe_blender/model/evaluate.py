@@ -8,7 +8,7 @@ frames at 30 fps are cut from the held-out clips (dataset-1 style ``happy``, dat
 ``youthful``; never trained on), each seen by one static virtual phone camera with the same
 body augmentation and detector-like 2D noise as training
 (:func:`~posemoe_blender.model.dataset.sample_windows`). Every network runs through the
-pipeline's sliding-window inference (:func:`~posemoe_blender.core.lifting.predict_sequences`).
+pipeline's sliding-window inference (:func:`~posemoe_blender.model.inference.predict_sequences`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 
 from ..errors import PoseMoEError, run_main
 from .dataset import Mocap, sample_windows
+from .inference import predict_sequences
 from .metrics import reprojection_error_fitted, accel_error, depth_error, mpjpe, p_mpjpe, reprojection_error
 from .weights import load_model, read_weights, sha256_file
 
@@ -56,8 +57,6 @@ def cpu_throughput(model, threads: int = 2, batch: int = 256, seconds: float = 4
 
 
 def evaluate_model(model, test: dict, batch_size: int = 256) -> dict:
-    from ..core.lifting import predict_sequences
-
     pred = predict_sequences(model, test["inputs"], batch_size=batch_size, device=torch.device("cpu"))
     pred = pred - pred[:, :, :1]
     gt = test["target"].astype(np.float64)

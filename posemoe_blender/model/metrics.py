@@ -57,7 +57,7 @@ def reprojection_error_fitted(pred_rel, keypoints_px, f, cx, cy, clean_px) -> fl
     """Reprojection error (px) with the root placed where the *detected* 2D puts it.
 
     A root-relative prediction has no position of its own; this places it the way the
-    pipeline does (:func:`posemoe_blender.core.solving.estimate_root`: per frame, the root
+    pipeline does (:func:`~.camera.fit_root`, as the pipeline's root estimate: per frame, the root
     translation that best explains the detected, confidence-weighted keypoints with the known
     camera), then measures the projection against the true 2D. A pure scale error is absorbed
     by the root depth (a bigger body farther away projects the same), so what remains is how
@@ -65,9 +65,19 @@ def reprojection_error_fitted(pred_rel, keypoints_px, f, cx, cy, clean_px) -> fl
     corrupted". ``keypoints_px`` (S, T, J, 3) = detected x, y, confidence; the rest as
     :func:`reprojection_error`.
     """
-    from ..core.solving import estimate_root
+    from .camera import fit_root
 
-    roots = np.stack([estimate_root(pred_rel[i], keypoints_px[i], 1, 1, focal_px=float(f[i]),
-                                    principal_point=(float(cx[i]), float(cy[i])))
+    roots = np.stack([_held(*fit_root(pred_rel[i], keypoints_px[i], float(f[i]), float(cx[i]), float(cy[i])))
                       for i in range(pred_rel.shape[0])])
     return reprojection_error(pred_rel, roots, f, cx, cy, clean_px)
+
+
+def _held(root: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Frames without two confident joints take the root interpolated from the others."""
+    if valid.all() or not valid.any():
+        return root
+    idx = np.arange(len(root))
+    out = root.copy()
+    for k in range(3):
+        out[~valid, k] = np.interp(idx[~valid], idx[valid], root[valid, k])
+    return out

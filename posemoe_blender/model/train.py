@@ -219,7 +219,7 @@ def train(args) -> dict:
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    from ..core.lifting import resolve_device
+    from .inference import resolve_device
     device = resolve_device(args.device)  # a missing GPU or an unknown name is a one-line error
     cuda = device.type == "cuda"
     if cuda:
