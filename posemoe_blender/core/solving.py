@@ -30,6 +30,7 @@ from scipy.spatial.transform import Rotation
 
 from ..errors import PoseMoEError
 from ..joints import JOINT_INDEX as J, NUM_JOINTS, PARENTS
+from ..model.camera import fit_root
 from .skeleton import (
     BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS, BONE_TAIL_JOINT, NUM_BONES, Animation)
 
@@ -164,29 +165,8 @@ def estimate_root(joints3d: np.ndarray, keypoints2d: np.ndarray, width: int, hei
         raise PoseMoEError(f"joints3d {joints3d.shape} and keypoints2d {keypoints2d.shape} differ")
     f = float(focal_px) if focal_px else default_focal_px(width, height)
     cx, cy = principal_point if principal_point is not None else (width / 2.0, height / 2.0)
-    X, Y, Z = joints3d[..., 0], joints3d[..., 1], joints3d[..., 2]
-    u = keypoints2d[..., 0] - cx
-    v = keypoints2d[..., 1] - cy
-    w0 = np.clip(keypoints2d[..., 2], 0.0, 1.0)
+    root, valid = fit_root(joints3d, keypoints2d, f, cx, cy, min_depth=min_depth)
     T = joints3d.shape[0]
-    # rows: [f, 0, -u] t = u Z - f X ;  [0, f, -v] t = v Z - f Y
-    A = np.zeros((T, 2 * NUM_JOINTS, 3))
-    A[:, :NUM_JOINTS, 0] = f
-    A[:, :NUM_JOINTS, 2] = -u
-    A[:, NUM_JOINTS:, 1] = f
-    A[:, NUM_JOINTS:, 2] = -v
-    b = np.concatenate([u * Z - f * X, v * Z - f * Y], axis=1)
-    valid = (w0 > 1e-3).sum(axis=1) >= 2
-    w = w0.copy()
-    root = np.zeros((T, 3))
-    for _ in range(2):
-        ww = np.concatenate([w, w], axis=1)
-        AtA = np.einsum("tri,tr,trj->tij", A, ww, A) + np.eye(3) * 1e-9
-        Atb = np.einsum("tri,tr,tr->ti", A, ww, b)
-        root = np.linalg.solve(AtA, Atb[..., None])[..., 0]
-        root[:, 2] = np.maximum(root[:, 2], min_depth)
-        depth = np.maximum(Z + root[:, 2:3], min_depth)
-        w = w0 / depth ** 2  # squared residual scaled by 1/depth^2 ~ pixel error
     if not valid.any():
         raise PoseMoEError("keypoints2d: no frame has two confident joints to place the root")
     if not valid.all():
