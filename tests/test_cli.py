@@ -118,7 +118,7 @@ from posemoe_blender.core import lifting
 from posemoe_blender.errors import PoseMoEError
 log = []
 def fake_process_clip(video, options, progress, lift_gate=None):
-    log.append(("weights loaded", bool(lifting._CACHE)))
+    log.append(("weights loaded", bool(lifting.MODELS)))
     time.sleep(0.3)
     log.append(("bpy before first frame", "bpy" in sys.modules))
     progress(1, 10)
