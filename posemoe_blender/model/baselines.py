@@ -31,6 +31,7 @@ class EntangledConfig:
     heads: int = 4
     mlp_hidden: int = 128
     dropout: float = 0.0
+    hint3d: bool = False   # input (B, T, J, 6): + MediaPipe's world landmarks (own embedding, starts silent)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,6 +57,10 @@ class EntangledTransformer(nn.Module):
         self.cfg = cfg
         C = cfg.dim
         self.embed = nn.Linear(3, C)
+        if cfg.hint3d:
+            self.embed_hint = nn.Linear(3, C)
+            nn.init.zeros_(self.embed_hint.weight)
+            nn.init.zeros_(self.embed_hint.bias)
         self.pos_s = nn.Parameter(torch.zeros(1, 1, cfg.joints, C))
         self.pos_t = nn.Parameter(torch.zeros(1, cfg.frames, 1, C))
         nn.init.trunc_normal_(self.pos_s, std=0.02)
@@ -73,7 +78,10 @@ class EntangledTransformer(nn.Module):
     def forward(self, x):
         if x.shape[1] != self.cfg.frames:
             raise ValueError(f"model was built for {self.cfg.frames}-frame windows, got {x.shape[1]}")
-        h = self.embed(x) + self.pos_s + self.pos_t
+        _check_channels(self.cfg, x)
+        h = self.embed(x[..., :3]) + self.pos_s + self.pos_t
+        if self.cfg.hint3d:
+            h = h + self.embed_hint(x[..., 3:6])
         for b in self.blocks:
             h = b(h)
         out = self.head(self.norm(h))
@@ -87,6 +95,7 @@ class TCNConfig:
     joints: int = NUM_JOINTS
     channels: int = 256
     dropout: float = 0.1
+    hint3d: bool = False   # input (B, T, J, 6): + MediaPipe's world landmarks (own input conv, starts silent)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,6 +118,9 @@ class TemporalConvLifter(nn.Module):
         C, J = cfg.channels, cfg.joints
         self.expand = nn.Conv1d(J * 3, C, 3, bias=False)
         self.expand_bn = nn.BatchNorm1d(C, momentum=0.1)
+        if cfg.hint3d:
+            self.expand_hint = nn.Conv1d(J * 3, C, 3, bias=False)
+            nn.init.zeros_(self.expand_hint.weight)
         self.layers = nn.ModuleList()
         self.bns = nn.ModuleList()
         for d in cfg.dilations:
@@ -125,16 +137,25 @@ class TemporalConvLifter(nn.Module):
 
     def forward(self, x):
         B, T, J, _ = x.shape
+        _check_channels(self.cfg, x)
         pad = (self.receptive_field - 1) // 2
-        h = x.reshape(B, T, J * 3).transpose(1, 2)
-        h = F.pad(h, (pad, pad), mode="replicate")
-        h = self.drop(F.relu(self.expand_bn(self.expand(h))))
+        flat = lambda a: F.pad(a.reshape(B, T, J * 3).transpose(1, 2), (pad, pad), mode="replicate")  # noqa: E731
+        h = self.expand(flat(x[..., :3]))
+        if self.cfg.hint3d:
+            h = h + self.expand_hint(flat(x[..., 3:6]))
+        h = self.drop(F.relu(self.expand_bn(h)))
         for i, d in enumerate(self.cfg.dilations):
             res = h[:, :, d:-d]
             h = self.drop(F.relu(self.bns[2 * i](self.layers[2 * i](h))))
             h = res + self.drop(F.relu(self.bns[2 * i + 1](self.layers[2 * i + 1](h))))
         out = self.shrink(h).transpose(1, 2).reshape(B, T, J, 3)
         return out - out[:, :, :1]
+
+
+def _check_channels(cfg, x: torch.Tensor) -> None:
+    want = 6 if cfg.hint3d else 3
+    if x.shape[-1] != want:
+        raise ValueError(f"{cfg.model}{' (hint3d)' if cfg.hint3d else ''} takes {want} input channels, got {x.shape[-1]}")
 
 
 def build_model(cfg: dict) -> nn.Module:

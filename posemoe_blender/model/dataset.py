@@ -15,7 +15,8 @@ Every sample is a window of ``T`` frames cut from a mocap clip, with:
   actual 2D error so a network can learn to trust it.
 
 Outputs: ``inputs`` (B, T, 17, 3) = :func:`normalize_keypoints` of the noisy 2D pixels +
-confidence; ``target`` (B, T, 17, 3) root-relative joints in camera coordinates (x right,
+confidence (``(B, T, 17, 6)`` with simulated MediaPipe 3D landmarks appended, for networks
+that fuse them: ``hint=`` a :class:`~.mpnoise.MPNoiseModel`); ``target`` (B, T, 17, 3) root-relative joints in camera coordinates (x right,
 y down, z forward), metres. :func:`sample_windows` also returns the camera, clean/noisy
 pixels and the root so the evaluation can measure reprojection errors.
 """
@@ -49,6 +50,8 @@ class Mocap:
     style: np.ndarray
     dataset: np.ndarray
     split: np.ndarray
+    source: np.ndarray | None = None     # (C,) source name per clip (``prepare.SOURCES``)
+    sample_p: np.ndarray | None = None   # (C,) clip sampling probabilities (None: by length)
 
     @classmethod
     def load(cls, folder: str | Path, split: str | None = None) -> "Mocap":
@@ -56,9 +59,29 @@ class Mocap:
         if not path.is_file():
             raise PoseMoEError(f"{path}: no such file (run `python -m posemoe_blender.model.prepare` first)")
         d = np.load(path, allow_pickle=False)
+        source = d["source"] if "source" in d.files else np.array(
+            [{"dataset-1": "bandai-1", "dataset-2": "bandai-2"}.get(x, str(x)) for x in d["dataset"]])
         m = cls(d["joints"], d["clip_start"], d["clip_len"], d["clip_name"], d["style"],
-                d["dataset"], d["split"])
+                d["dataset"], d["split"], source)
         return m.subset(m.split == split) if split else m
+
+    def with_source_weights(self, weights: dict) -> "Mocap":
+        """A copy whose windows are drawn so that source ``s`` gets a ``weights[s] / sum``
+        share (clips of a source in proportion to their length; a source missing from
+        ``weights`` is not drawn). Unknown source names are a PoseMoEError."""
+        names = set(self.source.tolist())
+        unknown = sorted(set(weights) - names)
+        if unknown:
+            raise PoseMoEError(f"source weights: unknown source(s) {', '.join(unknown)} (have {', '.join(sorted(names))})")
+        p = np.zeros(len(self.clip_len))
+        for name, w in weights.items():
+            sel = self.source == name
+            p[sel] = float(w) * self.clip_len[sel] / max(self.clip_len[sel].sum(), 1)
+        p[self.clip_len < 2] = 0.0
+        if p.sum() <= 0:
+            raise PoseMoEError("source weights select no clip")
+        return Mocap(self.joints, self.clip_start, self.clip_len, self.clip_name, self.style,
+                     self.dataset, self.split, self.source, p / p.sum())
 
     def subset(self, mask: np.ndarray) -> "Mocap":
         idx = np.flatnonzero(mask)
@@ -66,7 +89,9 @@ class Mocap:
         lens = self.clip_len[idx]
         starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
         return Mocap(np.concatenate(parts) if parts else self.joints[:0], starts, lens,
-                     self.clip_name[idx], self.style[idx], self.dataset[idx], self.split[idx])
+                     self.clip_name[idx], self.style[idx], self.dataset[idx], self.split[idx],
+                     None if self.source is None else self.source[idx],
+                     None if self.sample_p is None else self.sample_p[idx] / max(self.sample_p[idx].sum(), 1e-12))
 
     def __len__(self) -> int:
         return len(self.clip_len)
@@ -108,14 +133,19 @@ def scale_bones(x: np.ndarray, seg_scale: np.ndarray) -> np.ndarray:
 def sample_windows(data: Mocap, rng: np.random.Generator, batch: int, T: int,
                    aug: AugmentConfig | None = None, fixed_fps: float | None = None,
                    clip_ids: np.ndarray | None = None, starts_frac: np.ndarray | None = None,
-                   augment_body: bool = True, noise: bool = True) -> dict:
-    """Draw ``batch`` windows of ``T`` frames (see module docstring). Deterministic given ``rng``."""
+                   augment_body: bool = True, noise: bool = True, hint=None) -> dict:
+    """Draw ``batch`` windows of ``T`` frames (see module docstring). Deterministic given ``rng``.
+
+    ``hint``: a :class:`~.mpnoise.MPNoiseModel`; the inputs then carry simulated MediaPipe
+    world landmarks of the true joints as three more channels, ``(B, T, 17, 6)`` (without
+    ``noise``: the model's bias and body size only).
+    """
     aug = aug or AugmentConfig()
     B = batch
     lens = data.clip_len
     if clip_ids is None:
         ok = np.flatnonzero(lens >= 2)
-        p = lens[ok].astype(np.float64)
+        p = lens[ok].astype(np.float64) if data.sample_p is None else data.sample_p[ok]
         clip_ids = rng.choice(ok, size=B, p=p / p.sum())
     L = lens[clip_ids].astype(np.float64)
     fps = np.full(B, fixed_fps) if fixed_fps else rng.uniform(*aug.fps_range, size=B)
@@ -207,6 +237,9 @@ def sample_windows(data: Mocap, rng: np.random.Generator, batch: int, T: int,
         conf = np.clip(conf, 0.0, 1.0)
     kp = np.concatenate([noisy, conf[..., None]], axis=-1)
     inputs = normalize_keypoints(kp.astype(np.float32), bc(wh[:, 0]), bc(wh[:, 1]))
+    if hint is not None:
+        world = hint.sample(target3d, rng, strength=1.0 if noise else 0.0)
+        inputs = np.concatenate([inputs, world], axis=-1)
     return {
         "inputs": inputs.astype(np.float32),
         "target": target3d.astype(np.float32),

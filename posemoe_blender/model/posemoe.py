@@ -70,6 +70,7 @@ class PoseMoEConfig:
     expert_hidden_d: int = 0   # depth-stream expert hidden units (0 = expert_hidden)
     mix_2d: bool = False       # token-wise 2D -> depth map per layer (+ gated depth -> 2D map)
     scale_from_depth: bool = False  # the head's metric scale s, q from the depth stream (not the 2D one)
+    hint3d: bool = False       # input (B, T, J, 6): + MediaPipe's world landmarks, embedded into the depth stream
     dropout: float = 0.0
 
     def to_dict(self) -> dict:
@@ -255,6 +256,10 @@ class PoseMoE(nn.Module):
         else:
             self.embed_d = nn.Linear(3, Cd)   # (x, y, conf): depth stream from 2D only
         self.embed_2d = nn.Linear(3, C)
+        if cfg.hint3d:  # per-joint 3D hint (metres, root-relative) into the depth stream; starts silent
+            self.embed_hint = nn.Linear(3, Cd)
+            nn.init.zeros_(self.embed_hint.weight)
+            nn.init.zeros_(self.embed_hint.bias)
         if Cd == C:  # (the first shipped layout: one tensor for both streams)
             self.pos_s = nn.Parameter(torch.zeros(2, 1, 1, J, C))
             self.pos_t = nn.Parameter(torch.zeros(2, 1, T, 1, C))
@@ -291,9 +296,13 @@ class PoseMoE(nn.Module):
         return torch.stack([m.last_aux for m in layers]).mean()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, J, _ = x.shape
+        B, T, J, C_in = x.shape
         if T != self.cfg.frames:
             raise ValueError(f"PoseMoE was built for {self.cfg.frames}-frame windows, got {T}")
+        if C_in != (6 if self.cfg.hint3d else 3):
+            raise ValueError(f"PoseMoE{' (hint3d)' if self.cfg.hint3d else ''} takes {6 if self.cfg.hint3d else 3} input channels, got {C_in}")
+        hint = x[..., 3:6] if self.cfg.hint3d else None
+        x = x[..., :3]
         conf = x[..., 2:3]
         if self.cfg.depth_init:
             p = self.prior(x.reshape(B, T, J * 3)).view(B, T, J, 2)
@@ -307,6 +316,8 @@ class PoseMoE(nn.Module):
             d = self.embed_d(x)
         a = self.embed_2d(x) + self.pos_s[0] + self.pos_t[0]
         d = d + self.pos_s[1] + self.pos_t[1]
+        if hint is not None:
+            d = d + self.embed_hint(hint)
         for i in range(self.cfg.depth):
             if self.mix is not None:
                 a, d = self.mix[i](a, d)

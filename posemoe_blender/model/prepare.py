@@ -1,17 +1,21 @@
-"""Prepare the Bandai Namco Research motion datasets for lifting training.
+"""Prepare the motion-capture sources for lifting training.
 
-``python -m posemoe_blender.model.prepare --data ../shared/data/mocap --out .cache/mocap``
+``python -m posemoe_blender.model.prepare --data ../shared/data/mocap --out .cache/mocap
+[--sources bandai,hdm05,reactidle]``
 
-1. unpacks ``bandai-namco-motion-{1,2}.tar.xz`` (once) under ``<out>/raw``;
-2. parses every BVH, runs vectorised FK, maps the 22-joint Bandai Namco skeleton to the 17
-   Human3.6M joints (see ``docs/model.md``), converts cm -> m (world frame, Y up, 30 fps);
+1. unpacks the archives (once) under ``<out>/raw``;
+2. Bandai Namco 1 and 2: parses every BVH, runs vectorised FK, maps the 22-joint skeleton to
+   the 17 Human3.6M joints (see ``docs/model.md``), converts cm -> m (world frame, Y up, 30 fps);
+   HDM05's train actors and ReActIdle: :mod:`.sources` (their own mapping rules, resampled to
+   30 fps);
 3. writes ``<out>/mocap.npz``: ``joints`` (N, 17, 3) float32 (all clips concatenated),
-   ``clip_start``/``clip_len`` (C,), ``clip_name``, ``dataset``, ``style``, ``content``,
-   ``split`` (``train``/``test``) and ``<out>/manifest.json``.
+   ``clip_start``/``clip_len`` (C,), ``clip_name``, ``dataset``, ``source`` (``bandai-1``,
+   ``bandai-2``, ``hdm05``, ``reactidle``), ``style``, ``content``, ``split``
+   (``train``/``test``) and ``<out>/manifest.json``.
 
-The held-out test split (never trained on) is chosen by whole style:
-dataset-1 style ``happy`` and dataset-2 style ``youthful``.
-Everything is deterministic (sorted file lists, no randomness).
+The held-out test split (never trained on) is Bandai's dataset-1 style ``happy`` and dataset-2
+style ``youthful``. HDM05's actors ``mm`` and ``tr`` are not read at all (the cross-source
+benchmark). Everything is deterministic (sorted file lists, no randomness).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 from ..errors import PoseMoEError, run_main
 from ..joints import JOINT_NAMES, NUM_JOINTS
 from .bvh import forward_kinematics, parse_bvh_text
+from .sources import READERS
 
 ARCHIVES = ("bandai-namco-motion-1.tar.xz", "bandai-namco-motion-2.tar.xz")
 TEST_STYLES = {"dataset-1": ("happy",), "dataset-2": ("youthful",)}
@@ -105,10 +110,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=".cache/mocap", help="output folder")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="debug: at most N clips per dataset")
+    ap.add_argument("--sources", default="bandai,hdm05,reactidle",
+                    help="comma-separated sources (bandai, hdm05, reactidle)")
     args = ap.parse_args(argv)
     t0 = time.time()
     out = Path(args.out)
-    roots = unpack(Path(args.data), out / "raw")
+    sources = {x.strip() for x in args.sources.split(",") if x.strip()}
+    unknown = sources - {"bandai", *READERS}
+    if unknown:
+        raise PoseMoEError(f"--sources: unknown {', '.join(sorted(unknown))} (bandai, {', '.join(READERS)})")
+    roots = unpack(Path(args.data), out / "raw") if "bandai" in sources else []
     files, metas = [], []
     for root in roots:
         bvhs = sorted((root / "data").glob("*.bvh"))
@@ -125,24 +136,35 @@ def main(argv=None) -> int:
                 raise PoseMoEError(f"{path}: frame time {ft}, expected 1/30 s")
             results[path] = joints
     arrays = [results[f] for f in files]
+    for m in metas:
+        m["source"] = {"dataset-1": "bandai-1", "dataset-2": "bandai-2"}[m["dataset"]]
+        m["split"] = "test" if m["style"] in TEST_STYLES.get(m["dataset"], ()) else "train"
+    for name in sources - {"bandai"}:
+        for take in READERS[name](Path(args.data), out / "raw"):
+            arrays.append(take.joints)
+            metas.append({"name": take.name, "dataset": take.source, "source": take.source,
+                          "style": take.style, "content": take.style, "split": take.split})
     lens = np.array([a.shape[0] for a in arrays], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-    split = np.array(["test" if m["style"] in TEST_STYLES.get(m["dataset"], ()) else "train"
-                      for m in metas])
+    split = np.array([m["split"] for m in metas])
+    source = np.array([m["source"] for m in metas])
     joints = np.concatenate(arrays, axis=0).astype(np.float32)
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "mocap.npz", joints=joints, clip_start=starts, clip_len=lens,
              clip_name=np.array([m["name"] for m in metas]),
-             dataset=np.array([m["dataset"] for m in metas]),
+             dataset=np.array([m["dataset"] for m in metas]), source=source,
              style=np.array([m["style"] for m in metas]),
              content=np.array([m["content"] for m in metas]), split=split,
              joint_names=np.array(JOINT_NAMES), fps=np.float32(30.0))
     digest = hashlib.sha256(joints.tobytes()).hexdigest()
     manifest = {
-        "clips": len(files), "frames": int(lens.sum()),
+        "clips": len(arrays), "frames": int(lens.sum()),
         "train_clips": int((split == "train").sum()), "test_clips": int((split == "test").sum()),
         "train_frames": int(lens[split == "train"].sum()), "test_frames": int(lens[split == "test"].sum()),
         "test_styles": TEST_STYLES, "fps": 30, "units": "metres, world frame, Y up",
+        "sources": {str(n): {"clips": int((source == n).sum()), "frames": int(lens[source == n].sum()),
+                             "train_frames": int(lens[(source == n) & (split == "train")].sum())}
+                    for n in sorted(set(source.tolist()))},
         "joints_sha256": digest, "seconds": round(time.time() - t0, 1),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

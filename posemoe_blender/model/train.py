@@ -38,6 +38,7 @@ import torch
 from ..errors import PoseMoEError, run_main
 from .baselines import build_model
 from .dataset import AugmentConfig, Mocap, sample_windows
+from .mpnoise import MPNoiseModel
 from .weights import load_model, save_weights
 
 ABLATIONS = {"no-depth-init": {"depth_init": False}, "no-router": {"router": False},
@@ -110,20 +111,20 @@ def make_augment(overrides: dict | None) -> AugmentConfig:
 _WORKER: dict = {}
 
 
-def _loader_init(data_dir: str, clips: int, frames: int, augment: bool, aug: dict | None = None) -> None:
+def _loader_init(data_dir: str, clips: int, frames: int, augment: bool, aug: dict | None = None,
+                 source_weights: dict | None = None, hint_model: str = "") -> None:
     import torch as _torch
     _torch.set_num_threads(1)
-    data = Mocap.load(data_dir, "train")
-    if clips:
-        data = data.subset(np.arange(len(data)) < clips)
-    _WORKER.update(data=data, frames=frames, augment=augment, aug=make_augment(aug))
+    data = load_training_data(data_dir, clips, source_weights)
+    _WORKER.update(data=data, frames=frames, augment=augment, aug=make_augment(aug),
+                   hint=MPNoiseModel.load(hint_model) if hint_model else None)
 
 
 def _loader_batch(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     seed, step, batch = job
     rng = np.random.default_rng([seed, step])
     b = sample_windows(_WORKER["data"], rng, batch, _WORKER["frames"], aug=_WORKER["aug"],
-                       augment_body=_WORKER["augment"], noise=_WORKER["augment"])
+                       augment_body=_WORKER["augment"], noise=_WORKER["augment"], hint=_WORKER["hint"])
     return b["inputs"], b["target"]
 
 
@@ -137,6 +138,7 @@ class BatchStream:
     def __init__(self, args, data: Mocap, rng: np.random.Generator, first_step: int):
         self.args, self.data, self.rng = args, data, rng
         self.aug = make_augment(args.aug_overrides)
+        self.hint = MPNoiseModel.load(args.hint_model) if args.hint_model else None
         self.next_step = first_step
         self.pool = None
         self.pending: collections.deque = collections.deque()
@@ -144,7 +146,7 @@ class BatchStream:
             ctx = multiprocessing.get_context("spawn")  # never fork a process that holds CUDA
             self.pool = ctx.Pool(args.loader_workers, initializer=_loader_init,
                                  initargs=(args.data, args.clips, args.frames, not args.no_augment,
-                                           args.aug_overrides))
+                                           args.aug_overrides, args.source_weight_map, args.hint_model))
             for _ in range(2 * args.loader_workers):
                 self._submit()
 
@@ -156,7 +158,7 @@ class BatchStream:
     def next(self) -> tuple[np.ndarray, np.ndarray]:
         if self.pool is None:
             b = sample_windows(self.data, self.rng, self.args.batch, self.args.frames,
-                               aug=self.aug,
+                               aug=self.aug, hint=self.hint,
                                augment_body=not self.args.no_augment, noise=not self.args.no_augment)
             return b["inputs"], b["target"]
         result = self.pending.popleft().get()
@@ -168,6 +170,32 @@ class BatchStream:
             self.pool.terminate()
             self.pool.join()
             self.pool = None
+
+
+#: Config switches a fine-tune may turn on over its ``--init`` file.
+WARM_START_SWITCHES = ("hint3d", "scale_from_depth")
+
+
+def warm_start(model: torch.nn.Module, state: dict) -> list[str]:
+    """Load ``state`` into ``model``: every tensor of ``state`` must exist with the same shape;
+    the model's other tensors (new inputs) keep their initialisation. Returns their names."""
+    own = model.state_dict()
+    bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise PoseMoEError(f"--init: tensors that do not fit this network: {', '.join(bad[:5])}")
+    model.load_state_dict(state, strict=False)
+    return sorted(set(own) - set(state))
+
+
+def load_training_data(folder: str, clips: int = 0, source_weights: dict | None = None) -> Mocap:
+    """The training split of ``folder`` (``model.prepare``), with clip sampling weights that
+    give each source its share of the windows (``source_weights``; default: by frames)."""
+    data = Mocap.load(folder, "train")
+    if clips:
+        data = data.subset(np.arange(len(data)) < clips)
+    if source_weights:
+        data = data.with_source_weights(source_weights)
+    return data
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,8 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", default="", help="JSON overrides of the model config")
     ap.add_argument("--aug", default="", help='JSON overrides of the augmentation (model/dataset.AugmentConfig), '
                                               'e.g. \'{"bias_rel": 0.02}\'')
-    ap.add_argument("--init", default="", help="start from this weights file (same config; fresh optimiser "
-                                               "and schedule): fine-tuning")
+    ap.add_argument("--init", default="", help="start from this weights file (fresh optimiser and schedule): "
+                                               "fine-tuning. Its config may differ only in switches that add "
+                                               "parameters (hint3d) or re-route the head (scale_from_depth); "
+                                               "new parameters keep their (silent) initialisation")
+    ap.add_argument("--hint-model", default="", help="MediaPipe noise model (JSON, model/mpnoise.py): "
+                                                     "train a network that fuses MediaPipe's 3D (config hint3d)")
+    ap.add_argument("--source-weights", default="", help='JSON share of the training windows per source '
+                                                         '(prepare\'s "source" names), e.g. '
+                                                         '\'{"bandai-1": 1, "bandai-2": 1, "hdm05": 1, "reactidle": 0.5}\'; '
+                                                         'default: in proportion to frames')
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--loader-workers", type=int, default=0,
                     help="processes drawing batches ahead (for a GPU; 0 = draw them in this process)")
@@ -213,7 +249,12 @@ def train(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
     overrides = json.loads(args.config) if args.config else {}
+    if args.hint_model:
+        overrides.setdefault("hint3d", True)
     cfg = make_config(args.model, args.frames, args.ablation, overrides)
+    if bool(cfg.get("hint3d")) != bool(args.hint_model):
+        raise PoseMoEError("a network with hint3d needs --hint-model (and --hint-model needs hint3d)")
+    args.source_weight_map = json.loads(args.source_weights) if args.source_weights else None
     args.aug_overrides = json.loads(args.aug) if args.aug else None
     make_augment(args.aug_overrides)  # a bad --aug fails before anything runs
 
@@ -228,9 +269,10 @@ def train(args) -> dict:
     model = build_model(cfg)
     if args.init:
         init_model, init_cfg = load_model(args.init)
-        if dict(init_cfg) != cfg:
+        same = {k: v for k, v in cfg.items() if k not in WARM_START_SWITCHES}
+        if {k: v for k, v in dict(init_cfg).items() if k not in WARM_START_SWITCHES} != same:
             raise PoseMoEError(f"--init {args.init}: its config {json.dumps(init_cfg)} differs from the run's {json.dumps(cfg)}")
-        model.load_state_dict(init_model.state_dict())
+        warm_start(model, init_model.state_dict())
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     step, elapsed, wall, cpu = 0, 0.0, 0.0, 0.0
@@ -247,9 +289,7 @@ def train(args) -> dict:
         wall, cpu = ck.get("wall", 0.0), ck.get("cpu", 0.0)
         print(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min done)", flush=True)
 
-    data = Mocap.load(args.data, "train")
-    if args.clips:
-        data = data.subset(np.arange(len(data)) < args.clips)
+    data = load_training_data(args.data, args.clips, args.source_weight_map)
     n_params = sum(p.numel() for p in model.parameters())
     budget = args.minutes * 60.0
     print(f"model {cfg['model']} {json.dumps(cfg)} params {n_params} | train clips {len(data)} "
