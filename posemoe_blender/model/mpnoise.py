@@ -14,9 +14,12 @@ model (:class:`MPNoiseModel`) has six parts, each fitted by :func:`fit` from pai
 3. **Per-joint bias** ``(17, 3)`` in a body frame (x: the right hip to the left hip, y: the
    pelvis to the thorax, z: their cross product): where BlazePose puts a joint relative to the
    mocap skeleton's joint (hips wider and lower, ankles higher, ...), rotated with the body.
-4. **Jitter spectrum** ``(17, 3, W//2+1)``: the mean power of the remaining error per joint,
-   camera axis and frequency bin over windows of ``W`` frames (the DC bin carries the slowly
-   varying, pose-dependent part). A sample is white complex noise shaped by it.
+4. **Jitter spectrum** ``(17, 3, W+1)``: the mean power of the remaining error per joint,
+   camera axis and frequency bin over Hann-tapered windows of ``2W`` frames (the lowest bins
+   carry the slowly varying, pose-dependent part). A sample is white complex noise shaped by
+   it, ``2W`` (or ``2T``) frames long, of which the middle ``T`` are used, times a log-normal
+   gain per window, joint and axis (the error is heavy-tailed: its mean magnitude is a smaller
+   fraction of its standard deviation than a Gaussian's; ``tail_sigma`` per axis).
 5. **Left/right swaps** of the legs and of the arms: a two-state Markov chain per limb pair
    (the per-frame probability that a swap starts, and that one ends), fitted on the frames
    where swapping the sides of the landmarks brings them closer to the truth.
@@ -57,6 +60,7 @@ class MPNoiseModel:
     axis_log_std: list = field(default_factory=lambda: [0.05, 0.05, 0.15])
     bias: list = field(default_factory=lambda: np.zeros((NUM_JOINTS, 3)).tolist())   # body frame, m
     psd: list = field(default_factory=lambda: np.full((NUM_JOINTS, 3, 14), 1e-4).tolist())
+    tail_sigma: list = field(default_factory=lambda: [0.0, 0.0, 0.0])  # heavy tails per camera axis
     swap_start: list = field(default_factory=lambda: [0.0, 0.0])   # legs, arms: P(start) per frame
     swap_stop: list = field(default_factory=lambda: [1.0, 1.0])    # P(end) per frame inside a swap
     drop_start: float = 0.0
@@ -128,21 +132,28 @@ class MPNoiseModel:
         return m.astype(np.float32)
 
     def _jitter(self, B: int, T: int, rng: np.random.Generator) -> np.ndarray:
-        psd = np.asarray(self.psd)                                          # (17, 3, W//2+1)
-        nf = T // 2 + 1
-        if nf != psd.shape[-1]:  # another window length: the same spectrum by frequency
+        """(B, T, 17, 3) noise with the fitted spectrum: a periodic sequence of twice the
+        fitted length's frequency grid (at least 2T frames), of which T frames are kept."""
+        psd = np.asarray(self.psd)                                          # (17, 3, n//2+1), n = 2W
+        n_fit = 2 * (psd.shape[-1] - 1)
+        n = max(n_fit, 2 * T)
+        nf = n // 2 + 1
+        if n != n_fit:  # another length: the same spectrum by frequency
             src = np.linspace(0.0, 0.5, psd.shape[-1])
             dst = np.linspace(0.0, 0.5, nf)
             psd = np.stack([np.stack([np.interp(dst, src, psd[j, a]) for a in range(3)])
-                            for j in range(NUM_JOINTS)]) * (T / self.window)
+                            for j in range(NUM_JOINTS)]) * (n / n_fit)
         amp = np.sqrt(np.maximum(psd, 0.0))
+        # heavy tails: a log-normal gain per window, joint and axis with E[gain^2] = 1
+        sig = np.asarray(self.tail_sigma, np.float64)[None, None, :]
+        gain = np.exp(sig * rng.standard_normal((B, NUM_JOINTS, 3)) - sig ** 2)
         spec = (rng.standard_normal((B, NUM_JOINTS, 3, nf)) + 1j * rng.standard_normal((B, NUM_JOINTS, 3, nf)))
-        spec *= amp / np.sqrt(2.0)
+        spec *= amp * gain[..., None] / np.sqrt(2.0)
         spec[..., 0] = spec[..., 0].real * np.sqrt(2.0)
-        if T % 2 == 0:
-            spec[..., -1] = spec[..., -1].real * np.sqrt(2.0)
-        x = np.fft.irfft(spec, n=T, axis=-1)                                # (B, 17, 3, T)
-        return x.transpose(0, 3, 1, 2)
+        spec[..., -1] = spec[..., -1].real * np.sqrt(2.0)                   # n is even
+        x = np.fft.irfft(spec, n=n, axis=-1)                                # (B, 17, 3, n)
+        k = (n - T) // 2
+        return x[..., k:k + T].transpose(0, 3, 1, 2)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -265,22 +276,33 @@ def fit(pairs: list[dict], window: int = 27, provenance: dict | None = None) -> 
     if not sizes:
         raise PoseMoEError(f"no video has {window} frames with a detection")
     bias = bias_acc / max(bias_n, 1)
-    # jitter spectrum: residual minus the body-frame bias, windows of `window` frames
-    power, count = np.zeros((NUM_JOINTS, 3, window // 2 + 1)), 0
+    # jitter spectrum: residual minus the body-frame bias, Hann-tapered windows of 2 x `window`
+    # frames (the taper keeps the large slow error from leaking into the high frequencies)
+    n = 2 * window
+    taper = np.hanning(n + 2)[1:-1]
+    norm = (taper ** 2).mean()
+    power, count = np.zeros((NUM_JOINTS, 3, n // 2 + 1)), 0
     for r, frame in residuals:
         rr = r - np.einsum("tai,ja->tji", frame, bias)
-        for s in range(0, rr.shape[0] - window + 1, window // 2):
-            f = np.fft.rfft(rr[s:s + window], axis=0)        # (nf, 17, 3)
-            power += (np.abs(f) ** 2).transpose(1, 2, 0)
+        for s in range(0, rr.shape[0] - n + 1, window // 2):
+            f = np.fft.rfft(rr[s:s + n] * taper[:, None, None], axis=0)   # (nf, 17, 3)
+            power += (np.abs(f) ** 2).transpose(1, 2, 0) / norm
             count += 1
+    if count == 0:
+        raise PoseMoEError(f"no video has {n} consecutive frames to fit the jitter spectrum")
     psd = power / max(count, 1)
+    # heavy tails: a Gaussian has mean|x| / std = sqrt(2 / pi); a log-normal gain exp(sN - s^2)
+    # (E[gain^2] = 1) lowers the ratio by exp(-s^2 / 2)
+    allr = np.concatenate([r - np.einsum("tai,ja->tji", fr, bias) for r, fr in residuals]).reshape(-1, 3)
+    ratio = np.abs(allr).mean(axis=0) / np.maximum(allr.std(axis=0), 1e-9)
+    tail = np.sqrt(np.maximum(2.0 * np.log(np.sqrt(2.0 / np.pi) / np.minimum(ratio, np.sqrt(2.0 / np.pi))), 0.0))
     axis_logs = np.asarray(axis_logs)
     sl, xl = _chain(swaps_l), _chain(swaps_a)
     ds, dp = _chain(drops)
     return MPNoiseModel(
         window=window, size_mean=float(np.mean(sizes)), size_std=float(np.std(sizes) + 1e-3),
         axis_log_mean=axis_logs.mean(axis=0).tolist(), axis_log_std=(axis_logs.std(axis=0) + 1e-3).tolist(),
-        bias=bias.tolist(), psd=psd.tolist(), swap_start=[sl[0], xl[0]], swap_stop=[sl[1], xl[1]],
+        bias=bias.tolist(), psd=psd.tolist(), tail_sigma=tail.tolist(), swap_start=[sl[0], xl[0]], swap_stop=[sl[1], xl[1]],
         drop_start=ds, drop_stop=dp, provenance=dict(provenance or {}))
 
 
