@@ -31,10 +31,13 @@ from .metrics import reprojection_error_fitted, accel_error, depth_error, mpjpe,
 from .weights import load_model, read_weights, sha256_file
 
 
-def make_test_set(data_dir: str, segments: int, length: int, seed: int) -> dict:
+def make_test_set(data_dir: str, segments: int, length: int, seed: int, hint=None) -> dict:
+    """Held-out windows; with ``hint`` (a :class:`~.mpnoise.MPNoiseModel`) the inputs also
+    carry simulated MediaPipe 3D landmarks (channels 3-5, drawn after the 2D, so the 2D is the
+    same with or without them)."""
     data = Mocap.load(data_dir, "test")
     rng = np.random.default_rng(seed)
-    return sample_windows(data, rng, segments, length, fixed_fps=30.0)
+    return sample_windows(data, rng, segments, length, fixed_fps=30.0, hint=hint)
 
 
 def cpu_throughput(model, threads: int = 2, batch: int = 256, seconds: float = 4.0) -> float:
@@ -43,7 +46,7 @@ def cpu_throughput(model, threads: int = 2, batch: int = 256, seconds: float = 4
     torch.set_num_threads(threads)
     try:
         W = model.cfg.frames
-        x = torch.randn(batch, W, 17, 3)
+        x = torch.randn(batch, W, 17, 6 if getattr(model.cfg, "hint3d", False) else 3)
         with torch.inference_mode():
             model(x)
             t0, n = time.perf_counter(), 0
@@ -57,7 +60,10 @@ def cpu_throughput(model, threads: int = 2, batch: int = 256, seconds: float = 4
 
 
 def evaluate_model(model, test: dict, batch_size: int = 256) -> dict:
-    pred = predict_sequences(model, test["inputs"], batch_size=batch_size, device=torch.device("cpu"))
+    channels = 6 if getattr(model.cfg, "hint3d", False) else 3
+    if test["inputs"].shape[-1] < channels:
+        raise PoseMoEError(f"{model.cfg.model} fuses MediaPipe's 3D: evaluate it with --hint-model")
+    pred = predict_sequences(model, test["inputs"][..., :channels], batch_size=batch_size, device=torch.device("cpu"))
     pred = pred - pred[:, :, :1]
     gt = test["target"].astype(np.float64)
     pred = pred.astype(np.float64)
@@ -92,6 +98,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for the evaluation/throughput")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--hint-model", default="", help="MediaPipe noise model (JSON): the test windows also carry "
+                                                     "simulated MediaPipe 3D for networks that fuse it")
     ap.add_argument("--notes", default="", help="Markdown file appended after the table")
     ap.add_argument("--gpu-fps", default="",
                     help="JSON written by scripts/gpu_throughput.py on a GPU machine: fills the GPU column "
@@ -99,7 +107,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     gpu = json.loads(Path(args.gpu_fps).read_text()) if args.gpu_fps else None
-    test = make_test_set(args.data, args.segments, args.length, args.seed)
+    from .mpnoise import MPNoiseModel
+    hint = MPNoiseModel.load(args.hint_model) if args.hint_model else None
+    test = make_test_set(args.data, args.segments, args.length, args.seed, hint)
     noisy = test["keypoints_px"][..., :2]
     input_reproj = float(np.linalg.norm(noisy - test["clean_px"], axis=-1).mean())
     rows = []
