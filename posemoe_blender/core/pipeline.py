@@ -129,6 +129,15 @@ def hold_person_gaps(joints3d: np.ndarray, gaps: list) -> np.ndarray:
     return out
 
 
+def detected_world(dets, fps: float, max_gap_s: float) -> np.ndarray:
+    """MediaPipe's world landmarks ``(T, 17, 3)`` with the frames where nobody was detected
+    filled like the 2D (:func:`~.smoothing.fill_gaps`, whole frames only: every landmark of a
+    detected frame is kept): the second input of a lifter that fuses them."""
+    seen = np.repeat(dets.detected[:, None, None].astype(np.float32), dets.world3d.shape[1], axis=1)
+    return smoothing.fill_gaps(np.concatenate([dets.world3d, seen], axis=-1), fps,
+                               max_gap_s=max_gap_s)[0][..., :3]
+
+
 def check_lifter(name: str) -> str:
     """``name`` when it is one of :data:`LIFTERS`, else PoseMoEError listing the choices."""
     if name not in LIFTERS:
@@ -219,7 +228,8 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         if options.landmark_correction:
             kp_lift = landmarks.to_training_convention(kp2d)
         joints3d = lifting.lift_keypoints(kp_lift, dets.width, dets.height, device=str(device),
-                                          weights=weights, flip=options.flip)
+                                          weights=weights, flip=options.flip,
+                                          world3d=detected_world(dets, fps, options.max_gap_s))
     else:
         world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
         joints3d = smoothing.fill_gaps(world, fps, max_gap_s=options.max_gap_s)[0][..., :3]
