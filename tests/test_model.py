@@ -470,3 +470,116 @@ def test_model_package_never_imports_core():
             "print(sorted(k for k in sys.modules if k.startswith('posemoe_blender.core')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# --------------------------------------------------------------------------- MediaPipe fusion
+
+def _walk(T=120, seed=0):
+    """A plausible root-relative walking skeleton (T, 17, 3) in camera axes (metres)."""
+    from posemoe_blender.joints import PARENTS
+    rng = np.random.default_rng(seed)
+    rest = np.array([[0, 0, 0], [-.1, 0, 0], [-.1, .45, 0], [-.1, .88, 0], [.1, 0, 0], [.1, .45, 0],
+                     [.1, .88, 0], [0, -.25, 0], [0, -.5, 0], [0, -.6, 0], [0, -.75, 0], [.18, -.5, 0],
+                     [.45, -.5, 0], [.7, -.5, 0], [-.18, -.5, 0], [-.45, -.5, 0], [-.7, -.5, 0]], float)
+    t = np.arange(T)[:, None]
+    out = np.repeat(rest[None], T, axis=0)
+    out[:, [2, 3], 2] += 0.2 * np.sin(t / 5.0)
+    out[:, [5, 6], 2] -= 0.2 * np.sin(t / 5.0)
+    out += rng.normal(0, 0.002, out.shape)
+    assert len(PARENTS) == 17
+    return out - out[:, :1]
+
+
+def test_mediapipe_noise_model_fit_recovers_its_parameters(tmp_path):
+    from posemoe_blender.model import mpnoise
+    g = _walk(180)
+    true = mpnoise.MPNoiseModel(size_mean=3.3, size_std=0.01, axis_log_mean=[0.0, 0.0, -0.3],
+                                axis_log_std=[0.01, 0.01, 0.02], swap_start=[0.03, 0.0],
+                                swap_stop=[0.3, 1.0], drop_start=0.02, drop_stop=0.5)
+    bias = np.zeros((17, 3))
+    bias[3, 1] = 0.08                       # ankles higher (body frame y = up the spine)
+    bias[6, 1] = 0.08
+    true.bias = bias.tolist()
+    true.psd = (np.asarray(true.psd) * 4).tolist()
+    rng = np.random.default_rng(1)
+    pairs = []
+    for _ in range(12):
+        sim = true.sample(g[None], rng)[0]
+        assert sim.shape == g.shape and np.allclose(sim[:, 0], 0)
+        pairs.append({"world3d": sim, "truth": g, "found": np.ones(len(g), bool)})
+    fit = mpnoise.fit(pairs)
+    depth_vs_x = np.exp(fit.axis_log_mean[2] - fit.axis_log_mean[0])
+    assert abs(depth_vs_x - np.exp(-0.3)) < 0.06                                # depth compressed
+    assert np.asarray(fit.bias)[3, 1] > 0.04 and abs(np.asarray(fit.bias)[12, 1]) < 0.03
+    assert 0.01 < fit.swap_start[0] < 0.06 and fit.swap_start[1] < 0.005
+    # the refitted model makes landmarks as wrong as the original did
+    real = [mpnoise.error_stats(p["world3d"].astype(np.float64), g) for p in pairs]
+    sim = [mpnoise.error_stats(fit.sample(g[None], rng)[0].astype(np.float64), g) for _ in range(12)]
+    for key in ("mpjpe_mm", "accel_mm"):
+        r, s_ = np.mean([x[key] for x in real]), np.mean([x[key] for x in sim])
+        assert abs(s_ - r) < 0.2 * r, (key, r, s_)
+    path = tmp_path / "noise.json"
+    fit.save(path)
+    again = mpnoise.MPNoiseModel.load(path)
+    a = again.sample(g[None, :27], np.random.default_rng(5))
+    b = fit.sample(g[None, :27], np.random.default_rng(5))
+    assert np.array_equal(a, b)                                        # deterministic, saved exactly
+
+
+def test_mediapipe_noise_model_rejects_other_files(tmp_path):
+    from posemoe_blender.model import mpnoise
+    bad = tmp_path / "x.json"
+    bad.write_text('{"format": "something-else"}')
+    with pytest.raises(PoseMoEError):
+        mpnoise.MPNoiseModel.load(bad)
+
+
+@pytest.mark.parametrize("kind,cfg", [("posemoe", {"dim": 16, "depth": 1, "heads": 2, "expert_hidden": 16,
+                                                   "prior_hidden": 32}),
+                                      ("entangled", {"dim": 16, "depth": 1, "heads": 2, "mlp_hidden": 32}),
+                                      ("tcn", {"channels": 32})])
+def test_hint3d_network_starts_as_its_2d_network(kind, cfg):
+    """A fused network warm-started from a 2D network predicts exactly what the 2D network did
+    (the hint's input weights start at zero), and then learns from the hint."""
+    from posemoe_blender.model.train import warm_start
+    torch.manual_seed(0)
+    base = build_model({"model": kind, **cfg}).eval()
+    fused = build_model({"model": kind, **cfg, "hint3d": True}).eval()
+    new = warm_start(fused, base.state_dict())
+    assert new and all("hint" in k for k in new)
+    x = torch.randn(2, 27, 17, 3)
+    hint = torch.randn(2, 27, 17, 3)
+    with torch.no_grad():
+        np.testing.assert_allclose(fused(torch.cat([x, hint], -1)).numpy(), base(x).numpy(), atol=1e-5)
+        with pytest.raises(ValueError):
+            fused(x)                                  # a fused network needs its six channels
+    fused.train()
+    opt = torch.optim.SGD(fused.parameters(), lr=0.1)
+    loss = (fused(torch.cat([x, hint], -1)) - hint).pow(2).mean()
+    loss.backward()
+    grads = [p.grad for n, p in fused.named_parameters() if "hint" in n]
+    assert any(g is not None and float(g.abs().sum()) > 0 for g in grads)
+    opt.step()
+
+
+def test_lift_keypoints_fuses_world3d_only_for_hint3d_networks(tmp_path):
+    from posemoe_blender.core import lifting
+    from posemoe_blender.model.weights import save_weights
+    torch.manual_seed(0)
+    cfg = {"model": "entangled", "dim": 16, "depth": 1, "heads": 2, "mlp_hidden": 32, "hint3d": True}
+    net = build_model(cfg)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    path = tmp_path / "fused.pt"
+    save_weights(path, net, cfg)
+    rng = np.random.default_rng(0)
+    kp = np.concatenate([rng.uniform(200, 800, (40, 17, 2)), np.ones((40, 17, 1))], -1).astype(np.float32)
+    world = _walk(40).astype(np.float32)
+    with pytest.raises(PoseMoEError, match="world3d"):
+        lifting.lift_keypoints(kp, 1000, 1000, device="cpu", weights=path)
+    a = lifting.lift_keypoints(kp, 1000, 1000, device="cpu", weights=path, world3d=world)
+    b = lifting.lift_keypoints(kp, 1000, 1000, device="cpu", weights=path, world3d=world * 1.3)
+    assert a.shape == (40, 17, 3) and np.abs(a - b).max() > 1e-4      # the hint is used
+    with pytest.raises(PoseMoEError, match="frames"):
+        lifting.lift_keypoints(kp, 1000, 1000, device="cpu", weights=path, world3d=world[:10])

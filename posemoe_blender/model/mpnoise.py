@@ -7,7 +7,8 @@ model (:class:`MPNoiseModel`) has six parts, each fitted by :func:`fit` from pai
 (BlazePose world landmarks, true joints) of rendered videos:
 
 1. **Body size**: MediaPipe reports a body of roughly fixed metric size whatever the person's
-   height. Per video, the size ``L`` (sum of the 16 bone lengths, median over frames) is
+   height. Per video, the truth is scaled by the one factor that best explains the landmarks
+   (least squares) and its size ``L`` (sum of the 16 bone lengths, median over frames) is
    recorded; a sample rescales the truth to a size drawn from ``N(size_mean, size_std)``.
 2. **Axis scale**: per video, a least-squares scale per camera axis (after the size); depth is
    compressed or stretched against x, y. Drawn per window from the fitted log-normal.
@@ -246,10 +247,11 @@ def fit(pairs: list[dict], window: int = 27, provenance: dict | None = None) -> 
         if found.sum() < window:
             continue
         mv, gv = m[found], g[found]
-        size_m = float(np.median(_skeleton_size(mv)))
-        size_g = float(np.median(_skeleton_size(gv)))
-        sizes.append(size_m)
-        gs = gv * (size_m / size_g)                      # the truth at MediaPipe's body size
+        # the truth at the scale that best explains the landmarks (least squares): the size a
+        # sample starts from before the bias and the axis scales distort it
+        k = float((mv * gv).sum() / max((gv * gv).sum(), 1e-12))
+        gs = gv * k
+        sizes.append(float(np.median(_skeleton_size(gs))))
         # swaps first (they would spoil the other fits): per frame, legs / arms
         sw = []
         for idx in (LEGS, ARMS):
