@@ -225,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "fine-tuning. Its config may differ only in switches that add "
                                                "parameters (hint3d) or re-route the head (scale_from_depth); "
                                                "new parameters keep their (silent) initialisation")
+    ap.add_argument("--new-lr-mult", type=float, default=1.0,
+                    help="with --init: learning-rate factor for the parameters the init file lacks "
+                         "(a new input) or whose meaning the config changed (the head's scale with scale_from_depth)")
     ap.add_argument("--hint-model", default="", help="MediaPipe noise model (JSON, model/mpnoise.py): "
                                                      "train a network that fuses MediaPipe's 3D (config hint3d)")
     ap.add_argument("--source-weights", default="", help='JSON share of the training windows per source '
@@ -267,14 +270,20 @@ def train(args) -> dict:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     model = build_model(cfg)
+    new_params: list[str] = []
     if args.init:
         init_model, init_cfg = load_model(args.init)
         same = {k: v for k, v in cfg.items() if k not in WARM_START_SWITCHES}
         if {k: v for k, v in dict(init_cfg).items() if k not in WARM_START_SWITCHES} != same:
             raise PoseMoEError(f"--init {args.init}: its config {json.dumps(init_cfg)} differs from the run's {json.dumps(cfg)}")
-        warm_start(model, init_model.state_dict())
+        new_params = warm_start(model, init_model.state_dict())
+        if cfg.get("scale_from_depth") and not init_cfg.get("scale_from_depth"):
+            new_params += [k for k in model.state_dict() if k.startswith("head_scale.")]
     model = model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    fresh = set(new_params) if args.init else set()
+    groups = [{"params": [p for n, p in model.named_parameters() if n not in fresh], "lr_mult": 1.0},
+              {"params": [p for n, p in model.named_parameters() if n in fresh], "lr_mult": args.new_lr_mult}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr, weight_decay=args.weight_decay)
     step, elapsed, wall, cpu = 0, 0.0, 0.0, 0.0
     history: list[dict] = []
     if args.resume and ckpt_path.is_file():
@@ -327,7 +336,7 @@ def train(args) -> dict:
                 y = y.pin_memory().to(device, non_blocking=True)
             lr = lr_at(progress(), args.lr)
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g.get("lr_mult", 1.0)
             pred = model(x)
             loss, loss_pos, aux = compute_loss(model, pred, y)
             opt.zero_grad(set_to_none=True)
