@@ -6,13 +6,15 @@ video, saved as ``<video>.det.npz`` beside it (``keypoints2d`` (T, 17, 3), ``wor
 (T, 17, 3) MediaPipe world landmarks mapped to the 17 joints, root-relative, camera axes,
 ``detected`` (T,), ``frame_indices``, ``times``, ``fps``, ``width``, ``height``) with a key of the
 video's size and modification time and the detector's settings: a stale or foreign cache is
-recomputed. ``python -m posemoe_blender.evaluation.detections SET_DIR...`` fills the caches
+recomputed. Videos outside the repository (the shared footage, read-only) are cached under
+``.cache/detections/`` instead. ``python -m posemoe_blender.evaluation.detections SET_DIR...`` fills the caches
 of every ``*.mp4`` in the folders.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import sys
@@ -23,8 +25,18 @@ import numpy as np
 DETECTOR_VERSION = "blazepose-0.10.21-complexity1-follower/1"
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def cache_path(video: str) -> str:
-    return os.fspath(video) + ".det.npz"
+    """``<video>.det.npz`` for a video inside the repository (rendered sets under ``.cache``);
+    ``.cache/detections/<name>-<hash of its path>.det.npz`` for one elsewhere (the shared,
+    read-only footage is never written to)."""
+    video = os.path.abspath(os.fspath(video))
+    if os.path.commonpath([video, REPO]) == REPO:
+        return video + ".det.npz"
+    digest = hashlib.sha1(video.encode()).hexdigest()[:10]
+    return os.path.join(REPO, ".cache", "detections", f"{os.path.basename(video)}-{digest}.det.npz")
 
 
 def _key(video: str) -> str:
@@ -51,6 +63,7 @@ def cached_detections(video: str):
                 times=d["times"])
     with open_video(video) as reader:
         dets = detection.detect_video(reader)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     save_npz(path, keypoints2d=dets.keypoints2d, world3d=dets.world3d, detected=dets.detected,
              fps=np.float64(dets.fps), width=np.int64(dets.width), height=np.int64(dets.height),
              frame_indices=dets.frame_indices, times=dets.times, key=np.array(key),
