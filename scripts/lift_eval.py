@@ -105,3 +105,39 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def four_view(videos: list[str], nets: list[tuple[str, str]], correction: bool = True) -> dict:
+    """Four-view disagreement (mm, 12 limb joints): for each method, the root-relative 3D of
+    every view; for each view pair one similarity transform over the frames both views
+    detected aligns one onto the other (scale to the second view's); mean joint distance,
+    averaged over the pairs. Frames are matched by index (the cameras are synchronised)."""
+    per_view = []
+    for v in videos:
+        dets = cached_detections(v)
+        kp, _ = smoothing.fill_gaps(dets.keypoints2d, dets.fps)
+        conf = np.repeat(dets.detected[:, None, None].astype(np.float32), 17, axis=1)
+        world = smoothing.fill_gaps(np.concatenate([dets.world3d, conf], -1), dets.fps)[0][..., :3]
+        kp_in = landmarks.to_training_convention(kp) if correction else kp
+        out = {"mediapipe": world - world[:, :1]}
+        for name, path in nets:
+            out[name] = lifting.lift_keypoints(kp_in, dets.width, dets.height, device="cpu", weights=path,
+                                               world3d=world)
+            out[f"mean({name}, mediapipe)"] = 0.5 * (out[name] + out["mediapipe"])
+        per_view.append((dets.detected, out))
+    result = {}
+    for method in per_view[0][1]:
+        errs = []
+        for a in range(len(per_view)):
+            for b in range(a + 1, len(per_view)):
+                n = min(len(per_view[a][0]), len(per_view[b][0]))
+                ok = per_view[a][0][:n] & per_view[b][0][:n]
+                pa = per_view[a][1][method][:n][ok][:, LIMBS]
+                pb = per_view[b][1][method][:n][ok][:, LIMBS]
+                errs.append(np.linalg.norm(_kabsch(pa, pb, True) - pb, axis=-1).mean() * 1000)
+        result[method] = float(np.mean(errs))
+    return result
+
+
+if __name__ == "__views__":  # pragma: no cover
+    pass
