@@ -250,3 +250,48 @@ def sample_windows(data: Mocap, rng: np.random.Generator, batch: int, T: int,
         "width": wh[:, 0].astype(np.int64), "height": wh[:, 1].astype(np.int64),
         "clip_ids": clip_ids,
     }
+
+
+@dataclass
+class RealPairs:
+    """Windows of BlazePose's real outputs on rendered videos next to the true joints.
+
+    ``inputs`` (N, 17, 6): the network inputs of every frame (normalised 2D + confidence as the
+    pipeline gives them, then MediaPipe's world landmarks); ``target`` (N, 17, 3) true joints,
+    root-relative camera axes (metres); ``video_start`` / ``video_len`` (V,) the rows of each
+    video. Written by ``scripts/make_real_pairs.py``.
+    """
+
+    inputs: np.ndarray
+    target: np.ndarray
+    video_start: np.ndarray
+    video_len: np.ndarray
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RealPairs":
+        path = Path(path)
+        if not path.is_file():
+            raise PoseMoEError(f"{path}: no such file (scripts/make_real_pairs.py writes it)")
+        d = np.load(path, allow_pickle=False)
+        return cls(d["inputs"], d["target"], d["video_start"], d["video_len"])
+
+    def sample(self, rng: np.random.Generator, batch: int, T: int, mirror_prob: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+        """``batch`` windows of ``T`` consecutive frames (videos in proportion to their
+        length), mirrored left-right with ``mirror_prob``: ``(inputs (B, T, 17, 6), target)``."""
+        ok = np.flatnonzero(self.video_len >= T)
+        if ok.size == 0:
+            raise PoseMoEError(f"no rendered video has {T} frames")
+        p = self.video_len[ok].astype(np.float64)
+        vids = rng.choice(ok, size=batch, p=p / p.sum())
+        starts = self.video_start[vids] + (rng.uniform(size=batch) * (self.video_len[vids] - T + 1)).astype(np.int64)
+        idx = starts[:, None] + np.arange(T)[None, :]
+        x = self.inputs[idx].copy()
+        y = self.target[idx].copy()
+        flip = rng.uniform(size=batch) < mirror_prob
+        if flip.any():
+            x[flip] = x[flip][:, :, list(MIRROR)]
+            x[flip, ..., 0] *= -1
+            x[flip, ..., 3] *= -1
+            y[flip] = y[flip][:, :, list(MIRROR)]
+            y[flip, ..., 0] *= -1
+        return x.astype(np.float32), y.astype(np.float32)

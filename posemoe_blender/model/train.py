@@ -37,7 +37,7 @@ import torch
 
 from ..errors import PoseMoEError, run_main
 from .baselines import build_model
-from .dataset import AugmentConfig, Mocap, sample_windows
+from .dataset import AugmentConfig, Mocap, RealPairs, sample_windows
 from .mpnoise import MPNoiseModel
 from .weights import load_model, save_weights
 
@@ -139,6 +139,7 @@ class BatchStream:
         self.args, self.data, self.rng = args, data, rng
         self.aug = make_augment(args.aug_overrides)
         self.hint = MPNoiseModel.load(args.hint_model) if args.hint_model else None
+        self.real = RealPairs.load(args.real_pairs) if args.real_pairs else None
         self.next_step = first_step
         self.pool = None
         self.pending: collections.deque = collections.deque()
@@ -157,10 +158,14 @@ class BatchStream:
 
     def next(self) -> tuple[np.ndarray, np.ndarray]:
         if self.pool is None:
-            b = sample_windows(self.data, self.rng, self.args.batch, self.args.frames,
+            n_real = int(round(self.args.real_frac * self.args.batch)) if self.real is not None else 0
+            b = sample_windows(self.data, self.rng, self.args.batch - n_real, self.args.frames,
                                aug=self.aug, hint=self.hint,
                                augment_body=not self.args.no_augment, noise=not self.args.no_augment)
-            return b["inputs"], b["target"]
+            if not n_real:
+                return b["inputs"], b["target"]
+            x, y = self.real.sample(self.rng, n_real, self.args.frames)
+            return np.concatenate([b["inputs"], x]), np.concatenate([b["target"], y])
         result = self.pending.popleft().get()
         self._submit()
         return result
@@ -230,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(a new input) or whose meaning the config changed (the head's scale with scale_from_depth)")
     ap.add_argument("--hint-model", default="", help="MediaPipe noise model (JSON, model/mpnoise.py): "
                                                      "train a network that fuses MediaPipe's 3D (config hint3d)")
+    ap.add_argument("--real-pairs", default="", help="BlazePose's real outputs on rendered training motion "
+                                                     "(scripts/make_real_pairs.py): mixed into every batch")
+    ap.add_argument("--real-frac", type=float, default=0.5, help="share of each batch from --real-pairs")
     ap.add_argument("--source-weights", default="", help='JSON share of the training windows per source '
                                                          '(prepare\'s "source" names), e.g. '
                                                          '\'{"bandai-1": 1, "bandai-2": 1, "hdm05": 1, "reactidle": 0.5}\'; '
@@ -257,6 +265,8 @@ def train(args) -> dict:
     cfg = make_config(args.model, args.frames, args.ablation, overrides)
     if bool(cfg.get("hint3d")) != bool(args.hint_model):
         raise PoseMoEError("a network with hint3d needs --hint-model (and --hint-model needs hint3d)")
+    if args.real_pairs and (not cfg.get("hint3d") or args.loader_workers):
+        raise PoseMoEError("--real-pairs: for hint3d networks, batches drawn in this process (--loader-workers 0)")
     args.source_weight_map = json.loads(args.source_weights) if args.source_weights else None
     args.aug_overrides = json.loads(args.aug) if args.aug else None
     make_augment(args.aug_overrides)  # a bad --aug fails before anything runs

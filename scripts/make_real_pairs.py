@@ -1,0 +1,70 @@
+"""Collect BlazePose's real outputs on rendered videos with their true joints into one file for
+``train --real-pairs`` (``posemoe_blender.model.dataset.RealPairs``).
+
+Usage::
+
+    .venv/bin/python scripts/make_real_pairs.py .cache/render_train [.cache/render_calib ...] \
+        --out .cache/real_pairs.npz [--no-landmark-correction]
+
+Per video: the cached detections (``posemoe_blender.evaluation.detections``), gaps filled as the
+pipeline fills them (``core.smoothing.fill_gaps``; MediaPipe's landmarks of undetected frames
+likewise), the 2D moved by the landmark correction unless ``--no-landmark-correction`` (as the
+pipeline does before lifting), normalised, next to MediaPipe's world landmarks, and the true
+root-relative joints in camera axes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from posemoe_blender.core import landmarks, smoothing  # noqa: E402
+from posemoe_blender.core.pipeline import detected_world  # noqa: E402
+from posemoe_blender.evaluation.detections import cached_detections  # noqa: E402
+from posemoe_blender.model.inference import network_inputs  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("sets", nargs="+")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--no-landmark-correction", action="store_true")
+    args = ap.parse_args(argv)
+    inputs, targets, lens, names = [], [], [], []
+    for folder in args.sets:
+        for truth_path in sorted(glob.glob(os.path.join(folder, "*_truth.npz"))):
+            video = truth_path[: -len("_truth.npz")] + ".mp4"
+            if not os.path.isfile(video):
+                continue
+            dets = cached_detections(video)
+            truth = np.load(truth_path)["joints3d"].astype(np.float32)
+            n = min(len(truth), dets.num_frames)
+            kp, _ = smoothing.fill_gaps(dets.keypoints2d, dets.fps)
+            if not args.no_landmark_correction:
+                kp = landmarks.to_training_convention(kp)
+            world = detected_world(dets, dets.fps, 0.5)
+            x = network_inputs(kp[:n], dets.width, dets.height, world[:n], {"hint3d": True})
+            inputs.append(x)
+            targets.append(truth[:n] - truth[:n, :1])
+            lens.append(n)
+            names.append(os.path.relpath(video, REPO))
+    if not inputs:
+        raise SystemExit("error: no rendered videos with truth")
+    lens = np.array(lens, np.int64)
+    np.savez(args.out, inputs=np.concatenate(inputs).astype(np.float32),
+             target=np.concatenate(targets).astype(np.float32),
+             video_start=np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64), video_len=lens,
+             videos=np.array(names), landmark_correction=not args.no_landmark_correction)
+    print(f"{args.out}: {len(lens)} videos, {int(lens.sum())} frames")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
