@@ -14,6 +14,8 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .errors import PoseMoEError
+from .options import (DEFAULT_FBX_PRESET, DEFAULT_LIFTER, DEVICES, FBX_PRESETS, LIFTER_HELP, LIFTERS,
+                      NETWORK_LIFTERS)
 from .quiet import native_output_silenced
 
 
@@ -45,40 +47,51 @@ def _strength(text: str) -> float:
     return value
 
 
-#: ``--lifter`` choices (= ``core.pipeline.LIFTERS``, spelled out so that building the parser
-#: does not import torch); ``lift`` takes only the networks.
-LIFTERS = ("posemoe", "entangled", "mediapipe")
-NETWORK_LIFTERS = ("posemoe", "entangled")
-
-
 def _add_lifter_options(p: argparse.ArgumentParser, choices: Sequence[str] = LIFTERS) -> None:
-    help_mediapipe = "; mediapipe: MediaPipe's own 3D world landmarks (no network)"
-    p.add_argument("--lifter", choices=choices, default="posemoe",
-                   help="2D-to-3D lifting: posemoe: the PoseMoE network (default); entangled: the "
-                        "entangled spatial-temporal transformer, which measured more accurate "
-                        "(docs/benchmarks-model.md)" + (help_mediapipe if "mediapipe" in choices else ""))
+    p.add_argument("--lifter", choices=choices, default=DEFAULT_LIFTER,
+                   help="2D-to-3D lifting: " + "; ".join(f"{n}: {LIFTER_HELP[n]}" for n in choices))
     p.add_argument("--weights", help="weights file for the posemoe or entangled lifter (default: the "
                                      "shipped weights/posemoe_default.pt or weights/entangled.pt)")
     p.add_argument("--flip", action="store_true",
                    help="test-time mirroring for the network lifters: average with the mirrored "
-                        "video's prediction (about 1-1.5 mm more accurate, twice the lifting work)")
+                        "video's prediction (twice the lifting work)")
     p.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
                    help="lift BlazePose's 2D as detected, without moving it onto the joint convention "
                         "the networks were trained on (core/landmarks.py; on by default)")
 
 
-def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+def _add_pipeline_options(p: argparse.ArgumentParser, target_rig: bool = False) -> None:
+    p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where the lifting network runs (auto: CUDA when present, else CPU)")
     p.add_argument("--smoothing", type=_strength, default=0.5, metavar="0..1",
                    help="smoothing strength (0 = off; default 0.5)")
     p.add_argument("--no-root-motion", action="store_true", help="keep the character in place")
     p.add_argument("--foot-lock", action=argparse.BooleanOptionalAction, default=True,
                    help="pin feet in contact with the floor (default: on)")
-    p.add_argument("--preset", choices=("unity", "unreal", "blender"), default="unity",
-                   help="FBX axis/scale settings for the target application")
+    if target_rig:
+        p.add_argument("--target-rig", metavar="RIG.blend|RIG.fbx",
+                       help="retarget onto this rig instead of building the generated one (a .blend "
+                            "is opened, an .fbx imported); the FBX and .blend then hold that rig")
+        p.add_argument("--armature", help="with --target-rig: the armature object to animate "
+                                          "(default: the only one, or the one the bone map fits best)")
+        p.add_argument("--preset", metavar="NAME",
+                       help="with --target-rig: the bone map (" + ", ".join(_bone_map_names())
+                            + ", or a mapping .json file; default: the map that fits the rig's "
+                              "bone names). Without --target-rig: the FBX preset (older spelling of "
+                              "--fbx-preset)")
+        p.add_argument("--no-match-rest", dest="match_rest", action="store_false",
+                       help="with --target-rig: do not turn the rig's bones to the T-pose first")
+    else:
+        p.add_argument("--preset", choices=FBX_PRESETS, help="older spelling of --fbx-preset")
+    p.add_argument("--fbx-preset", choices=FBX_PRESETS,
+                   help=f"FBX axis/scale settings for the target application (default {DEFAULT_FBX_PRESET})")
     _add_lifter_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def _bone_map_names() -> list:
+    from .core.retarget_presets import preset_names  # standard library + JSON files only
+    return preset_names()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--start", type=_non_negative_int, default=0, help="first frame (default 0)")
     c.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_pipeline_options(c)
+    _add_pipeline_options(c, target_rig=True)
 
     b = sub.add_parser("batch", help="convert many clips, one FBX each")
     b.add_argument("pattern", help='a glob such as "clips/*.mp4" (quote it) or a folder')
@@ -114,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bn = sub.add_parser("bench", help="time each stage of a conversion (frames/s, share, memory)")
     bn.add_argument("video", help="input video file")
-    bn.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    bn.add_argument("--device", choices=DEVICES, default="auto",
                     help="where the lifting network runs (auto: CUDA when present, else CPU)")
     bn.add_argument("--start", type=_non_negative_int, default=0, help="first frame (default 0)")
     bn.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
@@ -136,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     lf = sub.add_parser("lift", help="lift 2D keypoints (.npz) to 3D joints (.npz)")
     lf.add_argument("keypoints", help="npz with keypoints2d, fps, width, height")
     lf.add_argument("-o", "--output", required=True, help="npz to write (joints3d, joint_names)")
-    lf.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    lf.add_argument("--device", choices=DEVICES, default="auto")
     _add_lifter_options(lf, NETWORK_LIFTERS)
     lf.add_argument("--overwrite", action="store_true")
 
@@ -149,22 +162,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args) -> "ConvertOptions":
-    from .core.pipeline import ConvertOptions
+    from .options import ConvertOptions
     return ConvertOptions(device=args.device, smoothing=args.smoothing,
                           root_motion=not args.no_root_motion, weights=args.weights,
                           start=getattr(args, "start", 0), end=getattr(args, "end", None),
                           fps_out=getattr(args, "fps_out", None),
                           foot_lock=getattr(args, "foot_lock", True),
-                          lifter=getattr(args, "lifter", "posemoe"), flip=getattr(args, "flip", False),
+                          lifter=getattr(args, "lifter", DEFAULT_LIFTER), flip=getattr(args, "flip", False),
                           landmark_correction=getattr(args, "landmark_correction", True))
+
+
+def _fbx_preset(args) -> str:
+    """``--fbx-preset``, or ``--preset`` when it names an FBX preset (its older meaning)."""
+    if args.fbx_preset:
+        return args.fbx_preset
+    if args.preset and not getattr(args, "target_rig", None):
+        if args.preset not in FBX_PRESETS:
+            raise PoseMoEError(f"--preset {args.preset!r}: without --target-rig it names the FBX preset "
+                               f"({', '.join(FBX_PRESETS)})")
+        return args.preset
+    return DEFAULT_FBX_PRESET
+
+
+def _rig_target(args):
+    """``--target-rig`` / ``--preset`` / ``--armature`` checked before any work starts."""
+    from .convert import RigTarget
+    if not args.target_rig:
+        if args.armature or not args.match_rest:
+            raise PoseMoEError("--armature and --no-match-rest need --target-rig")
+        return None
+    from .core.retarget_presets import resolve_mapping
+    mapping = resolve_mapping(args.preset) if args.preset else None
+    return RigTarget(path=args.target_rig, mapping=mapping, armature=args.armature,
+                     match_rest=args.match_rest)
 
 
 def _cmd_convert(args) -> int:
     from .convert import Outputs, convert_clip, summary_line
     from .progress import ProgressBar
-    bar = ProgressBar(os.path.basename(args.video), quiet=args.quiet)
     outputs = Outputs(fbx=args.output, blend=args.blend, joints=args.save_joints,
-                      overwrite=args.overwrite, preset=args.preset)
+                      overwrite=args.overwrite, preset=_fbx_preset(args), rig=_rig_target(args))
+    bar = ProgressBar(os.path.basename(args.video), quiet=args.quiet)
     try:
         info = convert_clip(args.video, outputs, _options(args), progress=bar)
     finally:
@@ -187,7 +225,7 @@ def _cmd_batch(args) -> int:
               + (f" ({row['error']})" if row["error"] else ""), file=sys.stderr)
 
     rows = convert_batch(clips, args.output, _options(args), workers=args.workers,
-                         preset=args.preset, on_result=report)
+                         preset=_fbx_preset(args), on_result=report)
     print(format_table(rows))
     return 1 if any(r["status"] == "failed" for r in rows) else 0
 
@@ -196,7 +234,8 @@ def _cmd_lift(args) -> int:
     import numpy as np
     from .convert import check_output
     from .core import landmarks, lifting
-    from .core.pipeline import NETWORK_NAMES, ConvertOptions, lifter_weights
+    from .core.pipeline import lifter_weights
+    from .options import NETWORK_NAMES, ConvertOptions
     from .joints import load_npz, save_npz
     out = check_output(args.output, ".npz", args.overwrite)
     data = load_npz(args.keypoints, required=("keypoints2d", "fps", "width", "height"))

@@ -19,24 +19,50 @@ from typing import Optional
 
 import numpy as np
 
-from .core.pipeline import ClipResult, ConvertOptions, Progress, prepare_lifter, process_clip
+from .core.pipeline import ClipResult, Progress, prepare_lifter, process_clip
 from .core import smoothing
+from .core.retarget_presets import BoneMapping
 from .core.solving import camera_joints
 from .errors import ConversionCancelled, PoseMoEError
+from .options import DEFAULT_FBX_PRESET, ConvertOptions
 from .fileio import ensure_output_folder, missing_folders, remove_empty_folders
 from .joints import JOINT_NAMES, save_npz
 from .quiet import python_stdout_silenced
 
 
 @dataclass
+class RigTarget:
+    """``convert --target-rig``: the rig file to animate instead of the generated rig.
+
+    ``path``: a ``.blend`` (opened) or ``.fbx`` (imported); ``mapping``: the bone map (None:
+    the shipped map that fits the rig's bone names best); ``armature``: the object to animate
+    (None: the only armature, or the one the map fits best); ``match_rest``: turn the rig's
+    bones to the T-pose first (see :mod:`posemoe_blender.core.retarget`)."""
+
+    path: str
+    mapping: Optional[BoneMapping] = None
+    armature: Optional[str] = None
+    match_rest: bool = True
+
+    def __post_init__(self):
+        self.path = os.path.abspath(os.path.expanduser(os.fspath(self.path)))
+        if not self.path.lower().endswith((".blend", ".fbx")):
+            raise PoseMoEError(f"{self.path}: the target rig must be a .blend or .fbx file")
+        if not os.path.isfile(self.path):
+            raise PoseMoEError(f"{self.path}: no such file")
+
+
+@dataclass
 class Outputs:
-    """Where a conversion writes; any may be None (not written)."""
+    """Where a conversion writes; any may be None (not written). ``rig``: animate that rig
+    instead of building the generated one (FBX and .blend only)."""
 
     fbx: Optional[str] = None
     blend: Optional[str] = None
     joints: Optional[str] = None
     overwrite: bool = False
-    preset: str = "unity"
+    preset: str = DEFAULT_FBX_PRESET
+    rig: Optional[RigTarget] = None
 
 
 def check_output(path: Optional[str], suffix: str, overwrite: bool) -> Optional[str]:
@@ -131,10 +157,12 @@ class _DeferredInterrupt:
 
 def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[str],
                           blend: Optional[str], preset: str, timings: dict,
-                          checkpoint=lambda: None) -> None:
-    """Build the rig + Action (``timings["keyframes"]``), export the FBX (``timings["export"]``)
-    and save the .blend (``timings["blend"]``) with the Blender layer's public functions
-    (``timings["blender_import"]``: importing bpy, once per process)."""
+                          checkpoint=lambda: None, rig: Optional[RigTarget] = None,
+                          video: str = "") -> dict:
+    """Build the rig + Action, or retarget onto ``rig`` (``timings["keyframes"]``), export the
+    FBX (``timings["export"]``) and save the .blend (``timings["blend"]``) with the Blender
+    layer's public functions (``timings["blender_import"]``: importing bpy, once per process).
+    Returns :func:`~posemoe_blender.blender.retarget.build_rig_action`'s summary."""
     t0 = time.perf_counter()
     import bpy  # bpy only when it is needed
     from .blender import scene
@@ -143,8 +171,13 @@ def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[st
     checkpoint()
     with python_stdout_silenced():
         t0 = time.perf_counter()
-        scene.write_outputs(result.animation, action_name, preset=preset)  # scene + Action only
-        obj = bpy.data.objects[scene.ARMATURE_NAME]
+        if rig is None:
+            out = scene.write_outputs(result.animation, action_name, video=video)  # scene + Action only
+        else:
+            out = scene.write_outputs(result.animation, action_name, video=video, target_rig=rig.path,
+                                      mapping=rig.mapping, armature=rig.armature,
+                                      match_rest=rig.match_rest)
+        obj = bpy.data.objects[out["object"]]
         timings["keyframes"] = time.perf_counter() - t0
         checkpoint()
         if fbx:
@@ -156,6 +189,7 @@ def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[st
             t0 = time.perf_counter()
             scene.save_blend(blend)
             timings["blend"] = time.perf_counter() - t0
+    return out
 
 
 def _process_while_importing_bpy(video: str, options: ConvertOptions,
@@ -246,6 +280,8 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     joints = check_output(outputs.joints, ".npz", outputs.overwrite)
     if not (fbx or blend or joints):
         raise PoseMoEError("nothing to write: give -o FILE.fbx, --blend FILE.blend or --save-joints FILE.npz")
+    if outputs.rig is not None and not (fbx or blend):
+        raise PoseMoEError("--target-rig needs -o FILE.fbx or --blend FILE.blend (the animated rig)")
     t_start = time.perf_counter()
     if (fbx or blend) and "bpy" not in sys.modules and threading.current_thread() is threading.main_thread():
         result, bpy_seconds = _process_while_importing_bpy(video, options, progress)
@@ -255,6 +291,7 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     if bpy_seconds is not None:
         timings["blender_import_overlapped"] = bpy_seconds
     staged = {final: _staging_path(final) for final in (fbx, blend, joints) if final}
+    rig_info: dict = {}
     try:
         with _DeferredInterrupt() as interrupt:
             if joints:
@@ -262,8 +299,9 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
                 save_joints(staged[joints], result)
                 timings["save_joints"] = time.perf_counter() - t0
             if fbx or blend:
-                write_blender_outputs(result, action_name_for(video), staged.get(fbx),
-                                      staged.get(blend), outputs.preset, timings, interrupt.check)
+                rig_info = write_blender_outputs(result, action_name_for(video), staged.get(fbx),
+                                                 staged.get(blend), outputs.preset, timings,
+                                                 interrupt.check, rig=outputs.rig, video=video)
             interrupt.check()
             for final, tmp in staged.items():
                 os.replace(tmp, final)
@@ -293,6 +331,7 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
                        for g in result.gaps if not g.whole_person],
         "undetected": result.undetected, "followed": result.followed, "timings": timings,
         "expected_frames": result.expected_frames, "variable_rate": result.variable_rate,
+        "rig": rig_info,
     }
 
 
@@ -308,6 +347,12 @@ def summary_line(info: dict) -> str:
             f"-> {written} ({info['frames_out']} frames at {info['fps']:.3g} fps, lifter: {info['lifter']}, "
             f"{info['seconds']:.1f} s, {info['throughput_fps']:.1f} frames/s)")
     notes = []
+    rig = info.get("rig") or {}
+    if rig.get("mapping"):
+        notes.append(f"retargeted onto {rig['object']} ({rig['mapping']} bone map, {rig['bones']} bones keyed"
+                     + (f"; not on this rig: {', '.join(rig['missing'])}" if rig.get("missing") else "") + ")")
+    for warning in rig.get("warnings", []):
+        notes.append(warning)
     if info.get("expected_frames", 0) > info["frames"]:
         notes.append(f"the file ended after {info['frames']} frames although it announced "
                      f"{info['expected_frames']} (truncated or damaged?); converted what was there")

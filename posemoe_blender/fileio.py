@@ -1,9 +1,15 @@
-"""Staging files for atomic outputs (write a hidden temporary file, then ``os.replace``)."""
+"""Atomic outputs: every writer stages a hidden temporary file next to the output and renames
+it into place (``os.replace``) only when it is complete, so an interrupted or failed write
+never leaves a half-written file. :func:`atomic_output` is the one helper for that; the
+folder helpers below check and create output folders.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from typing import Iterator
 
 from .errors import PoseMoEError
 
@@ -25,6 +31,40 @@ def staging_file(folder: str, suffix: str) -> tuple[int, str]:
     fd, path = tempfile.mkstemp(prefix=".posemoe-", suffix=suffix, dir=folder)
     os.fchmod(fd, _default_mode())
     return fd, path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str | None = None, *,
+                  precreate: bool = True) -> Iterator[str]:
+    """Yield a hidden staging path in ``path``'s folder; when the block ends normally it is
+    renamed onto ``path``, otherwise (or when the block created nothing) it is removed.
+
+    ``precreate=False`` frees the staging name before yielding (for writers, such as
+    Blender's ``save_as_mainfile``, that keep an existing file as a backup). Raises
+    :class:`PoseMoEError` ("cannot write PATH: reason") when the folder is not writable or
+    the rename fails; exceptions of the block propagate unchanged.
+    """
+    final = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(final)
+    try:
+        fd, tmp = staging_file(folder, suffix if suffix is not None else os.path.splitext(final)[1])
+        os.close(fd)
+        if not precreate:
+            os.unlink(tmp)
+    except OSError as exc:
+        raise PoseMoEError(f"cannot write {final}: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        if not os.path.isfile(tmp):
+            raise PoseMoEError(f"cannot write {final}: nothing was written")
+        try:
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise PoseMoEError(f"cannot write {final}: {exc.strerror or exc}") from None
+    finally:
+        for leftover in (tmp, tmp + "1"):  # tmp + "1": a backup Blender may have made
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 def missing_folders(folder: str) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from .errors import PoseMoEError
-from .fileio import staging_file
+from .fileio import atomic_output
 
 JOINT_NAMES = (
     "Pelvis", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "Spine", "Thorax",
@@ -48,19 +48,9 @@ def save_npz(path: str | os.PathLike, compressed: bool = False, **arrays) -> Non
     """
     path = os.fspath(path)
     arrays.setdefault("joint_names", np.array(JOINT_NAMES))
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = staging_file(folder, ".npz")
-    except OSError as exc:
-        raise PoseMoEError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with atomic_output(path, ".npz") as tmp:
+        with open(tmp, "wb") as fh:
             (np.savez_compressed if compressed else np.savez)(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_npz(path: str | os.PathLike, required: tuple[str, ...]) -> Mapping[str, np.ndarray]:

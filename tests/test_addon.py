@@ -89,7 +89,7 @@ def ext(tmp_path_factory):
         user=user, zip=zip_path, validation=validation,
         pkg=importlib.import_module(PKG),
         controller=importlib.import_module(PKG + ".addon.controller"),
-        apply=importlib.import_module(PKG + ".addon.apply"),
+        apply=importlib.import_module(PKG + ".blender.retarget"),
         deps=importlib.import_module(PKG + ".addon.deps"),
         remote=importlib.import_module(PKG + ".addon.remote"),
         worker=importlib.import_module(PKG + ".addon.worker"),

@@ -203,8 +203,9 @@ def test_odd_fps_is_kept_exactly():
 def test_fbx_roundtrip(tmp_path, animation, preset):
     out = write_outputs(animation, "clip", fbx_path=tmp_path / "anim.fbx",
                         blend_path=tmp_path / "anim.blend", preset=preset)
-    assert out == {"fbx": str(tmp_path / "anim.fbx"), "blend": str(tmp_path / "anim.blend"),
-                   "action": "clip", "frames": animation.num_frames}
+    assert {k: out[k] for k in ("fbx", "blend", "action", "frames", "object")} == {
+        "fbx": str(tmp_path / "anim.fbx"), "blend": str(tmp_path / "anim.blend"), "action": "clip",
+        "frames": animation.num_frames, "object": "PoseMoE_Rig"}
     assert sorted(os.listdir(tmp_path)) == ["anim.blend", "anim.fbx"]  # no temporary files
 
     info = summarize_fbx(tmp_path / "anim.fbx")

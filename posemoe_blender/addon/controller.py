@@ -1,10 +1,13 @@
 """Conversion and batch control: start a worker, poll it, apply its result (main thread).
 
-The modal operators in :mod:`.operators` only forward timer and ESC events here, and the
-tests drive the same objects directly (``start``, then ``step`` until it is no longer
-``'RUNNING'``), so the logic is exercised without a window event loop. State the panel shows
-lives on ``WindowManager.posemoe_job``; the job objects live on the controller, which lives
-on the running operator.
+The operators in :mod:`.operators` only forward timer and ESC events here, and the tests
+drive the same objects (``start``, then ``step`` until it is no longer ``'RUNNING'``). State
+the panel shows lives on ``WindowManager.posemoe_job``; the job objects live on the
+controller, which lives on the running operator (or its timer).
+
+Imported when the add-on registers, so it imports only bpy, the standard library and numpy:
+the rig layer (:mod:`posemoe_blender.blender.retarget`, which needs SciPy) is imported inside
+the functions that apply a finished conversion, after the dependencies are installed.
 """
 
 from __future__ import annotations
@@ -15,12 +18,27 @@ from typing import Optional
 
 import bpy
 
+from ..core.retarget_presets import POSEMOE, BoneMapping, get_preset, mapping_from_dict
 from ..errors import PoseMoEError
 from ..fileio import ensure_output_folder
 from . import deps
-from .apply import ApplyRequest, apply_result, converted_actions, export_clip_fbx, mapping_from_settings
 from .remote import RemoteJob
 from .worker import ThreadJob, make_options
+
+
+def _rig_layer():
+    """:mod:`posemoe_blender.blender.retarget`, imported on first use (it needs SciPy)."""
+    from ..blender import retarget
+    return retarget
+
+
+def mapping_from_settings(settings) -> BoneMapping:
+    """The preset chosen in the panel, or the custom mapping edited there."""
+    if settings.preset != 'CUSTOM':
+        return get_preset(settings.preset)
+    return mapping_from_dict({"name": settings.custom_name or "Custom",
+                              "bones": {row.source: row.target for row in settings.custom_mapping},
+                              "root": settings.custom_root or None}, "custom mapping")
 
 RUNNING, FINISHED, CANCELLED, FAILED = "RUNNING", "FINISHED", "CANCELLED", "FAILED"
 
@@ -73,8 +91,9 @@ def options_from_settings(settings, clip_range: bool = True):
     return make_options(**values)
 
 
-def request_from_settings(settings, video: str) -> ApplyRequest:
-    req = ApplyRequest(video=video, target=settings.target, match_rest=settings.match_rest,
+def request_from_settings(settings, video: str):
+    """The :class:`~posemoe_blender.blender.retarget.RigRequest` for the panel's settings."""
+    req = _rig_layer().RigRequest(video=video, target=settings.target, match_rest=settings.match_rest,
                        root_motion=settings.root_motion, start_frame=settings.start_frame,
                        set_scene_range=settings.set_scene_range, push_to_nla=settings.push_to_nla)
     if settings.target == 'EXISTING':
@@ -118,7 +137,7 @@ class ConvertController:
 
     kind = "convert"
 
-    def __init__(self, request: ApplyRequest, options, backend: str = "thread",
+    def __init__(self, request, options, backend: str = "thread",
                  python: Optional[str] = None, ignored=()):
         self.request = request
         self.options = options
@@ -192,7 +211,7 @@ class ConvertController:
             self.message = job.error
             return FAILED
         try:
-            self.result = apply_result(context, self.request, job.result.animation)
+            self.result = _rig_layer().build_rig_action(context, self.request, job.result.animation)
         except PoseMoEError as exc:
             self.message = str(exc)
             return FAILED
@@ -226,7 +245,7 @@ class BatchController:
 
     kind = "batch"
 
-    def __init__(self, clips, mode: str, template: ApplyRequest, options, backend="thread",
+    def __init__(self, clips, mode: str, template, options, backend="thread",
                  python=None, out_dir: str = "", export_preset: str = "unity"):
         self.clips = list(clips)
         self.mode = mode
@@ -284,7 +303,7 @@ class BatchController:
             path = self._fbx_path(clip)
             return path if os.path.exists(path) else None
         if self.rig_name:
-            done = converted_actions(clip, self.rig_name)
+            done = _rig_layer().converted_actions(clip, self.rig_name)
         else:
             src = os.path.abspath(clip)
             done = [a for a in bpy.data.actions if a.get("posemoe_source") == src]
@@ -346,20 +365,20 @@ class BatchController:
         anim = job.result.animation
         frames = int(job.result.info.get("frames", anim.num_frames))
         stem = os.path.splitext(os.path.basename(clip))[0]
+        rig = _rig_layer()
         try:
             if self.mode == 'FBX':
-                detail = export_clip_fbx(context, anim, stem, self._fbx_path(clip), self.export_preset)
+                detail = rig.export_clip_fbx(context, anim, stem, self._fbx_path(clip), self.export_preset)
             else:
-                req = ApplyRequest(video=clip, target='EXISTING' if self.rig_name else 'NEW',
+                req = rig.RigRequest(video=clip, target='EXISTING' if self.rig_name else 'NEW',
                                    armature=self.rig_name, match_rest=self.template.match_rest,
                                    root_motion=self.template.root_motion,
                                    start_frame=self.template.start_frame,
                                    set_scene_range=self.template.set_scene_range and self.index == len(self.clips) - 1,
                                    push_to_nla=self.template.push_to_nla)
                 if self.rig_name:
-                    from ..core.retarget_presets import POSEMOE
                     req.mapping = self.template.mapping if self.template.target == 'EXISTING' else POSEMOE
-                out = apply_result(context, req, anim)
+                out = rig.build_rig_action(context, req, anim)
                 bpy.data.actions[out["action"]].use_fake_user = True  # kept even when not assigned
                 self.rig_name = out["object"]
                 detail = f"{out['action']} on {out['object']}"

@@ -8,6 +8,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 from bpy.types import PropertyGroup
 
 from ..core.retarget_presets import PRESETS
+from ..options import DEFAULT_FBX_PRESET, DEFAULT_LIFTER, LIFTER_HELP, LIFTER_NAMES, LIFTERS
 
 PRESET_ITEMS = [(key, m.name, m.description) for key, m in PRESETS.items()] + [
     ("CUSTOM", "Custom mapping", "The mapping edited below (save/load it as JSON)")]
@@ -19,13 +20,8 @@ EXPORT_ITEMS = [
 ]
 
 #: The 2D-to-3D lifter (``ConvertOptions.lifter``; the identifiers are its values).
-LIFTER_ITEMS = [
-    ('posemoe', "PoseMoE", "The PoseMoE network (default)"),
-    ('entangled', "Entangled transformer",
-     "The entangled spatial-temporal transformer network, which measured more accurate "
-     "(docs/benchmarks-model.md)"),
-    ('mediapipe', "MediaPipe 3D", "MediaPipe's own 3D world landmarks (no network)"),
-]
+LIFTER_ITEMS = [(name, LIFTER_NAMES[name][:1].upper() + LIFTER_NAMES[name][1:],
+                 LIFTER_HELP[name][:1].upper() + LIFTER_HELP[name][1:]) for name in LIFTERS]
 
 
 def _is_armature(self, obj):
@@ -79,7 +75,7 @@ class PoseMoESettings(PropertyGroup):
     set_scene_range: BoolProperty(name="Set scene range and fps", default=True,
                                   description="Set the scene's frame range and frame rate to the clip")
 
-    lifter: EnumProperty(name="Lifter", items=LIFTER_ITEMS, default='posemoe',
+    lifter: EnumProperty(name="Lifter", items=LIFTER_ITEMS, default=DEFAULT_LIFTER,
                          description="What turns the detected 2D joints into 3D")
     landmark_correction: BoolProperty(
         name="Correct landmarks", default=True,
@@ -106,7 +102,7 @@ class PoseMoESettings(PropertyGroup):
     batch_output: StringProperty(name="Output folder", subtype='DIR_PATH')
     batch_rows: CollectionProperty(type=PoseMoEBatchRow)
 
-    export_preset: EnumProperty(name="FBX preset", items=EXPORT_ITEMS, default='unity')
+    export_preset: EnumProperty(name="FBX preset", items=EXPORT_ITEMS, default=DEFAULT_FBX_PRESET)
     export_path: StringProperty(name="FBX file", subtype='FILE_PATH', default="//animation.fbx")
 
 

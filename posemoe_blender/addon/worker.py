@@ -49,13 +49,10 @@ def options_dict(options) -> dict:
 
 
 def make_options(**values):
-    """Build a :class:`ConvertOptions` from panel values; values the core does not know yet
-    (e.g. ``foot_lock`` before foot locking exists) are dropped and listed in ``ignored``."""
-    from ..core.pipeline import ConvertOptions
-    known = {f.name for f in dataclasses.fields(ConvertOptions)}
-    options = ConvertOptions(**{k: v for k, v in values.items() if k in known})
-    ignored = sorted(k for k in values if k not in known)
-    return options, ignored
+    """``(ConvertOptions, ignored)`` from panel values; values the options do not know are
+    dropped and listed in ``ignored`` (:func:`posemoe_blender.options.options_from_values`)."""
+    from ..options import options_from_values
+    return options_from_values(**values)
 
 
 class Job:

@@ -37,7 +37,7 @@ import bpy
 from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot
 
 from ..errors import PoseMoEError
-from ..fileio import staging_file
+from ..fileio import atomic_output
 
 #: Axis and scale settings per preset (see the module docstring for the reasons).
 PRESETS = {
@@ -76,34 +76,22 @@ def export_fbx(filepath: str | os.PathLike, armature_obj: bpy.types.Object,
     if armature_obj is None or armature_obj.type != 'ARMATURE':
         raise PoseMoEError("export_fbx needs an armature object")
     path = os.path.abspath(os.fspath(filepath))
-    folder = os.path.dirname(path)
-    try:
-        fd, tmp = staging_file(folder, ".fbx")
-        os.close(fd)
-    except OSError as exc:
-        raise PoseMoEError(f"cannot write {path}: {exc.strerror or exc}") from None
-
     view_layer = bpy.context.view_layer
-    if bpy.context.object is not None and bpy.context.object.mode != 'OBJECT':
-        bpy.ops.object.mode_set(mode='OBJECT')
-    for obj in view_layer.objects:
-        obj.select_set(False)
-    armature_obj.hide_set(False)
-    armature_obj.select_set(True)
-    view_layer.objects.active = armature_obj
-    try:
-        with _rest_pose_while_writing(armature_obj):
-            result = bpy.ops.export_scene.fbx(filepath=tmp, **COMMON, **PRESETS[preset])
+    with atomic_output(path, ".fbx") as tmp:
+        if bpy.context.object is not None and bpy.context.object.mode != 'OBJECT':
+            bpy.ops.object.mode_set(mode='OBJECT')
+        for obj in view_layer.objects:
+            obj.select_set(False)
+        armature_obj.hide_set(False)
+        armature_obj.select_set(True)
+        view_layer.objects.active = armature_obj
+        try:
+            with _rest_pose_while_writing(armature_obj):
+                result = bpy.ops.export_scene.fbx(filepath=tmp, **COMMON, **PRESETS[preset])
+        except RuntimeError as exc:  # operator errors
+            raise PoseMoEError(f"cannot write {path}: {str(exc).strip().splitlines()[-1]}") from None
         if 'FINISHED' not in result or os.path.getsize(tmp) == 0:
             raise PoseMoEError(f"cannot write {path}: the FBX exporter failed")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise PoseMoEError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except RuntimeError as exc:  # operator errors
-        raise PoseMoEError(f"cannot write {path}: {str(exc).strip().splitlines()[-1]}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

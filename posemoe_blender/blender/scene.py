@@ -1,20 +1,20 @@
-"""Turn an :class:`~posemoe_blender.core.skeleton.Animation` into output files in a fresh scene.
+"""Turn an :class:`~posemoe_blender.core.skeleton.Animation` into output files.
 
-``write_outputs`` is the one entry point the CLI and the add-on's batch path use: empty factory
-scene -> armature -> Action -> FBX and/or .blend, each written atomically.
+``write_outputs`` is the one entry point the CLI uses: an empty factory scene (or the
+``--target-rig`` file) -> rig + Action (:func:`~.retarget.build_rig_action`) -> FBX and/or
+.blend, each written atomically.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+from typing import Optional
 
 import bpy
 
 from ..errors import PoseMoEError
-from .armature import build_armature
+from ..fileio import atomic_output
 from .export import export_fbx
-from .keyframes import write_action
 
 #: Name of the armature object (and its data) in the written scene.
 ARMATURE_NAME = "PoseMoE_Rig"
@@ -28,47 +28,52 @@ def save_blend(filepath: str | os.PathLike, compress: bool = True) -> str:
     Raises :class:`PoseMoEError` if the folder is not writable or saving fails.
     """
     path = os.path.abspath(os.fspath(filepath))
-    folder = os.path.dirname(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".posemoe-", suffix=".blend", dir=folder)
-        os.close(fd)
-        os.unlink(tmp)  # Blender would keep an existing file as a .blend1 backup
-    except OSError as exc:
-        raise PoseMoEError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        bpy.ops.wm.save_as_mainfile(filepath=tmp, copy=True, compress=compress,
-                                    relative_remap=False, check_existing=False)
+    with atomic_output(path, ".blend", precreate=False) as tmp:
+        try:
+            bpy.ops.wm.save_as_mainfile(filepath=tmp, copy=True, compress=compress,
+                                        relative_remap=False, check_existing=False)
+        except RuntimeError as exc:
+            raise PoseMoEError(f"cannot write {path}: {str(exc).strip().splitlines()[-1]}") from None
         if not os.path.isfile(tmp):
             raise PoseMoEError(f"cannot write {path}: Blender did not save the file")
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:
-        raise PoseMoEError(f"cannot write {path}: {str(exc).strip().splitlines()[-1]}") from None
-    finally:
-        for leftover in (tmp, tmp + "1"):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
     return path
 
 
 def write_outputs(animation, action_name: str, fbx_path: str | os.PathLike | None = None,
-                  blend_path: str | os.PathLike | None = None, preset: str = "unity") -> dict:
-    """Build the rig for ``animation`` in an empty factory scene and write the outputs.
+                  blend_path: str | os.PathLike | None = None, preset: str = "unity", *,
+                  video: str = "", target_rig: Optional[str] = None, mapping=None,
+                  armature: Optional[str] = None, match_rest: bool = True) -> dict:
+    """Put ``animation`` on a rig and write the outputs.
 
-    Resets Blender to empty factory settings (anything open is discarded), builds the armature
-    (:func:`build_armature`), keys the Action ``action_name`` (:func:`write_action`, frames
-    1..T, scene fps from ``animation.fps``), then exports ``fbx_path`` with ``preset``
-    (``"unity"``, ``"unreal"`` or ``"blender"``) and saves ``blend_path`` (both optional,
-    both atomic). Returns ``{"fbx": path or None, "blend": path or None, "action": the
-    Action's real name, "frames": T}``. Raises :class:`PoseMoEError` for unwritable outputs.
+    Without ``target_rig``: resets Blender to empty factory settings (anything open is
+    discarded) and builds the generated rig :data:`ARMATURE_NAME`. With ``target_rig`` (a
+    ``.blend`` or ``.fbx``): opens it (:func:`~.retarget.load_target_rig`; ``mapping`` None:
+    the shipped bone map that fits) and retargets onto its armature (``armature``: which one).
+    Either way :func:`~.retarget.build_rig_action` keys the Action ``action_name`` (frames
+    1..T, scene range and fps from the clip), then ``fbx_path`` is exported with ``preset``
+    (``"unity"``, ``"unreal"`` or ``"blender"``) and ``blend_path`` saved (both optional, both
+    atomic). Returns build_rig_action's summary plus ``"fbx"``, ``"blend"``, ``"frames"`` and
+    ``"mapping"`` (the bone map's name, or None). Raises :class:`PoseMoEError` for unwritable
+    outputs or a rig that cannot be read or does not fit.
     """
+    from .retarget import RigRequest, build_rig_action, load_target_rig
     if animation.num_frames == 0:
         raise PoseMoEError("the animation has no frames")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    obj = build_armature(animation, ARMATURE_NAME)
-    action = write_action(obj, animation, action_name, start_frame=1)
+    source = video or action_name
+    if target_rig is None:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        request = RigRequest(video=source, action_name=action_name, rig_name=ARMATURE_NAME)
+    else:
+        obj, mapping = load_target_rig(target_rig, mapping, armature)
+        request = RigRequest(video=source, action_name=action_name, target='EXISTING',
+                             armature=obj.name, mapping=mapping, match_rest=match_rest,
+                             root_motion=bool(animation.info.get("root_motion", True)))
+    out = build_rig_action(bpy.context, request, animation)
+    obj = bpy.data.objects[out["object"]]
     scene = bpy.context.scene
     scene.frame_set(scene.frame_start)
-    out = {"fbx": None, "blend": None, "action": action.name, "frames": animation.num_frames}
+    out.update(fbx=None, blend=None, frames=animation.num_frames,
+               mapping=mapping.name if target_rig is not None else None)
     if fbx_path is not None:
         out["fbx"] = export_fbx(fbx_path, obj, preset=preset)
     if blend_path is not None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 
 from ..errors import PoseMoEError
+from ..options import LIFTERS, NETWORK_NAMES, ConvertOptions, check_lifter
 from ..model import weights as model_weights
 from . import detection, landmarks, lifting, smoothing, solving
 from .skeleton import Animation
@@ -29,30 +30,9 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int], None]
 
-#: ``--lifter`` choices: the two shipped networks (PoseMoE is the default), then MediaPipe's
-#: own 3D world landmarks (no network).
-LIFTERS = ("posemoe", "entangled", "mediapipe")
-#: The network lifters and how messages name them; their shipped weights are
-#: :data:`posemoe_blender.model.weights.SHIPPED_WEIGHTS` ``[name]``.
-NETWORK_NAMES = {"posemoe": "PoseMoE", "entangled": "entangled transformer"}
-
-
-@dataclass
-class ConvertOptions:
-    """What a user can choose for one conversion (CLI flags and panel settings)."""
-
-    device: str = "auto"            # auto | cpu | cuda
-    start: int = 0                  # first frame (inclusive)
-    end: Optional[int] = None       # last frame (exclusive); None = to the end
-    fps_out: Optional[float] = None  # resample the animation to this frame rate
-    smoothing: float = 0.5          # 0 = off, 1 = strongest
-    root_motion: bool = True
-    max_gap_s: float = 0.5          # longer detection gaps are held and reported
-    weights: Optional[str] = None   # network weights file (default: the lifter's shipped file)
-    lifter: str = "posemoe"         # posemoe | entangled | mediapipe (MediaPipe's own 3D world landmarks)
-    foot_lock: bool = True          # pin feet in contact, floor under them (core/footlock.py)
-    flip: bool = False              # test-time mirroring of the network lifters (core/lifting.py)
-    landmark_correction: bool = True  # move BlazePose's 2D onto the networks' joint convention (core/landmarks.py)
+#: The choices and their defaults live in :mod:`posemoe_blender.options` (no heavy imports).
+__all__ = ["ConvertOptions", "LIFTERS", "NETWORK_NAMES", "ClipResult", "process_clip",
+           "prepare_lifter", "check_lifter", "lifter_weights"]
 
 
 @dataclass
@@ -136,13 +116,6 @@ def detected_world(dets, fps: float, max_gap_s: float) -> np.ndarray:
     seen = np.repeat(dets.detected[:, None, None].astype(np.float32), dets.world3d.shape[1], axis=1)
     return smoothing.fill_gaps(np.concatenate([dets.world3d, seen], axis=-1), fps,
                                max_gap_s=max_gap_s)[0][..., :3]
-
-
-def check_lifter(name: str) -> str:
-    """``name`` when it is one of :data:`LIFTERS`, else PoseMoEError listing the choices."""
-    if name not in LIFTERS:
-        raise PoseMoEError(f"unknown lifter {name!r} (choose {', '.join(LIFTERS[:-1])} or {LIFTERS[-1]})")
-    return name
 
 
 def lifter_weights(options: ConvertOptions) -> Optional[Path]:

@@ -29,6 +29,10 @@ way ours turns:
 5. **Root motion**: our pelvis displacement from its rest position (world) is rotated by ``C``,
    scaled by the leg-length ratio (target thigh + shin over ours) and written as the target
    root bone's ``location`` (bone-local, ``W_root^T @ H_parent^T @ d / object_scale``).
+
+The rotation conversions here are plain numpy (no SciPy): the add-on applies a conversion in
+Blender's own Python, which may have only numpy (the pipeline itself can run in another
+Python, see ``addon/remote.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from ..errors import PoseMoEError
 from .retarget_presets import BoneMapping
@@ -98,6 +101,19 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return np.divide(v, n, out=np.zeros_like(v, dtype=np.float64), where=n > _EPS)
 
 
+def rotvec_to_matrix(rotvec: np.ndarray) -> np.ndarray:
+    """(..., 3) rotation vectors (axis times angle, radians) -> (..., 3, 3) (Rodrigues)."""
+    v = np.asarray(rotvec, float)
+    angle = np.linalg.norm(v, axis=-1)
+    axis = _unit(v)
+    K = np.zeros(v.shape[:-1] + (3, 3))
+    K[..., 0, 1], K[..., 0, 2] = -axis[..., 2], axis[..., 1]
+    K[..., 1, 0], K[..., 1, 2] = axis[..., 2], -axis[..., 0]
+    K[..., 2, 0], K[..., 2, 1] = -axis[..., 1], axis[..., 0]
+    s, c = np.sin(angle)[..., None, None], np.cos(angle)[..., None, None]
+    return np.eye(3) + s * K + (1 - c) * (K @ K)
+
+
 def min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(3, 3) smallest rotation taking direction ``a`` onto direction ``b``."""
     a, b = _unit(np.asarray(a, float)), _unit(np.asarray(b, float))
@@ -109,22 +125,58 @@ def min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         perp = np.cross(a, [1.0, 0.0, 0.0])
         if np.linalg.norm(perp) < 1e-6:
             perp = np.cross(a, [0.0, 1.0, 0.0])
-        return Rotation.from_rotvec(_unit(perp) * np.pi).as_matrix()
-    return Rotation.from_rotvec(axis / s * np.arctan2(s, c)).as_matrix()
+        return rotvec_to_matrix(_unit(perp) * np.pi)
+    return rotvec_to_matrix(axis / s * np.arctan2(s, c))
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 4) w-x-y-z quaternions (normalised here) -> (..., 3, 3) rotation matrices."""
+    q = _unit(np.asarray(q, float))
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    m = np.empty(q.shape[:-1] + (3, 3))
+    m[..., 0, 0] = 1 - 2 * (y * y + z * z)
+    m[..., 0, 1] = 2 * (x * y - w * z)
+    m[..., 0, 2] = 2 * (x * z + w * y)
+    m[..., 1, 0] = 2 * (x * y + w * z)
+    m[..., 1, 1] = 1 - 2 * (x * x + z * z)
+    m[..., 1, 2] = 2 * (y * z - w * x)
+    m[..., 2, 0] = 2 * (x * z - w * y)
+    m[..., 2, 1] = 2 * (y * z + w * x)
+    m[..., 2, 2] = 1 - 2 * (x * x + y * y)
+    return m
+
+
+def matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation matrices -> (..., 4) unit w-x-y-z quaternions (Shepperd's method:
+    each matrix uses the best conditioned of the four formulas)."""
+    m = np.asarray(m, float)
+    m00, m01, m02 = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+    m10, m11, m12 = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
+    m20, m21, m22 = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
+    diag = np.stack([m00 + m11 + m22, m00, m11, m22], axis=-1)
+    case = np.argmax(diag, axis=-1)
+    cands = np.empty(m.shape[:-2] + (4, 4))
+    s0 = 2 * np.sqrt(np.maximum(1 + m00 + m11 + m22, 1e-12))
+    cands[..., 0, :] = np.stack([s0 / 4, (m21 - m12) / s0, (m02 - m20) / s0, (m10 - m01) / s0], -1)
+    s1 = 2 * np.sqrt(np.maximum(1 + m00 - m11 - m22, 1e-12))
+    cands[..., 1, :] = np.stack([(m21 - m12) / s1, s1 / 4, (m01 + m10) / s1, (m02 + m20) / s1], -1)
+    s2 = 2 * np.sqrt(np.maximum(1 - m00 + m11 - m22, 1e-12))
+    cands[..., 2, :] = np.stack([(m02 - m20) / s2, (m01 + m10) / s2, s2 / 4, (m12 + m21) / s2], -1)
+    s3 = 2 * np.sqrt(np.maximum(1 - m00 - m11 + m22, 1e-12))
+    cands[..., 3, :] = np.stack([(m10 - m01) / s3, (m02 + m20) / s3, (m12 + m21) / s3, s3 / 4], -1)
+    q = np.take_along_axis(cands, case[..., None, None], axis=-2)[..., 0, :]
+    return _unit(q)
 
 
 def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """(..., 4) w-x-y-z -> (..., 3, 3)."""
-    shape = q.shape[:-1]
-    m = Rotation.from_quat(np.asarray(q, float)[..., [1, 2, 3, 0]].reshape(-1, 4)).as_matrix()
-    return m.reshape(shape + (3, 3))
+    return quat_to_matrix(q)
 
 
 def _matrix_to_quat(m: np.ndarray) -> np.ndarray:
     """(..., 3, 3) -> (..., 4) w-x-y-z, sign-continuous along the first axis."""
-    shape = m.shape[:-2]
-    q = Rotation.from_matrix(m.reshape(-1, 3, 3)).as_quat().reshape(shape + (4,))[..., [3, 0, 1, 2]]
-    if q.shape[0] > 1:
+    q = matrix_to_quat(m)
+    if q.ndim > 1 and q.shape[0] > 1:
         dots = np.sum(q[1:] * q[:-1], axis=-1)
         signs = np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)
         q[1:] *= signs[..., None]
@@ -319,17 +371,27 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
 
 def quaternions_to_euler(quat: np.ndarray, order: str) -> np.ndarray:
     """(T, 4) w-x-y-z -> (T, 3) Blender Euler angles for rotation mode ``order`` ('XYZ', ...),
-    unwrapped in time (no 360-degree jumps)."""
+    unwrapped in time (no 360-degree jumps).
+
+    Blender's ``'XYZ'`` applies X first, then Y, then Z about fixed axes:
+    ``R = R_Z(c) @ R_Y(b) @ R_X(a)``; in general ``R = R_k @ R_j @ R_i`` for the order ``ijk``."""
     order = order.upper()
     if sorted(order) != ["X", "Y", "Z"]:
         raise PoseMoEError(f"unknown Euler order {order!r}")
-    # Blender's 'XYZ' applies X first, then Y, then Z about fixed axes: scipy's extrinsic 'xyz'
-    e = Rotation.from_quat(np.asarray(quat, float)[:, [1, 2, 3, 0]]).as_euler(order.lower())
-    e = np.unwrap(e, axis=0)
-    # back to Blender's component order (x, y, z)
-    out = np.empty_like(e)
-    for k, axis in enumerate(order):
-        out[:, "XYZ".index(axis)] = e[:, k]
+    i, j, k = ("XYZ".index(a) for a in order)
+    e = 1.0 if (i, j, k) in ((0, 1, 2), (1, 2, 0), (2, 0, 1)) else -1.0  # parity of the order
+    R = quat_to_matrix(np.asarray(quat, float))
+    first = np.arctan2(e * R[:, k, j], R[:, k, k])
+    middle = np.arcsin(np.clip(-e * R[:, k, i], -1.0, 1.0))
+    last = np.arctan2(e * R[:, j, i], R[:, i, i])
+    lock = np.hypot(R[:, k, j], R[:, k, k]) < 1e-9  # gimbal lock: put the first angle's share on the last
+    if lock.any():
+        first[lock] = 0.0
+        last[lock] = np.arctan2(-e * R[lock, i, j], R[lock, j, j])
+    angles = np.unwrap(np.stack([first, middle, last], axis=1), axis=0)
+    out = np.empty_like(angles)
+    for n, axis in enumerate((i, j, k)):
+        out[:, axis] = angles[:, n]
     return out
 
 

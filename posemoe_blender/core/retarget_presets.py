@@ -1,4 +1,6 @@
-"""Bone-name mappings from the generated rig (:data:`~.skeleton.BONE_NAMES`) to common rigs.
+"""Bone-name mappings ("bone maps") from the generated rig (:data:`~.skeleton.BONE_NAMES`)
+to other rigs (standard library only: the add-on's panel lists them before the pipeline's
+packages are installed).
 
 A mapping is a :class:`BoneMapping`: ``bones`` maps our bone name -> the target rig's bone
 name (only the bones listed are keyed; every other bone of the target is left untouched),
@@ -8,12 +10,18 @@ mapped bone (forearms, shins, head), a target bone whose head marks that end (us
 measure the target's rest direction; without it the bone's own axis is used).
 
 Our ``LHip``/``RHip`` bones (pelvis -> hip joint) have no counterpart in most rigs: the thighs
-hang from the pelvis bone there, so the presets leave them out.
+hang from the pelvis bone there, so the shipped maps leave them out.
 
-Custom mappings are stored as JSON::
+The shipped maps are JSON files in ``posemoe_blender/data/bone_maps/``, found by walking that
+folder (add a file there to add a preset; its id is the file name without ``.json`` in upper
+case, e.g. ``mixamo.json`` -> ``MIXAMO``). A file (and a custom mapping saved from the panel)
+looks like::
 
     {"name": "My rig", "bones": {"Hips": "pelvis", "LThigh": "thigh_l", ...},
-     "root": "pelvis", "tips": {"LForearm": "hand_l"}}
+     "root": "pelvis", "tips": {"LForearm": "hand_l"},
+     "description": "...", "aliases": ["myrig"], "order": 7}
+
+``aliases`` are extra names ``convert --preset`` accepts; ``order`` sorts the panel's list.
 """
 
 from __future__ import annotations
@@ -21,10 +29,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import Iterable, Optional
 
 from ..errors import PoseMoEError
+from ..fileio import atomic_output
 from .skeleton import BONE_NAMES
+
+#: Where the shipped bone maps live (walked by :func:`find_bone_maps`).
+BONE_MAP_DIR = Path(__file__).resolve().parents[1] / "data" / "bone_maps"
 
 
 @dataclass
@@ -36,6 +49,8 @@ class BoneMapping:
     root: Optional[str] = None
     tips: dict = field(default_factory=dict)
     description: str = ""
+    aliases: tuple = ()
+    source: str = ""
 
     @property
     def root_bone(self) -> Optional[str]:
@@ -50,105 +65,60 @@ class BoneMapping:
         return out
 
 
-def _sided(center: dict, left: dict, tips_left: Optional[dict] = None, *, upper: str, lower: str,
-           name: str, root: Optional[str] = None, description: str = "") -> BoneMapping:
-    """A mapping from the centre-line bones and the left side, the right side derived by
-    replacing ``lower`` (e.g. ``"_l"``, ``".L"``, ``"Left"``) with ``upper``'s counterpart."""
-    bones = dict(center)
-    tips = {}
-    for ours, theirs in left.items():
-        bones["L" + ours] = theirs
-        bones["R" + ours] = theirs.replace(lower, upper)
-    for ours, theirs in (tips_left or {}).items():
-        if ours.startswith("L"):
-            tips[ours] = theirs
-            tips["R" + ours[1:]] = theirs.replace(lower, upper)
-        else:
-            tips[ours] = theirs
-    return BoneMapping(name=name, bones=bones, root=root, tips=tips, description=description)
-
-
-#: The generated rig itself (identity mapping): a clip onto a rig built from another clip.
-POSEMOE = BoneMapping(name="PoseMoE rig", bones={b: b for b in BONE_NAMES},
-                      description="The rig this add-on generates (same bone names)")
-
-#: Rigify's human meta-rig (before "Generate Rig").
-RIGIFY_METARIG = _sided(
-    {"Hips": "spine", "Spine": "spine.002", "Neck": "spine.004", "Head": "spine.006"},
-    {"Clavicle": "shoulder.L", "UpperArm": "upper_arm.L", "Forearm": "forearm.L",
-     "Thigh": "thigh.L", "Shin": "shin.L"},
-    {"LForearm": "hand.L", "LShin": "foot.L"},
-    lower=".L", upper=".R", name="Rigify meta-rig",
-    description="Rigify human meta-rig (spine, spine.002, spine.004, spine.006, upper_arm.L, ...)")
-
-#: A generated Rigify rig, driving its FK controls (set the IK/FK switches to FK).
-RIGIFY_FK = _sided(
-    {"Hips": "hips", "Spine": "chest", "Neck": "neck", "Head": "head"},
-    {"Clavicle": "shoulder.L", "UpperArm": "upper_arm_fk.L", "Forearm": "forearm_fk.L",
-     "Thigh": "thigh_fk.L", "Shin": "shin_fk.L"},
-    {"LForearm": "hand_fk.L", "LShin": "foot_fk.L"},
-    lower=".L", upper=".R", name="Rigify (generated, FK controls)", root="torso",
-    description="Generated Rigify rig: torso/hips/chest/neck/head and the *_fk limb controls")
-
-#: A generated Rigify rig's deform bones (for rigs whose DEF- constraints were removed,
-#: e.g. game-export copies; on a live Rigify rig the constraints override these keys).
-RIGIFY_DEF = _sided(
-    {"Hips": "DEF-spine", "Spine": "DEF-spine.002", "Neck": "DEF-spine.004",
-     "Head": "DEF-spine.006"},
-    {"Clavicle": "DEF-shoulder.L", "UpperArm": "DEF-upper_arm.L", "Forearm": "DEF-forearm.L",
-     "Thigh": "DEF-thigh.L", "Shin": "DEF-shin.L"},
-    {"LForearm": "DEF-hand.L", "LShin": "DEF-foot.L"},
-    lower=".L", upper=".R", name="Rigify (generated, DEF- bones)",
-    description="Generated Rigify rig's DEF- bones (constraint-free export rigs)")
-
-#: Mixamo characters (``mixamorig:`` prefix, as imported from Mixamo's FBX).
-MIXAMO = _sided(
-    {"Hips": "mixamorig:Hips", "Spine": "mixamorig:Spine1", "Neck": "mixamorig:Neck",
-     "Head": "mixamorig:Head"},
-    {"Clavicle": "mixamorig:LeftShoulder", "UpperArm": "mixamorig:LeftArm",
-     "Forearm": "mixamorig:LeftForeArm", "Thigh": "mixamorig:LeftUpLeg",
-     "Shin": "mixamorig:LeftLeg"},
-    {"LForearm": "mixamorig:LeftHand", "LShin": "mixamorig:LeftFoot",
-     "Head": "mixamorig:HeadTop_End"},
-    lower="Left", upper="Right", name="Mixamo",
-    description="Mixamo rigs (mixamorig:Hips, mixamorig:LeftArm, ...)")
-
-#: Unreal Engine 4 mannequin (SK_Mannequin).
-UE4 = _sided(
-    {"Hips": "pelvis", "Spine": "spine_02", "Neck": "neck_01", "Head": "head"},
-    {"Clavicle": "clavicle_l", "UpperArm": "upperarm_l", "Forearm": "lowerarm_l",
-     "Thigh": "thigh_l", "Shin": "calf_l"},
-    {"LForearm": "hand_l", "LShin": "foot_l"},
-    lower="_l", upper="_r", name="Unreal mannequin (UE4)",
-    description="UE4 SK_Mannequin (pelvis, spine_01..03, upperarm_l, calf_l, ...)")
-
-#: Unreal Engine 5 mannequin (SKM_Manny / SKM_Quinn).
-UE5 = _sided(
-    {"Hips": "pelvis", "Spine": "spine_03", "Neck": "neck_01", "Head": "head"},
-    {"Clavicle": "clavicle_l", "UpperArm": "upperarm_l", "Forearm": "lowerarm_l",
-     "Thigh": "thigh_l", "Shin": "calf_l"},
-    {"LForearm": "hand_l", "LShin": "foot_l"},
-    lower="_l", upper="_r", name="Unreal mannequin (UE5)",
-    description="UE5 Manny/Quinn (pelvis, spine_01..05, neck_01..02, upperarm_l, ...)")
-
-#: Preset id (as used by the panel) -> mapping.
-PRESETS = {
-    "POSEMOE": POSEMOE,
-    "RIGIFY_METARIG": RIGIFY_METARIG,
-    "RIGIFY_FK": RIGIFY_FK,
-    "RIGIFY_DEF": RIGIFY_DEF,
-    "MIXAMO": MIXAMO,
-    "UE4": UE4,
-    "UE5": UE5,
-}
+def find_bone_maps(folders: Iterable[os.PathLike | str] = (BONE_MAP_DIR,)) -> dict:
+    """Preset id -> :class:`BoneMapping` for every ``*.json`` under ``folders`` (walked in
+    sorted order, sub-folders too), sorted by each file's ``order`` then id. A broken file is a
+    PoseMoEError naming it (a shipped map must load)."""
+    found = []
+    for folder in folders:
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.endswith(".json") and not name.startswith("."):
+                    path = os.path.join(dirpath, name)
+                    mapping = load_mapping(path)
+                    with open(path, encoding="utf-8") as fh:
+                        order = json.load(fh).get("order", 1000)
+                    found.append((order, os.path.splitext(name)[0].upper(), mapping))
+    return {key: mapping for _, key, mapping in sorted(found, key=lambda x: (x[0], x[1]))}
 
 
 def get_preset(preset_id: str) -> BoneMapping:
-    try:
-        return PRESETS[preset_id]
-    except KeyError:
-        raise PoseMoEError(f"unknown retarget preset {preset_id!r} "
-                           f"(choose from {', '.join(PRESETS)})") from None
+    """A shipped map by id (``MIXAMO``), file name (``mixamo``, ``rigify-fk``) or alias
+    (``rigify``, ``unreal``), case-insensitive; PoseMoEError listing the choices otherwise."""
+    key = str(preset_id).strip().replace("-", "_")
+    if key.upper() in PRESETS:
+        return PRESETS[key.upper()]
+    for mapping in PRESETS.values():
+        if key.lower() in mapping.aliases:
+            return mapping
+    raise PoseMoEError(f"unknown retarget preset {preset_id!r} "
+                       f"(choose from {', '.join(preset_names())})") from None
+
+
+def preset_names() -> list:
+    """The names ``convert --preset`` accepts for the shipped maps (file names, then aliases)."""
+    names = [k.lower() for k in PRESETS]
+    return names + [a for m in PRESETS.values() for a in m.aliases if a not in names]
+
+
+def resolve_mapping(name_or_path: str) -> BoneMapping:
+    """A shipped map's name (see :func:`get_preset`) or a mapping JSON file."""
+    if str(name_or_path).lower().endswith(".json") or os.sep in str(name_or_path):
+        return load_mapping(name_or_path)
+    return get_preset(name_or_path)
+
+
+def detect_mapping(bone_names: Iterable[str]) -> Optional[BoneMapping]:
+    """The shipped map that finds the most of its bones among ``bone_names`` (at least half
+    of them), or None. Ties go to the map listed first."""
+    names = set(bone_names)
+    best, best_hits = None, 0
+    for mapping in PRESETS.values():
+        hits = sum(t in names for t in mapping.bones.values())
+        if hits * 2 >= len(mapping.bones) and hits > best_hits:
+            best, best_hits = mapping, hits
+    return best
 
 
 def mapping_from_dict(data: dict, source: str = "mapping") -> BoneMapping:
@@ -175,8 +145,13 @@ def mapping_from_dict(data: dict, source: str = "mapping") -> BoneMapping:
     root = data.get("root") or None
     if root is not None and not isinstance(root, str):
         raise PoseMoEError(f"{source}: \"root\" must be a bone name")
+    aliases = data.get("aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise PoseMoEError(f"{source}: \"aliases\" must be a list of names")
     return BoneMapping(name=str(data.get("name") or os.path.basename(source)), bones=bones,
-                       root=root, tips={k: v for k, v in tips.items() if v})
+                       root=root, tips={k: v for k, v in tips.items() if v},
+                       description=str(data.get("description") or ""),
+                       aliases=tuple(a.lower() for a in aliases), source=str(source))
 
 
 def load_mapping(path: str | os.PathLike) -> BoneMapping:
@@ -195,14 +170,23 @@ def load_mapping(path: str | os.PathLike) -> BoneMapping:
 def save_mapping(path: str | os.PathLike, mapping: BoneMapping) -> str:
     """Write ``mapping`` as JSON (atomically); returns the absolute path."""
     path = os.path.abspath(os.fspath(path))
-    tmp = path + ".tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(mapping.to_json(), fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
+        with atomic_output(path, ".json") as tmp:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(mapping.to_json(), fh, indent=2)
+                fh.write("\n")
     except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         raise PoseMoEError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return path
+
+
+#: Preset id (as used by the panel) -> mapping: the shipped maps, found by a folder walk.
+PRESETS = find_bone_maps()
+#: The generated rig itself (identity mapping): a clip onto a rig built from another clip.
+POSEMOE = PRESETS["POSEMOE"]
+RIGIFY_METARIG = PRESETS["RIGIFY_METARIG"]
+RIGIFY_FK = PRESETS["RIGIFY_FK"]
+RIGIFY_DEF = PRESETS["RIGIFY_DEF"]
+MIXAMO = PRESETS["MIXAMO"]
+UE4 = PRESETS["UE4"]
+UE5 = PRESETS["UE5"]

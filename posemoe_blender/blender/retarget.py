@@ -1,9 +1,16 @@
-"""Put a finished conversion into the scene, on the main thread, in one step.
+"""Put a solved animation on a rig in the scene: the one place that builds a rig and its Action.
 
-Everything a conversion creates (armature, Action, NLA track, changed scene range) is made
-here and only here, after the worker has finished; if anything fails half-way the
-:class:`SceneChanges` record undoes it, so a failed or cancelled conversion leaves the file
-exactly as it was.
+:func:`build_rig_action` is used by ``convert`` (:mod:`.scene`), the add-on (after its worker
+has finished, on the main thread) and the benchmarks. It either builds the generated rig
+(``target='NEW'``) or retargets onto an armature already in the scene (``'EXISTING'``: a
+Rigify, Mixamo, Unreal or custom rig, with a :class:`~posemoe_blender.core.retarget_presets.BoneMapping`),
+and keys one new Action. Everything it creates (armature, Action, NLA track, changed scene
+range) is recorded in a :class:`SceneChanges`; if anything fails half-way it is undone, so a
+failed conversion leaves the file exactly as it was.
+
+:func:`load_target_rig` opens a rig file (``.blend`` or ``.fbx``) for ``convert --target-rig``.
+The math lives in :mod:`posemoe_blender.core.retarget` (no bpy); this module only reads the
+rig's rest layout and writes keys.
 """
 
 from __future__ import annotations
@@ -16,11 +23,11 @@ import bpy
 import numpy as np
 from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
 
-from ..blender.armature import build_armature
-from ..blender.keyframes import fill_fcurve, fps_settings, write_action
 from ..core.retarget import TargetRig, quaternions_to_euler, retarget
-from ..core.retarget_presets import BoneMapping, get_preset, mapping_from_dict
+from ..core.retarget_presets import PRESETS, BoneMapping, detect_mapping
 from ..errors import PoseMoEError
+from .armature import build_armature
+from .keyframes import fill_fcurve, fps_settings, write_action
 
 #: Custom properties on every Action the add-on writes (used to skip converted clips).
 SOURCE_PROP = "posemoe_source"
@@ -28,10 +35,10 @@ TARGET_PROP = "posemoe_target"
 
 
 @dataclass
-class ApplyRequest:
-    """Where and how one clip's animation goes (values read from the panel)."""
+class RigRequest:
+    """Where and how one clip's animation goes (the panel's values, or convert's options)."""
 
-    video: str
+    video: str                             # the source clip (recorded on the Action)
     target: str = "NEW"                    # NEW | EXISTING
     armature: Optional[str] = None         # object name for EXISTING
     mapping: Optional[BoneMapping] = None  # for EXISTING
@@ -41,22 +48,20 @@ class ApplyRequest:
     set_scene_range: bool = True
     push_to_nla: bool = False
     action_name: str = ""
+    rig_name: str = ""                     # NEW: the armature's name (default PoseMoE_<action>)
 
     def __post_init__(self):
         if not self.action_name:
             self.action_name = os.path.splitext(os.path.basename(self.video))[0] or "PoseMoE"
+        if not self.rig_name:
+            self.rig_name = f"PoseMoE_{self.action_name}"
 
 
-# --------------------------------------------------------------------------- mapping helpers
+#: The add-on's older name for :class:`RigRequest`.
+ApplyRequest = RigRequest
 
-def mapping_from_settings(settings) -> BoneMapping:
-    """The preset chosen in the panel, or the custom mapping edited there."""
-    if settings.preset != 'CUSTOM':
-        return get_preset(settings.preset)
-    return mapping_from_dict({"name": settings.custom_name or "Custom",
-                              "bones": {row.source: row.target for row in settings.custom_mapping},
-                              "root": settings.custom_root or None}, "custom mapping")
 
+# --------------------------------------------------------------------------- rest layout
 
 def target_rig_from_object(obj) -> TargetRig:
     """The rest layout of an armature object (bones in ``obj.data.bones`` order)."""
@@ -184,9 +189,9 @@ def _scene_range(scene, start: int, frames: int, fps: float):
     scene.render.fps, scene.render.fps_base = fps_settings(fps)
 
 
-def apply_new_rig(context, request: ApplyRequest, animation, changes: SceneChanges) -> dict:
+def apply_new_rig(context, request: RigRequest, animation, changes: SceneChanges) -> dict:
     """Build the generated rig for ``animation`` and key a new Action on it."""
-    obj = build_armature(animation, f"PoseMoE_{request.action_name}", context.scene.collection)
+    obj = build_armature(animation, request.rig_name, context.scene.collection)
     changes.ids.append(("objects", obj))
     changes.ids.append(("armatures", obj.data))
     action = write_action(obj, animation, request.action_name, start_frame=request.start_frame)
@@ -284,7 +289,7 @@ def _set_values(fc, frames, values):
     fc.update()
 
 
-def apply_to_rig(context, request: ApplyRequest, animation, changes: SceneChanges) -> dict:
+def apply_to_rig(context, request: RigRequest, animation, changes: SceneChanges) -> dict:
     """Retarget ``animation`` onto the existing armature and key a new Action on it."""
     obj = bpy.data.objects.get(request.armature or "")
     rig = target_rig_from_object(obj)
@@ -328,8 +333,14 @@ def apply_to_rig(context, request: ApplyRequest, animation, changes: SceneChange
             "constrained": constrained}
 
 
-def apply_result(context, request: ApplyRequest, animation) -> dict:
-    """Apply one finished conversion in one step; on any error nothing is left behind."""
+def build_rig_action(context, request: RigRequest, animation) -> dict:
+    """Build the generated rig (``request.target == 'NEW'``) or retarget onto the existing
+    armature ``request.armature`` with ``request.mapping``, and key one new Action from
+    ``animation``, in one step; on any error nothing is left behind.
+
+    Returns ``{"object", "action"}`` (the names Blender gave them), ``"bones"`` (keyed),
+    ``"missing"`` (mapped bones the rig lacks) and, when retargeting, ``"scale"``,
+    ``"warnings"`` and ``"constrained"``."""
     if request.target == 'EXISTING':
         obj = bpy.data.objects.get(request.armature or "")
         if obj is None or obj.type != 'ARMATURE':
@@ -344,10 +355,14 @@ def apply_result(context, request: ApplyRequest, animation) -> dict:
         raise
 
 
+#: The add-on's older name for :func:`build_rig_action`.
+apply_result = build_rig_action
+
+
 def export_clip_fbx(context, animation, action_name: str, path: str, preset: str) -> str:
     """Write one clip's generated rig + Action to ``path`` (FBX) without changing the scene:
     the temporary rig, its Action and the scene settings are removed/restored afterwards."""
-    from ..blender.export import export_fbx
+    from .export import export_fbx
     from ..quiet import python_stdout_silenced
     changes = SceneChanges(context.scene)
     try:
@@ -369,5 +384,80 @@ def converted_actions(video: str, target_name: str) -> list:
             if a.get(SOURCE_PROP) == src and a.get(TARGET_PROP) == target_name]
 
 
-__all__ = ["ApplyRequest", "apply_result", "export_clip_fbx", "mapping_from_settings",
-           "target_rig_from_object", "converted_actions"]
+RIG_SUFFIXES = (".blend", ".fbx")
+
+
+def check_rig_file(path: str) -> str:
+    """The absolute path of an existing ``.blend`` / ``.fbx`` rig file, else PoseMoEError."""
+    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if not path.lower().endswith(RIG_SUFFIXES):
+        raise PoseMoEError(f"{path}: the target rig must be a .blend or .fbx file")
+    if not os.path.isfile(path):
+        raise PoseMoEError(f"{path}: no such file")
+    return path
+
+
+def choose_armature(objects, mapping: Optional[BoneMapping] = None, name: Optional[str] = None):
+    """The armature object to animate among ``objects``: the one called ``name``; else the
+    only armature; else the one with the most bones of ``mapping`` (any shipped map when
+    None). PoseMoEError when there is none or the choice is unclear."""
+    arms = [o for o in objects if o.type == 'ARMATURE']
+    if name:
+        for o in arms:
+            if o.name == name:
+                return o
+        raise PoseMoEError(f"no armature called {name!r} (armatures: {', '.join(o.name for o in arms) or 'none'})")
+    if not arms:
+        raise PoseMoEError("the target rig file has no armature")
+    if len(arms) == 1:
+        return arms[0]
+    maps = [mapping] if mapping is not None else list(PRESETS.values())
+
+    def hits(o):
+        names = set(o.data.bones.keys())
+        return max(sum(t in names for t in m.bones.values()) for m in maps)
+
+    ranked = sorted(arms, key=hits, reverse=True)
+    if hits(ranked[0]) == 0 or hits(ranked[0]) == hits(ranked[1]):
+        raise PoseMoEError(f"the target rig file has several armatures "
+                           f"({', '.join(o.name for o in arms)}): cannot tell which to animate")
+    return ranked[0]
+
+
+def load_target_rig(path: str, mapping: Optional[BoneMapping] = None, armature: Optional[str] = None):
+    """Open a rig file as the current scene and return ``(armature object, mapping)``.
+
+    ``.blend``: the file is opened (its whole scene, so a saved ``--blend`` keeps the
+    character); ``.fbx``: imported into an empty factory scene with Blender's FBX importer
+    (centimetre files such as Mixamo's come in with their 0.01 armature scale). ``mapping``
+    None: the shipped bone map that matches the rig's bone names best
+    (:func:`~posemoe_blender.core.retarget_presets.detect_mapping`). PoseMoEError for a file
+    that cannot be read, no armature, or no map that fits."""
+    from ..quiet import python_stdout_silenced
+    path = check_rig_file(path)
+    try:
+        with python_stdout_silenced():
+            if path.lower().endswith(".blend"):
+                bpy.ops.wm.open_mainfile(filepath=path, load_ui=False)
+            else:
+                bpy.ops.wm.read_factory_settings(use_empty=True)
+                bpy.ops.import_scene.fbx(filepath=path)
+    except RuntimeError as exc:
+        raise PoseMoEError(f"{path}: cannot read the rig ({str(exc).strip().splitlines()[-1]})") from None
+    obj = choose_armature(bpy.context.scene.objects, mapping, armature)
+    if mapping is None:
+        mapping = detect_mapping(obj.data.bones.keys())
+        if mapping is None:
+            raise PoseMoEError(f"{path}: no shipped bone map fits {obj.name}'s bones "
+                               f"(e.g. {', '.join(list(obj.data.bones.keys())[:4])}): "
+                               "give --preset NAME or a mapping JSON file")
+    names = set(obj.data.bones.keys())
+    if not any(t in names for t in mapping.bones.values()):
+        raise PoseMoEError(f"{path}: {obj.name} has none of the bones of the {mapping.name!r} map "
+                           f"(e.g. {', '.join(list(mapping.bones.values())[:4])})")
+    return obj, mapping
+
+
+__all__ = ["RigRequest", "ApplyRequest", "build_rig_action", "apply_result", "export_clip_fbx",
+           "target_rig_from_object", "converted_actions",
+           "load_target_rig", "choose_armature", "check_rig_file", "SceneChanges"]

@@ -1,0 +1,144 @@
+"""Rigs nobody here hand-built, for the retargeting tests (run inside bpy).
+
+* :func:`rigify_metarig` / :func:`rigify_rig`: Rigify's own human meta-rig
+  (``bpy.ops.object.armature_human_metarig_add``) and the rig Rigify generates from it
+  (``bpy.ops.pose.rigify_generate``); Rigify ships inside bpy.
+* :func:`mixamo_fbx`: a character with Mixamo's bone names and hierarchy (``mixamorig:`` prefix,
+  three spine bones, shoulders, toes, ``HeadTop_End``) in Mixamo's T-pose, written as an FBX in
+  centimetres (scene unit scale 0.01, Y up as Mixamo exports); :func:`import_fbx_rig` then reads
+  it back with Blender's FBX importer, which gives the armature object the 0.01 scale and 90
+  degree axis rotation such imports bring.
+
+And the checks: :func:`effector_positions` (world positions of feet, hands and head on the posed
+rig) and :func:`facing` (the horizontal direction a pair of left/right points faces).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Mixamo's bones (name without the ``mixamorig:`` prefix, parent, head in cm with Z up and the
+#: character facing -Y; a Y Bot's proportions). Tails point at the first child's head.
+MIXAMO_BONES = [
+    ("Hips", None, (0, 0, 104)),
+    ("Spine", "Hips", (0, 0, 114)),
+    ("Spine1", "Spine", (0, 0, 126)),
+    ("Spine2", "Spine1", (0, 0, 139)),
+    ("Neck", "Spine2", (0, 0, 155)),
+    ("Head", "Neck", (0, -1, 164)),
+    ("HeadTop_End", "Head", (0, -1, 183)),
+]
+for _side, _x in (("Left", 1), ("Right", -1)):
+    MIXAMO_BONES += [
+        (f"{_side}Shoulder", "Spine2", (_x * 6, 0, 149)),
+        (f"{_side}Arm", f"{_side}Shoulder", (_x * 18, 0, 149)),
+        (f"{_side}ForeArm", f"{_side}Arm", (_x * 45, 0, 149)),
+        (f"{_side}Hand", f"{_side}ForeArm", (_x * 71, 0, 149)),
+        (f"{_side}HandMiddle1", f"{_side}Hand", (_x * 80, 0, 149)),
+        (f"{_side}HandMiddle4", f"{_side}HandMiddle1", (_x * 89, 0, 149)),
+        (f"{_side}UpLeg", "Hips", (_x * 9, 0, 99)),
+        (f"{_side}Leg", f"{_side}UpLeg", (_x * 9, 0, 55)),
+        (f"{_side}Foot", f"{_side}Leg", (_x * 9, 2, 9)),
+        (f"{_side}ToeBase", f"{_side}Foot", (_x * 9, -11, 2)),
+        (f"{_side}Toe_End", f"{_side}ToeBase", (_x * 9, -19, 2)),
+    ]
+
+
+def _fresh():
+    import bpy
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def rigify_metarig():
+    """A fresh scene with Rigify's human meta-rig; returns it (bones ``spine``, ``thigh.L``...)."""
+    import addon_utils
+    import bpy
+    _fresh()
+    addon_utils.enable("rigify", default_set=True)
+    bpy.ops.object.armature_human_metarig_add()
+    return bpy.context.active_object
+
+
+def rigify_rig():
+    """A fresh scene with the rig Rigify generates from its human meta-rig (meta-rig removed),
+    its IK/FK switches set to FK (as the user guide asks); returns the rig."""
+    import bpy
+    meta = rigify_metarig()
+    bpy.ops.pose.rigify_generate()
+    rig = bpy.context.active_object
+    bpy.data.objects.remove(meta)
+    for pb in rig.pose.bones:
+        if "IK_FK" in pb.keys():
+            pb["IK_FK"] = 1.0
+    return rig
+
+
+def mixamo_fbx(path: str) -> str:
+    """Write the Mixamo-style character (armature only) as an FBX in centimetres; returns ``path``.
+
+    The scene's unit scale is 0.01 and the bones are laid out in centimetres (the Hips 104
+    units up), so the FBX says 1 unit = 1 cm, the way Mixamo's files do."""
+    import bpy
+    _fresh()
+    bpy.context.scene.unit_settings.scale_length = 0.01
+    arm = bpy.data.armatures.new("Armature")
+    obj = bpy.data.objects.new("Armature", arm)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    obj.select_set(True)
+    bpy.ops.object.mode_set(mode='EDIT')
+    heads = {name: np.array(head, float) for name, _, head in MIXAMO_BONES}
+    children = {}
+    for name, parent, _ in MIXAMO_BONES:
+        children.setdefault(parent, []).append(name)
+    ebones = {}
+    for name, parent, head in MIXAMO_BONES:
+        eb = arm.edit_bones.new("mixamorig:" + name)
+        eb.head = head
+        kids = children.get(name)
+        if kids:
+            eb.tail = heads[kids[0]]
+        else:  # a leaf: continue the parent's direction
+            d = heads[name] - heads[parent]
+            eb.tail = heads[name] + d / np.linalg.norm(d) * 5.0
+        eb.roll = 0.0
+        if parent is not None:
+            eb.parent = ebones[parent]
+            eb.use_connect = bool(np.allclose(heads[parent], ebones[parent].tail))
+        ebones[name] = eb
+    bpy.ops.object.mode_set(mode='OBJECT')
+    bpy.ops.export_scene.fbx(filepath=str(path), use_selection=True, object_types={'ARMATURE'},
+                             add_leaf_bones=False, apply_unit_scale=True,
+                             apply_scale_options='FBX_SCALE_NONE', axis_forward='-Z', axis_up='Y')
+    return str(path)
+
+
+def import_fbx_rig(path: str):
+    """A fresh scene with the FBX imported by Blender's importer (default settings); returns the
+    armature object."""
+    import bpy
+    _fresh()
+    bpy.ops.import_scene.fbx(filepath=str(path))
+    return next(o for o in bpy.context.scene.objects if o.type == 'ARMATURE')
+
+
+def world_point(obj, bone: str, end: str = "head") -> np.ndarray:
+    """World position of a posed bone's head or tail (the current frame)."""
+    pb = obj.pose.bones[bone]
+    p = pb.head if end == "head" else pb.tail
+    mw = np.array(obj.matrix_world)
+    return mw[:3, :3] @ np.array(p) + mw[:3, 3]
+
+
+def rest_point(obj, bone: str, end: str = "head") -> np.ndarray:
+    b = obj.data.bones[bone]
+    p = b.head_local if end == "head" else b.tail_local
+    mw = np.array(obj.matrix_world)
+    return mw[:3, :3] @ np.array(p) + mw[:3, 3]
+
+
+def facing(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The unit horizontal direction a body faces, from a left and a right point (Z up)."""
+    f = np.cross(np.asarray(left) - np.asarray(right), [0.0, 0.0, 1.0])
+    f[2] = 0.0
+    return f / np.linalg.norm(f)
