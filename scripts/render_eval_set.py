@@ -126,6 +126,14 @@ def load_clip(source_clip: str, start: int, frames: int, mocap: str = MOCAP,
                 "content": str(d["content"][i]), "source_len": n}
     if start + frames > n:
         raise SystemExit(f"{source_clip}: has {n} frames, window {start}+{frames} does not fit")
+    P, placed = place_clip(whole, start, frames)
+    meta.update(placed)
+    return P, meta
+
+
+def place_clip(whole: np.ndarray, start: int, frames: int) -> tuple[np.ndarray, dict]:
+    """A window of a whole clip's mocap joints (N, 17, 3) (Y up, metres) in Blender's world:
+    Z up, centred on the origin, facing -Y on average, the mocap floor at the shoes' level."""
     # BVH world (Y up) -> Blender (Z up): (x, y, z) -> (x, -z, y)
     to_blender = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
     whole = whole @ to_blender.T
@@ -140,8 +148,7 @@ def load_clip(source_clip: str, start: int, frames: int, mocap: str = MOCAP,
     P[..., 0] -= centre[0]
     P[..., 1] -= centre[1]
     P[..., 2] -= contact_level - FIGURE_ANKLE_HEIGHT  # shoes (0.09 below the ankle) on the floor
-    meta.update(turned_deg=round(-math.degrees(yaw), 2), mocap_ankle_contact_height=round(contact_level, 4))
-    return P, meta
+    return P, {"turned_deg": round(-math.degrees(yaw), 2), "mocap_ankle_contact_height": round(contact_level, 4)}
 
 
 def figure_rest_joints(lengths: dict) -> dict:
@@ -257,8 +264,12 @@ def build_clip_scene(P: np.ndarray, render_aa: str):
 
 
 def render_clip(out_dir: str, short: str, source: str, start: int, frames: int, views,
-                render_aa: str, render: bool = True, split: str = "test") -> list:
-    P, meta = load_clip(source, start, frames, split=split)
+                render_aa: str, render: bool = True, split: str = "test", clip=None,
+                place=None, extra=None) -> list:
+    """Render one clip window from every view. ``clip``: ``(P, meta)`` already placed
+    (:func:`place_clip`) instead of loading ``source`` from the mocap file; ``place``: the camera
+    placement (default :func:`place_cameras`); ``extra``: more arrays for each truth file."""
+    P, meta = clip if clip is not None else load_clip(source, start, frames, split=split)
     arm_obj, layout = build_clip_scene(P, render_aa)
     globs, moves, _ = solve_figure_motion(P, layout)
     # pose every frame once to read the truth (and check it equals the mocap joints)
@@ -266,7 +277,7 @@ def render_clip(out_dir: str, short: str, source: str, start: int, frames: int, 
                             for g, m in zip(globs, moves)])
     err = np.abs(truth_world - P).max()
     assert err < 0.02, f"{short}: figure joints differ from the mocap by {err:.4f} m"
-    cams = place_cameras(truth_world, views)
+    cams = (place or place_cameras)(truth_world, views)
     scene = bpy.context.scene
     rows = []
     dirs = {c["name"]: tempfile.mkdtemp(prefix=f"posemoe-{short}-{c['name']}-") for c in cams}
@@ -290,11 +301,11 @@ def render_clip(out_dir: str, short: str, source: str, start: int, frames: int, 
                                 WIDTH, HEIGHT, FPS)
                 save_npz(os.path.join(out_dir, base + "_truth.npz"), **truth, clip=np.array(short),
                          view=np.array(c["name"]), source_clip=np.array(source),
-                         source_frames=np.array([start, start + frames]))
+                         source_frames=np.array([start, start + frames]), **(extra or {}))
             rows.append({
                 "video": base + ".mp4", "truth": base + "_truth.npz", "clip": short,
                 "view": c["name"], "frames": frames, "fps": FPS, "width": WIDTH, "height": HEIGHT,
-                "source_clip": source, "source_bvh": bvh_path(source),
+                "source_clip": source, "source_bvh": bvh_path(source) if clip is None else meta.get("file", ""),
                 "source_frames": [start, start + frames], "source": meta,
                 "camera": {k: c[k] for k in ("azimuth_deg", "height_m", "distance_m", "location",
                                              "look_at", "lens_mm")}
