@@ -77,7 +77,8 @@ def mixamo_fbx(path: str) -> str:
     """Write the Mixamo-style character (armature only) as an FBX in centimetres; returns ``path``.
 
     The scene's unit scale is 0.01 and the bones are laid out in centimetres (the Hips 104
-    units up), so the FBX says 1 unit = 1 cm, the way Mixamo's files do."""
+    units up), so the FBX says 1 unit = 1 cm, the way Mixamo's files do; the armature's own
+    axes are Y up (the object is turned 90 degrees about X to stand), as in Mixamo's files."""
     import bpy
     _fresh()
     bpy.context.scene.unit_settings.scale_length = 0.01
@@ -87,14 +88,16 @@ def mixamo_fbx(path: str) -> str:
     bpy.context.view_layer.objects.active = obj
     obj.select_set(True)
     bpy.ops.object.mode_set(mode='EDIT')
-    heads = {name: np.array(head, float) for name, _, head in MIXAMO_BONES}
+    obj.rotation_euler = (np.pi / 2, 0.0, 0.0)
+    # armature space (x, y, z) = world (X, Z, -Y): the object's rotation stands it up
+    heads = {name: np.array((h[0], h[2], -h[1]), float) for name, _, h in MIXAMO_BONES}
     children = {}
     for name, parent, _ in MIXAMO_BONES:
         children.setdefault(parent, []).append(name)
     ebones = {}
-    for name, parent, head in MIXAMO_BONES:
+    for name, parent, _ in MIXAMO_BONES:
         eb = arm.edit_bones.new("mixamorig:" + name)
-        eb.head = head
+        eb.head = heads[name]
         kids = children.get(name)
         if kids:
             eb.tail = heads[kids[0]]
@@ -142,3 +145,74 @@ def facing(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     f = np.cross(np.asarray(left) - np.asarray(right), [0.0, 0.0, 1.0])
     f[2] = 0.0
     return f / np.linalg.norm(f)
+
+
+def chain_points(mapping) -> dict:
+    """Our joint -> (target bone, "head" | "tail") where the mapped target rig has that joint."""
+    b, t = mapping.bones, mapping.tips
+    out = {"Pelvis": (b["Hips"], "head"), "Thorax": (b["Neck"], "head"), "Neck": (b["Head"], "head"),
+           "Head": (t["Head"], "head") if "Head" in t else (b["Head"], "tail")}
+    for s in "LR":
+        out.update({f"{s}Hip": (b[f"{s}Thigh"], "head"), f"{s}Knee": (b[f"{s}Shin"], "head"),
+                    f"{s}Ankle": (t[f"{s}Shin"], "head") if f"{s}Shin" in t else (b[f"{s}Shin"], "tail"),
+                    f"{s}Shoulder": (b[f"{s}UpperArm"], "head"), f"{s}Elbow": (b[f"{s}Forearm"], "head"),
+                    f"{s}Wrist": (t[f"{s}Forearm"], "head") if f"{s}Forearm" in t else (b[f"{s}Forearm"], "tail")})
+    return out
+
+
+#: End effector -> (limb root, middle joint, end): feet, hands and the top of the head.
+CHAINS = {"LAnkle": ("LHip", "LKnee", "LAnkle"), "RAnkle": ("RHip", "RKnee", "RAnkle"),
+          "LWrist": ("LShoulder", "LElbow", "LWrist"), "RWrist": ("RShoulder", "RElbow", "RWrist"),
+          "Head": ("Thorax", "Neck", "Head")}
+
+
+def check_posed_rig(obj, mapping, anim, scale: float, start_frame: int = 1) -> dict:
+    """Compare the posed ``obj`` (its Action, frame by frame as Blender evaluates it) with the
+    solved joints ``anim.joints_world`` (T, 17, 3) it was retargeted from. Distances are in
+    centimetres of a 1.75 m person (divided by the rig's standing height / 1.75 m).
+
+    * ``chain_cm``: per end effector (feet, hands, head top), the worst distance from where the
+      solved bone directions put it, starting at the rig's own posed limb root (hip, shoulder,
+      thorax) with the rig's own segment lengths;
+    * ``root_cm``: the worst difference between the rig's pelvis travel and the solved
+      pelvis travel times ``scale`` (the leg ratio);
+    * ``floor_cm``: (min, max) over frames of (the rig's lower ankle above its rest height)
+      minus (the solved lower ankle above its rest height, times ``scale``);
+    * ``facing_deg``: the worst angle between the rig's and the solved body's facing
+      (left -> right hip line); ``facing``: the rig's facing at the first frame.
+    """
+    import bpy
+    from posemoe_blender.joints import JOINT_INDEX as J
+    pts = chain_points(mapping)
+    rest = {k: rest_point(obj, *v) for k, v in pts.items()}
+    height = rest["Head"][2] - min(rest["LAnkle"][2], rest["RAnkle"][2])
+    unit = height / 1.75 / 100.0
+    floor = min(rest["LAnkle"][2], rest["RAnkle"][2])
+    from posemoe_blender.core.skeleton import BONE_NAMES
+    jw = np.asarray(anim.joints_world, float)
+    ours_floor = min(anim.rest_tails[BONE_NAMES.index(s + "Shin")][2] for s in "LR")
+    chain = {k: 0.0 for k in CHAINS}
+    root, floor_d, face = 0.0, [], 0.0
+    first_facing, p0 = None, None
+    scene = bpy.context.scene
+    keep = scene.frame_current
+    for f in range(jw.shape[0]):
+        scene.frame_set(start_frame + f)
+        pos = {n: world_point(obj, *v) for n, v in pts.items()}
+        for n, (a, b, c) in CHAINS.items():
+            l1, l2 = np.linalg.norm(rest[b] - rest[a]), np.linalg.norm(rest[c] - rest[b])
+            d1, d2 = jw[f, J[b]] - jw[f, J[a]], jw[f, J[c]] - jw[f, J[b]]
+            expected = pos[a] + l1 * d1 / np.linalg.norm(d1) + l2 * d2 / np.linalg.norm(d2)
+            chain[n] = max(chain[n], float(np.linalg.norm(pos[c] - expected)) / unit)
+        if p0 is None:
+            p0 = pos["Pelvis"]
+        root = max(root, float(np.linalg.norm((pos["Pelvis"] - p0) - scale * (jw[f, 0] - jw[0, 0]))) / unit)
+        rig_low = min(pos["LAnkle"][2], pos["RAnkle"][2]) - floor
+        ours_low = jw[f, [J["LAnkle"], J["RAnkle"]], 2].min() - ours_floor
+        floor_d.append((rig_low - scale * ours_low) / unit)
+        fr, fo = facing(pos["LHip"], pos["RHip"]), facing(jw[f, J["LHip"]], jw[f, J["RHip"]])
+        first_facing = fr if first_facing is None else first_facing
+        face = max(face, float(np.degrees(np.arccos(np.clip(fr @ fo, -1.0, 1.0)))))
+    scene.frame_set(keep)
+    return {"chain_cm": chain, "root_cm": root, "floor_cm": (min(floor_d), max(floor_d)),
+            "facing_deg": face, "facing": first_facing.tolist(), "height_m": float(height)}

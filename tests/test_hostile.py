@@ -506,8 +506,8 @@ def test_error_in_a_later_output_writes_none(tmp_path, person_frames, capsys):
     from posemoe_blender import convert as convert_mod
     real = convert_mod.write_blender_outputs
 
-    def fail_blend(result, name, fbx, blend, preset, timings, *rest):
-        real(result, name, fbx, None, preset, timings, *rest)
+    def fail_blend(result, name, fbx, blend, preset, timings, *rest, **kwargs):
+        real(result, name, fbx, None, preset, timings, *rest, **kwargs)
         assert os.path.exists(fbx)  # the FBX was written (staged) ...
         raise PoseMoEError(f"cannot write {blend}: simulated disk full")
 

@@ -22,12 +22,17 @@ way ours turns:
    rest direction to ours, measured head -> head of the next mapped bone along the chain,
    or the ``tips`` bone, else the bone's own axis). Then the target's world delta is
    ``H_b = C @ G_b @ C^T @ A_b``; with ``match_rest=False`` (or matching rest poses)
-   ``A_b`` = identity, i.e. exactly the same world-space rotation deltas.
+   ``A_b`` = identity, i.e. exactly the same world-space rotation deltas. The pelvis
+   (``Hips``) is never aligned: every humanoid rig's rest pelvis is upright like ours, but
+   its bone may point any way (Rigify's ``hips`` control points down from the waist), and
+   aligning that direction would turn the pelvis over.
 4. **Hierarchy**: target bones are walked parents first; a mapped bone gets
    ``L = W^T @ H_parent^T @ H_b @ W``; an unmapped bone is not keyed and is assumed to stay at
    rest (its world delta is its parent's).
 5. **Root motion**: our pelvis displacement from its rest position (world) is rotated by ``C``,
-   scaled by the leg-length ratio (target thigh + shin over ours) and written as the target
+   scaled by the leg-length ratio (target thigh + shin over ours), raised or lowered so the
+   target's lower ankle is as high above its rest height as ours (:func:`_floor_correction`:
+   planted feet stay on the floor whatever the target's proportions) and written as the target
    root bone's ``location`` (bone-local, ``W_root^T @ H_parent^T @ d / object_scale``).
 
 The rotation conversions here are plain numpy (no SciPy): the add-on applies a conversion in
@@ -47,6 +52,8 @@ from .retarget_presets import BoneMapping
 from .skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, Animation
 
 _EPS = 1e-9
+#: Our bones whose rest direction is aligned with the target's (``match_rest``): all but the pelvis.
+REST_ALIGNED = frozenset(n for n in BONE_NAMES if n != "Hips")
 
 
 @dataclass
@@ -312,7 +319,7 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
         v = (end - th[tidx[t]]) if end is not None else W[tidx[t]][:, 1]
         if np.linalg.norm(v) < 1e-6:
             v = W[tidx[t]][:, 1]
-        A[t] = min_rotation(v, u) if match_rest else np.eye(3)
+        A[t] = min_rotation(v, u) if match_rest and o in REST_ALIGNED else np.eye(3)
 
     # walk the target hierarchy
     H: dict[int, Optional[np.ndarray]] = {}   # world delta per bone (None = identity)
@@ -356,6 +363,7 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
         if not root_motion:
             d_ours = d_ours * np.array([0.0, 0.0, 1.0])
         d = ratio * (d_ours @ C.T)
+        d[:, 2] += _floor_correction(anim, target, mapping, target_of, tidx, th, tt, H, r, d, ratio)
         p = target.parents[r]
         Hp = H.get(p) if p >= 0 else None
         if Hp is None:
@@ -367,6 +375,64 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
     return RetargetResult(bone_names=names, rotations=rot, root_bone=root_name,
                           root_location=root_loc, scale=ratio, facing=C, missing=missing,
                           pose_matrices=pose, root_offset=root_offset)
+
+
+def _ancestors(parents: Sequence[int], i: int) -> set:
+    out = set()
+    while i >= 0 and i not in out:
+        out.add(i)
+        i = parents[i]
+    return out
+
+
+def _floor_correction(anim, target, mapping, target_of, tidx, th, tt, H, r, d, ratio) -> np.ndarray:
+    """(T,) metres added to the root's vertical displacement ``d[:, 2]`` so the target's lower
+    ankle is as high above its rest height as ours (times ``ratio``) in every frame.
+
+    Scaling our pelvis displacement by the leg ratio puts the target's feet on its floor only
+    when its proportions are ours; a pelvis whose hip joints sit lower or higher, or another
+    thigh/shin split, leaves planted feet hovering or sinking by a few centimetres. The
+    target's ankles are found by forward kinematics over its own rest offsets (each bone's
+    head moves rigidly with its parent's world delta). Zero when the map has no legs or the
+    ankles do not hang from the root bone."""
+    parents = target.parents
+    T = d.shape[0]
+    ankles = []
+    for s in "LR":
+        shin = target_of.get(s + "Shin")
+        if shin is None:
+            return np.zeros(T)
+        tip = mapping.tips.get(s + "Shin")
+        ankles.append((tidx[tip], None) if tip in tidx else (tidx[shin], tt[tidx[shin]]))
+    if any(r not in _ancestors(parents, i) for i, _ in ankles):
+        return np.zeros(T)
+    memo: dict = {}
+
+    def head(i):  # (T, 3) posed head without the root displacement
+        if i not in memo:
+            p = parents[i]
+            if p < 0:
+                memo[i] = np.broadcast_to(th[i], (T, 3))
+            else:
+                Hp = H.get(p)
+                off = th[i] - th[p]
+                memo[i] = head(p) + (off if Hp is None else Hp @ off)
+        return memo[i]
+
+    def ankle(i, tail):
+        if tail is None:
+            return head(i), th[i]
+        Hi = H.get(i)
+        off = tail - th[i]
+        return head(i) + (off if Hi is None else Hi @ off), tail
+
+    posed, rest = zip(*(ankle(i, tail) for i, tail in ankles))
+    target_low = np.minimum(posed[0][:, 2], posed[1][:, 2]) + d[:, 2] - min(rest[0][2], rest[1][2])
+    J = {n: BONE_NAMES.index(n) for n in ("LShin", "RShin")}
+    ours_rest = min(anim.rest_tails[J["LShin"]][2], anim.rest_tails[J["RShin"]][2])
+    ankle_joints = [BONE_TAIL_JOINT[J["LShin"]], BONE_TAIL_JOINT[J["RShin"]]]
+    ours_low = np.asarray(anim.joints_world, float)[:, ankle_joints, 2].min(axis=1) - ours_rest
+    return ratio * ours_low - target_low
 
 
 def quaternions_to_euler(quat: np.ndarray, order: str) -> np.ndarray:
