@@ -10,6 +10,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
@@ -147,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=_positive_int, help="evaluate only the first N videos")
 
     lf = sub.add_parser("lift", help="lift 2D keypoints (.npz) to 3D joints (.npz)")
-    lf.add_argument("keypoints", help="npz with keypoints2d, fps, width, height")
+    lf.add_argument("keypoints", help="npz with keypoints2d, fps, width, height; optionally world3d "
+                                      "(MediaPipe's world landmarks) and detector (\"blazepose\": the "
+                                      "landmark correction applies), as convert --save-joints writes")
     lf.add_argument("-o", "--output", required=True, help="npz to write (joints3d, joint_names)")
     lf.add_argument("--device", choices=DEVICES, default="auto")
     _add_lifter_options(lf, NETWORK_LIFTERS)
@@ -234,24 +237,36 @@ def _cmd_lift(args) -> int:
     import numpy as np
     from .convert import check_output
     from .core import landmarks, lifting
-    from .core.pipeline import lifter_weights
-    from .options import NETWORK_NAMES, ConvertOptions
     from .joints import load_npz, save_npz
+    from .model import weights as model_weights
+    from .options import NETWORK_NAMES
     out = check_output(args.output, ".npz", args.overwrite)
     data = load_npz(args.keypoints, required=("keypoints2d", "fps", "width", "height"))
-    weights = lifter_weights(ConvertOptions(lifter=args.lifter, weights=args.weights))
+    kp = data["keypoints2d"].astype(np.float32)
+    world3d = data.get("world3d")
+    if world3d is not None and world3d.shape != kp.shape:
+        raise PoseMoEError(f"{args.keypoints}: world3d has shape {world3d.shape}, keypoints2d {kp.shape}")
+    # 2D + MediaPipe's 3D (convert --save-joints) lifts with the file convert uses; 2D alone
+    # with the 2D network
+    table = model_weights.SHIPPED_WEIGHTS if world3d is not None else model_weights.SHIPPED_2D_WEIGHTS
+    weights = Path(args.weights) if args.weights else table[args.lifter]
     if not lifting.weights_available(weights):
         raise PoseMoEError(f"{weights}: no {NETWORK_NAMES[args.lifter]} weights file")
     device = lifting.resolve_device(args.device)  # a missing GPU fails before the network loads
-    kp = data["keypoints2d"].astype(np.float32)
-    if args.landmark_correction:
+    # the landmark correction belongs to BlazePose: only 2D that says it comes from BlazePose
+    detector = str(data["detector"]) if "detector" in data else ""
+    corrected = bool(args.landmark_correction) and detector == "blazepose"
+    if corrected:
         kp = landmarks.to_training_convention(kp)
-    joints3d = lifting.lift_keypoints(kp, int(data["width"]),
-                                      int(data["height"]), device=str(device), weights=weights,
-                                      flip=args.flip)
+    joints3d = lifting.lift_keypoints(kp, int(data["width"]), int(data["height"]), device=str(device),
+                                      weights=weights, flip=args.flip, world3d=world3d)
     save_npz(out, joints3d=joints3d.astype(np.float32), keypoints2d=data["keypoints2d"],
-             fps=data["fps"], width=data["width"], height=data["height"])
-    print(f"{args.keypoints}: lifted {joints3d.shape[0]} frames -> {out}", file=sys.stderr)
+             fps=data["fps"], width=data["width"], height=data["height"],
+             landmark_correction=np.bool_(corrected), weights=np.array(str(weights)))
+    note = "landmark correction on" if corrected else (
+        "no landmark correction (the input does not say detector=blazepose)" if args.landmark_correction
+        else "no landmark correction")
+    print(f"{args.keypoints}: lifted {joints3d.shape[0]} frames ({note}) -> {out}", file=sys.stderr)
     return 0
 
 

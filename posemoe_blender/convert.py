@@ -88,15 +88,18 @@ def action_name_for(video_path: str) -> str:
 def save_joints(path: str, result: ClipResult) -> None:
     """Write the joint-contract .npz for ``convert --save-joints``."""
     kp2d = result.keypoints2d
+    world3d = result.world3d if result.world3d is not None else np.zeros_like(kp2d)
     if kp2d.shape[0] != result.joints3d.shape[0]:  # --fps-out: keep all arrays on one time base
         kp2d = smoothing.resample(kp2d, result.source_fps, result.fps)
+        world3d = smoothing.resample(world3d, result.source_fps, result.fps)
     followed = result.followed or {}
     joints3d = camera_joints(result.animation)  # what the rig shows, in the lifter's frame
     root = result.root * float(result.animation.info.get("scale", 1.0))
     save_npz(path, joints3d=joints3d, root=root.astype(np.float32),
              keypoints2d=kp2d.astype(np.float32), fps=np.float32(result.fps),
              width=np.int32(result.width), height=np.int32(result.height),
-             lifter=np.array(result.lifter),
+             lifter=np.array(result.lifter), detector=np.array("blazepose"),
+             world3d=world3d.astype(np.float32),
              followed_box=np.array(followed.get("box", [0, 0, 0, 0]), np.int32),
              followed_frame=np.int32(followed.get("frame", 0)),
              followed_rule=np.array(followed.get("rule", "")))

@@ -176,6 +176,7 @@ def shipped(monkeypatch, tmp_path, tiny_nets):
         table = {name: (tmp_path / f"missing_{name}.pt" if name in missing else path)
                  for name, path in tiny_nets.items()}
         monkeypatch.setattr(model_weights, "SHIPPED_WEIGHTS", table)
+        monkeypatch.setattr(model_weights, "SHIPPED_2D_WEIGHTS", table)
         return table
     return point
 
@@ -268,11 +269,12 @@ def test_bad_entangled_weights_fail_before_detection(shipped, tmp_path, capsys):
     assert not (tmp_path / "j.npz").exists()
 
 
-def _keypoints_npz(path, T=40):
+def _keypoints_npz(path, T=40, **extra):
+    """2D keypoints as BlazePose's (``detector="blazepose"``, as convert --save-joints writes)."""
     rng = np.random.default_rng(0)
     xy = rng.uniform(200, 800, size=(1, 17, 2)) + np.cumsum(rng.normal(0, 2, size=(T, 17, 2)), axis=0)
     kp = np.concatenate([xy, np.full((T, 17, 1), 0.9)], -1).astype(np.float32)
-    np.savez(path, keypoints2d=kp, fps=30.0, width=1080, height=1920)
+    np.savez(path, keypoints2d=kp, fps=30.0, width=1080, height=1920, **({"detector": "blazepose"} | extra))
     return kp
 
 
@@ -305,11 +307,48 @@ def test_lift_uses_the_chosen_network(shipped, tiny_nets, tmp_path, capsys):
         assert not np.allclose(data["joints3d"], expected["posemoe"], atol=1e-4)
     from posemoe_blender.cli import build_parser
     assert build_parser().parse_args(["convert", "x.mp4", "-o", "x.fbx", "--flip"]).flip
+    # 2D from another detector (no detector="blazepose"): BlazePose's correction does not apply
+    np.savez(tmp_path / "other.npz", keypoints2d=kp_raw, fps=30.0, width=1080, height=1920)
+    assert main(["lift", str(tmp_path / "other.npz"), "-o", str(tmp_path / "other_out.npz"), "--device", "cpu"]) == 0
+    with np.load(tmp_path / "other_out.npz") as data:
+        np.testing.assert_allclose(data["joints3d"], raw, atol=1e-6)
+        assert not bool(data["landmark_correction"])
     shipped(entangled=None)
     assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "none.npz"), "--lifter", "entangled"]) == 2
     err = capsys.readouterr().err
     assert f"error: {tmp_path / 'missing_entangled.pt'}: no entangled transformer weights file" in err
     assert not (tmp_path / "none.npz").exists()
+
+
+def test_lift_fuses_world3d_with_the_fused_network(monkeypatch, tiny_nets, tmp_path):
+    """Keypoints with MediaPipe's world landmarks (convert --save-joints) lift with the network
+    convert uses (here a fusing one), 2D alone with the 2D network."""
+    import torch
+    from posemoe_blender.core import landmarks, lifting
+    from posemoe_blender.model import weights as model_weights
+    from posemoe_blender.model.baselines import build_model
+    from posemoe_blender.model.weights import save_weights
+    cfg = dict(TINY_NETS["entangled"], hint3d=True)
+    torch.manual_seed(2)
+    net = build_model(cfg)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    fused = tmp_path / "fused.pt"
+    save_weights(fused, net, cfg)
+    monkeypatch.setattr(model_weights, "SHIPPED_WEIGHTS", {"posemoe": fused, "entangled": fused})
+    monkeypatch.setattr(model_weights, "SHIPPED_2D_WEIGHTS", dict(tiny_nets))
+    world = np.random.default_rng(3).normal(0, 0.3, (40, 17, 3)).astype(np.float32)
+    kp = _keypoints_npz(tmp_path / "both.npz", world3d=world)
+    _keypoints_npz(tmp_path / "2d.npz")
+    corrected = landmarks.to_training_convention(kp)
+    assert main(["lift", str(tmp_path / "both.npz"), "-o", str(tmp_path / "a.npz"), "--device", "cpu"]) == 0
+    assert main(["lift", str(tmp_path / "2d.npz"), "-o", str(tmp_path / "b.npz"), "--device", "cpu"]) == 0
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        np.testing.assert_allclose(a["joints3d"], lifting.lift_keypoints(corrected, 1080, 1920, device="cpu",
+                                                                          weights=fused, world3d=world), atol=1e-6)
+        np.testing.assert_allclose(b["joints3d"], lifting.lift_keypoints(corrected, 1080, 1920, device="cpu",
+                                                                          weights=tiny_nets["posemoe"]), atol=1e-6)
 
 
 def test_bench_passes_the_lifter_on(monkeypatch):

@@ -75,6 +75,7 @@ class ClipResult:
     start: int = 0
     expected_frames: int = 0
     variable_rate: bool = False
+    world3d: Optional[np.ndarray] = None   # (T, 17, 3) MediaPipe's world landmarks, gaps filled (the 2D's time base)
 
 
 def _check_range(start: int, end: Optional[int], frame_count: int, path: str) -> tuple[int, int]:
@@ -197,12 +198,12 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     t0 = time.perf_counter()
     kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
     kp_lift = kp2d  # the 2D the 3D joints are meant to project onto (root fit below)
+    world3d = detected_world(dets, fps, options.max_gap_s)
     if weights is not None:
         if options.landmark_correction:
             kp_lift = landmarks.to_training_convention(kp2d)
         joints3d = lifting.lift_keypoints(kp_lift, dets.width, dets.height, device=str(device),
-                                          weights=weights, flip=options.flip,
-                                          world3d=detected_world(dets, fps, options.max_gap_s))
+                                          weights=weights, flip=options.flip, world3d=world3d)
     else:
         world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
         joints3d = smoothing.fill_gaps(world, fps, max_gap_s=options.max_gap_s)[0][..., :3]
@@ -236,4 +237,4 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
                       anim, out_fps, fps, dets.width, dets.height, lifter, gaps, timings,
                       followed=dets.followed, undetected=int((~dets.detected).sum()), start=start,
                       expected_frames=stop - start if not variable_rate else kp2d.shape[0],
-                      variable_rate=variable_rate)
+                      variable_rate=variable_rate, world3d=world3d.astype(np.float32))

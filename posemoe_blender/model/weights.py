@@ -24,11 +24,15 @@ from ..fileio import staging_file
 from .baselines import build_model
 
 FORMAT = "posemoe-blender-weights/1"
-#: Shipped default weights (PoseMoE, T=27), relative to the repository root.
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "posemoe_default.pt"
-#: Shipped networks by lifter name (``--lifter``): PoseMoE (the default) and the entangled
-#: transformer baseline, which measured more accurate (docs/benchmarks-model.md).
-SHIPPED_WEIGHTS = {"posemoe": DEFAULT_WEIGHTS, "entangled": DEFAULT_WEIGHTS.with_name("entangled.pt")}
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+#: The 2D-only PoseMoE (T=27): the weights file ``load_model()`` loads by default.
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "posemoe_default.pt"
+#: Shipped networks by lifter name (``options.NETWORK_LIFTERS``) for 2D + MediaPipe's 3D
+#: landmarks (what ``convert`` has; the network may or may not fuse the landmarks: its config's
+#: ``hint3d`` says) ...
+SHIPPED_WEIGHTS = {"posemoe": WEIGHTS_DIR / "posemoe_default.pt", "entangled": WEIGHTS_DIR / "entangled.pt"}
+#: ... and for 2D alone (``lift`` of keypoints without ``world3d``).
+SHIPPED_2D_WEIGHTS = {"posemoe": WEIGHTS_DIR / "posemoe_default.pt", "entangled": WEIGHTS_DIR / "entangled.pt"}
 
 
 def sha256_file(path: str | os.PathLike) -> str:
