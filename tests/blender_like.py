@@ -55,8 +55,9 @@ BOOTSTRAP = textwrap.dedent('''
             return spec
 
 
-    sys.meta_path.insert(0, _NotInBlender())
-    sys.argv = sys.argv[1:]
+    if sys.argv[1] == "refuse":
+        sys.meta_path.insert(0, _NotInBlender())
+    sys.argv = sys.argv[2:]
     import runpy
     runpy.run_path(sys.argv[0], run_name="__main__")
 ''') % {"refused": REFUSED}
@@ -93,8 +94,9 @@ class Result:
 
 
 def run(script: str, user_dir: os.PathLike, workdir: os.PathLike, *, args=(), env: Optional[dict] = None,
-        timeout: float = 600, python: str = sys.executable) -> Result:
-    """Run ``script`` (Python source) in a fresh Blender-like process.
+        timeout: float = 600, python: str = sys.executable, refuse: bool = True) -> Result:
+    """Run ``script`` (Python source) in a fresh Blender-like process (``refuse=False``: the
+    same process without the refusing finder, i.e. the venv as it is).
 
     ``user_dir``: Blender's user folder (``BLENDER_USER_RESOURCES``; it persists between runs,
     so a later run sees what an earlier one installed); ``workdir``: the (empty) working folder,
@@ -107,7 +109,8 @@ def run(script: str, user_dir: os.PathLike, workdir: os.PathLike, *, args=(), en
     full_env.update({"BLENDER_USER_RESOURCES": str(user_dir), "PYTHONNOUSERSITE": "1",
                      "PYTHONDONTWRITEBYTECODE": "1"})
     full_env.update(env or {})
-    proc = subprocess.run([python, "-c", BOOTSTRAP, str(path), *map(str, args)], cwd=workdir,
+    mode = "refuse" if refuse else "plain"
+    proc = subprocess.run([python, "-c", BOOTSTRAP, mode, str(path), *map(str, args)], cwd=workdir,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
     data = None
     for line in proc.stdout.splitlines():

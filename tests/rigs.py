@@ -17,6 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
+#: The 17 joints (``posemoe_blender.joints.JOINT_NAMES``, spelled out: this module also runs in
+#: the Blender-like Python, where the package is only importable under the extension's name).
+JOINT_NAMES = ("Pelvis", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "Spine", "Thorax",
+               "Neck", "Head", "LShoulder", "LElbow", "LWrist", "RShoulder", "RElbow", "RWrist")
+J = {name: i for i, name in enumerate(JOINT_NAMES)}
+
 #: Mixamo's bones (name without the ``mixamorig:`` prefix, parent, head in cm with Z up and the
 #: character facing -Y; a Y Bot's proportions). Tails point at the first child's head.
 MIXAMO_BONES = [
@@ -45,8 +51,9 @@ for _side, _x in (("Left", 1), ("Right", -1)):
 
 
 def _fresh():
+    """An empty scene; the preferences (enabled add-ons) are kept."""
     import bpy
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.read_homefile(use_empty=True)
 
 
 def rigify_metarig():
@@ -182,15 +189,13 @@ def check_posed_rig(obj, mapping, anim, scale: float, start_frame: int = 1) -> d
       (left -> right hip line); ``facing``: the rig's facing at the first frame.
     """
     import bpy
-    from posemoe_blender.joints import JOINT_INDEX as J
     pts = chain_points(mapping)
     rest = {k: rest_point(obj, *v) for k, v in pts.items()}
     height = rest["Head"][2] - min(rest["LAnkle"][2], rest["RAnkle"][2])
     unit = height / 1.75 / 100.0
     floor = min(rest["LAnkle"][2], rest["RAnkle"][2])
-    from posemoe_blender.core.skeleton import BONE_NAMES
     jw = np.asarray(anim.joints_world, float)
-    ours_floor = min(anim.rest_tails[BONE_NAMES.index(s + "Shin")][2] for s in "LR")
+    ours_floor = min(anim.rest_tails[list(anim.bone_names).index(s + "Shin")][2] for s in "LR")
     chain = {k: 0.0 for k in CHAINS}
     root, floor_d, face = 0.0, [], 0.0
     first_facing, p0 = None, None

@@ -59,7 +59,7 @@ def _check(obj, mapping, anim, out) -> dict:
     assert got["root_cm"] < ROOT_CM, got
     assert -FLOOR_CM < got["floor_cm"][0] and got["floor_cm"][1] < FLOOR_CM, got  # feet on the floor
     assert got["facing_deg"] < FACING_DEG, got
-    from posemoe_blender.joints import JOINT_INDEX as J
+    J = rigs.J
     ours = rigs.facing(anim.joints_world[0, J["LHip"]], anim.joints_world[0, J["RHip"]])
     assert ours[1] < -0.9 and np.dot(got["facing"], ours) > 0.99  # towards the camera (-Y), as ours
     return got

@@ -4,7 +4,8 @@ Blender's bundled Python has numpy but not torch, mediapipe, scipy or OpenCV. Th
 install them into its own user directory (``extension_path_user(..., "site-packages")``, kept
 across add-on upgrades, no admin rights) with Blender's Python running
 ``python -m pip install --target DIR ...`` in the background (:class:`PipInstaller`, polled
-from a timer), then puts that directory on ``sys.path``.
+from a timer), from PyPI or from a local folder of wheel files, then puts that directory on
+``sys.path`` (and so does every later start of the add-on).
 """
 
 from __future__ import annotations
@@ -68,13 +69,17 @@ def remove_site_dir(path: Optional[str]) -> None:
         sys.path.remove(path)
 
 
-def pip_commands(python: str, target: str, requirements: Sequence[str]) -> list[list[str]]:
-    """The commands :class:`PipInstaller` runs: make sure pip exists, then install."""
+def pip_commands(python: str, target: str, requirements: Sequence[str],
+                 find_links: Optional[str] = None) -> list[list[str]]:
+    """The commands :class:`PipInstaller` runs: make sure pip exists, then install.
+    ``find_links``: a folder of wheel files to install from instead of downloading
+    (``pip --no-index --find-links``)."""
+    local = ["--no-index", "--find-links", find_links] if find_links else []
     return [
         [python, "-m", "ensurepip", "--default-pip"],
         [python, "-m", "pip", "install", "--upgrade", "--target", target,
          "--no-warn-script-location", "--disable-pip-version-check", "--progress-bar", "off",
-         *requirements],
+         *local, *requirements],
     ]
 
 

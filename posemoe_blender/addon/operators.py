@@ -1,11 +1,16 @@
-"""Operators: thin wrappers around :mod:`.controller`, :mod:`.deps` and the export layer."""
+"""Operators: thin wrappers around :mod:`.controller`, :mod:`.deps` and the export layer.
+
+Imported when the add-on registers: bpy, the standard library and numpy only; the pipeline
+and the rig layer are imported by the controller when a conversion runs.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy.types import Operator
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
@@ -21,8 +26,47 @@ def _state(context):
     return context.window_manager.posemoe_job
 
 
+#: The pollers of conversions started with ``wait=False`` that are still running (each is
+#: registered with ``bpy.app.timers``; kept here so that scripts and tests can find them).
+POLLERS: list = []
+
+
+class TimerPoller:
+    """Steps a started controller from a ``bpy.app.timers`` callback until it is done.
+
+    Calling the poller is one timer tick: it returns the seconds until the next tick, or None
+    when the job is over (Blender then drops the timer). ``result`` is the final state."""
+
+    interval = 0.1
+
+    def __init__(self, ctrl, report=print):
+        self.ctrl = ctrl
+        self.result = None
+        self._report = report
+
+    def __call__(self):
+        context = bpy.context
+        try:
+            result = self.ctrl.step(context)
+        except Exception as exc:  # a bug: stop polling, keep Blender usable
+            self.ctrl.cancel()
+            state = _state(context)
+            state.running, state.cancel_requested, state.status = False, False, ""
+            state.last_message = f"{type(exc).__name__}: {exc}"
+            result = 'FAILED'
+        if result == RUNNING:
+            return self.interval
+        self.result = result
+        self._report(f"PoseMoE: {self.ctrl.message or result.lower()}")
+        if self in POLLERS:
+            POLLERS.remove(self)
+        return None
+
+
 class _JobOperator:
-    """invoke: modal (timer polling, ESC cancels); execute: blocking (scripts and tests)."""
+    """invoke (the panel's button): modal, timer polling, ESC cancels; execute: blocking
+    (scripts), or with ``wait=False`` started and polled by a ``bpy.app.timers`` callback
+    (:class:`TimerPoller`), so a script or another add-on does not block Blender."""
 
     controller_class = None
 
@@ -49,6 +93,8 @@ class _JobOperator:
         return {'CANCELLED'}
 
     def execute(self, context):
+        if not getattr(self, "wait", True):
+            return self._start_polled(context)
         try:
             ctrl = self.controller_class.from_context(context)
             result = ctrl.run_blocking(context)
@@ -58,6 +104,19 @@ class _JobOperator:
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
         return self._done(ctrl, result)
+
+    def _start_polled(self, context):
+        try:
+            ctrl = self.controller_class.from_context(context)
+            ctrl.start(context)
+        except PoseMoEError as exc:
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+        poller = TimerPoller(ctrl)
+        POLLERS.append(poller)
+        bpy.app.timers.register(poller, first_interval=poller.interval)
+        self.report({'INFO'}, "started; a timer applies the result when it is ready")
+        return {'FINISHED'}
 
     def invoke(self, context, event):
         try:
@@ -97,6 +156,9 @@ class POSEMOE_OT_convert(_JobOperator, Operator):
     bl_options = {'REGISTER', 'UNDO'}
     controller_class = ConvertController
 
+    wait: BoolProperty(name="Wait", default=True, options={'SKIP_SAVE'},
+                       description="Scripts: wait for the result (off: start it and return; a timer applies it)")
+
 
 class POSEMOE_OT_batch(_JobOperator, Operator):
     """Convert every clip in the folder (in the background; Esc cancels)"""
@@ -105,6 +167,9 @@ class POSEMOE_OT_batch(_JobOperator, Operator):
     bl_label = "Convert Folder"
     bl_options = {'REGISTER', 'UNDO'}
     controller_class = BatchController
+
+    wait: BoolProperty(name="Wait", default=True, options={'SKIP_SAVE'},
+                       description="Scripts: wait for the result (off: start it and return; a timer applies it)")
 
 
 class POSEMOE_OT_cancel(Operator):
@@ -297,7 +362,7 @@ OFFLINE_MESSAGE = ("Online access is disabled, so nothing can be downloaded: ena
 
 
 class POSEMOE_OT_install_dependencies(Operator):
-    """Download torch, mediapipe, scipy and OpenCV with pip into this add-on's user folder"""
+    """Install torch, mediapipe, scipy and OpenCV with pip into this add-on's user folder (downloaded, or from the wheel folder set in the preferences)"""
 
     bl_idname = "posemoe.install_dependencies"
     bl_label = "Install Dependencies"
@@ -307,15 +372,22 @@ class POSEMOE_OT_install_dependencies(Operator):
         return not _state(context).deps_running
 
     def _start(self, context):
-        if not bpy.app.online_access:
+        prefs = get_prefs(context)
+        wheels = bpy.path.abspath(getattr(prefs, "wheel_folder", "") or "")
+        if wheels and not os.path.isdir(wheels):
+            self.report({'ERROR'}, f"{wheels}: the wheel folder set in the preferences does not exist")
+            return None
+        if not wheels and not bpy.app.online_access:
             self.report({'ERROR'}, OFFLINE_MESSAGE)
             return None
         missing = deps.missing_modules(refresh=True)
         if not missing:
+            self._nothing_missing = True
             self.report({'INFO'}, "all dependencies are already installed")
             return None
         self._target = site_packages_dir(create=True)
-        cmds = deps.pip_commands(sys.executable, self._target, deps.requirements_for(missing))
+        cmds = deps.pip_commands(sys.executable, self._target, deps.requirements_for(missing),
+                                 find_links=wheels or None)
         self._installer = deps.PipInstaller(cmds).start()
         state = _state(context)
         state.deps_running, state.cancel_requested = True, False
@@ -338,15 +410,18 @@ class POSEMOE_OT_install_dependencies(Operator):
         self.report({'ERROR'}, state.deps_status)
         return {'CANCELLED'}
 
+    def _not_started(self):
+        return {'FINISHED'} if getattr(self, "_nothing_missing", False) else {'CANCELLED'}
+
     def execute(self, context):
         if self._start(context) is None:
-            return {'CANCELLED'} if not bpy.app.online_access else {'FINISHED'}
+            return self._not_started()
         self._installer.wait()
         return self._finish(context)
 
     def invoke(self, context, event):
         if self._start(context) is None:
-            return {'CANCELLED'} if not bpy.app.online_access else {'FINISHED'}
+            return self._not_started()
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.25, window=context.window)
         wm.modal_handler_add(self)

@@ -18,6 +18,10 @@ class PoseMoEPreferences(AddonPreferences):
         ('BLENDER', "Blender's Python", "In a background thread inside Blender (install the dependencies below)"),
         ('EXTERNAL', "External Python", "In a separate process started with the Python below")],
         default='AUTO')
+    wheel_folder: StringProperty(
+        name="Wheel folder", subtype='DIR_PATH',
+        description="Install from the wheel files (.whl) in this folder instead of downloading "
+                    "(for computers without internet access)")
     python_path: StringProperty(
         name="External Python", subtype='FILE_PATH',
         description="A Python 3 with torch, mediapipe, scipy and OpenCV (e.g. the project's .venv/bin/python)")
@@ -35,6 +39,7 @@ class PoseMoEPreferences(AddonPreferences):
         else:
             box.label(text="torch, mediapipe, scipy, OpenCV and numpy are available", icon='CHECKMARK')
         box.label(text=f"Installed into: {site_packages_dir()}")
+        box.prop(self, "wheel_folder")
         if state.deps_running:
             box.progress(text=state.deps_status[:100] or "installing...", factor=0.5, type='BAR')
             box.operator("posemoe.cancel", text="Cancel", icon='CANCEL')
@@ -44,9 +49,9 @@ class PoseMoEPreferences(AddonPreferences):
             row.operator("posemoe.check_dependencies", icon='FILE_REFRESH')
             if state.deps_status:
                 box.label(text=state.deps_status[:160])
-        if not bpy.app.online_access:
+        if not bpy.app.online_access and not self.wheel_folder:
             box.label(text="Online access is off: enable it in Preferences > System > Network "
-                           "to install", icon='INFO')
+                           "to install, or set a wheel folder", icon='INFO')
 
         box = layout.box()
         box.label(text="External Python (alternative to installing)", icon='CONSOLE')

@@ -1,0 +1,301 @@
+"""The add-on as a user meets it: the built zip installed into a Python that has only what
+Blender bundles (:mod:`blender_like`: the venv's bpy with SciPy, torch, MediaPipe, OpenCV and
+matplotlib unimportable), through Blender's own Install-from-Disk operator.
+
+* the zip installs and enables, the preferences draw and list what is missing, the add-on
+  disables and enables twice, and a conversion asked for without the dependencies fails with
+  one clear line;
+* the dependency installer (Preferences > Install Dependencies) fills the add-on's own
+  ``site-packages`` from a local wheel folder (``pip --no-index --find-links``; the folder is
+  packed from this venv's installed packages by :mod:`wheelhouse`); a fresh process then finds
+  them and converts the sample clip onto Rigify's meta-rig through the panel's operator, on
+  its ``bpy.app.timers`` path (background Blender has no window events for the modal path;
+  the timer callback is called the way Blender's event loop calls it);
+* the "existing Python" path: the preferences point at this venv's Python and the conversion
+  runs in that subprocess, while Blender's side needs nothing but numpy.
+
+Time (2 cores): packing the wheels ~15 s the first time (kept in ``.cache/wheelhouse``), the
+installation ~40 s (all of torch, MediaPipe with jax, SciPy and OpenCV: the installer installs
+everything the pipeline imports, and pip installs their dependencies, so nothing smaller
+would test what a user gets), each conversion ~20 s.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("bpy")
+
+import blender_like  # noqa: E402  (tests/blender_like.py)
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "demo.mp4"
+TESTS = Path(__file__).resolve().parent
+REQUIREMENTS = ("torch", "mediapipe==0.10.21", "scipy", "opencv-contrib-python", "numpy<2")
+
+
+@pytest.fixture(scope="module")
+def zip_path(tmp_path_factory):
+    if not SAMPLE.is_file():
+        pytest.skip("samples/demo.mp4 is missing")
+    return blender_like.build_zip(tmp_path_factory.mktemp("dist"))
+
+
+def test_registration_imports_no_heavy_module(tmp_path):
+    """The import rule, in this venv (where the packages exist, so a stray import would
+    succeed silently): registering the add-on, drawing its UI and loading the rig layer the
+    main thread uses to apply a result import none of SciPy, torch, MediaPipe or OpenCV."""
+    res = blender_like.run(f'''
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        import bpy, posemoe_blender
+        posemoe_blender.register()
+        from posemoe_blender.addon import controller, deps, operators, panel, preferences, properties, remote, worker
+        import posemoe_blender.options, posemoe_blender.core.retarget_presets
+        registration = sorted(m for m in sys.modules if m.split(".")[0] in {list(blender_like.REFUSED)!r})
+        import posemoe_blender.blender.retarget, posemoe_blender.blender.scene, posemoe_blender.core.retarget
+        applying = sorted(m for m in sys.modules if m.split(".")[0] in {list(blender_like.REFUSED)!r})
+        posemoe_blender.unregister()
+        report(registration=registration, applying=applying)
+    ''', tmp_path / "user", tmp_path / "work", python=sys.executable, refuse=False)
+    data = res.check()
+    assert data == {"registration": [], "applying": []}
+
+
+def test_install_enable_report_disable_enable(zip_path, tmp_path):
+    res = blender_like.run('''
+        import importlib, importlib.util, sys
+        import bpy
+        import addon_utils
+        from types import SimpleNamespace
+
+        def found(name):
+            try:
+                return importlib.util.find_spec(name) is not None
+            except ImportError:
+                return False
+
+        before = {n: found(n) for n in ("numpy", "scipy", "torch", "mediapipe", "cv2", "matplotlib", "posemoe_blender")}
+        result = install_extension(sys.argv[1])
+        ADDON = "bl_ext.user_default.posemoe_blender"
+        PKG = ADDON + ".posemoe_blender"
+        enabled = ADDON in bpy.context.preferences.addons
+
+        class Layout:
+            def __init__(self): self.calls = []
+            def __getattr__(self, name):
+                def call(*args, **kwargs):
+                    self.calls.append((name, args, kwargs)); return self
+                return call
+        def labels(layout):
+            return [c[2].get("text", "") for c in layout.calls if c[0] == "label"]
+
+        prefs_mod = importlib.import_module(PKG + ".addon.preferences")
+        panel = importlib.import_module(PKG + ".addon.panel")
+        controller = importlib.import_module(PKG + ".addon.controller")
+        prefs = controller.get_prefs(bpy.context)
+        proxy = SimpleNamespace(layout=Layout(), backend=prefs.backend, python_path=prefs.python_path,
+                                wheel_folder=prefs.wheel_folder)
+        prefs_mod.PoseMoEPreferences.draw(proxy, bpy.context)
+        prefs_labels = labels(proxy.layout)
+        layouts = []
+        for cls in panel.CLASSES:
+            layouts.append(Layout())
+            cls.draw(SimpleNamespace(layout=layouts[-1]), bpy.context)
+        panel_labels = labels(layouts[0])
+        assert bpy.ops.posemoe.check_dependencies() == {'FINISHED'}
+        deps_missing = bpy.context.window_manager.posemoe_job.deps_missing
+
+        cycles = []
+        for _ in range(2):
+            addon_utils.disable(ADDON, default_set=True)
+            off = (hasattr(bpy.types.Scene, "posemoe"), hasattr(bpy.types, "POSEMOE_PT_main"))
+            addon_utils.enable(ADDON, default_set=True)
+            on = (hasattr(bpy.types.Scene, "posemoe"), hasattr(bpy.types, "POSEMOE_PT_main"),
+                  bpy.ops.posemoe.convert.poll())
+            cycles.append([off, on])
+
+        # converting without the dependencies: one clear line, nothing changed
+        s = bpy.context.scene.posemoe
+        s.video = sys.argv[2]
+        objects = len(bpy.data.objects)
+        try:
+            bpy.ops.posemoe.convert()
+            error = None
+        except RuntimeError as exc:
+            error = str(exc).strip().splitlines()
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("scipy", "torch", "mediapipe", "cv2", "matplotlib"))
+        report(before=before, result=result, enabled=enabled, prefs_labels=prefs_labels,
+               panel_labels=panel_labels, deps_missing=deps_missing, cycles=cycles, error=error,
+               objects_changed=len(bpy.data.objects) - objects, heavy=heavy,
+               site=controller.site_packages_dir())
+    ''', tmp_path / "user", tmp_path / "work", args=[zip_path, SAMPLE])
+    data = res.check()
+    assert data["before"] == {"numpy": True, "scipy": False, "torch": False, "mediapipe": False,
+                              "cv2": False, "matplotlib": False, "posemoe_blender": False}
+    assert data["result"] == ["FINISHED"] and data["enabled"]
+    assert "Missing: torch, mediapipe, scipy, cv2" in data["prefs_labels"]
+    assert any(t.startswith("Installed into: ") and t.endswith("site-packages") for t in data["prefs_labels"])
+    assert "Blender's Python lacks torch, mediapipe, scipy, cv2" in data["panel_labels"]
+    assert data["deps_missing"] == "torch, mediapipe, scipy, cv2"
+    assert data["cycles"] == [[[False, False], [True, True, True]]] * 2
+    assert data["error"] and data["error"][-1].startswith("Error: Blender's Python lacks torch, mediapipe, scipy, cv2")
+    assert len(data["error"]) == 1 and data["objects_changed"] == 0
+    assert data["heavy"] == []
+    assert data["site"].startswith(str(tmp_path / "user"))
+
+
+@pytest.fixture(scope="module")
+def installed(zip_path, tmp_path_factory):
+    """A user folder where the add-on was installed and its dependency installer filled the
+    add-on's site-packages from a local wheel folder (the preferences are saved, as Blender
+    saves them on quit)."""
+    import wheelhouse
+    wheels = wheelhouse.fill(wheelhouse.CACHE, REQUIREMENTS)
+    user = tmp_path_factory.mktemp("user_installed")
+    res = blender_like.run('''
+        import importlib, os, sys, time
+        import bpy
+        install_extension(sys.argv[1])
+        controller = importlib.import_module("bl_ext.user_default.posemoe_blender.posemoe_blender.addon.controller")
+        deps = importlib.import_module("bl_ext.user_default.posemoe_blender.posemoe_blender.addon.deps")
+        prefs = controller.get_prefs(bpy.context)
+        missing_before = deps.missing_modules()
+        prefs.wheel_folder = sys.argv[2]
+        t0 = time.perf_counter()
+        result = sorted(bpy.ops.posemoe.install_dependencies())
+        seconds = time.perf_counter() - t0
+        state = bpy.context.window_manager.posemoe_job
+        site = controller.site_packages_dir()
+        bpy.ops.wm.save_userpref()
+        report(result=result, seconds=seconds, status=state.deps_status, missing_before=missing_before,
+               missing_after=deps.missing_modules(refresh=True), site=site,
+               listing=sorted(os.listdir(site)), online=bpy.app.online_access)
+    ''', user, tmp_path_factory.mktemp("work"), args=[zip_path, wheels[0].parent], timeout=900)
+    data = res.check()
+    print(f"dependency installation: {data['seconds']:.1f} s")
+    return user, data
+
+
+def test_dependency_installer_from_a_wheel_folder(installed, tmp_path):
+    user, data = installed
+    assert data["online"] is False  # the wheel folder needs no online access
+    assert data["missing_before"] == ["torch", "mediapipe", "scipy", "cv2"]
+    assert data["result"] == ["FINISHED"], data["status"]
+    assert data["missing_after"] == [] and data["status"].startswith("installed")
+    site = Path(data["site"])
+    assert site == user / "extensions" / ".user" / "user_default" / "posemoe_blender" / "site-packages"
+    assert {"torch", "mediapipe", "scipy", "cv2"} <= set(data["listing"])
+
+
+def test_fresh_process_converts_through_the_panel_operator(installed, tmp_path):
+    """A new session of the same user: the add-on (enabled from the saved preferences, as
+    Blender does at start-up) puts its site-packages on sys.path, finds the dependencies and converts the
+    sample's first 30 frames onto Rigify's meta-rig through ``posemoe.convert`` on its timer
+    path; the rig is then checked against the solved joints."""
+    user, _ = installed
+    res = blender_like.run('''
+        import importlib, importlib.util, sys, time
+        import bpy
+        import addon_utils
+        sys.path.insert(0, sys.argv[2])
+        import rigs
+        PKG = "bl_ext.user_default.posemoe_blender.posemoe_blender"
+        # Blender reads the saved preferences at start-up (the bpy module starts from factory
+        # settings, so it is done here): the add-on is enabled from them
+        bpy.ops.wm.read_userpref()
+        enabled = "bl_ext.user_default.posemoe_blender" in bpy.context.preferences.addons
+        deps = importlib.import_module(PKG + ".addon.deps")
+        operators = importlib.import_module(PKG + ".addon.operators")
+        controller = importlib.import_module(PKG + ".addon.controller")
+        missing = deps.missing_modules()
+        site = controller.site_packages_dir()
+        heavy_at_start = sorted(m for m in sys.modules if m.split(".")[0] in ("scipy", "torch", "mediapipe", "cv2"))
+
+        meta = rigs.rigify_metarig()
+        s = bpy.context.scene.posemoe
+        s.video = sys.argv[1]
+        s.use_range, s.clip_start, s.clip_end = True, 0, 30
+        s.target, s.armature, s.preset = 'EXISTING', meta, 'RIGIFY_METARIG'
+        t0 = time.perf_counter()
+        started = sorted(bpy.ops.posemoe.convert(wait=False))
+        poller = operators.POLLERS[-1]
+        registered = bpy.app.timers.is_registered(poller)
+        ticks, progress = 0, []
+        interval = poller.interval
+        while interval is not None:  # Blender's event loop: call the timer when it is due
+            time.sleep(interval)
+            interval = poller()
+            ticks += 1
+            progress.append(bpy.context.window_manager.posemoe_job.progress)
+            assert time.perf_counter() - t0 < 300
+        seconds = time.perf_counter() - t0
+        state = bpy.context.window_manager.posemoe_job
+        action = meta.animation_data.action
+        anim = poller.ctrl.job.result.animation
+        check = rigs.check_posed_rig(meta, poller.ctrl.request.mapping, anim, poller.ctrl.result["scale"])
+        import torch, scipy, mediapipe, cv2
+        report(enabled=enabled, missing=missing, heavy_at_start=heavy_at_start, started=started,
+               registered=registered, result=poller.result, ticks=ticks, max_progress=max(progress),
+               message=state.last_message, running=state.running, action=action.name if action else None,
+               frame_range=list(action.frame_range) if action else None, check=check, seconds=seconds,
+               pollers=len(operators.POLLERS),
+               origins={m.__name__: m.__file__.startswith(site) for m in (torch, scipy, mediapipe, cv2)})
+    ''', user, tmp_path / "work", args=[SAMPLE, TESTS], timeout=600)
+    data = res.check()
+    print(f"conversion through the operator's timer: {data['seconds']:.1f} s, {data['ticks']} ticks")
+    assert data["enabled"] and data["missing"] == [] and data["heavy_at_start"] == []
+    assert data["started"] == ["FINISHED"] and data["registered"]
+    assert data["result"] == "FINISHED", data["message"]
+    assert data["ticks"] > 2 and 0 < data["max_progress"] <= 1 and not data["running"] and data["pollers"] == 0
+    assert data["action"] == "demo" and data["frame_range"] == [1.0, 30.0]
+    assert "demo on metarig: 30 frames" in data["message"]
+    assert all(data["origins"].values()), data["origins"]  # from the add-on's site-packages
+    check = data["check"]
+    assert max(check["chain_cm"].values()) < 1.0 and check["facing_deg"] < 2.0, check
+    assert -1.0 < check["floor_cm"][0] and check["floor_cm"][1] < 1.0, check
+
+
+def test_existing_python_converts_through_the_subprocess_worker(zip_path, tmp_path):
+    """No dependencies in Blender's Python: the preferences point at this venv's Python and the
+    conversion runs there (``python -m posemoe_blender.addon.worker`` from the installed
+    extension); Blender's side applies the result with numpy only."""
+    res = blender_like.run('''
+        import importlib, sys, time
+        import bpy
+        install_extension(sys.argv[1])
+        PKG = "bl_ext.user_default.posemoe_blender.posemoe_blender"
+        controller = importlib.import_module(PKG + ".addon.controller")
+        operators = importlib.import_module(PKG + ".addon.operators")
+        prefs = controller.get_prefs(bpy.context)
+        prefs.python_path = sys.argv[3]
+        checked = sorted(bpy.ops.posemoe.check_python())
+        info = bpy.context.window_manager.posemoe_job.device_info
+        s = bpy.context.scene.posemoe
+        s.video = sys.argv[2]
+        s.use_range, s.clip_start, s.clip_end = True, 0, 30
+        t0 = time.perf_counter()
+        bpy.ops.posemoe.convert(wait=False)
+        poller = operators.POLLERS[-1]
+        interval = poller.interval
+        while interval is not None:
+            time.sleep(interval)
+            interval = poller()
+        job = poller.ctrl.job
+        obj = bpy.data.objects.get("PoseMoE_demo")
+        report(checked=checked, info=info, backend=poller.ctrl.backend, job=type(job).__name__,
+               result=poller.result, message=bpy.context.window_manager.posemoe_job.last_message,
+               action=obj.animation_data.action.name if obj else None, seconds=time.perf_counter() - t0,
+               frames=job.result.animation.num_frames if job.result else 0,
+               heavy=sorted(m for m in sys.modules if m.split(".")[0] in ("scipy", "torch", "mediapipe", "cv2", "matplotlib")))
+    ''', tmp_path / "user", tmp_path / "work", args=[zip_path, SAMPLE, sys.executable], timeout=600)
+    data = res.check()
+    print(f"conversion in the external Python: {data['seconds']:.1f} s")
+    assert data["checked"] == ["FINISHED"] and "all packages found" in data["info"]
+    assert data["backend"] == "remote" and data["job"] == "RemoteJob"
+    assert data["result"] == "FINISHED", data["message"]
+    assert data["action"] == "demo" and data["frames"] == 30
+    assert data["heavy"] == []
