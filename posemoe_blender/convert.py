@@ -199,8 +199,8 @@ def _process_while_importing_bpy(video: str, options: ConvertOptions,
                                  progress: Optional[Progress]) -> tuple[ClipResult, float]:
     """Run :func:`process_clip` on a worker thread while the main thread imports bpy.
 
-    ``import bpy`` costs ~0.5 s, a sixth of a 100-frame conversion, and Blender must be
-    imported on the main thread; detection does not care which thread it runs on. Ctrl-C
+    Importing bpy is a noticeable part of a short conversion (docs/benchmarks-speed.md) and
+    Blender must be imported on the main thread; detection does not care which thread it runs on. Ctrl-C
     (which arrives on the main thread) cancels the worker at its next frame and is re-raised.
     Returns the clip result and the seconds the import took (hidden behind detection).
 
@@ -419,9 +419,9 @@ def convert_batch(clips: list[str], out_dir: str, options: ConvertOptions, worke
 
     ``workers`` > 1 converts clips in parallel processes (spawned, each with its own detector
     and its own Blender module state; a worker converts several clips in turn, so its start-up
-    (importing torch, MediaPipe and bpy, ~3 s) is paid once, not per clip; every conversion
-    starts from an empty factory scene). BlazePose already uses both cores of a 2-core machine,
-    so there ``workers=1`` is faster (docs/benchmarks-speed.md). ``on_result(row)`` is called
+    (importing torch, MediaPipe and bpy) is paid once, not per clip; every conversion starts
+    from an empty factory scene). BlazePose itself uses several cores, so on a small machine
+    ``workers=1`` can be faster (docs/benchmarks-speed.md). ``on_result(row)`` is called
     as each clip finishes.
     """
     out_dir = ensure_output_folder(os.path.abspath(out_dir))

@@ -31,7 +31,7 @@ against the truth (mm/frame^2, root-relative); bone-length variation: mean over 
 of each bone's standard deviation over the clip (mm); contact height error (solved outputs
 only): mean |ankle height - ANKLE_HEIGHT| in their own floor frame during truth contacts (cm).
 
-Foot locks (methods with the lock on; the locked frames are ``info["foot_lock"]["contact_mask"]``),
+Foot locks (methods with the lock on; the locked frames are ``Animation.contacts``),
 per foot-frame against the truth contacts: lock precision (% of our locked foot-frames the
 truth has in contact: a false lock glues a swinging foot to the floor) and lock recall (% of
 the truth's contact foot-frames we lock: a missed one slides); locks mid-swing (% of our locked
@@ -275,8 +275,7 @@ def evaluate_joints(pred: np.ndarray, gt_world: np.ndarray, fps: float,
 
 def lock_mask(animation) -> Optional[np.ndarray]:
     """(T, 2) bool foot locks (left, right) of a solved animation; None with the lock off."""
-    lock = animation.info.get("foot_lock") or {}
-    mask = lock.get("contact_mask")
+    mask = getattr(animation, "contacts", None)  # core.footlock's typed result, kept on the Animation
     return None if mask is None else np.asarray(mask, bool).reshape(-1, 2)
 
 

@@ -23,13 +23,14 @@ import importlib.util
 import os
 import subprocess
 import sys
-import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "posemoe_blender"
+sys.path.insert(0, str(REPO))
+from posemoe_blender.fileio import atomic_output  # noqa: E402  (standard library only)
 
 ROOT_INIT = '''"""PoseMoE Blender extension: the add-on is the bundled ``posemoe_blender`` package."""
 
@@ -98,19 +99,13 @@ def build(output_dir: Path) -> Path:
     manifest = check_manifest(REPO / "blender_manifest.toml")
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / f"{manifest['id']}-{manifest['version']}.zip"
-    fd, tmp = tempfile.mkstemp(prefix=".posemoe-", suffix=".zip", dir=output_dir)
-    os.close(fd)
-    try:
+    with atomic_output(target, ".zip") as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for src, name in entries():
                 if src is None:
                     zf.writestr(name, ROOT_INIT)
                 else:
                     zf.write(src, name)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

@@ -141,19 +141,20 @@ def test_lock_removes_sliding_keeps_lengths_and_swing():
     P, truth = synthetic_walk(slide=0.15)
     assert contact_speed(P, truth) > 0.14  # the injected sliding is there
     cfg = FootLockConfig(blend_s=0.1)  # short blends leave swing frames far from any contact
-    out, info = lock_feet(P, FPS, config=cfg)
+    info = lock_feet(P, FPS, config=cfg)
+    out = info.joints
     assert np.all(np.isfinite(out))
     assert contact_speed(out, truth) < 0.01  # < 1 cm/s during contacts
     np.testing.assert_allclose(leg_lengths(out), leg_lengths(P), atol=1e-6)
     # the floor was already right: no shift; contact ankles exactly at the ankle height
-    assert abs(info["floor_shift"]) < 1e-3
+    assert abs(info.floor_shift) < 1e-3
     found = detect_contacts(P, FPS, config=cfg)
     for k, (_, _, _, ankle) in enumerate(LEGS):
         np.testing.assert_allclose(out[found[:, k], ankle, 2], ANKLE_HEIGHT, atol=1e-9)
     # the body moves rigidly with the planted feet (root_shift per frame) and the floor shift;
     # swing frames farther than the blend from any contact are otherwise untouched
-    shift = np.array(info["root_shift"])[:, None] - [0, 0, info["floor_shift"]]
-    blend = info["blend_frames"]
+    shift = np.array(info.root_shift)[:, None] - [0, 0, info.floor_shift]
+    blend = info.blend_frames
     for k, (_, hip, knee, ankle) in enumerate(LEGS):
         near = np.convolve(found[:, k].astype(float), np.ones(2 * blend + 1), "same") > 0
         far = ~near
@@ -170,7 +171,7 @@ def test_lock_removes_sliding_keeps_lengths_and_swing():
 
 def test_lock_blends_without_pops():
     P, _ = synthetic_walk(slide=0.3)
-    out, _ = lock_feet(P, FPS)
+    out = lock_feet(P, FPS).joints
     for _, _, knee, ankle in LEGS:
         for j in (knee, ankle):
             step_in = np.linalg.norm(np.diff(P[:, j], axis=0), axis=-1).max()
@@ -185,8 +186,9 @@ def test_lock_blends_without_pops():
 def test_floor_under_contacts_no_float_no_sink():
     P, truth = synthetic_walk(slide=0.1)
     for dz in (0.07, -0.04):  # floating 7 cm / sunk 4 cm
-        out, info = lock_feet(P + [0.0, 0.0, dz], FPS)
-        assert info["floor_shift"] == pytest.approx(dz, abs=0.01)
+        info = lock_feet(P + [0.0, 0.0, dz], FPS)
+        out = info.joints
+        assert info.floor_shift == pytest.approx(dz, abs=0.01)
         for k, (_, _, _, ankle) in enumerate(LEGS):
             inner = truth[:, k] & np.roll(truth[:, k], 3) & np.roll(truth[:, k], -3)
             np.testing.assert_allclose(out[inner, ankle, 2], ANKLE_HEIGHT, atol=1e-6)
@@ -219,8 +221,9 @@ def test_solve_animation_hook():
     rel, root = cam - cam[:, :1], cam[:, 0]
     off = solve_animation(rel, root, FPS, stature_range=None)
     on = solve_animation(rel, root, FPS, stature_range=None, foot_lock=True)
-    assert off.info["foot_lock"] is None
+    assert off.info["foot_lock"] is None and off.contacts is None
     assert on.info["foot_lock"]["contacts"] >= 8
+    assert on.contacts.shape == (on.num_frames, 2) and on.contacts.dtype == bool
     assert contact_speed(off.joints_world, truth) > 0.1
     assert contact_speed(on.joints_world, truth) < 0.01
     assert np.all(np.isfinite(on.rotations))
@@ -229,7 +232,7 @@ def test_solve_animation_hook():
     # armature = camera_to_armature @ camera + offset still holds for the (unchanged) pelvis
     A = np.array(on.info["camera_to_armature"])
     drop = on.info["foot_lock"]["pelvis_drop_max_m"]
-    shift = np.array(on.info["foot_lock"]["root_shift"])
+    shift = on.root_shift
     np.testing.assert_allclose(root @ A.T + on.info["armature_offset"] + shift, on.joints_world[:, 0],
                                atol=1e-6 + drop)
 
@@ -240,7 +243,8 @@ def test_bad_input():
     with pytest.raises(PoseMoEError):
         lock_feet(np.full((5, 17, 3), np.nan), FPS)
     P, _ = synthetic_walk(T=3)
-    out, info = lock_feet(P, FPS, config=FootLockConfig())
+    info = lock_feet(P, FPS, config=FootLockConfig())
+    out = info.joints
     assert np.all(np.isfinite(out))
 
 
@@ -251,16 +255,17 @@ def test_tilted_ground_is_levelled_then_locked():
     a = np.radians(10.0)
     Rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
     tilted = P @ Rx.T
-    out, info = lock_feet(tilted, FPS)
-    assert info["ground_tilt_deg"] == pytest.approx(10.0, abs=1.0)
+    info = lock_feet(tilted, FPS)
+    out = info.joints
+    assert info.ground_tilt_deg == pytest.approx(10.0, abs=1.0)
     assert contact_speed(out, truth) < 0.01
     np.testing.assert_allclose(leg_lengths(out), leg_lengths(P), atol=1e-6)
-    R = np.array(info["ground_rotation"])
-    moved = tilted[:, 0] @ R.T + info["ground_translation"]
-    moved = moved + np.array(info["root_shift"])
+    R = np.array(info.ground_rotation)
+    moved = tilted[:, 0] @ R.T + info.ground_translation
+    moved = moved + np.array(info.root_shift)
     np.testing.assert_allclose(out[:, 0, :2], moved[:, :2], atol=1e-9)
     drop = moved[:, 2] - out[:, 0, 2]  # the pelvis is only ever lowered, and little
-    assert drop.min() > -1e-9 and drop.max() <= info["pelvis_drop_max_m"] + 1e-9 < 0.05
+    assert drop.min() > -1e-9 and drop.max() <= info.pelvis_drop_max_m + 1e-9 < 0.05
     # after levelling the pelvis height stays within its bob (no residual slope)
     assert np.ptp(out[:, 0, 2]) < 0.03 + 0.03  # bob 3 cm + under 0.5 degrees over 5.5 m
 
@@ -269,8 +274,8 @@ def test_motion_in_place_keeps_its_tilt():
     P, _ = synthetic_walk(speed=0.0, T=60)
     a = np.radians(8.0)
     Rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
-    _, info = lock_feet(P @ Rx.T, FPS)
-    assert info["ground_tilt_deg"] < 2.0
+    info = lock_feet(P @ Rx.T, FPS)
+    assert info.ground_tilt_deg < 2.0
 
 
 def _side_camera_keypoints(P, f=500.0, cam=(5.0, -2.75, 1.0)):
@@ -295,10 +300,11 @@ def test_root_follows_the_planted_feet_when_the_root_estimate_wobbles(given_cont
     P = clean + err[:, None]
     assert contact_speed(P, truth) > 0.5  # the feet "slide" with the root's error
     kp = _side_camera_keypoints(clean)  # the image sees the real, still feet
-    out, info = lock_feet(P, FPS, keypoints2d=kp, contacts=truth if given_contacts else None)
+    info = lock_feet(P, FPS, keypoints2d=kp, contacts=truth if given_contacts else None)
+    out = info.joints
     assert contact_speed(out, truth) < 1e-3
-    mask = np.array(info["contact_mask"], bool)  # the locked frames, as used
-    assert mask.shape == truth.shape and mask.sum() == sum(info["contact_frames"].values())
+    mask = np.array(info.contacts, bool)  # the locked frames, as used
+    assert mask.shape == truth.shape and mask.sum() == sum(info.contact_frames.values())
     if given_contacts:
         np.testing.assert_array_equal(mask, truth)
     for k, (_, _, _, ankle) in enumerate(LEGS):  # on the floor, neither floating nor sunk
@@ -333,3 +339,35 @@ def test_an_unseen_foot_that_went_nowhere_stays_planted():
     kp_step = _side_camera_keypoints(stepped)
     kp_step[26:52, J["LAnkle"], 2] = 0.4
     assert not detect_contacts(stepped, FPS, keypoints2d=kp_step)[36:42, 0].any()
+
+
+def test_process_clip_has_a_visible_typed_foot_lock_stage(sample_clip, tmp_path):
+    """Foot locking is its own stage of ``process_clip``: a typed :class:`FootLock` on the
+    result (timed), its contacts on the Animation, only a summary of scalars in ``info``; the
+    external-Python worker's animation file carries the contacts and the root shift."""
+    import json
+    from posemoe_blender.addon.worker import load_animation, save_animation
+    from posemoe_blender.core.footlock import FootLock
+    from posemoe_blender.core.pipeline import process_clip
+    from posemoe_blender.options import ConvertOptions
+    res = process_clip(str(sample_clip), ConvertOptions(end=30, device="cpu"))
+    assert isinstance(res.foot_lock, FootLock) and "foot_lock" in res.timings
+    anim = res.animation
+    np.testing.assert_array_equal(anim.contacts, res.foot_lock.contacts)
+    assert anim.contacts.shape == (30, 2) and anim.root_shift.shape == (30, 3)
+    assert anim.info["foot_lock"] == res.foot_lock.summary()
+
+    def no_long_lists(value):
+        if isinstance(value, dict):
+            return all(no_long_lists(v) for v in value.values())
+        if isinstance(value, list):
+            return len(value) <= 3 and all(no_long_lists(v) for v in value)  # 3x3 matrices at most
+        return True
+
+    assert no_long_lists(anim.info) and json.dumps(anim.info)
+    save_animation(tmp_path / "a.npz", anim)
+    back, _ = load_animation(tmp_path / "a.npz")
+    np.testing.assert_array_equal(back.contacts, anim.contacts)
+    np.testing.assert_allclose(back.root_shift, anim.root_shift)
+    off = process_clip(str(sample_clip), ConvertOptions(end=30, device="cpu", foot_lock=False))
+    assert off.foot_lock is None and off.animation.contacts is None and off.animation.info["foot_lock"] is None

@@ -125,8 +125,7 @@ def _stand_blender(T, fps=FPS):
 def _expected_armature(anim, cam_world):
     R = np.asarray(anim.info["camera_to_armature"])
     off = np.asarray(anim.info["armature_offset"])
-    lift = np.asarray(anim.info["ground_lift"])[:, None, None] * np.array([0.0, 0.0, 1.0])
-    return cam_world @ R.T + off + lift
+    return cam_world @ R.T + off + np.asarray(anim.root_shift)[:, None, :]
 
 
 def _split_root(cam_world):

@@ -149,12 +149,16 @@ class ThreadJob(Job):
 # --------------------------------------------------------------------------- animation files
 
 _ARRAYS = ("rest_heads", "rest_tails", "rest_matrices", "rotations", "root_location", "joints_world")
+_OPTIONAL = ("contacts", "root_shift")
 
 
 def save_animation(path: str, animation, info: Optional[dict] = None) -> None:
     """Write an Animation (and a JSON-safe ``info`` dict) to ``path`` (.npz, atomic)."""
     from ..joints import save_npz
     arrays = {k: np.asarray(getattr(animation, k), dtype=np.float64) for k in _ARRAYS}
+    for k in _OPTIONAL:
+        if getattr(animation, k, None) is not None:
+            arrays[k] = np.asarray(getattr(animation, k))
     save_npz(path, fps=np.float64(animation.fps), bone_names=np.array(animation.bone_names),
              bone_parents=np.array(animation.bone_parents, dtype=np.int32),
              anim_info=np.array(json.dumps(animation.info)), job_info=np.array(json.dumps(info or {})),
@@ -170,7 +174,8 @@ def load_animation(path: str):
                              bone_names=tuple(str(n) for n in data["bone_names"]),
                              bone_parents=tuple(int(p) for p in data["bone_parents"]),
                              info=json.loads(str(data["anim_info"])),
-                             **{k: np.array(data[k]) for k in _ARRAYS})
+                             **{k: np.array(data[k]) for k in _ARRAYS},
+                             **{k: np.array(data[k]) for k in _OPTIONAL if k in data.files})
             info = json.loads(str(data["job_info"]))
     except (OSError, KeyError, ValueError) as exc:
         raise PoseMoEError(f"{path}: not a PoseMoE animation file ({exc})") from None

@@ -34,7 +34,7 @@ before the bone rotations are solved). :func:`lock_feet` does, per foot (the ank
    truth's ankle was already rising.
 3. **Floor**: the floor is put under the lowest contacts (``floor_percentile`` of the
    per-contact median ankle heights, minus the ankle's height above the sole), so the
-   whole clip is shifted in Z by ``info["floor_shift"]``; no ankle ends below the floor.
+   whole clip is shifted in Z by ``floor_shift``; no ankle ends below the floor.
 3b. **Root from the feet** (``foot_root``, :func:`foot_driven_root`,
    :func:`foot_driven_height`): the monocular root estimate (depth from apparent size)
    runs ahead of / behind its own feet. A planted foot does not move, so between two
@@ -43,7 +43,7 @@ before the bone rotations are solved). :func:`lock_feet` does, per foot (the ank
    interpolated from the neighbouring contacts' steps and fades to the estimate's own step
    ``root_fade_s`` away from every contact. Vertically the body is put on its planted
    feet (their ankles at :data:`ANKLE_HEIGHT`, interpolated between contacts). The whole
-   body moves rigidly by ``info["root_shift"][t]``, so the pins below are reachable by
+   body moves rigidly by ``root_shift[t]``, so the pins below are reachable by
    construction. The clip's travel is then the lifter's stride lengths, not the root
    estimate's: where a lifter's strides are short the body travels less far.
 4. **Pins**: each contact segment gets one target, the median of its ankle positions in
@@ -80,6 +80,50 @@ LEGS = (("L", J["LHip"], J["LKnee"], J["LAnkle"]), ("R", J["RHip"], J["RKnee"], 
 
 
 @dataclass
+class FootLock:
+    """What the foot-locking stage did (:func:`lock_feet`), typed.
+
+    * ``joints``: (T, 17, 3) the corrected joints: the whole clip moved rigidly per frame
+      (``joints = P @ ground_rotation.T + ground_translation + root_shift[t]``), then only the
+      knees and ankles changed (and the upper body lowered by at most ``pelvis_drop_max_m``
+      where a pin was out of reach);
+    * ``contacts``: (T, 2) bool, the pinned frames of the left and right foot;
+    * ``ground_rotation`` (3, 3) and ``ground_translation`` (3,): the levelling (its tilt,
+      ``ground_tilt_deg``) and the floor shift ``floor_shift`` (metres subtracted from Z);
+    * ``root_shift``: (T, 3) metres the body moved to stand on its planted feet;
+    * ``unreached_frames``: IK targets out of reach; ``blend_frames``: the fade length.
+    """
+
+    joints: np.ndarray
+    contacts: np.ndarray
+    ground_rotation: np.ndarray
+    ground_translation: np.ndarray
+    ground_tilt_deg: float
+    floor_shift: float
+    root_shift: np.ndarray
+    pelvis_drop_max_m: float
+    unreached_frames: int
+    blend_frames: int
+
+    @property
+    def contact_frames(self) -> dict:
+        """Pinned frames per foot: ``{"L": n, "R": n}``."""
+        return {leg[0]: int(self.contacts[:, k].sum()) for k, leg in enumerate(LEGS)}
+
+    @property
+    def segments(self) -> int:
+        """Number of contact segments (both feet)."""
+        return int(sum(len(_runs(self.contacts[:, k])) for k in range(2)))
+
+    def summary(self) -> dict:
+        """The numbers a report shows (JSON-safe scalars; the per-frame arrays stay here)."""
+        return {"contacts": self.segments, "contact_frames": self.contact_frames,
+                "ground_tilt_deg": float(self.ground_tilt_deg), "floor_shift": float(self.floor_shift),
+                "unreached_frames": int(self.unreached_frames),
+                "pelvis_drop_max_m": float(self.pelvis_drop_max_m), "blend_frames": int(self.blend_frames)}
+
+
+@dataclass
 class FootLockConfig:
     """Thresholds of contact detection and locking (metres, seconds, metres/second)."""
 
@@ -87,7 +131,7 @@ class FootLockConfig:
     speed_band: tuple = (0.20, 0.50)    # horizontal 3D speed (m/s): still .. moving (3D only)
     # with 2D keypoints: score = height * (w2d * still_2d + (1 - w2d) * still_3d); the 3D speed
     # band is wider there (a monocular estimate's feet slide), the 2D speed is in m/s (image
-    # speed times metres per pixel at the person). Tuned on rendered held-out walks.
+    # speed times metres per pixel at the person).
     height_band_2d: tuple = (0.06, 0.15)
     speed_band_3d_with_2d: tuple = (0.40, 1.20)
     speed_band_2d: tuple = (0.30, 0.90)
@@ -476,7 +520,7 @@ def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np
 
 def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
               config: FootLockConfig | None = None,
-              contacts: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+              contacts: np.ndarray | None = None) -> FootLock:
     """Pin contacting feet and put the floor under them; see the module docstring.
 
     Args:
@@ -487,17 +531,7 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
         contacts: optional (T, 2) bool contacts (left, right) to use instead of detecting.
 
     Returns:
-        ``(joints, info)``: the corrected (T, 17, 3) float64 joints (the whole clip moved
-        rigidly per frame, ``joints = P @ ground_rotation.T + ground_translation +
-        root_shift[t]``, then only the knees/ankles changed) and a JSON-safe dict: ``ground_rotation`` (3x3 list),
-        ``ground_translation`` (3 list), ``ground_tilt_deg`` (the levelling applied),
-        ``floor_shift`` (metres subtracted from Z after levelling), ``pelvis_drop_max_m``
-        (the most the pelvis was lowered to reach a pin: the rigid relation holds for the
-        pelvis up to this), ``contact_frames`` ({"L": n, "R": n}), ``contact_mask`` ((T, 2)
-        list of bools: the pinned frames, left/right), ``contacts`` (number of contact
-        segments), ``unreached_frames`` (IK targets out of reach), ``blend_frames``,
-        ``root_shift`` ((T, 3) list, metres: the body moved onto its planted feet; zeros with
-        ``foot_root`` off).
+        A :class:`FootLock` (the corrected joints, the contacts used and the transforms).
     """
     cfg = config or FootLockConfig()
     P = _check(P, fps)
@@ -584,17 +618,9 @@ def lock_feet(P: np.ndarray, fps: float, keypoints2d: np.ndarray | None = None,
         out[sel, ankle] = new_ankle
         unreached += int((~reached).sum())
     translation = translation - np.array([0.0, 0.0, shift])
-    info = {
-        "ground_rotation": R_ground.tolist(),
-        "ground_translation": translation.tolist(),
-        "ground_tilt_deg": tilt if tilt <= cfg.max_ground_tilt_deg else 0.0,
-        "floor_shift": shift,
-        "contact_frames": {leg[0]: int(contacts[:, k].sum()) for k, leg in enumerate(LEGS)},
-        "contact_mask": contacts.tolist(),
-        "contacts": int(sum(len(_runs(contacts[:, k])) for k in range(2))),
-        "unreached_frames": unreached,
-        "pelvis_drop_max_m": float(drop.max()) if T else 0.0,
-        "blend_frames": blend,
-        "root_shift": root_shift.tolist(),
-    }
-    return out, info
+    return FootLock(joints=out, contacts=contacts, ground_rotation=R_ground,
+                    ground_translation=translation,
+                    ground_tilt_deg=tilt if tilt <= cfg.max_ground_tilt_deg else 0.0,
+                    floor_shift=shift, root_shift=root_shift,
+                    pelvis_drop_max_m=float(drop.max()) if T else 0.0,
+                    unreached_frames=unreached, blend_frames=blend)

@@ -1,10 +1,9 @@
 """The detector's landmark convention vs the training skeleton's joints.
 
 BlazePose does not put its hips, ankles, elbows... where a motion-capture skeleton has its joint
-centres: on the project's renders its hips sit ~3 % of the person's height below the mocap hips
-and its ankles ~2 % above them (``scripts/keypoint_bias.py``), and on real footage its torso-to-leg
-proportion is even further from the mocap skeleton's (``scripts/landmark_proportions.py``; both
-in docs/joint-mapping.md). The lifting networks learnt the mocap convention, so the 2D is
+centres: its hips sit lower and its ankles higher than the mocap joints, and its torso-to-leg
+proportion differs (measurements in docs/joint-mapping.md, from ``scripts/keypoint_bias.py`` and
+``scripts/landmark_proportions.py``). The lifting networks learnt the mocap convention, so the 2D is
 moved onto it before lifting, joint by joint:
 
     corrected_j = p_j + alpha_j * ref_j + beta_j * width_j
@@ -17,7 +16,8 @@ the arm joints; zero on the centre line). ``alpha_j`` moves a joint along its bo
 towards (< 0) or away from the body's midline: BlazePose's hips and shoulders sit wider than a
 skeleton's hip and shoulder joint centres. Both are one number per joint and side-free (left
 and right share them), fitted by least squares on renders of *training-split* motion whose
-true 2D joints are known (``scripts/fit_landmark_correction.py``). Built from the person's own
+true 2D joints are known (``scripts/fit_landmark_correction.py``); the numbers and their
+provenance are the data file :data:`CORRECTION_FILE`. Built from the person's own
 bones, the correction does not depend on image size, distance, position or view (the width
 line shortens by itself in a side view).
 
@@ -26,38 +26,48 @@ Keypoints are ``(..., 17, 2 or 3)`` pixels (a third channel, the confidence, pas
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 
+from ..fileio import atomic_output
 from ..joints import JOINT_INDEX, JOINT_NAMES, MIRROR, NUM_JOINTS, PARENTS
 
 #: Joints whose correction is measured along the torso (Pelvis -> Thorax) instead of a parent bone.
 TORSO_JOINTS = ("Pelvis", "RHip", "LHip", "Spine", "Thorax", "Neck", "Head", "LShoulder", "RShoulder")
 _TORSO = np.isin(np.arange(NUM_JOINTS), [JOINT_INDEX[n] for n in TORSO_JOINTS])
 
+#: The data file holding the fitted ``(alpha, beta)`` per joint and its provenance (which
+#: script fitted it, on what, with which detector; see ``scripts/fit_landmark_correction.py``).
+CORRECTION_FILE = Path(__file__).resolve().parents[1] / "data" / "landmark_correction.json"
+
+
+def load_correction(path: str | os.PathLike = CORRECTION_FILE) -> np.ndarray:
+    """``(17, 2)`` = (alpha, beta) per joint in :data:`~posemoe_blender.joints.JOINT_NAMES`
+    order, read from a correction file (``{"joints": {name: [alpha, beta]}, "provenance": ...}``)."""
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    return np.array([data["joints"][name] for name in JOINT_NAMES], dtype=np.float64)
+
+
+def save_correction(path: str | os.PathLike, correction: np.ndarray, provenance: dict) -> None:
+    """Write a correction file (atomically): ``correction`` (17, 2) and where it came from."""
+    data = {"what": "Landmark-convention correction of BlazePose's 2D joints (core/landmarks.py): "
+                    "corrected_j = p_j + alpha_j * ref_j + beta_j * width_j",
+            "provenance": dict(provenance), "columns": ["alpha", "beta"],
+            "joints": {n: [round(float(a), 4), round(float(b), 4)]
+                       for n, (a, b) in zip(JOINT_NAMES, np.asarray(correction, float))}}
+    with atomic_output(path, ".json") as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+
+
 #: ``(alpha, beta)`` per joint (rows in the order of :data:`~posemoe_blender.joints.JOINT_NAMES`),
-#: fitted by ``python scripts/fit_landmark_correction.py .cache/render_calib`` on 2026-11-26
-#: (18 videos of training-split motion, 6 clips x 3 views, ``scripts/render_eval_set.py
-#: --calibration``; BlazePose of mediapipe 0.10.21, model_complexity 1). Checked on the
-#: held-out render set (never used for the fit): see docs/joint-mapping.md.
-CORRECTION = np.array([
-    [+0.1397, +0.0000],  # Pelvis
-    [+0.0923, -0.1785],  # RHip
-    [-0.0451, +0.0127],  # RKnee
-    [+0.0857, -0.1005],  # RAnkle
-    [+0.0923, -0.1785],  # LHip
-    [-0.0451, +0.0127],  # LKnee
-    [+0.0857, -0.1005],  # LAnkle
-    [+0.0785, +0.0000],  # Spine
-    [+0.0260, +0.0000],  # Thorax
-    [+0.0789, +0.0000],  # Neck
-    [+0.0853, +0.0000],  # Head
-    [-0.0442, -0.2371],  # LShoulder
-    [-0.0614, -0.0308],  # LElbow
-    [-0.0824, -0.0093],  # LWrist
-    [-0.0442, -0.2371],  # RShoulder
-    [-0.0614, -0.0308],  # RElbow
-    [-0.0824, -0.0093],  # RWrist
-])
+#: from :data:`CORRECTION_FILE`.
+CORRECTION = load_correction()
 
 _SIDE = np.array([0.5 if n.startswith("L") else -0.5 if n.startswith("R") else 0.0 for n in JOINT_NAMES])
 _ARM = np.array([any(k in n for k in ("Shoulder", "Elbow", "Wrist")) for n in JOINT_NAMES])

@@ -3,8 +3,9 @@
 This module only strings the stages together; each stage lives in its own module:
 :mod:`.video` (streaming decode), :mod:`.detection` (BlazePose -> 17 joints),
 :mod:`.lifting` (PoseMoE or the entangled transformer, see :data:`LIFTERS`),
-:mod:`.smoothing` (gaps, filtering, resampling) and :mod:`.solving` (root trajectory, bone
-rotations).
+:mod:`.smoothing` (gaps, filtering, resampling), :mod:`.solving` (joints placed in armature
+space), :mod:`.footlock` (contacts, pinned feet) and :mod:`.solving` again (the root trajectory,
+decided in :func:`~.solving.root_trajectory`, and the bone rotations).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from ..errors import PoseMoEError
 from ..options import LIFTERS, NETWORK_NAMES, ConvertOptions, check_lifter
 from ..model import weights as model_weights
-from . import detection, landmarks, lifting, smoothing, solving
+from . import detection, footlock, landmarks, lifting, smoothing, solving
 from .skeleton import Animation
 from .video import open_video
 
@@ -56,7 +57,7 @@ class ClipResult:
     * ``followed``: which person was followed (see :class:`~.detection.PersonFollower`).
     * ``timings``: seconds per stage: ``decode`` (decoder thread, overlaps detection),
       ``decode_wait`` (detection waiting for frames), ``detect``, ``decode+detect`` (wall),
-      ``lift``, ``smooth``, ``solve``.
+      ``lift``, ``smooth``, ``foot_lock``, ``solve``.
     """
 
     keypoints2d: np.ndarray
@@ -76,6 +77,7 @@ class ClipResult:
     expected_frames: int = 0
     variable_rate: bool = False
     world3d: Optional[np.ndarray] = None   # (T, 17, 3) MediaPipe's world landmarks, gaps filled (the 2D's time base)
+    foot_lock: Optional[footlock.FootLock] = None  # the foot-locking stage's result (None: off)
 
 
 def _check_range(start: int, end: Optional[int], frame_count: int, path: str) -> tuple[int, int]:
@@ -226,10 +228,19 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     timings["smooth"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    kp_out = kp2d if kp2d.shape[0] == joints3d.shape[0] else smoothing.resample(kp2d, fps, out_fps)
-    anim = solving.solve_animation(joints3d, root, out_fps, root_motion=options.root_motion,
-                                   foot_lock=options.foot_lock, keypoints2d=kp_out)
+    placed = solving.place_joints(joints3d, root, out_fps)
     timings["solve"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()  # foot locking: contacts, pins, the body on its planted feet
+    lock = None
+    if options.foot_lock:
+        kp_out = kp2d if kp2d.shape[0] == joints3d.shape[0] else smoothing.resample(kp2d, fps, out_fps)
+        lock = footlock.lock_feet(placed.joints, out_fps, keypoints2d=kp_out)
+    timings["foot_lock"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()  # the root trajectory (one place) and the bone rotations
+    anim = solving.animation_from(placed, lock, out_fps, root_motion=options.root_motion)
+    timings["solve"] += time.perf_counter() - t0
     for name, arr in (("joints3d", joints3d), ("root", root), ("rotations", anim.rotations)):
         if not np.all(np.isfinite(arr)):
             raise PoseMoEError(f"{video_path}: internal error, {name} has NaN values")
@@ -237,4 +248,5 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
                       anim, out_fps, fps, dets.width, dets.height, lifter, gaps, timings,
                       followed=dets.followed, undetected=int((~dets.detected).sum()), start=start,
                       expected_frames=stop - start if not variable_rate else kp2d.shape[0],
-                      variable_rate=variable_rate, world3d=world3d.astype(np.float32))
+                      variable_rate=variable_rate, world3d=world3d.astype(np.float32),
+                      foot_lock=lock)

@@ -11,6 +11,7 @@ root of the hierarchy and carries the root motion; the two hip bones hang from i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -59,6 +60,9 @@ class Animation:
     * ``root_location``: (T, 3) the Hips pose bone's ``location`` (bone-local space, metres).
     * ``joints_world``: (T, 17, 3) the joint positions this animation reproduces by forward
       kinematics (armature space), kept for checks and evaluation.
+    * ``contacts``: (T, 2) bool, the frames foot locking pinned the left / right foot (None
+      when it was off); ``root_shift``: (T, 3) metres, the per-frame part of the body's path
+      beyond the camera mapping (see ``core.solving.RootTrajectory``), or None.
     """
 
     fps: float
@@ -71,6 +75,8 @@ class Animation:
     bone_names: tuple = BONE_NAMES
     bone_parents: tuple = BONE_PARENTS
     info: dict = field(default_factory=dict)
+    contacts: Optional[np.ndarray] = None
+    root_shift: Optional[np.ndarray] = None
 
     @property
     def num_frames(self) -> int:

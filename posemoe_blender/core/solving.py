@@ -20,10 +20,13 @@ Pipeline of :func:`solve_animation`:
    :func:`solve_animation`), expressed as Blender pose-bone quaternions.
 
 Armature space = ``camera_to_armature @ p_camera + armature_offset`` (both in ``info``), plus
-``info["ground_lift"][t]`` in Z for frames raised onto the floor.
+``Animation.root_shift[t]`` (frames raised onto the floor, foot locking; see
+:class:`RootTrajectory`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -309,47 +312,52 @@ def _twist_reference(name: str, P: np.ndarray, d: np.ndarray):
 
 # --------------------------------------------------------------------------- solve
 
-def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
-                    root_motion: bool = True, symmetric: bool = True,
-                    max_tilt_deg: float = MAX_TILT_DEG,
-                    stature_range: tuple[float, float] | None = STATURE_RANGE,
-                    foot_lock: bool = False, keypoints2d: np.ndarray | None = None) -> Animation:
-    """Solve the generated rig's animation from 3D joints.
+@dataclass
+class PlacedJoints:
+    """The joints in armature space before foot locking (:func:`place_joints`).
 
-    Args:
-        joints3d: (T, 17, 3) metres, root-relative, camera oriented (x right, y down, z fwd).
-        root: (T, 3) metres, the Pelvis in camera coordinates, or None (Pelvis fixed).
-        fps: frames per second of the clip.
-        root_motion: False keeps the Pelvis height but removes horizontal translation.
-        symmetric: average left/right bone lengths.
-        max_tilt_deg: larger estimated camera tilts are not corrected.
-        stature_range: (min, max) metres of standing height (top of head to sole) of the
-            solved character. A monocular estimate's absolute scale is ambiguous, so a person
-            solved outside this range is scaled (about the camera centre, which keeps the 2D
-            projection) to the nearest bound; ``info["scale"]`` says by how much. None: off.
-        foot_lock: detect foot contacts, pin the contacting feet (two-bone leg IK, exact
-            thigh/shin lengths) and put the floor under them (:mod:`.footlock`); the body's
-            horizontal track and height then follow the planted feet, so the armature
-            relation below gains ``info["foot_lock"]["root_shift"][t]`` (metres, X/Y/Z);
-            ``info["foot_lock"]`` reports it (None when off).
-        keypoints2d: optional (T, 17, 3) pixels + confidence of the same frames, used by
-            foot locking to tell still feet from moving ones.
-
-    Returns:
-        An :class:`Animation`; see the module docstring for the axes. Twist of each bone:
-        ``Hips`` from the hip line, ``Spine`` from the shoulder line, thighs from the plane
-        of the bent knee (the knee points along bone Z) and upper arms from the plane of the
-        bent elbow, each fading to "no twist relative to the parent" as the reference
-        degenerates (straight limb, hip line along the spine); every other bone only swings
-        (minimal rotation) relative to its parent, so knees and elbows are hinges.
-        ``info`` holds ``bone_lengths`` (dict, metres), ``floor_offset`` (metres removed from
-        Z), ``up_correction_deg``, ``estimated_tilt_deg``, ``tilt_corrected``,
-        ``camera_to_armature`` (3x3 list) and ``armature_offset`` (3 list) such that
-        ``armature = camera_to_armature @ camera + armature_offset + (0, 0, ground_lift[t])``
-        (``ground_lift``: (T,) metres a frame was raised so its lower foot does not sink; with
-        ``root_motion=False`` this holds for Z only: the Pelvis stays above the origin),
-        ``ankle_height`` and ``root_motion``. All values are JSON-serialisable.
+    ``joints`` (T, 17, 3) metres, Z up, constant bone lengths ``lengths`` (16,), the floor at
+    Z = 0 (``floor_offset`` metres were removed from Z), frames whose lower foot would sink
+    raised by ``ground_lift`` (T,); ``camera_to_armature`` (3, 3, the stature ``scale``
+    included) and ``armature_offset`` (3,) map camera coordinates to armature space:
+    ``joints[t, 0] = camera_to_armature @ pelvis_camera[t] + armature_offset + (0, 0, ground_lift[t])``.
     """
+
+    joints: np.ndarray
+    lengths: np.ndarray
+    camera_to_armature: np.ndarray
+    armature_offset: np.ndarray
+    floor_offset: float
+    ground_lift: np.ndarray
+    scale: float
+    tilt_deg: float
+    tilt_corrected: bool
+
+
+@dataclass
+class RootTrajectory:
+    """Where the pelvis goes, decided in one place (:func:`root_trajectory`).
+
+    ``pelvis`` (T, 3) armature space; the camera mapping ``camera_to_armature`` (3, 3) and
+    ``armature_offset`` (3,) and the per-frame ``shift`` (T, 3) (frames raised onto the floor,
+    the body moved onto its planted feet) relate it to the camera-space root estimate:
+    ``pelvis[t] = camera_to_armature @ root_camera[t] + armature_offset + shift[t]`` (with
+    ``root_motion`` off for Z only: X/Y stay above the origin; with foot locking up to the
+    locking's small pelvis drop)."""
+
+    pelvis: np.ndarray
+    camera_to_armature: np.ndarray
+    armature_offset: np.ndarray
+    shift: np.ndarray
+    floor_offset: float
+    root_motion: bool
+
+
+def place_joints(joints3d: np.ndarray, root: np.ndarray | None, fps: float, symmetric: bool = True,
+                 max_tilt_deg: float = MAX_TILT_DEG,
+                 stature_range: tuple[float, float] | None = STATURE_RANGE) -> PlacedJoints:
+    """Camera joints -> armature space: axes, up correction, constant bone lengths, stature,
+    floor (steps 1-4 of the module docstring). Arguments as :func:`solve_animation`."""
     joints3d = _check_joints("joints3d", joints3d)
     T = joints3d.shape[0]
     if root is None:
@@ -390,17 +398,40 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
     # than the 2D root drop says, e.g. a deep squat), the body is raised onto the floor.
     sink = np.maximum(0.0, ANKLE_HEIGHT - (low_ankle - floor))
     P[:, :, 2] += sink[:, None]
-    lock_info = None
-    if foot_lock:  # after re-chaining and grounding, before rotations (and before in-place)
-        from .footlock import lock_feet
-        P, lock_info = lock_feet(P, fps, keypoints2d=keypoints2d)  # levels the ground too
-        R_ground = np.array(lock_info["ground_rotation"])
-        R_total = R_ground @ R_total
-        offset = R_ground @ offset + np.array(lock_info["ground_translation"])
-        floor += lock_info["floor_shift"]
-    if not root_motion:  # Pelvis kept above the origin: camera mapping only holds for Z
-        P[:, :, :2] -= P[:, :1, :2]
+    return PlacedJoints(joints=P, lengths=lengths, camera_to_armature=scale * R_total,
+                        armature_offset=offset, floor_offset=floor, ground_lift=sink, scale=scale,
+                        tilt_deg=tilt, tilt_corrected=bool(tilt_corrected))
 
+
+def root_trajectory(placed: PlacedJoints, lock=None, root_motion: bool = True) -> tuple[np.ndarray, RootTrajectory]:
+    """The one place that decides the body's path: the placed joints (camera root estimate,
+    grounding), then the foot lock's levelling and its body-on-planted-feet shift (``lock``:
+    a :class:`~.footlock.FootLock` of ``placed.joints``, or None), then ``root_motion`` off
+    (the pelvis kept above the origin, its height kept). Returns the final joints (T, 17, 3)
+    and the :class:`RootTrajectory`."""
+    A = np.array(placed.camera_to_armature, dtype=np.float64)
+    offset = np.array(placed.armature_offset, dtype=np.float64)
+    floor = float(placed.floor_offset)
+    shift = np.zeros((placed.joints.shape[0], 3))
+    shift[:, 2] = placed.ground_lift
+    P = np.array(placed.joints, dtype=np.float64)
+    if lock is not None:
+        R = np.asarray(lock.ground_rotation, dtype=np.float64)
+        A, offset = R @ A, R @ offset + np.asarray(lock.ground_translation)
+        shift = shift @ R.T + lock.root_shift
+        floor += lock.floor_shift
+        P = np.array(lock.joints, dtype=np.float64)
+    if not root_motion:  # Pelvis kept above the origin: the camera mapping only holds for Z
+        P[:, :, :2] -= P[:, :1, :2]
+    return P, RootTrajectory(pelvis=P[:, 0].copy(), camera_to_armature=A, armature_offset=offset,
+                             shift=shift, floor_offset=floor, root_motion=bool(root_motion))
+
+
+def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float) -> Animation:
+    """Bone rotations and the root bone's location for joints ``P`` (T, 17, 3) in armature
+    space with constant bone ``lengths`` (step 5 of the module docstring); ``info`` is left
+    for the caller."""
+    T = P.shape[0]
     rest_joints, heads, tails, M = _rest_pose(lengths)
     rest_dirs = _rest_directions()
 
@@ -432,27 +463,84 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
     quat = make_continuous(quat)
 
     root_location = (P[:, 0] - rest_joints[0]) @ M[0]  # M_hips^T (pelvis - pelvis_rest)
-
-    anim = Animation(
-        fps=float(fps), rest_heads=heads, rest_tails=tails, rest_matrices=M,
-        rotations=quat, root_location=root_location,
-        joints_world=np.zeros((T, NUM_JOINTS, 3)),
-        info={
-            "bone_lengths": {n: float(x) for n, x in zip(BONE_NAMES, lengths)},
-            "floor_offset": floor,
-            "ground_lift": sink.tolist(),
-            "up_correction_deg": tilt if tilt_corrected else 0.0,
-            "scale": scale,
-            "estimated_tilt_deg": tilt,
-            "tilt_corrected": bool(tilt_corrected),
-            "camera_to_armature": (scale * R_total).tolist(),
-            "armature_offset": offset.tolist(),
-            "ankle_height": ANKLE_HEIGHT,
-            "root_motion": bool(root_motion),
-            "foot_lock": lock_info,
-        },
-    )
+    anim = Animation(fps=float(fps), rest_heads=heads, rest_tails=tails, rest_matrices=M,
+                     rotations=quat, root_location=root_location,
+                     joints_world=np.zeros((T, NUM_JOINTS, 3)))
     anim.joints_world = forward_kinematics(anim)
+    return anim
+
+
+def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
+                    root_motion: bool = True, symmetric: bool = True,
+                    max_tilt_deg: float = MAX_TILT_DEG,
+                    stature_range: tuple[float, float] | None = STATURE_RANGE,
+                    foot_lock: bool = False, keypoints2d: np.ndarray | None = None,
+                    lock=None) -> Animation:
+    """Solve the generated rig's animation from 3D joints: :func:`place_joints`, foot locking
+    (:func:`~.footlock.lock_feet`, when ``foot_lock``; or a ready ``lock`` of the placed
+    joints, as :func:`~.pipeline.process_clip` passes it), :func:`root_trajectory` and
+    :func:`solve_pose`.
+
+    Args:
+        joints3d: (T, 17, 3) metres, root-relative, camera oriented (x right, y down, z fwd).
+        root: (T, 3) metres, the Pelvis in camera coordinates, or None (Pelvis fixed).
+        fps: frames per second of the clip.
+        root_motion: False keeps the Pelvis height but removes horizontal translation.
+        symmetric: average left/right bone lengths.
+        max_tilt_deg: larger estimated camera tilts are not corrected.
+        stature_range: (min, max) metres of standing height (top of head to sole) of the
+            solved character. A monocular estimate's absolute scale is ambiguous, so a person
+            solved outside this range is scaled (about the camera centre, which keeps the 2D
+            projection) to the nearest bound; ``info["scale"]`` says by how much. None: off.
+        foot_lock: detect foot contacts, pin the contacting feet (two-bone leg IK, exact
+            thigh/shin lengths) and put the floor under them (:mod:`.footlock`); the body's
+            horizontal track and height then follow the planted feet.
+        keypoints2d: optional (T, 17, 3) pixels + confidence of the same frames, used by
+            foot locking to tell still feet from moving ones.
+
+    Returns:
+        An :class:`Animation`; see the module docstring for the axes. Twist of each bone:
+        ``Hips`` from the hip line, ``Spine`` from the shoulder line, thighs from the plane
+        of the bent knee (the knee points along bone Z) and upper arms from the plane of the
+        bent elbow, each fading to "no twist relative to the parent" as the reference
+        degenerates (straight limb, hip line along the spine); every other bone only swings
+        (minimal rotation) relative to its parent, so knees and elbows are hinges.
+        ``contacts`` holds the locked frames ((T, 2) bool, None without foot locking) and
+        ``root_shift`` the per-frame shift of :class:`RootTrajectory`; ``info`` holds
+        ``bone_lengths`` (dict, metres), ``floor_offset`` (metres removed from Z),
+        ``up_correction_deg``, ``estimated_tilt_deg``, ``tilt_corrected``, ``scale``,
+        ``camera_to_armature`` (3x3 list) and ``armature_offset`` (3 list) such that
+        ``armature = camera_to_armature @ camera + armature_offset + root_shift[t]``,
+        ``ankle_height``, ``root_motion`` and ``foot_lock`` (:meth:`~.footlock.FootLock.summary`,
+        or None). All values are JSON-serialisable scalars, small lists or dicts.
+    """
+    placed = place_joints(joints3d, root, fps, symmetric, max_tilt_deg, stature_range)
+    if lock is None and foot_lock:
+        from .footlock import lock_feet
+        lock = lock_feet(placed.joints, fps, keypoints2d=keypoints2d)
+    return animation_from(placed, lock, fps, root_motion)
+
+
+def animation_from(placed: PlacedJoints, lock, fps: float, root_motion: bool = True) -> Animation:
+    """The :class:`Animation` of placed (and possibly foot-locked) joints: the root
+    trajectory, the rotations and the report (see :func:`solve_animation`)."""
+    P, traj = root_trajectory(placed, lock, root_motion)
+    anim = solve_pose(P, placed.lengths, fps)
+    anim.contacts = None if lock is None else np.asarray(lock.contacts, bool)
+    anim.root_shift = traj.shift
+    anim.info = {
+        "bone_lengths": {n: float(x) for n, x in zip(BONE_NAMES, placed.lengths)},
+        "floor_offset": traj.floor_offset,
+        "up_correction_deg": placed.tilt_deg if placed.tilt_corrected else 0.0,
+        "scale": placed.scale,
+        "estimated_tilt_deg": placed.tilt_deg,
+        "tilt_corrected": placed.tilt_corrected,
+        "camera_to_armature": traj.camera_to_armature.tolist(),
+        "armature_offset": traj.armature_offset.tolist(),
+        "ankle_height": ANKLE_HEIGHT,
+        "root_motion": bool(root_motion),
+        "foot_lock": None if lock is None else lock.summary(),
+    }
     return anim
 
 
