@@ -27,6 +27,7 @@ sys.path.insert(0, REPO)
 
 from posemoe_blender.core import landmarks, smoothing  # noqa: E402
 from posemoe_blender.core.pipeline import detected_world  # noqa: E402
+from posemoe_blender.errors import PoseMoEError  # noqa: E402
 from posemoe_blender.evaluation.detections import cached_detections  # noqa: E402
 from posemoe_blender.model.inference import network_inputs  # noqa: E402
 
@@ -43,7 +44,11 @@ def main(argv=None) -> int:
             video = truth_path[: -len("_truth.npz")] + ".mp4"
             if not os.path.isfile(video):
                 continue
-            dets = cached_detections(video)
+            try:
+                dets = cached_detections(video)
+            except PoseMoEError as exc:  # nobody found in the whole video: nothing to learn from
+                print(f"skipped {exc}", file=sys.stderr)
+                continue
             truth = np.load(truth_path)["joints3d"].astype(np.float32)
             n = min(len(truth), dets.num_frames)
             kp, _ = smoothing.fill_gaps(dets.keypoints2d, dets.fps)

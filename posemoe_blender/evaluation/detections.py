@@ -21,6 +21,8 @@ import sys
 
 import numpy as np
 
+from ..errors import PoseMoEError
+
 #: Bump when the detector's settings or the joint mapping change (invalidates every cache).
 DETECTOR_VERSION = "blazepose-0.10.21-complexity1-follower/1"
 
@@ -75,7 +77,11 @@ def main(argv=None) -> int:
     folders = sys.argv[1:] if argv is None else argv
     for folder in folders:
         for video in sorted(glob.glob(os.path.join(folder, "*.mp4"))):
-            dets = cached_detections(video)
+            try:
+                dets = cached_detections(video)
+            except PoseMoEError as exc:
+                print(f"{video}: {exc}", flush=True)
+                continue
             print(f"{video}: {int(dets.detected.sum())}/{dets.num_frames} frames detected", flush=True)
     return 0
 
