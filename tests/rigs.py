@@ -68,15 +68,12 @@ def rigify_metarig():
 
 def rigify_rig():
     """A fresh scene with the rig Rigify generates from its human meta-rig (meta-rig removed),
-    its IK/FK switches set to FK (as the user guide asks); returns the rig."""
+    as generated (limbs in IK); returns the rig."""
     import bpy
     meta = rigify_metarig()
     bpy.ops.pose.rigify_generate()
     rig = bpy.context.active_object
     bpy.data.objects.remove(meta)
-    for pb in rig.pose.bones:
-        if "IK_FK" in pb.keys():
-            pb["IK_FK"] = 1.0
     return rig
 
 

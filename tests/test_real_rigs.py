@@ -73,14 +73,19 @@ def test_rigify_metarig(solved):
 
 
 def test_rigify_generated_rig(solved):
-    """The generated rig's FK controls (IK/FK switches on FK): its constraints move the bones,
-    so the keys are corrected against Blender's own evaluation."""
+    """The generated rig's FK controls: the Action keys the limbs' IK/FK switches to FK (the rig
+    is generated in IK), and the rig's constraints move the bones, so the keys are corrected
+    against Blender's own evaluation."""
     obj = rigs.rigify_rig()
+    assert obj.pose.bones["upper_arm_parent.L"]["IK_FK"] == 0.0  # IK, as generated
     mapping = get_preset("rigify")  # the alias of the FK-control map
     assert mapping is get_preset("RIGIFY_FK") and detect_mapping(obj.data.bones.keys()) is mapping
     out = _retarget(obj, mapping, solved)
     assert "torso" in out["constrained"]
     got = _check(obj, mapping, solved, out)
+    bag = obj.animation_data.action.layers[0].strips[0].channelbags[0]
+    switches = {fc.data_path: fc.evaluate(5) for fc in bag.fcurves if fc.data_path.endswith('["IK_FK"]')}
+    assert switches == {f'pose.bones["{b}_parent.{s}"]["IK_FK"]': 1.0 for b in ("upper_arm", "thigh") for s in "LR"}
     # the deform bones (what a game export carries) follow: DEF- feet where the controls put them
     bpy.context.scene.frame_set(10)
     for side in "LR":

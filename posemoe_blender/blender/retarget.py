@@ -312,6 +312,11 @@ def apply_to_rig(context, request: RigRequest, animation, changes: SceneChanges)
         else:
             loc_curves = [fill_fcurve(bag, f'pose.bones["{res.root_bone}"].location', i, res.root_bone,
                                   frames, res.root_location[:, i]) for i in range(3)]
+    for bone, props in request.mapping.settings.items():  # e.g. Rigify's IK/FK switches -> FK
+        pb = obj.pose.bones.get(bone)
+        for prop, value in props.items():
+            if pb is not None and prop in pb.keys():
+                fill_fcurve(bag, f'pose.bones["{bone}"]["{prop}"]', 0, bone, frames, np.full(T, value))
     _assign_or_push(changes, obj, action, slot, request.start_frame, False)
     constrained = _constrained(obj, res.bone_names + ([res.root_bone] if loc_curves else []))
     if constrained:  # e.g. a generated Rigify rig: check against Blender's own evaluation

@@ -21,7 +21,10 @@ looks like::
      "root": "pelvis", "tips": {"LForearm": "hand_l"},
      "description": "...", "aliases": ["myrig"], "order": 7}
 
-``aliases`` are extra names ``convert --preset`` accepts; ``order`` sorts the panel's list.
+``aliases`` are extra names ``convert --preset`` accepts; ``order`` sorts the panel's list;
+optional ``settings`` ({bone: {custom property: value}}) are keyed as constants in every Action
+made with the map, where the rig has them (the generated Rigify rig's IK/FK switches set to FK,
+so its FK controls drive the limbs).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class BoneMapping:
     description: str = ""
     aliases: tuple = ()
     source: str = ""
+    settings: dict = field(default_factory=dict)
 
     @property
     def root_bone(self) -> Optional[str]:
@@ -62,6 +66,8 @@ class BoneMapping:
             out["root"] = self.root
         if self.tips:
             out["tips"] = dict(self.tips)
+        if self.settings:
+            out["settings"] = {b: dict(p) for b, p in self.settings.items()}
         return out
 
 
@@ -145,13 +151,18 @@ def mapping_from_dict(data: dict, source: str = "mapping") -> BoneMapping:
     root = data.get("root") or None
     if root is not None and not isinstance(root, str):
         raise PoseMoEError(f"{source}: \"root\" must be a bone name")
+    settings = data.get("settings") or {}
+    if not isinstance(settings, dict) or not all(
+            isinstance(v, dict) and all(isinstance(x, (int, float)) for x in v.values()) for v in settings.values()):
+        raise PoseMoEError(f"{source}: \"settings\" must map bone names to {{property: number}}")
     aliases = data.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise PoseMoEError(f"{source}: \"aliases\" must be a list of names")
     return BoneMapping(name=str(data.get("name") or os.path.basename(source)), bones=bones,
                        root=root, tips={k: v for k, v in tips.items() if v},
                        description=str(data.get("description") or ""),
-                       aliases=tuple(a.lower() for a in aliases), source=str(source))
+                       aliases=tuple(a.lower() for a in aliases), source=str(source),
+                       settings={b: {k: float(x) for k, x in v.items()} for b, v in settings.items()})
 
 
 def load_mapping(path: str | os.PathLike) -> BoneMapping:
