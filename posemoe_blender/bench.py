@@ -34,14 +34,15 @@ STAGES = (
     ("detect", "detect (BlazePose + person following)"),
     ("lift", "lift (2D -> 3D)"),
     ("smooth", "smooth (gaps, filter, root)"),
-    ("solve", "solve (bone rotations)"),
+    ("foot_lock", "foot locking (contacts, pinned feet)"),
+    ("solve", "solve (placement, root trajectory, bone rotations)"),
     ("blender_import", "import bpy (once per process)"),
     ("keyframes", "keyframe writing (rig + Action)"),
     ("export", "FBX export"),
 )
 #: Stages that run one after another on the main thread (their shares add up to ~100%).
-SERIAL = ("lift_setup", "detect_setup", "decode_wait", "detect", "lift", "smooth", "solve", "blender_import",
-          "keyframes", "export")
+SERIAL = ("lift_setup", "detect_setup", "decode_wait", "detect", "lift", "smooth", "foot_lock", "solve",
+          "blender_import", "keyframes", "export")
 #: One-off costs per clip or per process (no frames/s).
 ONCE = ("lift_setup", "detect_setup", "blender_import")
 #: Target of issue #6: whole-convert throughput >= this x decode+detect-alone throughput.
