@@ -276,7 +276,7 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_evaluate_render(args) -> int:
-    from .evaluate_render import main as evaluate_render_main
+    from .evaluation.command import main as evaluate_render_main
     return evaluate_render_main(args)
 
 

@@ -3,7 +3,8 @@
 ``python scripts/fit_landmark_correction.py .cache/render_calib --eval .cache/render_set
 --videos ../shared/data/videos/single_person_cam0*.mp4``
 
-1. Detects every video of the calibration set (training-split motion, ``scripts/render_eval_set.py
+1. Reads every video's BlazePose detections (cached on disk, ``posemoe_blender.evaluation.detections``)
+   of the calibration set (training-split motion, ``scripts/render_eval_set.py
    --calibration``) and fits one ``alpha`` per joint against the true 2D joints
    (:func:`~posemoe_blender.core.landmarks.fit_correction`); prints it as the
    ``CORRECTION`` literal to paste into ``core/landmarks.py``.
@@ -29,23 +30,21 @@ sys.path.insert(0, HERE)
 
 from landmark_proportions import HEADER, proportions, row  # noqa: E402
 from posemoe_blender.core import lifting, smoothing  # noqa: E402
-from posemoe_blender.core.detection import detect_video  # noqa: E402
 from posemoe_blender.core.landmarks import fit_correction, to_training_convention  # noqa: E402
-from posemoe_blender.core.video import open_video  # noqa: E402
-from posemoe_blender.evaluate_render import pa_mpjpe  # noqa: E402
+from posemoe_blender.evaluation.detections import cached_detections  # noqa: E402
+from posemoe_blender.evaluation.metrics import pa_mpjpe_frame_mm  # noqa: E402
 from posemoe_blender.joints import JOINT_NAMES  # noqa: E402
 
 
 def load_set(set_dir: str) -> list[dict]:
-    """Every video of a rendered set, detected, with its truth: one dict per video (``name``,
+    """Every video of a rendered set, detected (cached), with its truth: one dict per video (``name``,
     ``clip``, ``kp`` (T, 17, 3) detections, ``ok`` detected frames, ``gt2`` true 2D, ``gt3`` true
     camera-space joints, ``world`` true world joints, ``w``, ``h``, ``fps``)."""
     rows = []
     for tf in sorted(glob.glob(os.path.join(set_dir, "*_truth.npz"))):
         with np.load(tf) as d:
             truth = {k: d[k] for k in ("clip", "keypoints2d", "joints3d", "joints_world", "width", "height", "fps")}
-        with open_video(tf.replace("_truth.npz", ".mp4")) as reader:
-            det = detect_video(reader)
+        det = cached_detections(tf.replace("_truth.npz", ".mp4"))
         rows.append(dict(name=os.path.basename(tf)[:-10], clip=str(truth["clip"]), kp=det.keypoints2d,
                          ok=det.detected, gt2=truth["keypoints2d"][..., :2], gt3=truth["joints3d"],
                          world=truth["joints_world"], w=int(truth["width"]), h=int(truth["height"]),
@@ -69,7 +68,7 @@ def network_pa(rows: list[dict], weights: str, correction_of) -> tuple[float, fl
         g = r["gt3"] - r["gt3"][:, :1]
         for out, k2 in ((raw, kp), (corrected, to_training_convention(kp, correction_of(r)))):
             p = lifting.lift_keypoints(k2, r["w"], r["h"], device="cpu", weights=weights).astype(np.float64)
-            out.append(pa_mpjpe(p[r["ok"]], g[r["ok"]]))
+            out.append(pa_mpjpe_frame_mm(p[r["ok"]], g[r["ok"]]))
     return float(np.mean(raw)), float(np.mean(corrected))
 
 
@@ -105,8 +104,7 @@ def main() -> int:
         truth = [proportions(r["gt2"], r["ok"]) for r in calib]
         print(row("calibration renders: skeleton's true 2D", {k: np.concatenate([t[k] for t in truth]) for k in truth[0]}))
         for v in args.videos:
-            with open_video(v) as reader:
-                det = detect_video(reader)
+            det = cached_detections(v)
             name = os.path.basename(v)
             print(row(f"{name}: BlazePose raw", proportions(det.keypoints2d, det.detected)))
             print(row(f"{name}: corrected", proportions(to_training_convention(det.keypoints2d, alpha), det.detected)))

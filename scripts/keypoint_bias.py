@@ -2,11 +2,11 @@
 
 ``python scripts/keypoint_bias.py .cache/render_set [--weights W ...]``
 
-1. Detects every video of the set (``core.detection``) and compares the 17 mapped joints with
+1. Reads every video's BlazePose detections (``core.detection``, cached on disk) and compares the 17 mapped joints with
    the true 2D joints of the mocap skeleton (``*_truth.npz`` ``keypoints2d``) in frames with a
    detection: mean offset (image x, y) and RMS per joint, in units of the person's height in
    the image.
-2. Ankle confidence in the truth's contact vs swing frames (``evaluate_render.truth_contacts``):
+2. Ankle confidence in the truth's contact vs swing frames (``evaluation.metrics.truth_contacts``):
    how often BlazePose is unsure of a planted foot and of a swinging one.
 3. Fits the per-joint correction of ``core/landmarks.py`` (along a reference bone -- the torso
    for the torso, head and shoulder joints, the parent bone for the limbs -- and across the
@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fit_landmark_correction import fit_rows, load_set, network_pa  # noqa: E402
-from posemoe_blender.evaluate_render import truth_contacts  # noqa: E402
+from posemoe_blender.evaluation.metrics import truth_contacts  # noqa: E402
 from posemoe_blender.joints import JOINT_INDEX as J, JOINT_NAMES  # noqa: E402
 
 

@@ -31,8 +31,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from posemoe_blender.core.detection import detect_video  # noqa: E402
-from posemoe_blender.core.video import open_video  # noqa: E402
+from posemoe_blender.evaluation.detections import cached_detections  # noqa: E402
 from posemoe_blender.joints import JOINT_INDEX as J  # noqa: E402
 
 HEADER = ("| source | frame-legs | torso/leg median (IQR) | thigh/shin median (IQR) | hips/shoulders median (IQR) |\n"
@@ -89,8 +88,7 @@ def main() -> int:
     for tf in sorted(glob.glob(os.path.join(args.set_dir, "*_truth.npz"))):
         with np.load(tf) as d:
             gt2 = d["keypoints2d"][..., :2]
-        with open_video(tf.replace("_truth.npz", ".mp4")) as reader:
-            det = detect_video(reader)
+        det = cached_detections(tf.replace("_truth.npz", ".mp4"))
         truth_rows.append(proportions(gt2, det.detected))
         det_rows.append(proportions(det.keypoints2d, det.detected))
     merge = lambda rows: {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}  # noqa: E731
@@ -98,8 +96,7 @@ def main() -> int:
     lines.append(row("renders: mocap skeleton's true 2D (training convention)", merge(truth_rows)))
     lines.append(row("renders: BlazePose", merge(det_rows)))
     for v in args.videos:
-        with open_video(v) as reader:
-            det = detect_video(reader)
+        det = cached_detections(v)
         lines.append(row(f"real: BlazePose, {os.path.basename(v)}", proportions(det.keypoints2d, det.detected)))
     print("\n".join(lines))
     return 0

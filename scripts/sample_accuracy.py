@@ -4,7 +4,7 @@
 
 Runs the bpy-free pipeline (detection, lifting, smoothing, solving, foot locking) on the
 rendered clip once per lifter and compares with the clip's true joints (samples/demo_truth.npz)
-using the metrics of ``posemoe_blender.evaluate_render``: the lifted root-relative joints
+using the metrics of ``posemoe_blender.evaluation.metrics``: the lifted root-relative joints
 ("lifted", what ``--save-joints`` writes) and the final animation read from the solved rig
 ("final", what is keyed). Prints a table; the numbers go to docs/benchmarks.md.
 """
@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from posemoe_blender.core.pipeline import ConvertOptions, process_clip  # noqa: E402
-from posemoe_blender.evaluate_render import evaluate_joints, pa_mpjpe  # noqa: E402
+from posemoe_blender.evaluation.metrics import pa_mpjpe_frame_mm, score  # noqa: E402
 
 LIFTERS = {
     "PoseMoE (shipped default)": dict(lifter="posemoe"),
@@ -43,16 +43,16 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         res = process_clip(args.video, ConvertOptions(device="cpu", **kw))
         seconds = time.perf_counter() - t0
-        final = evaluate_joints(res.animation.joints_world, truth["joints_world"], res.fps, floor_frame=True)
-        lifted_pa = pa_mpjpe(res.joints3d, truth["joints3d"])
+        final = score(res.animation.joints_world, truth["joints_world"], res.fps, floor_frame=True)
+        lifted_pa = pa_mpjpe_frame_mm(res.joints3d, truth["joints3d"])
         lifted_mpjpe = float(np.linalg.norm(res.joints3d - truth["joints3d"], axis=-1).mean() * 1000)
         rows.append((name, res.lifter, lifted_mpjpe, lifted_pa, final, seconds))
     print("| lifter | lifted MPJPE mm | lifted PA-MPJPE mm | final MPJPE mm | final PA-MPJPE mm "
           "| root error mm | foot sliding cm/s | accel error mm/f² | contact height err cm | s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, lifter, lm, lpa, f, sec in rows:
-        print(f"| {name} | {lm:.1f} | {lpa:.1f} | {f['mpjpe_mm']:.1f} | {f['pa_mpjpe_mm']:.1f} "
-              f"| {f['root_error_mm']:.0f} | {f['foot_slide_cm_s']:.2f} | {f['accel_error_mm_f2']:.1f} "
+        print(f"| {name} | {lm:.1f} | {lpa:.1f} | {f['all/mpjpe_mm']:.1f} | {f['all/pa_mpjpe_frame_mm']:.1f} "
+              f"| {f['root_error_mm']:.0f} | {f['foot_slide_cm_s']:.2f} | {f['all/accel_error_mm_f2']:.1f} "
               f"| {f['contact_height_err_cm']:.1f} | {sec:.1f} |")
     return 0
 

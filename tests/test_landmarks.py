@@ -97,7 +97,7 @@ def test_pipeline_corrects_the_networks_input_only(sample_clip):
 
     from posemoe_blender.core import lifting
     from posemoe_blender.core.pipeline import ConvertOptions, process_clip
-    from posemoe_blender.evaluate_render import shared_detections
+    from posemoe_blender.evaluation.detections import memoised_detections
 
     seen = []
     original = lifting.lift_keypoints
@@ -107,7 +107,7 @@ def test_pipeline_corrects_the_networks_input_only(sample_clip):
         return original(kp, *args, **kwargs)
 
     base = ConvertOptions(device="cpu", end=30)
-    with shared_detections({}):
+    with memoised_detections():
         lifting.lift_keypoints = spy
         try:
             on = process_clip(str(sample_clip), base)

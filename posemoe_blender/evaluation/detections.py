@@ -6,13 +6,21 @@ video, saved as ``<video>.det.npz`` beside it (``keypoints2d`` (T, 17, 3), ``wor
 (T, 17, 3) MediaPipe world landmarks mapped to the 17 joints, root-relative, camera axes,
 ``detected`` (T,), ``frame_indices``, ``times``, ``fps``, ``width``, ``height``) with a key of the
 video's size and modification time and the detector's settings: a stale or foreign cache is
-recomputed. Videos outside the repository (the shared footage, read-only) are cached under
-``.cache/detections/`` instead. ``python -m posemoe_blender.evaluation.detections SET_DIR...`` fills the caches
-of every ``*.mp4`` in the folders.
+recomputed. Only videos under the repository's ``.cache/`` (the rendered sets) get their cache
+beside them; any other video (the shared footage, read-only; ``samples/`` and ``tests/data/``,
+which git tracks) is cached under ``.cache/detections/``.
+``python -m posemoe_blender.evaluation.detections SET_DIR...`` fills the caches of every
+``*.mp4`` in the folders.
+
+While the pipeline runs several variants of one video, :func:`detections_from_cache` (the disk
+cache) or :func:`memoised_detections` (in memory, for one process) answer its
+``core.detection.detect_video`` calls, so every variant costs lifting and solving only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import glob
 import hashlib
 import json
@@ -28,14 +36,15 @@ DETECTOR_VERSION = "blazepose-0.10.21-complexity1-follower/1"
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.path.join(REPO, ".cache")
 
 
 def cache_path(video: str) -> str:
-    """``<video>.det.npz`` for a video inside the repository (rendered sets under ``.cache``);
-    ``.cache/detections/<name>-<hash of its path>.det.npz`` for one elsewhere (the shared,
-    read-only footage is never written to)."""
+    """``<video>.det.npz`` for a video under the repository's ``.cache/`` (the rendered sets);
+    ``.cache/detections/<name>-<hash of its path>.det.npz`` for any other (the shared,
+    read-only footage and the files git tracks are never written beside)."""
     video = os.path.abspath(os.fspath(video))
-    if os.path.commonpath([video, REPO]) == REPO:
+    if os.path.commonpath([video, CACHE]) == CACHE:
         return video + ".det.npz"
     digest = hashlib.sha1(video.encode()).hexdigest()[:10]
     return os.path.join(REPO, ".cache", "detections", f"{os.path.basename(video)}-{digest}.det.npz")
@@ -71,6 +80,52 @@ def cached_detections(video: str):
              frame_indices=dets.frame_indices, times=dets.times, key=np.array(key),
              followed=np.array(json.dumps(dets.followed, default=str)))
     return dets
+
+
+def _window(dets, start: int, end):
+    stop = dets.num_frames if end is None else min(end, dets.num_frames)
+    sl = slice(start, stop)
+    return dataclasses.replace(dets, keypoints2d=dets.keypoints2d[sl], world3d=dets.world3d[sl],
+                               detected=dets.detected[sl], frame_indices=dets.frame_indices[sl],
+                               times=None if dets.times is None else dets.times[sl])
+
+
+@contextlib.contextmanager
+def detections_from_cache():
+    """Inside, ``core.detection.detect_video`` answers from :func:`cached_detections` (the
+    requested frame range of the whole video's cached detections)."""
+    from ..core import detection
+    original = detection.detect_video
+
+    def cached(reader, start=0, end=None, *args, **kwargs):
+        return _window(cached_detections(reader.path), int(start), end)
+
+    detection.detect_video = cached
+    try:
+        yield
+    finally:
+        detection.detect_video = original
+
+
+@contextlib.contextmanager
+def memoised_detections(cache: dict | None = None):
+    """Inside, ``core.detection.detect_video`` runs once per video and frame range and is
+    answered from memory (``cache``) afterwards; nothing is written to disk."""
+    from ..core import detection
+    original = detection.detect_video
+    cache = {} if cache is None else cache
+
+    def memo(reader, start=0, end=None, *args, **kwargs):
+        k = (os.path.abspath(str(reader.path)), int(start), end)
+        if k not in cache:
+            cache[k] = original(reader, start, end, *args, **kwargs)
+        return cache[k]
+
+    detection.detect_video = memo
+    try:
+        yield cache
+    finally:
+        detection.detect_video = original
 
 
 def main(argv=None) -> int:
