@@ -183,29 +183,39 @@ def test_default_variants_follow_the_lifter_list(monkeypatch):
     assert "mediapipe" in names  # MediaPipe through the pipeline runs without weights
     for lifter in options.NETWORK_LIFTERS:
         if variants._runs(lifter):
-            assert lifter in names and f"{lifter}_nocorr" in names
+            assert f"{lifter}_corr" in names and f"{lifter}_nocorr" in names
     defaults = [v for v in variants.default_variants() if v.is_default]
-    assert [v.name for v in defaults] == ([options.DEFAULT_LIFTER] if variants._runs(options.DEFAULT_LIFTER) else [])
+    assert len(defaults) == (1 if variants._runs(options.DEFAULT_LIFTER) else 0)
+    if defaults:  # the row convert's defaults run: its lifter, its landmark correction
+        corr = "_corr" if options.ConvertOptions().landmark_correction else "_nocorr"
+        assert defaults[0].name == options.DEFAULT_LIFTER + corr
     # a lifter added to the project's list (another network) becomes rows without edits here
     monkeypatch.setattr(options, "LIFTERS", options.LIFTERS + ("fused",))
     monkeypatch.setattr(options, "NETWORK_LIFTERS", options.NETWORK_LIFTERS + ("fused",))
     monkeypatch.setattr(variants, "_runs", lambda lifter: True)
     names = [v.name for v in variants.default_variants()]
-    assert {"fused", "fused_nocorr"} <= set(names)
+    assert {"fused_corr", "fused_nocorr"} <= set(names)
     assert names[-1] == "mean:entangled_nocorr+mediapipe"
     assert [v.name for v in variants.default_variants(landmark_correction=False)
             if v.kind == "pipeline"] == [f"{n}_nocorr" if n in options.NETWORK_LIFTERS else n
                                          for n in options.LIFTERS]
+    # whatever the defaults are, the rows' options say what their names say
+    for v in variants.catalogue().values():
+        if v.name.endswith("_corr") or v.name.endswith("_nocorr"):
+            assert v.options.landmark_correction == v.name.endswith("_corr")
 
 
-def test_parse_variants():
+def test_parse_variants(monkeypatch):
+    monkeypatch.setattr(variants, "_runs", lambda lifter: True)
     got = variants.parse_variants("mean:entangled_nocorr+mediapipe")
     assert [v.name for v in got] == ["mediapipe_raw", "entangled_nocorr", "mediapipe",
-                                     "mean:entangled_nocorr+mediapipe"] or not variants._runs("entangled")
+                                     "mean:entangled_nocorr+mediapipe"]
+    got = variants.parse_variants(options.DEFAULT_LIFTER)  # a bare lifter: convert's defaults
+    assert len(got) == 2 and got[1].is_default
     got = variants.parse_variants("mine=posemoe,weights=x.pt,nocorr,nolock;mediapipe")
     mine = next(v for v in got if v.name == "mine")
     assert mine.options.weights == "x.pt" and not mine.options.landmark_correction and not mine.options.foot_lock
-    assert not mine.is_default
+    assert not mine.is_default and [v.name for v in got] == ["mediapipe_raw", "mine", "mediapipe"]
     with pytest.raises(Exception):
         variants.parse_variants("no_such_variant")
 
@@ -222,6 +232,7 @@ def test_summary_ratios_targets_and_actors():
                                                      "limbs/accel_error_mm_f2": 4.0})}}
     rows = [row("mm", 60.0, 1.0), row("tr", 80.0, 3.0)]
     chosen = [variants.catalogue()[variants.RAW], variants.Variant("posemoe", "x", "pipeline", options.ConvertOptions())]
+    assert chosen[1].is_default
     s = report.summarize(rows, chosen)
     assert s["default"] == "posemoe"
     assert s["ratios"]["posemoe"]["limbs/pa_mpjpe_frame_mm"] == pytest.approx(0.7)
@@ -327,11 +338,14 @@ def test_evaluate_with_other_weights_and_chosen_variants(tmp_path):
     weights = tmp_path / "random.pt"
     save_weights(weights, build_model(cfg), cfg)
     proc = subprocess.run([sys.executable, "-m", "posemoe_blender.evaluation", str(TINY), "--json",
-                           "--weights", str(weights), "--variants", "posemoe,posemoe_lifted",
+                           "--weights", str(weights), "--variants", "posemoe_nocorr,posemoe_lifted",
                            "--variants", f"other=posemoe,weights={weights},nocorr"],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rep = json.loads(proc.stdout)
-    assert [v["name"] for v in rep["variants"]] == ["mediapipe_raw", "posemoe", "posemoe_lifted", "other"]
-    assert rep["videos"][0]["lifters"]["posemoe"]["lifter"] == "posemoe"
-    assert rep["variants"][1]["options"]["weights"] == str(weights)
+    assert [v["name"] for v in rep["variants"]] == ["mediapipe_raw", "posemoe_nocorr", "posemoe_lifted", "other"]
+    assert rep["videos"][0]["lifters"]["posemoe_nocorr"]["lifter"] == "posemoe"
+    weighted = {v["name"]: v["options"]["weights"] for v in rep["variants"][1:]}
+    if options.DEFAULT_LIFTER == "posemoe":  # --weights is the default lifter's
+        assert weighted["posemoe_nocorr"] == str(weights)
+    assert weighted["other"] == str(weights)

@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="the default lifter's network file instead of the shipped one")
     p.add_argument("--flip", action="store_true", help="test-time mirroring of the network lifters")
     p.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
-                   help="of the network lifters, only the rows without the landmark correction")
+                   help="of the network lifters, only the rows without the landmark correction "
+                        "(default: with and without)")
     p.add_argument("--limit", type=int, help="evaluate only the first N videos")
     p.add_argument("--variants", action="append", default=[],
                    help="variants to run (default: every lifter with and without the landmark "
@@ -82,7 +83,7 @@ def main(args) -> int:
         raise PoseMoEError(f"{weights}: no such weights file")
     spec = ";".join(getattr(args, "variants", []) or [])
     chosen = (variants_mod.parse_variants(spec, weights, flip) if spec else
-              variants_mod.default_variants(weights, flip, getattr(args, "landmark_correction", True)))
+              variants_mod.default_variants(weights, flip, None if getattr(args, "landmark_correction", True) else False))
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     log("variants: " + ", ".join(v.name for v in chosen))
     t0 = time.time()

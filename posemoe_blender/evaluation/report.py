@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from . import metrics
-from .variants import RAW, Variant
+from .variants import RAW, Variant, weights_of
 
 #: Issue #16's targets for the default pipeline, each against ``mediapipe_raw`` in the same
 #: run, over the 12 limb joints: (flat metric, kind, limit). "ratio": mean / raw <= limit;
@@ -125,7 +125,8 @@ def report_dict(set_dir: str, manifest: dict, rows: list[dict], variants: list[V
                           "parts": list(v.parts),
                           "options": None if v.options is None else {k: getattr(v.options, k) for k in
                                                                      ("lifter", "weights", "landmark_correction",
-                                                                      "foot_lock", "smoothing", "flip")}}
+                                                                      "foot_lock", "smoothing", "flip")},
+                          "weights": weights_of(v)}
                          for v in variants],
             "summary": summarize(rows, variants),
             "videos": [{k: v for k, v in r.items() if k != "tracks"} for r in rows]}
@@ -215,7 +216,10 @@ def markdown(report: dict, variants: list[Variant], rows: list[dict], plots: dic
         for t, rel in plots.items():
             out += [f"![{t}]({rel})", ""]
     out += ["", "## How it is measured", "", "Variants:", ""]
-    out += [f"* `{v.name}`: {v.label}" for v in variants]
+    for v in variants:
+        w = weights_of(v)
+        where = f" (`{os.path.relpath(w['file'])}`, sha256 {w['sha256']}...)" if w else ""
+        out.append(f"* `{v.name}`: {v.label}{where}" + (" **= convert's default**" if v.is_default else ""))
     from . import variants as variants_mod
     out += ["", variants_mod.__doc__.strip(), "", metrics.__doc__.strip(), "", __doc__.strip(), ""]
     return "\n".join(out)

@@ -14,13 +14,20 @@ Kinds of variant:
 * a *mean* variant (``mean:A+B``): the per-joint mean of two pipeline variants' joints, B moved
   onto A by one rigid transform for the clip first.
 
-:func:`default_variants`: ``mediapipe_raw``; for every lifter of ``options.LIFTERS`` that
-can run (a network lifter needs its shipped weights): the lifter as ``convert`` runs it
-(``<lifter>``) and, for network lifters, without the landmark correction
-(``<lifter>_nocorr``); then ``mean:entangled_nocorr+mediapipe`` when both exist.
-:func:`parse_variants` reads ``--variants``: names from :func:`catalogue` (adds
-``<lifter>_nolock``, ``<lifter>_lifted``), ``mean:A+B``, and ``NAME=LIFTER[,weights=FILE][,nocorr]
-[,nolock][,smoothing=S][,flip]`` for anything else (another weights file, say).
+Names say what runs, whatever the current defaults are: for every network lifter of
+``options.NETWORK_LIFTERS`` (with its shipped weights, ``model.weights.SHIPPED_WEIGHTS``)
+``<lifter>_corr`` (BlazePose's 2D moved by the landmark correction first) and
+``<lifter>_nocorr`` (the 2D as detected); ``<lifter>2d_corr`` / ``<lifter>2d_nocorr`` the same
+with the lifter's 2D-only network (``SHIPPED_2D_WEIGHTS``) where that is another file; ``mediapipe`` is MediaPipe's world landmarks through
+the pipeline; the other options are ``convert``'s defaults. The row that is exactly ``convert``'s
+default is marked (``default``, bold in the report). :func:`default_variants`: ``mediapipe_raw``,
+those rows for every lifter of ``options.LIFTERS`` that can run, then
+``mean:entangled_nocorr+mediapipe``.
+
+:func:`parse_variants` reads ``--variants``: those names; a bare lifter name (``posemoe``) for
+that lifter with ``convert``'s defaults; ``<lifter>_nolock`` (foot lock off) and
+``<lifter>_lifted``; ``mean:A+B``; and ``NAME=LIFTER[,weights=FILE][,corr|nocorr][,nolock]
+[,smoothing=S][,flip]`` for anything else (another weights file, say).
 """
 
 from __future__ import annotations
@@ -78,14 +85,48 @@ def catalogue(weights: Optional[str] = None, flip: bool = False) -> dict[str, Va
         name = opts.LIFTER_NAMES.get(lifter, lifter)
         network = lifter in opts.NETWORK_LIFTERS
         kw = dict(lifter=lifter, weights=own, flip=flip and network)
-        out[lifter] = _pipeline(lifter, f"{name}, full pipeline" + (" (convert default)" if lifter == opts.DEFAULT_LIFTER else ""), **kw)
         if network:
-            out[f"{lifter}_nocorr"] = _pipeline(f"{lifter}_nocorr", f"{name}, no landmark correction",
+            out[f"{lifter}_corr"] = _pipeline(f"{lifter}_corr", f"{name}, landmark correction on",
+                                              landmark_correction=True, **kw)
+            out[f"{lifter}_nocorr"] = _pipeline(f"{lifter}_nocorr", f"{name}, landmark correction off",
                                                 landmark_correction=False, **kw)
+        else:
+            out[lifter] = _pipeline(lifter, f"{name} through the pipeline", **kw)
+        if network and own is None:  # the lifter's 2D-only network, when another file ships for that
+            from ..model.weights import SHIPPED_2D_WEIGHTS, SHIPPED_WEIGHTS
+            two_d = SHIPPED_2D_WEIGHTS.get(lifter)
+            if two_d is not None and two_d != SHIPPED_WEIGHTS.get(lifter) and two_d.is_file():
+                for corr in (True, False):
+                    n = f"{lifter}2d_{'corr' if corr else 'nocorr'}"
+                    out[n] = _pipeline(n, f"{name}, 2D-only network ({two_d.name}), landmark correction "
+                                          f"{'on' if corr else 'off'}", lifter=lifter, weights=str(two_d),
+                                       landmark_correction=corr, flip=flip)
         out[f"{lifter}_nolock"] = _pipeline(f"{lifter}_nolock", f"{name}, foot lock off", foot_lock=False, **kw)
         out[f"{lifter}_lifted"] = Variant(f"{lifter}_lifted", f"{name}, lifted (before smoothing)", "lifted",
                                           opts.ConvertOptions(device="cpu", smoothing=0.0, foot_lock=False, **kw))
     return out
+
+
+def weights_of(v: Variant) -> Optional[dict]:
+    """The network file a pipeline or lifted variant loads and its SHA-256 (first 16 hex
+    digits); None for MediaPipe's landmarks and the means."""
+    if v.options is None:
+        return None
+    from ..core.pipeline import lifter_weights
+    from ..model.weights import sha256_file
+    path = lifter_weights(v.options)
+    if path is None or not path.is_file():
+        return None
+    return {"file": str(path), "sha256": sha256_file(path)[:16]}
+
+
+def lifter_default(cat: dict[str, Variant], lifter: str) -> Optional[Variant]:
+    """The catalogue's row that runs ``lifter`` with ``convert``'s defaults (``<lifter>_corr``
+    or ``_nocorr`` as the default correction says; ``mediapipe``)."""
+    if lifter in cat:
+        return cat[lifter]
+    suffix = "_corr" if opts.ConvertOptions().landmark_correction else "_nocorr"
+    return cat.get(lifter + suffix)
 
 
 def mean_variant(a: str, b: str) -> Variant:
@@ -93,15 +134,18 @@ def mean_variant(a: str, b: str) -> Variant:
 
 
 def default_variants(weights: Optional[str] = None, flip: bool = False,
-                     landmark_correction: bool = True) -> list[Variant]:
+                     landmark_correction: Optional[bool] = None) -> list[Variant]:
     """The rows every evaluation reports (see the module's docstring). ``landmark_correction``
-    False keeps only the network lifters' ``_nocorr`` rows."""
+    True or False keeps only the network lifters' rows with that setting."""
     cat = catalogue(weights, flip)
     out = [cat[RAW]]
     for lifter in opts.LIFTERS:
-        names = [lifter, f"{lifter}_nocorr"] if lifter in opts.NETWORK_LIFTERS else [lifter]
-        if not landmark_correction and lifter in opts.NETWORK_LIFTERS:
-            names = names[1:]
+        if lifter in opts.NETWORK_LIFTERS:
+            names = [f"{lifter}_corr", f"{lifter}_nocorr"]
+            if landmark_correction is not None:
+                names = names[:1] if landmark_correction else names[1:]
+        else:
+            names = [lifter]
         out += [cat[n] for n in names if n in cat]
     have = {v.name for v in out}
     if all(p in have for p in DEFAULT_MEAN):
@@ -116,8 +160,8 @@ def _custom(spec: str) -> Variant:
     for p in parts[1:]:
         if p.startswith("weights="):
             o.weights = p[len("weights="):]
-        elif p == "nocorr":
-            o.landmark_correction = False
+        elif p in ("corr", "nocorr"):
+            o.landmark_correction = p == "corr"
         elif p == "nolock":
             o.foot_lock = False
         elif p == "flip":
@@ -125,13 +169,14 @@ def _custom(spec: str) -> Variant:
         elif p.startswith("smoothing="):
             o.smoothing = float(p[len("smoothing="):])
         else:
-            raise PoseMoEError(f"variant {spec!r}: unknown part {p!r} (weights=FILE, nocorr, nolock, flip, smoothing=S)")
+            raise PoseMoEError(f"variant {spec!r}: unknown part {p!r} (weights=FILE, corr, nocorr, nolock, flip, "
+                               "smoothing=S)")
     return Variant(name, f"{name} ({rest})", "pipeline", o)
 
 
 def parse_variants(spec: str, weights: Optional[str] = None, flip: bool = False) -> list[Variant]:
     """``--variants``: names separated by commas, spaces or ``;``
-    (``posemoe,entangled_nocorr,mean:entangled_nocorr+mediapipe``); a custom item
+    (``posemoe_nocorr,entangled_corr,mean:entangled_nocorr+mediapipe``); a custom item
     (``NAME=LIFTER,weights=FILE``) is one ``;``-separated chunk of its own.
     ``mediapipe_raw`` (the ratios' reference) and the parts of a mean are always added."""
     cat = catalogue(weights, flip)
@@ -148,8 +193,11 @@ def parse_variants(spec: str, weights: Optional[str] = None, flip: bool = False)
             v = mean_variant(a, b)
         elif item in cat:
             v = cat[item]
+        elif item in opts.LIFTERS and lifter_default(cat, item) is not None:
+            v = lifter_default(cat, item)
         else:
-            raise PoseMoEError(f"unknown variant {item!r} (known here: {', '.join(cat)}, mean:A+B, NAME=LIFTER,...)")
+            raise PoseMoEError(f"unknown variant {item!r} (known here: {', '.join(cat)}, a lifter name, "
+                               "mean:A+B, NAME=LIFTER,...)")
         out[v.name] = v
     for v in list(out.values()):
         for part in v.parts:
