@@ -638,7 +638,8 @@ def test_lifter_property_reaches_the_options(ext, monkeypatch):
     props = importlib.import_module(PKG + ".addon.properties")
     assert tuple(item[0] for item in props.LIFTER_ITEMS) == pipeline.LIFTERS
     s = _settings()
-    assert s.lifter == 'posemoe'
+    default = importlib.import_module(PKG + ".options").DEFAULT_LIFTER
+    assert s.lifter == default
     for lifter in pipeline.LIFTERS:
         s.lifter = lifter
         for clip_range in (True, False):  # convert, batch
@@ -668,7 +669,7 @@ def test_lifter_property_reaches_the_options(ext, monkeypatch):
     panel = importlib.import_module(PKG + ".addon.panel")
     panel.POSEMOE_PT_main.draw(SimpleNamespace(layout=layout), bpy.context)
     assert any(c[0] == "prop" and c[1][1] == "lifter" for c in layout.calls)
-    s.lifter = 'posemoe'
+    s.lifter = default
 
 
 # --------------------------------------------------------------------------- drawing
