@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test sample render-set render-calib render-cross clean
+.PHONY: setup demo test sample render-set render-calib render-cross evaluate-cross clean
 
 setup: $(STAMP)
 
@@ -32,16 +32,26 @@ sample: $(STAMP)
 # .cache/render_set (~10 minutes on 2 cores); evaluate with `python -m posemoe_blender evaluate-render`.
 render-set: $(STAMP)
 	$(PY) scripts/render_eval_set.py --out .cache/render_set
+	$(PY) -m posemoe_blender.evaluation.detections .cache/render_set
 
 # Its calibration twin (training-split motion) that fits core/landmarks.CORRECTION:
 # then `$(PY) scripts/fit_landmark_correction.py .cache/render_calib --eval .cache/render_set`.
 render-calib: $(STAMP)
 	$(PY) scripts/render_eval_set.py --calibration --out .cache/render_calib
+	$(PY) -m posemoe_blender.evaluation.detections .cache/render_calib
 
 # The cross-source benchmark (HDM05 held-out actors mm/tr on the second figure, 3 cameras)
-# into .cache/render_cross (~20 minutes on 2 idle cores): the set every default is decided on.
+# into .cache/render_cross (~25 minutes on 2 idle cores) and its BlazePose detections (cached
+# beside each video): the set every default is decided on.
 render-cross: $(STAMP)
 	$(PY) scripts/render_cross_set.py --out .cache/render_cross
+	$(PY) -m posemoe_blender.evaluation.detections .cache/render_cross
+
+# Every lifter with and without the landmark correction, MediaPipe raw and through the pipeline,
+# on the cross-source set (per actor) and on the four synchronised real views (docs/benchmarks-quality.md).
+evaluate-cross: $(STAMP)
+	$(PY) -m posemoe_blender.evaluation .cache/render_cross --out docs/benchmarks-quality.md
+	$(PY) -m posemoe_blender.evaluation.multiview
 
 clean:
 	rm -rf out dist

@@ -25,6 +25,8 @@ import tempfile
 import time
 from typing import Optional
 
+from .options import DEFAULT_LIFTER, ConvertOptions
+
 #: Stages of the whole convert in pipeline order: (timings key, label).
 STAGES = (
     ("lift_setup", "load lifter weights"),
@@ -67,8 +69,8 @@ def cpu_model() -> str:
 
 
 def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[int] = None,
-              lifter: str = "posemoe", weights: Optional[str] = None, flip: bool = False,
-              landmark_correction: bool = True) -> dict:
+              lifter: str = DEFAULT_LIFTER, weights: Optional[str] = None, flip: bool = False,
+              landmark_correction: bool = ConvertOptions.landmark_correction) -> dict:
     """Benchmark ``video`` (frames ``[start, end)``) converted with ``lifter`` (``weights``:
     its weights file, default the shipped one); returns the report dict (see module doc)."""
     from .convert import Outputs, convert_clip
@@ -155,9 +157,9 @@ def format_report(r: dict) -> str:
 def main(args) -> int:
     """The ``bench`` subcommand (``args`` from :mod:`posemoe_blender.cli`)."""
     report = run_bench(args.video, device=args.device, start=args.start, end=args.end,
-                       lifter=getattr(args, "lifter", "posemoe"), weights=getattr(args, "weights", None),
+                       lifter=getattr(args, "lifter", DEFAULT_LIFTER), weights=getattr(args, "weights", None),
                        flip=getattr(args, "flip", False),
-                       landmark_correction=getattr(args, "landmark_correction", True))
+                       landmark_correction=getattr(args, "landmark_correction", ConvertOptions.landmark_correction))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .errors import PoseMoEError
-from .options import (DEFAULT_FBX_PRESET, DEFAULT_LIFTER, DEVICES, FBX_PRESETS, LIFTER_HELP, LIFTERS,
+from .options import (ConvertOptions, DEFAULT_FBX_PRESET, DEFAULT_LIFTER, DEVICES, FBX_PRESETS, LIFTER_HELP, LIFTERS,
                       NETWORK_LIFTERS)
 from .quiet import native_output_silenced
 
@@ -56,9 +56,12 @@ def _add_lifter_options(p: argparse.ArgumentParser, choices: Sequence[str] = LIF
     p.add_argument("--flip", action="store_true",
                    help="test-time mirroring for the network lifters: average with the mirrored "
                         "video's prediction (twice the lifting work)")
+    p.add_argument("--landmark-correction", dest="landmark_correction", action="store_true",
+                   default=ConvertOptions.landmark_correction,
+                   help="move BlazePose's 2D onto the motion-capture joint convention before lifting "
+                        "(core/landmarks.py; off by default)")
     p.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
-                   help="lift BlazePose's 2D as detected, without moving it onto the joint convention "
-                        "the networks were trained on (core/landmarks.py; on by default)")
+                   help="lift BlazePose's 2D as detected (the default)")
 
 
 def _add_pipeline_options(p: argparse.ArgumentParser, target_rig: bool = False) -> None:
@@ -172,7 +175,8 @@ def _options(args) -> "ConvertOptions":
                           fps_out=getattr(args, "fps_out", None),
                           foot_lock=getattr(args, "foot_lock", True),
                           lifter=getattr(args, "lifter", DEFAULT_LIFTER), flip=getattr(args, "flip", False),
-                          landmark_correction=getattr(args, "landmark_correction", True))
+                          landmark_correction=getattr(args, "landmark_correction",
+                                                      ConvertOptions.landmark_correction))
 
 
 def _fbx_preset(args) -> str:

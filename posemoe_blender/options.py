@@ -14,18 +14,21 @@ from typing import Optional
 
 from .errors import PoseMoEError
 
-#: ``--lifter`` / the panel's *Lifter*: the two shipped networks (PoseMoE is the default),
-#: then MediaPipe's own 3D world landmarks (no network).
-LIFTERS = ("posemoe", "entangled", "mediapipe")
+#: ``--lifter`` / the panel's *Lifter*: the three shipped networks, then MediaPipe's own 3D
+#: world landmarks (no network). Each network reads BlazePose's 2D and MediaPipe's 3D
+#: landmarks together; the default is the one that is most accurate on footage and motion from
+#: sources the project never trained on (docs/benchmarks-quality.md).
+LIFTERS = ("tcn", "posemoe", "entangled", "mediapipe")
 #: The lifters that are networks (``lift`` takes only these; ``--weights`` applies to them).
-NETWORK_LIFTERS = ("posemoe", "entangled")
-DEFAULT_LIFTER = "posemoe"
+NETWORK_LIFTERS = ("tcn", "posemoe", "entangled")
+DEFAULT_LIFTER = "tcn"
 #: How messages name each lifter.
-LIFTER_NAMES = {"posemoe": "PoseMoE", "entangled": "entangled transformer",
-                "mediapipe": "MediaPipe 3D"}
+LIFTER_NAMES = {"tcn": "temporal convolution network", "posemoe": "PoseMoE",
+                "entangled": "entangled transformer", "mediapipe": "MediaPipe 3D"}
 #: One line per lifter for the panel's tooltip and ``--help``.
 LIFTER_HELP = {
-    "posemoe": "the PoseMoE network (default)",
+    "tcn": "the temporal convolution network (default)",
+    "posemoe": "the PoseMoE mixture-of-experts network",
     "entangled": "the entangled spatial-temporal transformer network",
     "mediapipe": "MediaPipe's own 3D world landmarks (no network)",
 }
@@ -54,7 +57,7 @@ class ConvertOptions:
     lifter: str = DEFAULT_LIFTER    # one of LIFTERS
     foot_lock: bool = True          # pin feet in contact, floor under them (core/footlock.py)
     flip: bool = False              # test-time mirroring of the network lifters
-    landmark_correction: bool = True  # move BlazePose's 2D onto the networks' joint convention (core/landmarks.py)
+    landmark_correction: bool = False  # move BlazePose's 2D onto the mocap joint convention first (core/landmarks.py)
 
 
 def check_lifter(name: str) -> str:

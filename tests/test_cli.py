@@ -141,6 +141,7 @@ except PoseMoEError as e:
 # --------------------------------------------------------------------------- lifter choice
 
 TINY_NETS = {
+    "tcn": {"model": "tcn", "frames": 27, "channels": 16},
     "posemoe": {"model": "posemoe", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "experts": 4,
                 "top_k": 2, "expert_hidden": 16, "prior_hidden": 32},
     "entangled": {"model": "entangled", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "mlp_hidden": 32},
@@ -184,12 +185,12 @@ def shipped(monkeypatch, tmp_path, tiny_nets):
 def test_lifter_choices_agree_everywhere():
     from posemoe_blender import cli
     from posemoe_blender.core import pipeline
-    assert cli.LIFTERS == pipeline.LIFTERS == ("posemoe", "entangled", "mediapipe")
-    assert set(cli.NETWORK_LIFTERS) == set(pipeline.NETWORK_NAMES) == {"posemoe", "entangled"}
+    assert cli.LIFTERS == pipeline.LIFTERS == ("tcn", "posemoe", "entangled", "mediapipe")
+    assert set(cli.NETWORK_LIFTERS) == set(pipeline.NETWORK_NAMES) == {"tcn", "posemoe", "entangled"}
     parser = cli.build_parser()
     for command in ("convert x.mp4 -o x.fbx", "batch clips -o out", "bench x.mp4", "lift kp.npz -o j.npz"):
         args = parser.parse_args(command.split())
-        assert args.lifter == "posemoe" and args.weights is None, command
+        assert args.lifter == "tcn" and args.weights is None, command
         args = parser.parse_args(command.split() + ["--lifter", "entangled", "--weights", "w.pt"])
         assert (args.lifter, args.weights) == ("entangled", "w.pt"), command
         if command.split()[0] in ("convert", "batch"):
@@ -202,7 +203,7 @@ def test_unknown_lifter_is_a_one_line_error(capsys):
     from posemoe_blender.errors import PoseMoEError
     with pytest.raises(PoseMoEError) as exc:
         prepare_lifter(ConvertOptions(lifter="transformer", device="cpu"))
-    assert str(exc.value) == "unknown lifter 'transformer' (choose posemoe, entangled or mediapipe)"
+    assert str(exc.value) == "unknown lifter 'transformer' (choose tcn, posemoe, entangled or mediapipe)"
     for command in (["convert", "x.mp4", "-o", "x.fbx"], ["bench", "x.mp4"], ["lift", "kp.npz", "-o", "j.npz"]):
         with pytest.raises(SystemExit) as stop:
             main(command + ["--lifter", "transformer"])
@@ -220,14 +221,15 @@ def test_unknown_lifter_is_a_one_line_error(capsys):
 def test_each_lifter_selects_its_weights(shipped, tiny_nets, tmp_path):
     from posemoe_blender.core.pipeline import ConvertOptions, _prepare, lifter_weights, prepare_lifter
     table = shipped()
-    assert lifter_weights(ConvertOptions()) == table["posemoe"]  # the default stays PoseMoE
+    assert lifter_weights(ConvertOptions()) == table["tcn"]  # the default: the cross-source leader
     assert lifter_weights(ConvertOptions(lifter="entangled")) == table["entangled"]
     assert lifter_weights(ConvertOptions(lifter="mediapipe", weights=str(tiny_nets["posemoe"]))) is None
-    for lifter in ("posemoe", "entangled"):  # an explicit --weights wins for either network
+    for lifter in ("tcn", "posemoe", "entangled"):  # an explicit --weights wins for any network
         assert lifter_weights(ConvertOptions(lifter=lifter, weights="mine.pt")) == Path("mine.pt")
     # the label names the network actually loaded (its file's config), not the flag
     assert _prepare(ConvertOptions(lifter="entangled", device="cpu"))[1:] == (table["entangled"], "entangled")
-    assert _prepare(ConvertOptions(device="cpu"))[1:] == (table["posemoe"], "posemoe")
+    assert _prepare(ConvertOptions(device="cpu"))[1:] == (table["tcn"], "tcn")
+    assert _prepare(ConvertOptions(lifter="posemoe", device="cpu"))[1:] == (table["posemoe"], "posemoe")
     assert _prepare(ConvertOptions(lifter="posemoe", device="cpu", weights=str(tiny_nets["entangled"])))[2] == "entangled"
     assert _prepare(ConvertOptions(lifter="mediapipe", device="cpu"))[1:] == (None, "mediapipe-world")
     assert prepare_lifter(ConvertOptions(lifter="entangled", device="cpu"))[1] is True
@@ -236,8 +238,10 @@ def test_each_lifter_selects_its_weights(shipped, tiny_nets, tmp_path):
 def test_missing_network_weights_fall_back_to_mediapipe(shipped):
     """As for PoseMoE before: no weights file -> MediaPipe's world landmarks, and the label says why."""
     from posemoe_blender.core.pipeline import ConvertOptions, _prepare, prepare_lifter
-    shipped(posemoe=None, entangled=None)
+    shipped(tcn=None, posemoe=None, entangled=None)
     assert _prepare(ConvertOptions(device="cpu"))[1:] == (
+        None, "mediapipe-world (no trained temporal convolution network weights found)")
+    assert _prepare(ConvertOptions(lifter="posemoe", device="cpu"))[1:] == (
         None, "mediapipe-world (no trained PoseMoE weights found)")
     assert _prepare(ConvertOptions(lifter="entangled", device="cpu"))[1:] == (
         None, "mediapipe-world (no trained entangled transformer weights found)")
@@ -282,36 +286,38 @@ def test_lift_uses_the_chosen_network(shipped, tiny_nets, tmp_path, capsys):
     from posemoe_blender.core import landmarks, lifting
     table = shipped()
     kp_raw = _keypoints_npz(tmp_path / "kp.npz")
-    kp = landmarks.to_training_convention(kp_raw)  # what the networks get by default
+    kp = landmarks.to_training_convention(kp_raw)  # with --landmark-correction
     assert not np.allclose(kp, kp_raw)
-    expected = {name: lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=path)
-                for name, path in tiny_nets.items()}
-    assert not np.allclose(expected["posemoe"], expected["entangled"])
-    runs = {"default": ([], "posemoe"), "entangled": (["--lifter", "entangled"], "entangled"),
+    expected = {name: lifting.lift_keypoints(kp_raw, 1080, 1920, device="cpu", weights=path)
+                for name, path in tiny_nets.items()}   # BlazePose's 2D as detected: the default
+    assert not np.allclose(expected["tcn"], expected["entangled"])
+    runs = {"default": ([], "tcn"), "entangled": (["--lifter", "entangled"], "entangled"),
             "weights win": (["--lifter", "entangled", "--weights", str(tiny_nets["posemoe"])], "posemoe")}
     for name, (flags, network) in runs.items():
         out = tmp_path / f"{name}.npz"
         assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(out), "--device", "cpu", *flags]) == 0
         with np.load(out) as data:
             np.testing.assert_allclose(data["joints3d"], expected[network], atol=1e-6, err_msg=name)
-    raw = lifting.lift_keypoints(kp_raw, 1080, 1920, device="cpu", weights=tiny_nets["posemoe"])
-    assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "raw.npz"), "--device", "cpu",
-                 "--no-landmark-correction"]) == 0
-    with np.load(tmp_path / "raw.npz") as data:
-        np.testing.assert_allclose(data["joints3d"], raw, atol=1e-6)
-        assert not np.allclose(data["joints3d"], expected["posemoe"], atol=1e-4)
-    flipped = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tiny_nets["posemoe"], flip=True)
+    corrected = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tiny_nets["tcn"])
+    assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "corr.npz"), "--device", "cpu",
+                 "--landmark-correction"]) == 0
+    with np.load(tmp_path / "corr.npz") as data:
+        np.testing.assert_allclose(data["joints3d"], corrected, atol=1e-6)
+        assert bool(data["landmark_correction"])
+        assert not np.allclose(data["joints3d"], expected["tcn"], atol=1e-4)
+    flipped = lifting.lift_keypoints(kp_raw, 1080, 1920, device="cpu", weights=tiny_nets["tcn"], flip=True)
     assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "flip.npz"), "--device", "cpu", "--flip"]) == 0
     with np.load(tmp_path / "flip.npz") as data:
         np.testing.assert_allclose(data["joints3d"], flipped, atol=1e-6)
-        assert not np.allclose(data["joints3d"], expected["posemoe"], atol=1e-4)
+        assert not np.allclose(data["joints3d"], expected["tcn"], atol=1e-4)
     from posemoe_blender.cli import build_parser
     assert build_parser().parse_args(["convert", "x.mp4", "-o", "x.fbx", "--flip"]).flip
-    # 2D from another detector (no detector="blazepose"): BlazePose's correction does not apply
+    # 2D from another detector (no detector="blazepose"): BlazePose's correction never applies
     np.savez(tmp_path / "other.npz", keypoints2d=kp_raw, fps=30.0, width=1080, height=1920)
-    assert main(["lift", str(tmp_path / "other.npz"), "-o", str(tmp_path / "other_out.npz"), "--device", "cpu"]) == 0
+    assert main(["lift", str(tmp_path / "other.npz"), "-o", str(tmp_path / "other_out.npz"), "--device", "cpu",
+                 "--landmark-correction"]) == 0
     with np.load(tmp_path / "other_out.npz") as data:
-        np.testing.assert_allclose(data["joints3d"], raw, atol=1e-6)
+        np.testing.assert_allclose(data["joints3d"], expected["tcn"], atol=1e-6)
         assert not bool(data["landmark_correction"])
     shipped(entangled=None)
     assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "none.npz"), "--lifter", "entangled"]) == 2
@@ -324,7 +330,7 @@ def test_lift_fuses_world3d_with_the_fused_network(monkeypatch, tiny_nets, tmp_p
     """Keypoints with MediaPipe's world landmarks (convert --save-joints) lift with the network
     convert uses (here a fusing one), 2D alone with the 2D network."""
     import torch
-    from posemoe_blender.core import landmarks, lifting
+    from posemoe_blender.core import lifting
     from posemoe_blender.model import weights as model_weights
     from posemoe_blender.model.baselines import build_model
     from posemoe_blender.model.weights import save_weights
@@ -336,19 +342,18 @@ def test_lift_fuses_world3d_with_the_fused_network(monkeypatch, tiny_nets, tmp_p
             p.add_(0.05 * torch.randn_like(p))
     fused = tmp_path / "fused.pt"
     save_weights(fused, net, cfg)
-    monkeypatch.setattr(model_weights, "SHIPPED_WEIGHTS", {"posemoe": fused, "entangled": fused})
+    monkeypatch.setattr(model_weights, "SHIPPED_WEIGHTS", {"tcn": fused, "posemoe": fused, "entangled": fused})
     monkeypatch.setattr(model_weights, "SHIPPED_2D_WEIGHTS", dict(tiny_nets))
     world = np.random.default_rng(3).normal(0, 0.3, (40, 17, 3)).astype(np.float32)
     kp = _keypoints_npz(tmp_path / "both.npz", world3d=world)
     _keypoints_npz(tmp_path / "2d.npz")
-    corrected = landmarks.to_training_convention(kp)
     assert main(["lift", str(tmp_path / "both.npz"), "-o", str(tmp_path / "a.npz"), "--device", "cpu"]) == 0
     assert main(["lift", str(tmp_path / "2d.npz"), "-o", str(tmp_path / "b.npz"), "--device", "cpu"]) == 0
     with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
-        np.testing.assert_allclose(a["joints3d"], lifting.lift_keypoints(corrected, 1080, 1920, device="cpu",
+        np.testing.assert_allclose(a["joints3d"], lifting.lift_keypoints(kp, 1080, 1920, device="cpu",
                                                                           weights=fused, world3d=world), atol=1e-6)
-        np.testing.assert_allclose(b["joints3d"], lifting.lift_keypoints(corrected, 1080, 1920, device="cpu",
-                                                                          weights=tiny_nets["posemoe"]), atol=1e-6)
+        np.testing.assert_allclose(b["joints3d"], lifting.lift_keypoints(kp, 1080, 1920, device="cpu",
+                                                                          weights=tiny_nets["tcn"]), atol=1e-6)
 
 
 def test_bench_passes_the_lifter_on(monkeypatch):
@@ -379,19 +384,21 @@ def test_convert_with_the_entangled_lifter(shipped, sample_clip, tmp_path, capfd
 
 
 def test_landmark_correction_switch_everywhere(monkeypatch):
-    """On by default; --no-landmark-correction reaches ConvertOptions (convert, batch), bench and
-    evaluate-render; lift applies it itself (test_lift_uses_the_chosen_network)."""
+    """Off by default (it hurt on the cross-source benchmark); --landmark-correction reaches
+    ConvertOptions (convert, batch), bench and evaluate-render; lift applies it itself, only to
+    BlazePose's 2D (test_lift_uses_the_chosen_network)."""
     from posemoe_blender import bench
     from posemoe_blender.cli import _options, build_parser
     parser = build_parser()
-    for argv in (["convert", "x.mp4", "-o", "x.fbx"], ["batch", "clips/*.mp4", "-o", "out"],
-                 ["bench", "x.mp4"], ["lift", "kp.npz", "-o", "j.npz"], ["evaluate-render", "set"]):
-        assert parser.parse_args(argv).landmark_correction is True, argv
+    for argv in (["convert", "x.mp4", "-o", "x.fbx"], ["batch", "clips/*.mp4", "-o", "o"],
+                 ["bench", "x.mp4"], ["lift", "kp.npz", "-o", "j.npz"]):
+        assert parser.parse_args(argv).landmark_correction is False, argv
+        assert parser.parse_args(argv + ["--landmark-correction"]).landmark_correction is True, argv
         assert parser.parse_args(argv + ["--no-landmark-correction"]).landmark_correction is False, argv
-    assert _options(parser.parse_args(["convert", "x.mp4", "-o", "x.fbx"])).landmark_correction is True
-    assert _options(parser.parse_args(["batch", "a/*.mp4", "-o", "o", "--no-landmark-correction"])).landmark_correction is False
+    assert _options(parser.parse_args(["convert", "x.mp4", "-o", "x.fbx"])).landmark_correction is False
+    assert _options(parser.parse_args(["batch", "a/*.mp4", "-o", "o", "--landmark-correction"])).landmark_correction is True
     seen = {}
     monkeypatch.setattr(bench, "run_bench", lambda *a, **k: seen.update(k) or (_ for _ in ()).throw(SystemExit(0)))
     with pytest.raises(SystemExit):
-        bench.main(parser.parse_args(["bench", "x.mp4", "--no-landmark-correction"]))
-    assert seen["landmark_correction"] is False
+        bench.main(parser.parse_args(["bench", "x.mp4", "--landmark-correction"]))
+    assert seen["landmark_correction"] is True

@@ -91,8 +91,9 @@ def test_bad_shapes():
 
 
 def test_pipeline_corrects_the_networks_input_only(sample_clip):
-    """convert's lifting stage lifts the corrected 2D (and fits the root to it); the reported
-    keypoints stay as detected; MediaPipe's own 3D is not touched; the switch turns it off."""
+    """With the correction on (off by default), convert's lifting stage lifts the corrected 2D (and
+    fits the root to it); the reported keypoints stay as detected; MediaPipe's own 3D is not
+    touched."""
     from dataclasses import replace
 
     from posemoe_blender.core import lifting
@@ -106,7 +107,8 @@ def test_pipeline_corrects_the_networks_input_only(sample_clip):
         seen.append(np.array(kp))
         return original(kp, *args, **kwargs)
 
-    base = ConvertOptions(device="cpu", end=30)
+    base = ConvertOptions(device="cpu", end=30, landmark_correction=True)
+    assert ConvertOptions().landmark_correction is False
     with memoised_detections():
         lifting.lift_keypoints = spy
         try:
@@ -116,7 +118,7 @@ def test_pipeline_corrects_the_networks_input_only(sample_clip):
             lifting.lift_keypoints = original
         mp_on = process_clip(str(sample_clip), replace(base, lifter="mediapipe"))
         mp_off = process_clip(str(sample_clip), replace(base, lifter="mediapipe", landmark_correction=False))
-    assert on.lifter == "posemoe" and len(seen) == 2
+    assert on.lifter == "tcn" and len(seen) == 2
     np.testing.assert_allclose(seen[0], landmarks.to_training_convention(seen[1]), atol=1e-4)
     assert np.array_equal(on.keypoints2d, off.keypoints2d)
     assert np.abs(on.joints3d - off.joints3d).max() > 1e-3

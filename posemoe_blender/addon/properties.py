@@ -8,7 +8,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 from bpy.types import PropertyGroup
 
 from ..core.retarget_presets import PRESETS
-from ..options import DEFAULT_FBX_PRESET, DEFAULT_LIFTER, LIFTER_HELP, LIFTER_NAMES, LIFTERS
+from ..options import DEFAULT_FBX_PRESET, DEFAULT_LIFTER, LIFTER_HELP, LIFTER_NAMES, LIFTERS, ConvertOptions
 
 PRESET_ITEMS = [(key, m.name, m.description) for key, m in PRESETS.items()] + [
     ("CUSTOM", "Custom mapping", "The mapping edited below (save/load it as JSON)")]
@@ -78,9 +78,9 @@ class PoseMoESettings(PropertyGroup):
     lifter: EnumProperty(name="Lifter", items=LIFTER_ITEMS, default=DEFAULT_LIFTER,
                          description="What turns the detected 2D joints into 3D")
     landmark_correction: BoolProperty(
-        name="Correct landmarks", default=True,
-        description="Move the detected 2D joints onto the joint positions the lifting network was trained on "
-                    "(BlazePose puts hips lower and wider, and ankles higher, than a motion-capture skeleton); networks only")
+        name="Correct landmarks", default=ConvertOptions.landmark_correction,
+        description="Move the detected 2D joints onto a motion-capture skeleton's joint positions before "
+                    "lifting (BlazePose puts hips lower and wider, and ankles higher); networks only, off by default")
     device: EnumProperty(name="Device", items=[
         ('auto', "Auto", "The GPU when one is found, else the CPU"),
         ('cpu', "CPU", "Always the CPU"),

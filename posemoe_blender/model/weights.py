@@ -30,9 +30,11 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / "posemoe_default.pt"
 #: Shipped networks by lifter name (``options.NETWORK_LIFTERS``) for 2D + MediaPipe's 3D
 #: landmarks (what ``convert`` has; the network may or may not fuse the landmarks: its config's
 #: ``hint3d`` says) ...
-SHIPPED_WEIGHTS = {"posemoe": WEIGHTS_DIR / "posemoe_default.pt", "entangled": WEIGHTS_DIR / "entangled.pt"}
+SHIPPED_WEIGHTS = {"tcn": WEIGHTS_DIR / "tcn_fused.pt", "posemoe": WEIGHTS_DIR / "posemoe_fused.pt",
+                   "entangled": WEIGHTS_DIR / "entangled_fused.pt"}
 #: ... and for 2D alone (``lift`` of keypoints without ``world3d``).
-SHIPPED_2D_WEIGHTS = {"posemoe": WEIGHTS_DIR / "posemoe_default.pt", "entangled": WEIGHTS_DIR / "entangled.pt"}
+SHIPPED_2D_WEIGHTS = {"tcn": WEIGHTS_DIR / "tcn_alt.pt", "posemoe": WEIGHTS_DIR / "posemoe_default.pt",
+                      "entangled": WEIGHTS_DIR / "entangled.pt"}
 
 
 def sha256_file(path: str | os.PathLike) -> str:
