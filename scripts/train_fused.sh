@@ -3,12 +3,16 @@
 # multi-source data (Bandai Namco 1+2, HDM05 train actors, ReActIdle), CPU, one thread each.
 # Usage: STEPS=2000 scripts/train_fused.sh posemoe entangled tcn   (runs the named ones in parallel)
 #        scripts/train_fused.sh entangled2d   (the control: the same fine-tune without the fusion input)
-# Resumable: rerun with RESUME=1 to continue the checkpoints in .cache/runs/fused_<model>.
+# Resumable: rerun with RESUME=1 to continue the checkpoints in .cache/runs/fused_<model><TAG>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 STEPS=${STEPS:-2000}
-SW='{"bandai-1": 1, "bandai-2": 1, "hdm05": 1, "reactidle": 0.5}'
+# SW: the share of windows per source; TAG: a suffix for the run folder. Without HDM05 (so that
+# its held-out actors are another lab's motion and the weights carry no share-alike term):
+#   SW='{"bandai-1": 1, "bandai-2": 1, "reactidle": 0.5}' TAG=_nohdm scripts/train_fused.sh tcn
+SW=${SW:-'{"bandai-1": 1, "bandai-2": 1, "hdm05": 1, "reactidle": 0.5}'}
+TAG=${TAG:-}
 declare -A INIT=([posemoe]=weights/posemoe_default.pt [entangled]=weights/entangled.pt [tcn]=weights/tcn_alt.pt
                  [posemoe2d]=weights/posemoe_default.pt [entangled2d]=weights/entangled.pt)
 declare -A CFG=([posemoe]='{"hint3d": true, "scale_from_depth": true, "dim": 48, "depth": 2, "expert_hidden": 48}'
@@ -22,6 +26,6 @@ for m in "$@"; do
   nice -n 3 "$PY" -m posemoe_blender.model.train --model "${m%2d}" --config "${CFG[$m]}" --init "${INIT[$m]}" \
     "${HINT[@]}" --data .cache/mocap --source-weights "$SW" \
     --steps "$STEPS" --batch 64 --lr 3e-4 --new-lr-mult 10 --seed 11 --log-every 50 --threads 1 \
-    ${RESUME:+--resume} --out ".cache/runs/fused_$m" > ".cache/runs/fused_$m.log" 2>&1 &
+    ${RESUME:+--resume} --out ".cache/runs/fused_$m$TAG" > ".cache/runs/fused_$m$TAG.log" 2>&1 &
 done
 wait
