@@ -126,7 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="convert many clips, one FBX each")
     b.add_argument("pattern", help='a glob such as "clips/*.mp4" (quote it) or a folder')
     b.add_argument("-o", "--output", required=True, help="output folder")
-    b.add_argument("--workers", type=_positive_int, default=1, help="clips converted in parallel")
+    b.add_argument("--workers", type=_positive_int,
+                   help="clips converted in parallel (default: 1 here; with --ray one per CPU of the cluster)")
+    b.add_argument("--ray", metavar="auto|ADDRESS",
+                   help="convert on Ray: auto starts a local Ray instance for the run, HOST:PORT joins a "
+                        "cluster (`ray start --head`); the videos must be at the same path on every node, "
+                        "the outputs are written here")
+    b.add_argument("--save-joints", action="store_true",
+                   help="also write OUT/<clip>.npz with the 3D joints (see the joint contract)")
     _add_pipeline_options(b)
 
     bn = sub.add_parser("bench", help="time each stage of a conversion (frames/s, share, memory)")
@@ -219,10 +226,19 @@ def _cmd_convert(args) -> int:
 
 
 def _cmd_batch(args) -> int:
-    from .convert import convert_batch, expand_clips, format_table
+    from .batch import run_batch
+    from .convert import expand_clips, format_table
     clips = expand_clips(args.pattern)
     if args.overwrite:
         raise PoseMoEError("batch never overwrites: delete the FBX files you want converted again")
+    if args.ray is not None and not args.ray.strip():
+        raise PoseMoEError("--ray: give auto or a cluster's HOST:PORT")
+    if args.ray is not None:
+        try:
+            import ray  # noqa: F401  (checked here: the local batch never imports it)
+        except ImportError:
+            from .distributed import RAY_VERSION
+            raise PoseMoEError(f"--ray needs Ray: .venv/bin/pip install 'ray=={RAY_VERSION}'") from None
     total = len(clips)
     done = []
 
@@ -231,9 +247,12 @@ def _cmd_batch(args) -> int:
         print(f"[{len(done)}/{total}] {os.path.basename(row['video'])}: {row['status']}"
               + (f" ({row['error']})" if row["error"] else ""), file=sys.stderr)
 
-    rows = convert_batch(clips, args.output, _options(args), workers=args.workers,
-                         preset=_fbx_preset(args), on_result=report)
+    rows = run_batch(clips, args.output, _options(args), workers=args.workers, preset=_fbx_preset(args),
+                     save_joints=args.save_joints, ray=args.ray.strip() if args.ray else None,
+                     on_result=report, on_start=lambda line: print(line, file=sys.stderr))
     print(format_table(rows))
+    print(f"report: {os.path.join(os.path.abspath(os.path.expanduser(args.output)), 'report.json')}",
+          file=sys.stderr)
     return 1 if any(r["status"] == "failed" for r in rows) else 0
 
 
