@@ -186,3 +186,18 @@ print("RAY_MODULES", loaded)
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "RAY_MODULES []" in proc.stdout
+
+
+def test_report_rewrites_are_throttled_only_when_expensive(tmp_path, monkeypatch):
+    report = batch_mod.BatchReport(str(tmp_path), 3)
+    jobs = [batch_mod.Job(i, f"/v/{i}.mp4", f"/o/{i}.fbx") for i in range(3)]
+    report.add(0, batch_mod.row_for(jobs[0], "ok", 5))
+    assert read_report(tmp_path)["totals"]["ok"] == 1  # cheap: every row is written at once
+    monkeypatch.setattr(batch_mod.BatchReport, "ALWAYS_S", -1.0)  # as if every rewrite were slow
+    monkeypatch.setattr(batch_mod.BatchReport, "THROTTLE", 1e6)
+    report.add(1, batch_mod.row_for(jobs[1], "ok", 5))  # written (the last rewrite was cheap) ...
+    report.add(2, batch_mod.row_for(jobs[2], "failed", error="x"))  # ... this one waits
+    assert read_report(tmp_path)["totals"] == {"clips": 3, "ok": 2, "skipped": 0, "failed": 0, "pending": 1}
+    report.flush()  # what run_batch does when a run stops early
+    assert read_report(tmp_path)["totals"]["failed"] == 1
+    assert [r["status"] for r in report.finish()] == ["ok", "ok", "failed"] and read_report(tmp_path)["finished"]

@@ -124,24 +124,30 @@ def connect(address: str, workers: Optional[int]) -> None:
     if ray.is_initialized():
         ray.shutdown()
     common = dict(logging_level=logging.ERROR, log_to_driver=False, namespace="posemoe-batch")
+    from ray._private import ray_constants
+    enabled = ray_constants.ENABLE_RAY_CLUSTER
     try:
         if address == "auto":
-            from ray._private import ray_constants
-            loopback = ray_constants.ENABLE_RAY_CLUSTER
-            ray_constants.ENABLE_RAY_CLUSTER = False  # bind the private instance to 127.0.0.1
-            try:
-                ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                         _node_ip_address="127.0.0.1", **common)
-            finally:
-                ray_constants.ENABLE_RAY_CLUSTER = loopback
+            ray_constants.ENABLE_RAY_CLUSTER = False  # the private instance binds to 127.0.0.1 only
+            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
+                     _node_ip_address="127.0.0.1", **common)
         else:
             check_address(address)
+            if _is_loopback(address):  # a cluster on 127.0.0.1 is joined from 127.0.0.1, not this
+                ray_constants.ENABLE_RAY_CLUSTER = False  # machine's network address
             ray.init(address=address, **common)
     except PoseMoEError:
         raise
     except Exception as exc:  # Ray's own errors: one line, never a traceback
         where = "start a local Ray instance" if address == "auto" else f"join the Ray cluster at {address}"
         raise PoseMoEError(f"cannot {where}: {_one_line(exc)}") from None
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = enabled
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 def _kill(actor) -> None:
