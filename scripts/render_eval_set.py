@@ -61,7 +61,8 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 
 import render_sample as rs  # noqa: E402
 from posemoe_blender.blender.armature import build_armature  # noqa: E402
-from posemoe_blender.core.skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS, BONE_TAIL_JOINT  # noqa: E402
+from posemoe_blender.core.skeleton import (  # noqa: E402  (the figure keeps the segments' own names)
+    BONE_HEAD_JOINT, BONE_NAMES as RIG_JOINT_BONES, BONE_PARENTS, BONE_TAIL_JOINT, SEGMENT_NAMES as BONE_NAMES)
 from posemoe_blender.core.solving import CAMERA_TO_BLENDER, solve_animation  # noqa: E402
 from posemoe_blender.joints import JOINT_INDEX as J, JOINT_NAMES, save_npz  # noqa: E402
 
@@ -172,6 +173,11 @@ def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return Rotation.from_rotvec(axis / s * math.atan2(s, c)).as_matrix()
 
 
+def _segment_lengths(anim) -> dict:
+    """The solved segment lengths under the figure's bone names (segment name -> metres)."""
+    return {seg: anim.info["bone_lengths"][bone] for seg, bone in zip(BONE_NAMES, RIG_JOINT_BONES)}
+
+
 def solve_figure_motion(P: np.ndarray, layout) -> tuple[list, np.ndarray, dict]:
     """Per frame: global bone rotations for the figure (name -> 3x3) and the armature
     translation; plus the solved bone lengths. ``P``: (T, 17, 3) Blender world joints."""
@@ -183,11 +189,13 @@ def solve_figure_motion(P: np.ndarray, layout) -> tuple[list, np.ndarray, dict]:
     q = anim.rotations
     R_local = Rotation.from_quat(q[..., [1, 2, 3, 0]].reshape(-1, 4)).as_matrix().reshape(T, -1, 3, 3)
     pose = np.zeros_like(R_local)
-    for b in range(len(BONE_NAMES)):
-        p = BONE_PARENTS[b]
+    for b in range(len(anim.bone_names)):  # the solved rig's own bones (it has more than the figure)
+        p = anim.bone_parents[b]
         pose[:, b] = (M[b] if p < 0 else pose[:, p] @ M[p].T @ M[b]) @ R_local[:, b]
     G = pose @ np.transpose(M, (0, 2, 1))[None]  # rotation of each bone relative to its rest
-    solver_dirs = anim.rest_tails - anim.rest_heads
+    ours = [list(anim.bone_names).index(n) for n in RIG_JOINT_BONES]  # the figure's 16, in its order
+    G = G[:, ours]
+    solver_dirs = (anim.rest_tails - anim.rest_heads)[ours]
     fig_dirs = layout.rest_tails - layout.rest_heads
     R0 = [_min_rotation(solver_dirs[b], fig_dirs[b]) for b in range(len(BONE_NAMES))]
     globs = []
@@ -200,7 +208,7 @@ def solve_figure_motion(P: np.ndarray, layout) -> tuple[list, np.ndarray, dict]:
     # armature translation: the solver put the first pelvis above the origin (floor/offset):
     # move the figure's rest pelvis onto the true pelvis instead
     rest_pelvis = layout.rest_heads[0]
-    return globs, P[:, 0] - rest_pelvis, anim.info["bone_lengths"]
+    return globs, P[:, 0] - rest_pelvis, _segment_lengths(anim)
 
 
 # ------------------------------------------------------------------------------ cameras
@@ -251,8 +259,8 @@ def place_cameras(P: np.ndarray, views) -> list:
 def build_clip_scene(P: np.ndarray, render_aa: str):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     cam = P @ CAMERA_TO_BLENDER
-    lengths = solve_animation(cam - cam[:, :1], cam[:, 0], FPS, symmetric=False, max_tilt_deg=-1.0,
-                              stature_range=None).info["bone_lengths"]
+    lengths = _segment_lengths(solve_animation(cam - cam[:, :1], cam[:, 0], FPS, symmetric=False,
+                                               max_tilt_deg=-1.0, stature_range=None))
     rest = figure_rest_joints(lengths)
     layout = rs.figure_layout(rest)
     arm_obj = build_armature(layout, "Figure")

@@ -51,8 +51,8 @@ from mathutils import Matrix  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 
 from posemoe_blender.blender.armature import build_armature  # noqa: E402
-from posemoe_blender.core.skeleton import (  # noqa: E402
-    BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS, BONE_TAIL_JOINT)
+from posemoe_blender.core.skeleton import (  # noqa: E402  (the figure keeps the segments' own names)
+    BONE_HEAD_JOINT, BONE_PARENTS, BONE_TAIL_JOINT, SEGMENT_NAMES as BONE_NAMES)
 from posemoe_blender.joints import JOINT_INDEX, JOINT_NAMES, save_npz  # noqa: E402
 
 WIDTH, HEIGHT, FPS, NUM_FRAMES = 480, 640, 30, 90

@@ -156,11 +156,14 @@ def chain_points(mapping) -> dict:
     b, t = mapping.bones, mapping.tips
     out = {"Pelvis": (b["Hips"], "head"), "Thorax": (b["Neck"], "head"), "Neck": (b["Head"], "head"),
            "Head": (t["Head"], "head") if "Head" in t else (b["Head"], "tail")}
-    for s in "LR":
-        out.update({f"{s}Hip": (b[f"{s}Thigh"], "head"), f"{s}Knee": (b[f"{s}Shin"], "head"),
-                    f"{s}Ankle": (t[f"{s}Shin"], "head") if f"{s}Shin" in t else (b[f"{s}Shin"], "tail"),
-                    f"{s}Shoulder": (b[f"{s}UpperArm"], "head"), f"{s}Elbow": (b[f"{s}Forearm"], "head"),
-                    f"{s}Wrist": (t[f"{s}Forearm"], "head") if f"{s}Forearm" in t else (b[f"{s}Forearm"], "tail")})
+    for s, side in (("L", "Left"), ("R", "Right")):
+        thigh, shin, upper, fore = (side + n for n in ("UpperLeg", "LowerLeg", "UpperArm", "LowerArm"))
+        out.update({f"{s}Hip": (b[thigh], "head"), f"{s}Knee": (b[shin], "head"),
+                    f"{s}Ankle": (t[shin], "head") if shin in t else (b[shin], "tail"),
+                    f"{s}Shoulder": (b[upper], "head"), f"{s}Elbow": (b[fore], "head"),
+                    f"{s}Wrist": (t[fore], "head") if fore in t else (b[fore], "tail")})
+        if side + "Foot" in b and side + "Toes" in b:  # the ball of the foot: the toes' head
+            out[f"{s}Ball"] = (b[side + "Toes"], "head")
     return out
 
 
@@ -182,6 +185,8 @@ def check_posed_rig(obj, mapping, anim, scale: float, start_frame: int = 1) -> d
       pelvis travel times ``scale`` (the leg ratio);
     * ``floor_cm``: (min, max) over frames of (the rig's lower ankle above its rest height)
       minus (the solved lower ankle above its rest height, times ``scale``);
+    * ``foot_deg``: the worst angle between the rig's feet (ankle -> ball of the foot, the
+      toes' head) and the solved rig's, where the map has feet and toes;
     * ``facing_deg``: the worst angle between the rig's and the solved body's facing
       (left -> right hip line); ``facing``: the rig's facing at the first frame.
     """
@@ -192,7 +197,12 @@ def check_posed_rig(obj, mapping, anim, scale: float, start_frame: int = 1) -> d
     unit = height / 1.75 / 100.0
     floor = min(rest["LAnkle"][2], rest["RAnkle"][2])
     jw = np.asarray(anim.joints_world, float)
-    ours_floor = min(anim.rest_tails[list(anim.bone_names).index(s + "Shin")][2] for s in "LR")
+    ours_floor = min(anim.rest_tails[list(anim.bone_names).index(s + "LowerLeg")][2] for s in ("Left", "Right"))
+    import importlib  # the package under whatever name it is installed (an extension's too)
+    package = type(anim).__module__.rsplit(".", 2)[0]
+    POINT_INDEX = importlib.import_module(package + ".core.skeleton").POINT_INDEX
+    ours_pts = importlib.import_module(package + ".core.solving").rig_points_world(anim)
+    foot = 0.0
     chain = {k: 0.0 for k in CHAINS}
     root, floor_d, face = 0.0, [], 0.0
     first_facing, p0 = None, None
@@ -212,9 +222,15 @@ def check_posed_rig(obj, mapping, anim, scale: float, start_frame: int = 1) -> d
         rig_low = min(pos["LAnkle"][2], pos["RAnkle"][2]) - floor
         ours_low = jw[f, [J["LAnkle"], J["RAnkle"]], 2].min() - ours_floor
         floor_d.append((rig_low - scale * ours_low) / unit)
+        for s in "LR":  # the feet (ankle -> ball) point where ours point
+            if f"{s}Ball" in pos:
+                d_rig = pos[f"{s}Ball"] - pos[f"{s}Ankle"]
+                d_ours = ours_pts[f, POINT_INDEX[f"{s}Ball"]] - ours_pts[f, POINT_INDEX[f"{s}Ankle"]]
+                cos = d_rig @ d_ours / np.linalg.norm(d_rig) / np.linalg.norm(d_ours)
+                foot = max(foot, float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))))
         fr, fo = facing(pos["LHip"], pos["RHip"]), facing(jw[f, J["LHip"]], jw[f, J["RHip"]])
         first_facing = fr if first_facing is None else first_facing
         face = max(face, float(np.degrees(np.arccos(np.clip(fr @ fo, -1.0, 1.0)))))
     scene.frame_set(keep)
-    return {"chain_cm": chain, "root_cm": root, "floor_cm": (min(floor_d), max(floor_d)),
+    return {"chain_cm": chain, "root_cm": root, "floor_cm": (min(floor_d), max(floor_d)), "foot_deg": foot,
             "facing_deg": face, "facing": first_facing.tolist(), "height_m": float(height)}

@@ -388,7 +388,7 @@ def test_retarget_preset(ext, converted, preset_id):
     _fresh()
     anim = converted.animation
     obj, mapping = _preset_rig(ext, anim, preset_id)
-    euler_bone = mapping.bones["LForearm"]
+    euler_bone = mapping.bones["LeftLowerArm"]
     obj.pose.bones[euler_bone].rotation_mode = 'XZY'  # keys follow the bone's rotation mode
     old = bpy.data.actions.new("demo")  # an existing Action with the clip's name stays untouched
     s = _settings()
@@ -412,7 +412,10 @@ def test_retarget_preset(ext, converted, preset_id):
 
     # every mapped bone points where ours points; the unmapped prop keeps its pose
     jw = anim.joints_world
-    from posemoe_blender.core.skeleton import BONE_HEAD_JOINT, BONE_TAIL_JOINT
+    from posemoe_blender.core.skeleton import RIG_HEAD_POINT, RIG_TAIL_POINT
+    from posemoe_blender.core.solving import rig_points_world
+    pts = rig_points_world(anim)  # the joints and the rig's other points (feet, toes, ...)
+    assert {"LeftFoot", "RightToes"} <= set(mapping.bones)
     for frame in (1, 15, FRAMES):
         bpy.context.scene.frame_set(frame)
         for b, ours in enumerate(anim.bone_names):
@@ -420,14 +423,14 @@ def test_retarget_preset(ext, converted, preset_id):
                 continue
             pb = obj.pose.bones[mapping.bones[ours]]
             d = np.array(pb.tail - pb.head)
-            e = jw[frame - 1, BONE_TAIL_JOINT[b]] - jw[frame - 1, BONE_HEAD_JOINT[b]]
+            e = pts[frame - 1, RIG_TAIL_POINT[b]] - pts[frame - 1, RIG_HEAD_POINT[b]]
             np.testing.assert_allclose(d / np.linalg.norm(d), e / np.linalg.norm(e), atol=2e-4,
                                        err_msg=f"{preset_id} {ours} frame {frame}")
         hips = obj.pose.bones[mapping.bones["Hips"]]
         np.testing.assert_allclose(np.array(hips.head)[:2], jw[frame - 1, 0, :2], atol=2e-4)
         # height: the lower ankle where ours is (rigs without our hip bones hang the thighs
         # differently, so the pelvis height may differ: the feet stay on the floor)
-        ankles = [obj.pose.bones[mapping.bones[s + "Shin"]].tail[2] for s in "LR"]
+        ankles = [obj.pose.bones[mapping.bones[s + "LowerLeg"]].tail[2] for s in ("Left", "Right")]
         assert min(ankles) == pytest.approx(jw[frame - 1, [3, 6], 2].min(), abs=2e-4)
         assert tuple(obj.pose.bones["prop_unmapped"].rotation_quaternion) == pytest.approx((0.9, 0.3, 0.2, 0.1))
 
@@ -440,15 +443,16 @@ def test_push_to_nla_and_custom_mapping_json(ext, converted, tmp_path):
     s.target, s.armature = 'EXISTING', obj
     # custom mapping: start from the UE5 preset, drop the head, save and load it as JSON
     assert bpy.ops.posemoe.mapping_from_preset(preset="UE5") == {'FINISHED'}
-    assert s.preset == 'CUSTOM' and len(s.custom_mapping) == 16
+    assert s.preset == 'CUSTOM' and len(s.custom_mapping) == 23  # every bone of the generated rig
     next(r for r in s.custom_mapping if r.source == "Head").target = ""
     path = tmp_path / "ue5_nohead.json"
     assert bpy.ops.posemoe.mapping_save(filepath=str(path)) == {'FINISHED'}
     data = json.loads(path.read_text())
-    assert "Head" not in data["bones"] and data["bones"]["LThigh"] == "thigh_l"
+    assert "Head" not in data["bones"] and data["bones"]["LeftUpperLeg"] == "thigh_l"
+    assert data["bones"]["LeftFoot"] == "foot_l" and data["bones"]["RightToes"] == "ball_r"
     s.custom_mapping.clear()
     assert bpy.ops.posemoe.mapping_load(filepath=str(path)) == {'FINISHED'}
-    assert next(r for r in s.custom_mapping if r.source == "LThigh").target == "thigh_l"
+    assert next(r for r in s.custom_mapping if r.source == "LeftUpperLeg").target == "thigh_l"
     s.push_to_nla = True
     before_action = obj.animation_data.action if obj.animation_data else None
     req = ext.controller.request_from_settings(s, str(SAMPLE))

@@ -89,8 +89,10 @@ def make_animation(frames: int = 24, fps: float = 30.0, amplitude: float = 0.35,
                 pose[b] = pose[p] @ np.linalg.inv(rest4[p]) @ rest4[b] @ basis
             joints[f, BONE_HEAD_JOINT[b]] = pose[b][:3, 3]
             joints[f, BONE_TAIL_JOINT[b]] = (pose[b] @ np.array([0.0, lengths[b], 0.0, 1.0]))[:3]
+    # a rig of the 16 joint bones alone (the generated rig adds Chest, hands, feet and toes)
     return Animation(fps=fps, rest_heads=heads, rest_tails=tails, rest_matrices=rest,
-                     rotations=quat, root_location=loc, joints_world=joints)
+                     rotations=quat, root_location=loc, joints_world=joints,
+                     bone_names=BONE_NAMES, bone_parents=BONE_PARENTS)
 
 
 @pytest.fixture(autouse=True)
@@ -176,9 +178,9 @@ def test_large_action_is_complete():
     write_action(obj, big, "long")
     bag = animdata_get_channelbag_for_assigned_slot(obj.animation_data)
     assert len(bag.fcurves) == 4 * NUM_BONES + 3
-    fc = bag.fcurves.find('pose.bones["LForearm"].rotation_quaternion', index=2)
+    fc = bag.fcurves.find('pose.bones["LeftLowerArm"].rotation_quaternion', index=2)
     assert len(fc.keyframe_points) == 10_000
-    b = BONE_NAMES.index("LForearm")
+    b = BONE_NAMES.index("LeftLowerArm")
     for f in (0, 4321, 9999):
         assert fc.evaluate(f + 1) == pytest.approx(big.rotations[f, b, 2], abs=1e-6)
     assert bpy.context.scene.frame_end == 10_000
@@ -212,6 +214,7 @@ def test_fbx_roundtrip(tmp_path, animation, preset):
     T = animation.num_frames
     assert info["armatures"] == 1
     assert sorted(info["bone_names"]) == sorted(BONE_NAMES)
+    assert info["takes"] == ["clip"]  # named after the Action (the clip), not "Scene"
     assert info["leaf_bones"] == []
     assert (info["first_frame"], info["last_frame"], info["keyed_frames"]) == (1.0, T, T)
     assert info["fps"] == pytest.approx(30.0)
@@ -305,14 +308,16 @@ def test_interrupted_export_leaves_no_file(tmp_path, animation, monkeypatch):
             fh.write(b"Kaydara FBX Binary  \0 half")
         raise KeyboardInterrupt
 
-    fake_bpy = SimpleNamespace(context=bpy.context, ops=SimpleNamespace(
+    fake_bpy = SimpleNamespace(context=bpy.context, data=bpy.data, ops=SimpleNamespace(
         object=bpy.ops.object, export_scene=SimpleNamespace(fbx=half_written)))
     obj = build_armature(animation, "Rig")
     write_action(obj, animation, "clip")
+    name = bpy.context.scene.name
     monkeypatch.setattr(export_module, "bpy", fake_bpy)
     with pytest.raises(KeyboardInterrupt):
         export_fbx(tmp_path / "a.fbx", obj)
     assert os.listdir(tmp_path) == []
+    assert bpy.context.scene.name == name  # the take's name was only lent to the scene
 
 
 def test_export_leaves_the_action_and_frame_unchanged(tmp_path, animation):
@@ -320,8 +325,9 @@ def test_export_leaves_the_action_and_frame_unchanged(tmp_path, animation):
     write_action(obj, animation, "clip")
     scene = bpy.context.scene
     scene.frame_set(7)
+    name = scene.name
     export_fbx(tmp_path / "a.fbx", obj, preset="unreal")
-    assert scene.frame_current == 7
+    assert scene.frame_current == 7 and scene.name == name  # renamed for the take only while writing
     bag = animdata_get_channelbag_for_assigned_slot(obj.animation_data)
     for fc in bag.fcurves:
         assert len(fc.keyframe_points) == animation.num_frames

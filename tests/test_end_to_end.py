@@ -33,11 +33,24 @@ def convert(video: Path, tmp: Path, *extra) -> tuple[Path, Path, subprocess.Comp
     return fbx, joints, proc
 
 
-def check_fbx(fbx: Path, frames: int) -> dict:
+def check_fbx(fbx: Path, frames: int, take: str) -> dict:
     from posemoe_blender.blender.inspect_fbx import summarize_fbx
+    from posemoe_blender.core.skeleton import HUMANOID_BONES, HUMANOID_REQUIRED, RIG_BONE_NAMES
     s = summarize_fbx(fbx)
     assert s["armatures"] == 1
     assert s["leaf_bones"] == []
+    # every bone Unity's Humanoid avatar requires, under Unity's own names, plus the optional
+    # chest, neck, shoulders and toes; the take is named after the clip (not "Scene")
+    unity_required = ["Hips", "Spine", "Head", "LeftUpperArm", "LeftLowerArm", "LeftHand",
+                      "RightUpperArm", "RightLowerArm", "RightHand", "LeftUpperLeg", "LeftLowerLeg",
+                      "LeftFoot", "RightUpperLeg", "RightLowerLeg", "RightFoot"]
+    assert sorted(HUMANOID_REQUIRED) == sorted(unity_required)
+    assert set(unity_required + ["Chest", "Neck", "LeftShoulder", "RightShoulder", "LeftToes",
+                                 "RightToes"]) <= set(s["bone_names"])
+    assert set(HUMANOID_BONES) <= set(s["bone_names"]) and sorted(s["bone_names"]) == sorted(RIG_BONE_NAMES)
+    assert s["takes"] == [take]
+    toes = np.array(s["positions"]["LToe"] + s["positions"]["RToe"])
+    assert toes[:, 2].min() > -0.02, "toes above the floor"
     assert s["keyed_frames"] == frames, "every frame keyed"
     assert s["moves"], "the joints move"
     assert s["upright"]
@@ -86,7 +99,7 @@ def test_sample_clip_end_to_end(sample_clip, tmp_path):
     os.umask(umask)
     for path in (fbx, joints_path):  # a normal file's mode, not a temporary file's 0600
         assert (path.stat().st_mode & 0o777) == 0o666 & ~umask
-    s = check_fbx(fbx, frames=len(truth["joints3d"]))
+    s = check_fbx(fbx, frames=len(truth["joints3d"]), take=sample_clip.stem)
     assert abs(s["fps"] - 30.0) < 1e-6
     # constant bone lengths in the saved joints
     lengths = np.stack([np.linalg.norm(out["joints3d"][:, c] - out["joints3d"][:, p], axis=-1)
@@ -101,7 +114,7 @@ def test_real_phone_video_end_to_end(real_video, tmp_path):
     assert float(out["fps"]) == pytest.approx(60.0, abs=0.1)
     assert (int(out["width"]), int(out["height"])) == (1080, 1920)
     assert (tmp_path / "clip.blend").stat().st_size > 0
-    s = check_fbx(fbx, frames=100)
+    s = check_fbx(fbx, frames=100, take=real_video.stem)
     assert abs(s["fps"] - 60.0) < 0.1
     # body proportions of a real person: shoulder-to-hip over hip-to-ankle length of the solved
     # skeleton. Joint-centre skeletons give 0.52 (the training mocap) to 0.59 (anthropometric

@@ -77,7 +77,7 @@ def test_bone_maps_are_json_files_found_by_a_folder_walk(tmp_path):
     rp.save_mapping(tmp_path / "studio" / "our_rig.json", rp.BoneMapping(
         name="Our rig", bones={"Hips": "root_pelvis", "LThigh": "leg_upper_L"}))
     found = rp.find_bone_maps([rp.BONE_MAP_DIR, tmp_path])
-    assert list(found)[-1] == "OUR_RIG" and found["OUR_RIG"].bones["LThigh"] == "leg_upper_L"
+    assert list(found)[-1] == "OUR_RIG" and found["OUR_RIG"].bones["LeftUpperLeg"] == "leg_upper_L"  # old name, translated
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(PoseMoEError, match="broken.json: not valid JSON"):
         rp.find_bone_maps([tmp_path])

@@ -59,6 +59,7 @@ def _check(obj, mapping, anim, out) -> dict:
     assert got["root_cm"] < ROOT_CM, got
     assert -FLOOR_CM < got["floor_cm"][0] and got["floor_cm"][1] < FLOOR_CM, got  # feet on the floor
     assert got["facing_deg"] < FACING_DEG, got
+    assert got["foot_deg"] < FACING_DEG, got  # feet keyed: they point where ours point
     J = rigs.J
     ours = rigs.facing(anim.joints_world[0, J["LHip"]], anim.joints_world[0, J["RHip"]])
     assert ours[1] < -0.9 and np.dot(got["facing"], ours) > 0.99  # towards the camera (-Y), as ours
@@ -137,7 +138,7 @@ def test_cli_target_rig_mixamo_fbx_and_rigify_blend(tmp_path):
     proc = _convert("--target-rig", fbx_rig, "--preset", "mixamo", "-o", tmp_path / "ybot_demo.fbx",
                     "--fbx-preset", "unreal", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "retargeted onto Armature (Mixamo bone map, 14 bones keyed)" in proc.stderr
+    assert "retargeted onto Armature (Mixamo bone map, 18 bones keyed)" in proc.stderr  # 14 + feet and toes
     obj = rigs.import_fbx_rig(tmp_path / "ybot_demo.fbx")
     assert "mixamorig:LeftUpLeg" in obj.data.bones and obj.animation_data.action is not None
 

@@ -11,8 +11,9 @@ from scipy.spatial.transform import Rotation
 from posemoe_blender.core import retarget_presets as rp
 from posemoe_blender.core.retarget import (
     TargetRig, quaternions_to_euler, retarget, world_deltas)
-from posemoe_blender.core.skeleton import BONE_NAMES, BONE_PARENTS, Animation
-from posemoe_blender.core.solving import DEFAULT_BONE_LENGTHS, _rest_pose, forward_kinematics
+from posemoe_blender.core.skeleton import (
+    BONE_NAMES, RIG_BONE_NAMES, RIG_BONE_PARENTS, Animation)
+from posemoe_blender.core.solving import DEFAULT_BONE_LENGTHS, _rig_rest_pose, forward_kinematics
 from posemoe_blender.errors import PoseMoEError
 
 T = 12
@@ -22,10 +23,10 @@ def _anim(seed=0) -> Animation:
     """A random, smooth animation of the generated rig."""
     rng = np.random.default_rng(seed)
     lengths = np.array([DEFAULT_BONE_LENGTHS[n] for n in BONE_NAMES])
-    _, heads, tails, mats = _rest_pose(lengths)
-    axes = rng.normal(size=(len(BONE_NAMES), 3))
+    _, heads, tails, mats = _rig_rest_pose(lengths)
+    axes = rng.normal(size=(len(RIG_BONE_NAMES), 3))
     t = np.linspace(0, 1, T)[:, None, None]
-    rotvec = 0.8 * np.sin(2.5 * t + rng.uniform(0, 3, (1, len(BONE_NAMES), 1))) * axes / np.linalg.norm(axes, axis=1, keepdims=True)
+    rotvec = 0.8 * np.sin(2.5 * t + rng.uniform(0, 3, (1, len(RIG_BONE_NAMES), 1))) * axes / np.linalg.norm(axes, axis=1, keepdims=True)
     q = Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_quat().reshape(T, -1, 4)[..., [3, 0, 1, 2]]
     loc = np.stack([np.linspace(0, 0.5, T), 0.1 * np.sin(np.linspace(0, 3, T)), np.linspace(0, 1.0, T)], 1)
     anim = Animation(fps=30.0, rest_heads=heads, rest_tails=tails, rest_matrices=mats, rotations=q,
@@ -74,7 +75,7 @@ def _depth(parents, i):
 def _our_heads(anim):
     """(T, B, 3) posed bone heads of the generated rig in world space."""
     rig = _rig_from_anim(anim)
-    fake = type("R", (), {"bone_names": list(BONE_NAMES), "rotations": anim.rotations,
+    fake = type("R", (), {"bone_names": list(RIG_BONE_NAMES), "rotations": anim.rotations,
                           "root_bone": "Hips", "root_location": anim.root_location})
     heads, _ = _target_fk(rig, fake)
     return heads
@@ -83,7 +84,7 @@ def _our_heads(anim):
 def test_identity_mapping_reproduces_the_animation():
     anim = _anim()
     res = retarget(anim, _rig_from_anim(anim), rp.POSEMOE)
-    assert res.bone_names == list(BONE_NAMES)
+    assert res.bone_names == list(RIG_BONE_NAMES)
     dots = np.abs(np.sum(res.rotations * anim.rotations, axis=-1))
     np.testing.assert_allclose(dots, 1.0, atol=1e-9)
     np.testing.assert_allclose(res.root_location, anim.root_location, atol=1e-9)
@@ -96,7 +97,7 @@ def test_fk_helper_matches_solving_forward_kinematics():
     heads = _our_heads(anim)
     # joint i's position = tail of its bone; the tail of bone b is the head of the child along it
     np.testing.assert_allclose(heads[:, 0], anim.joints_world[:, 0], atol=1e-9)
-    np.testing.assert_allclose(heads[:, BONE_NAMES.index("LForearm")], anim.joints_world[:, 12], atol=1e-9)
+    np.testing.assert_allclose(heads[:, RIG_BONE_NAMES.index("LeftLowerArm")], anim.joints_world[:, 12], atol=1e-9)
 
 
 def test_rotated_scaled_object_and_other_rolls_follow_the_same_motion():
@@ -104,7 +105,7 @@ def test_rotated_scaled_object_and_other_rolls_follow_the_same_motion():
     rolls: the character moves the same way in its own frame, root motion scaled by size."""
     anim = _anim(2)
     rng = np.random.default_rng(5)
-    rolls = Rotation.from_rotvec(np.array([[0, a, 0] for a in rng.uniform(-3, 3, 16)])).as_matrix()
+    rolls = Rotation.from_rotvec(np.array([[0, a, 0] for a in rng.uniform(-3, 3, len(RIG_BONE_NAMES))])).as_matrix()
     size = 1.7
     rig = _rig_from_anim(anim)
     rig.rest_matrices = np.einsum("nij,njk->nik", rig.rest_matrices, rolls)
@@ -133,24 +134,25 @@ def test_a_pose_target_with_other_names_matches_bone_directions():
     mapped bone points where ours points; unmapped bones are not keyed."""
     anim = _anim(3)
     mapping = rp.UE4
-    names = [mapping.bones.get(n, n + "_extra") for n in BONE_NAMES]
+    names = [mapping.bones.get(n, n + "_extra") for n in RIG_BONE_NAMES]
+    B = len(RIG_BONE_NAMES)
     # A-pose: freeze a pose of our rig (both arms 40 degrees down) as the target's rest
-    pose = np.tile([1.0, 0, 0, 0], (1, 16, 1)).astype(float)
-    for side, sign in (("L", 1), ("R", -1)):
-        b = BONE_NAMES.index(side + "UpperArm")
+    pose = np.tile([1.0, 0, 0, 0], (1, B, 1)).astype(float)
+    for side, sign in (("Left", 1), ("Right", -1)):
+        b = RIG_BONE_NAMES.index(side + "UpperArm")
         down = Rotation.from_euler("y", sign * 40, degrees=True).as_matrix()
         M = anim.rest_matrices[b]
         pose[0, b] = Rotation.from_matrix(M.T @ down @ M).as_quat()[[3, 0, 1, 2]]
-    G = world_deltas(pose, anim.rest_matrices, BONE_PARENTS)[0]
-    fake = type("R", (), {"bone_names": list(BONE_NAMES), "rotations": pose,
+    G = world_deltas(pose, anim.rest_matrices, RIG_BONE_PARENTS)[0]
+    fake = type("R", (), {"bone_names": list(RIG_BONE_NAMES), "rotations": pose,
                           "root_bone": None, "root_location": None})
     heads, _ = _target_fk(_rig_from_anim(anim), fake)
     rest_m = np.einsum("nij,njk->nik", G, anim.rest_matrices)
     lengths = np.linalg.norm(anim.rest_tails - anim.rest_heads, axis=1)
-    # bones 0..15 as ours (renamed), 16 = "root" (parent of the pelvis), 17 = an unmapped leaf
+    # bones 0..B-1 as ours (renamed), B = "root" (parent of the pelvis), B+1 = an unmapped leaf
     rig = TargetRig(
         names=names + ["root", "ik_foot_l"],
-        parents=[(p if p >= 0 else 16) for p in BONE_PARENTS] + [-1, 16],
+        parents=[(p if p >= 0 else B) for p in RIG_BONE_PARENTS] + [-1, B],
         rest_matrices=np.concatenate([rest_m, [np.eye(3), np.eye(3)]]),
         rest_heads=np.concatenate([heads[0], [[0, 0, 0], [0.1, 0, 0]]]),
         rest_tails=np.concatenate([heads[0] + rest_m[:, :, 1] * lengths[:, None],
@@ -162,19 +164,18 @@ def test_a_pose_target_with_other_names_matches_bone_directions():
     heads_t, _ = _target_fk(rig, res)
     ours = _our_heads(anim)
     idx = {n: i for i, n in enumerate(rig.names)}
-    for our_bone in ("LUpperArm", "RUpperArm", "LThigh", "RShin", "Spine", "LClavicle"):
-        b = BONE_NAMES.index(our_bone)
-        child = next(c for c in range(16) if BONE_PARENTS[c] == b) if our_bone != "RShin" else None
-        if child is None:
-            continue
-        d_t = heads_t[:, idx[mapping.bones[BONE_NAMES[child]]]] - heads_t[:, idx[mapping.bones[our_bone]]]
+    for our_bone in ("LeftUpperArm", "RightUpperArm", "LeftUpperLeg", "RightLowerLeg", "LeftShoulder",
+                     "LeftFoot"):
+        b = RIG_BONE_NAMES.index(our_bone)
+        child = next(c for c in range(B) if RIG_BONE_PARENTS[c] == b)
+        d_t = heads_t[:, idx[mapping.bones[RIG_BONE_NAMES[child]]]] - heads_t[:, idx[mapping.bones[our_bone]]]
         d_o = ours[:, child] - ours[:, b]
         cos = np.sum(d_t * d_o, -1) / np.linalg.norm(d_t, axis=-1) / np.linalg.norm(d_o, axis=-1)
         np.testing.assert_allclose(cos, 1.0, atol=1e-9, err_msg=our_bone)
     # without rest alignment the arms stay 40 degrees lower than ours
     res2 = retarget(anim, rig, mapping, match_rest=False)
     heads2, _ = _target_fk(rig, res2)
-    b, c = BONE_NAMES.index("LUpperArm"), BONE_NAMES.index("LForearm")
+    b, c = RIG_BONE_NAMES.index("LeftUpperArm"), RIG_BONE_NAMES.index("LeftLowerArm")
     d_t = heads2[:, idx["lowerarm_l"]] - heads2[:, idx["upperarm_l"]]
     d_o = ours[:, c] - ours[:, b]
     ang = np.degrees(np.arccos(np.clip(np.sum(d_t * d_o, -1) / np.linalg.norm(d_t, axis=-1) / np.linalg.norm(d_o, axis=-1), -1, 1)))
@@ -183,10 +184,10 @@ def test_a_pose_target_with_other_names_matches_bone_directions():
 
 def test_missing_bones_are_reported_and_no_bones_is_an_error():
     anim = _anim()
-    names = list(BONE_NAMES)
-    names[BONE_NAMES.index("LShin")] = "something_else"
+    names = list(RIG_BONE_NAMES)
+    names[RIG_BONE_NAMES.index("LeftLowerLeg")] = "something_else"
     res = retarget(anim, _rig_from_anim(anim, names), rp.POSEMOE)
-    assert res.missing == ["LShin"] and "LShin" not in res.bone_names
+    assert res.missing == ["LeftLowerLeg"] and "LeftLowerLeg" not in res.bone_names
     with pytest.raises(PoseMoEError, match="none of the bones"):
         retarget(anim, _rig_from_anim(anim), rp.MIXAMO)
 
@@ -202,20 +203,26 @@ def test_root_motion_off_keeps_only_height():
 @pytest.mark.parametrize("preset_id", sorted(rp.PRESETS))
 def test_presets_are_consistent(preset_id):
     m = rp.get_preset(preset_id)
-    assert set(m.bones) <= set(BONE_NAMES)
+    assert set(m.bones) <= set(RIG_BONE_NAMES)
     assert len(set(m.bones.values())) == len(m.bones)
     assert m.root_bone
-    for side in "LR":
-        assert side + "UpperArm" in m.bones and side + "Thigh" in m.bones
+    for side in ("Left", "Right"):
+        for part in ("UpperArm", "UpperLeg", "LowerLeg", "Foot", "Toes"):  # feet and toes keyed everywhere
+            assert side + part in m.bones, (side + part, preset_id)
     if preset_id != "POSEMOE":
-        assert "LHip" not in m.bones  # no counterpart in these rigs
-    assert m.bones["RUpperArm"] != m.bones["LUpperArm"]
+        assert "LeftHipJoint" not in m.bones  # no counterpart in these rigs
+    else:
+        assert set(m.bones) == set(RIG_BONE_NAMES)
+    assert m.bones["RightUpperArm"] != m.bones["LeftUpperArm"]
 
 
 def test_preset_names():
-    assert rp.MIXAMO.bones["RForearm"] == "mixamorig:RightForeArm"
-    assert rp.UE5.bones["RShin"] == "calf_r" and rp.UE4.bones["LClavicle"] == "clavicle_l"
-    assert rp.RIGIFY_METARIG.bones["RThigh"] == "thigh.R"
+    assert rp.MIXAMO.bones["RightLowerArm"] == "mixamorig:RightForeArm"
+    assert rp.MIXAMO.bones["LeftToes"] == "mixamorig:LeftToeBase"
+    assert rp.UE5.bones["RightLowerLeg"] == "calf_r" and rp.UE4.bones["LeftShoulder"] == "clavicle_l"
+    assert rp.UE5.bones["LeftFoot"] == "foot_l" and rp.UE5.bones["RightToes"] == "ball_r"
+    assert rp.RIGIFY_METARIG.bones["RightUpperLeg"] == "thigh.R"
+    assert rp.RIGIFY_FK.bones["LeftToes"] == "toe_fk.L" and rp.RIGIFY_DEF.bones["RightFoot"] == "DEF-foot.R"
     assert rp.RIGIFY_FK.root_bone == "torso" and rp.RIGIFY_DEF.bones["Hips"] == "DEF-spine"
     with pytest.raises(PoseMoEError, match="unknown retarget preset"):
         rp.get_preset("nope")
@@ -233,6 +240,12 @@ def test_mapping_json_round_trip_and_validation(tmp_path):
     bad.write_text(json.dumps({"bones": {"LThigh": "x", "RThigh": "x"}}))
     with pytest.raises(PoseMoEError, match="mapped twice"):
         rp.load_mapping(bad)
+    # a map written with the names used before the rig had feet still loads, translated
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"bones": {"LThigh": "thigh_l", "RShin": "calf_r"}, "tips": {"LForearm": "hand_l"}}))
+    loaded = rp.load_mapping(old)
+    assert loaded.bones == {"LeftUpperLeg": "thigh_l", "RightLowerLeg": "calf_r"}
+    assert loaded.tips == {"LeftLowerArm": "hand_l"}
     bad.write_text("{not json")
     with pytest.raises(PoseMoEError, match="not valid JSON"):
         rp.load_mapping(bad)

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posemoe_blender.core.skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, Animation
+from posemoe_blender.core.skeleton import (
+    BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, NUM_RIG_BONES, POINT_INDEX, RIG_BONE_NAMES,
+    RIG_TAIL_POINT, Animation)
 from posemoe_blender.core.solving import (
     ANKLE_HEIGHT, CAMERA_TO_BLENDER, DEFAULT_BONE_LENGTHS, default_focal_px, estimate_root,
-    forward_kinematics, solve_animation)
+    forward_kinematics, rig_points_world, solve_animation)
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_INDEX as J
 
@@ -25,9 +27,9 @@ def _rest_world():
 
 def _tpose_blender():
     dirs = {"Hips": (0, 0, 1), "Spine": (0, 0, 1), "Neck": (0, 0, 1), "Head": (0, 0, 1),
-            "LClavicle": (1, 0, 0), "LUpperArm": (1, 0, 0), "LForearm": (1, 0, 0),
-            "RClavicle": (-1, 0, 0), "RUpperArm": (-1, 0, 0), "RForearm": (-1, 0, 0),
-            "RHip": (-1, 0, 0), "LHip": (1, 0, 0)}
+            "LeftShoulder": (1, 0, 0), "LeftUpperArm": (1, 0, 0), "LeftLowerArm": (1, 0, 0),
+            "RightShoulder": (-1, 0, 0), "RightUpperArm": (-1, 0, 0), "RightLowerArm": (-1, 0, 0),
+            "RightHipJoint": (-1, 0, 0), "LeftHipJoint": (1, 0, 0)}
     pts = np.zeros((17, 3))
     for b, name in enumerate(BONE_NAMES):
         d = np.array(dirs.get(name, (0, 0, -1)), float)
@@ -45,9 +47,11 @@ def _random_animation(T, seed=0, max_angle=0.6):
     rest = solve_animation(_to_camera(_tpose_blender()[None]), None, FPS)
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, T)[:, None, None]
-    a, b = rng.normal(size=(2, 1, 16, 3)) * max_angle
+    B = NUM_RIG_BONES
+    a, b = rng.normal(size=(2, 1, B, 3)) * max_angle
     rotvec = a * np.cos(2 * np.pi * t) + b * np.sin(2 * np.pi * t)
-    quat = Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_quat().reshape(T, 16, 4)[..., [3, 0, 1, 2]]
+    rotvec[:, RIG_BONE_NAMES.index("Chest")] = 0.0  # the joints' model: one straight Spine -> Thorax
+    quat = Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_quat().reshape(T, B, 4)[..., [3, 0, 1, 2]]
     loc = np.cumsum(rng.normal(scale=0.02, size=(T, 3)), axis=0)
     anim = Animation(fps=FPS, rest_heads=rest.rest_heads, rest_tails=rest.rest_tails,
                      rest_matrices=rest.rest_matrices, rotations=quat, root_location=loc,
@@ -138,7 +142,7 @@ def _bone_lengths(joints):
 
 
 def _check_animation(anim, T):
-    assert anim.rotations.shape == (T, 16, 4)
+    assert anim.rotations.shape == (T, NUM_RIG_BONES, 4)
     assert anim.root_location.shape == (T, 3)
     assert anim.joints_world.shape == (T, 17, 3)
     assert np.all(np.isfinite(anim.rotations)) and np.all(np.isfinite(anim.joints_world))
@@ -157,16 +161,26 @@ def _check_animation(anim, T):
 def test_rest_pose_layout():
     anim = _rest_world()
     heads, tails = anim.rest_heads, anim.rest_tails
-    i = {n: k for k, n in enumerate(BONE_NAMES)}
+    i = {n: k for k, n in enumerate(RIG_BONE_NAMES)}
+    assert anim.bone_names == RIG_BONE_NAMES
     # facing -Y: the character's left arm is at +X
-    assert tails[i["LForearm"], 0] > 0.5 and tails[i["RForearm"], 0] < -0.5
+    assert tails[i["LeftLowerArm"], 0] > 0.5 and tails[i["RightLowerArm"], 0] < -0.5
+    assert tails[i["LeftHand"], 0] > tails[i["LeftLowerArm"], 0] + 0.05
     # standing on the floor: ankles at ANKLE_HEIGHT, head above
-    np.testing.assert_allclose(tails[i["LShin"], 2], ANKLE_HEIGHT, atol=1e-12)
+    np.testing.assert_allclose(tails[i["LeftLowerLeg"], 2], ANKLE_HEIGHT, atol=1e-12)
     np.testing.assert_allclose(heads[i["Hips"]], [0, 0, 0.45 + 0.45 + ANKLE_HEIGHT], atol=1e-12)
     # roll: Z forward (-Y) for spine/legs, up for arms
     np.testing.assert_allclose(anim.rest_matrices[i["Spine"]][:, 2], [0, -1, 0], atol=1e-12)
-    np.testing.assert_allclose(anim.rest_matrices[i["LThigh"]][:, 2], [0, -1, 0], atol=1e-12)
-    np.testing.assert_allclose(anim.rest_matrices[i["LUpperArm"]][:, 2], [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(anim.rest_matrices[i["LeftUpperLeg"]][:, 2], [0, -1, 0], atol=1e-12)
+    np.testing.assert_allclose(anim.rest_matrices[i["LeftUpperArm"]][:, 2], [0, 0, 1], atol=1e-12)
+    # the feet: flat on the floor, toes ahead (-Y); the chest halves the spine segment
+    for side in ("Left", "Right"):
+        foot, toes = i[side + "Foot"], i[side + "Toes"]
+        assert heads[foot][2] == pytest.approx(ANKLE_HEIGHT) and tails[foot][1] < heads[foot][1] - 0.1
+        assert 0.0 < tails[toes][2] < 0.03 and tails[toes][1] < tails[foot][1]
+        np.testing.assert_allclose(anim.rest_matrices[foot][:, 0], [-1, 0, 0], atol=0.01)  # as the legs: flexion about X
+    np.testing.assert_allclose(tails[i["Spine"]], heads[i["Chest"]], atol=1e-12)
+    np.testing.assert_allclose(tails[i["Chest"]] - heads[i["Spine"]], [0, 0, DEFAULT_BONE_LENGTHS["Spine"]], atol=1e-12)
     # a T-pose input gives identity rotations
     np.testing.assert_allclose(np.abs(anim.rotations[..., 0]), 1.0, atol=1e-9)
 
@@ -207,7 +221,7 @@ def test_bone_lengths_normalised():
     # symmetric rig, close to the true lengths
     np.testing.assert_allclose(lengths[0], LENGTHS, atol=0.02)
     names = list(BONE_NAMES)
-    assert lengths[0, names.index("LThigh")] == pytest.approx(lengths[0, names.index("RThigh")])
+    assert lengths[0, names.index("LeftUpperLeg")] == pytest.approx(lengths[0, names.index("RightUpperLeg")])
 
 
 @pytest.mark.parametrize("tilt_deg", [15.0, -12.0, 0.0])
@@ -360,7 +374,11 @@ def test_forward_kinematics_matches_blender():
             got = np.zeros((17, 3))
             got[0] = obj.pose.bones["Hips"].head
             for b, name in enumerate(anim.bone_names):
-                got[BONE_TAIL_JOINT[b]] = obj.pose.bones[name].tail
+                if RIG_TAIL_POINT[b] < 17:
+                    got[RIG_TAIL_POINT[b]] = obj.pose.bones[name].tail
+            feet = np.array([obj.pose.bones[n].tail for n in ("LeftFoot", "LeftToes")])
+            np.testing.assert_allclose(
+                feet, rig_points_world(anim)[t, [POINT_INDEX["LBall"], POINT_INDEX["LToeEnd"]]], atol=1e-5)
             np.testing.assert_allclose(got, anim.joints_world[t], atol=1e-5)
     finally:
         bpy.data.objects.remove(obj)

@@ -15,7 +15,7 @@ from bpy.types import Operator
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core.retarget_presets import PRESETS, load_mapping, mapping_from_dict, save_mapping
-from ..core.skeleton import BONE_NAMES
+from ..core.skeleton import RIG_BONE_NAMES  # every bone of the generated rig, feet and toes included
 from ..errors import PoseMoEError
 from . import deps
 from .controller import (RUNNING, BatchController, ConvertController, choose_backend, get_prefs,
@@ -229,7 +229,7 @@ class POSEMOE_OT_mapping_from_preset(Operator):
         settings = context.scene.posemoe
         mapping = PRESETS.get(self.preset)
         settings.custom_mapping.clear()
-        for name in BONE_NAMES:
+        for name in RIG_BONE_NAMES:
             row = settings.custom_mapping.add()
             row.source = name
             row.target = mapping.bones.get(name, "") if mapping else ""
@@ -278,7 +278,7 @@ class POSEMOE_OT_mapping_load(Operator, ImportHelper):
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
         settings.custom_mapping.clear()
-        for name in BONE_NAMES:
+        for name in RIG_BONE_NAMES:
             row = settings.custom_mapping.add()
             row.source, row.target = name, mapping.bones.get(name, "")
         settings.custom_root = mapping.root or ""

@@ -10,6 +10,9 @@ rest pose while writing (a temporary rest key one frame before the scene range, 
 so the FBX's default pose is the rig's rest T-pose. Bones keep io_scene_fbx's default axes (primary ``Y``,
 secondary ``X``), which its importer reads back unchanged. Custom properties are exported
 (``use_custom_props``) so each bone carries its ``posemoe_length`` (FBX has no bone lengths).
+The animation take (FBX AnimStack) is named after the assigned Action (the clip's name), not
+"Scene": io_scene_fbx names a single baked take after the scene, so the scene is renamed while
+writing (and back after).
 
 Presets (the axis pair is how Blender's Z-up, -Y-front space is written; every importer reads
 the axis system and unit from the FBX GlobalSettings and converts):
@@ -62,9 +65,10 @@ COMMON = dict(
 
 
 def export_fbx(filepath: str | os.PathLike, armature_obj: bpy.types.Object,
-               preset: str = "unity") -> str:
+               preset: str = "unity", take_name: str | None = None) -> str:
     """Write ``armature_obj`` (and its assigned Action, every frame of the scene range) to
-    ``filepath`` as FBX; returns the absolute path.
+    ``filepath`` as FBX; returns the absolute path. The take is named ``take_name`` (default:
+    the assigned Action's name; the scene's name without an Action).
 
     The file is written to a temporary name in the same folder and renamed into place, so an
     interrupted export never leaves a half-written FBX. Selection and the active object are
@@ -85,14 +89,38 @@ def export_fbx(filepath: str | os.PathLike, armature_obj: bpy.types.Object,
         armature_obj.hide_set(False)
         armature_obj.select_set(True)
         view_layer.objects.active = armature_obj
+        anim = armature_obj.animation_data
+        if take_name is None and anim is not None and anim.action is not None:
+            take_name = anim.action.name
         try:
-            with _rest_pose_while_writing(armature_obj):
+            with _rest_pose_while_writing(armature_obj), _scene_named(take_name):
                 result = bpy.ops.export_scene.fbx(filepath=tmp, **COMMON, **PRESETS[preset])
         except RuntimeError as exc:  # operator errors
             raise PoseMoEError(f"cannot write {path}: {str(exc).strip().splitlines()[-1]}") from None
         if 'FINISHED' not in result or os.path.getsize(tmp) == 0:
             raise PoseMoEError(f"cannot write {path}: the FBX exporter failed")
     return path
+
+
+@contextlib.contextmanager
+def _scene_named(name: str | None):
+    """Rename the current scene to ``name`` (the exporter's take name) for the block. Scene
+    names are unique: another scene holding the name is renamed aside for the block."""
+    scene = bpy.context.scene
+    if not name or scene.name == name:
+        yield
+        return
+    old = scene.name
+    other = bpy.data.scenes.get(name)
+    if other is not None:
+        other.name = name + ".posemoe-aside"
+    scene.name = name
+    try:
+        yield
+    finally:
+        scene.name = old
+        if other is not None:
+            other.name = name
 
 
 @contextlib.contextmanager

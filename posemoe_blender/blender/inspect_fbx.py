@@ -25,8 +25,10 @@ from .armature import LENGTH_PROP
 #: Joint -> (bone, "head" | "tip") on the generated rig (see core/skeleton.py).
 JOINT_BONES = {
     "Pelvis": ("Hips", "head"), "Head": ("Head", "tip"), "Neck": ("Neck", "tip"),
-    "LHip": ("LHip", "tip"), "RHip": ("RHip", "tip"), "LAnkle": ("LShin", "tip"),
-    "RAnkle": ("RShin", "tip"), "LWrist": ("LForearm", "tip"), "RWrist": ("RForearm", "tip"),
+    "LHip": ("LeftHipJoint", "tip"), "RHip": ("RightHipJoint", "tip"),
+    "LAnkle": ("LeftLowerLeg", "tip"), "RAnkle": ("RightLowerLeg", "tip"),
+    "LWrist": ("LeftLowerArm", "tip"), "RWrist": ("RightLowerArm", "tip"),
+    "LToe": ("LeftToes", "tip"), "RToe": ("RightToes", "tip"),
 }
 
 
@@ -71,6 +73,7 @@ def summarize_fbx(path: str | os.PathLike, samples: int = 5) -> dict:
 
     Returns a dict:
 
+    * ``takes`` (sorted list): the names of the file's animation takes (FBX AnimStacks);
     * ``armatures`` (int), ``bone_names`` (list, first armature), ``leaf_bones`` (names ending
       in ``_end``), ``armature_scale`` (3 floats, object scale after import);
     * ``first_frame``, ``last_frame`` (floats), ``keyed_frames`` (count of distinct keyed
@@ -105,6 +108,8 @@ def summarize_fbx(path: str | os.PathLike, samples: int = 5) -> dict:
         return out
     obj = arms[0]
     out["bone_names"] = [b.name for b in obj.data.bones]
+    # the importer names each Action "<object>|<take>" (or "<object>|<take>|<layer>")
+    out["takes"] = sorted({a.name.split("|")[1] for a in bpy.data.actions if a.name.count("|") >= 1})
     out["leaf_bones"] = [n for n in out["bone_names"] if n.endswith("_end")]
     out["armature_scale"] = [float(v) for v in obj.matrix_world.to_scale()]
 

@@ -32,6 +32,8 @@ NECK_FRACTION = 0.8
 HEAD_EXTENSION = 0.35
 
 NUM_BLAZEPOSE = 33
+#: BlazePose's foot landmarks per side: (ankle, heel, toe tip), [left, right].
+FOOT_LANDMARKS = ((27, 29, 31), (28, 30, 32))
 
 
 def _mapping() -> tuple[np.ndarray, tuple[tuple[int, ...], ...]]:
@@ -108,6 +110,21 @@ def blazepose_to_h36m(landmarks: np.ndarray, visibility: np.ndarray | None = Non
     return points, confidence
 
 
+class PoseResult(tuple):
+    """One detection, ``(keypoints2d, world3d)`` (a 2-tuple, as :meth:`PoseDetector.detect`
+    always returned), carrying the feet too: ``feet2d`` (2, 3, 3) pixels + visibility and
+    ``feet3d`` (2, 3, 4) world metres (root-relative, camera oriented) + visibility of
+    :data:`FOOT_LANDMARKS` ([left, right] x [ankle, heel, toe tip]); None when unknown."""
+
+    feet2d: np.ndarray | None = None
+    feet3d: np.ndarray | None = None
+
+    def __new__(cls, keypoints2d, world3d, feet2d=None, feet3d=None):
+        out = super().__new__(cls, (keypoints2d, world3d))
+        out.feet2d, out.feet3d = feet2d, feet3d
+        return out
+
+
 class PoseDetector:
     """One MediaPipe BlazePose tracker (model complexity 1, temporal smoothing on).
 
@@ -135,22 +152,28 @@ class PoseDetector:
         ``keypoints2d`` ``(17, 3)`` float32 pixels x, y (upright image, origin top-left) and
         confidence; ``world3d`` ``(17, 3)`` float32 metres, root-relative (Pelvis = 0), camera
         oriented (x right, y down, z away from the camera). ``offset`` (x, y) is added to the
-        pixel coordinates (for ``rgb`` being a crop of a larger frame).
+        pixel coordinates (for ``rgb`` being a crop of a larger frame). The result is a
+        :class:`PoseResult`: it also carries the feet (ankles, heels, toe tips).
         """
         height, width = rgb.shape[:2]
         result = self._pose.process(np.ascontiguousarray(rgb))
         if result.pose_landmarks is None:
             return None
         img = np.array([[p.x, p.y, p.visibility] for p in result.pose_landmarks.landmark])
-        kp, conf = blazepose_to_h36m(img[:, :2] * (width, height) + np.asarray(offset), img[:, 2])
+        pix = img[:, :2] * (width, height) + np.asarray(offset)
+        kp, conf = blazepose_to_h36m(pix, img[:, 2])
         keypoints2d = np.concatenate([kp, conf[:, None]], axis=1).astype(np.float32)
+        feet = np.array(FOOT_LANDMARKS)
+        feet2d = np.concatenate([pix[feet], img[feet, 2:3]], axis=-1).astype(np.float32)
         if result.pose_world_landmarks is not None:
             wl = np.array([[p.x, p.y, p.z] for p in result.pose_world_landmarks.landmark])
             world, _ = blazepose_to_h36m(wl)
+            feet3d = np.concatenate([wl[feet] - world[0], img[feet, 2:3]], axis=-1).astype(np.float32)
             world = (world - world[0]).astype(np.float32)
         else:
             world = np.zeros((NUM_JOINTS, 3), np.float32)
-        return keypoints2d, world
+            feet3d = np.zeros((2, 3, 4), np.float32)
+        return PoseResult(keypoints2d, world, feet2d, feet3d)
 
     def close(self) -> None:
         if self._pose is not None:
@@ -353,6 +376,10 @@ class Detections:
     * ``times``: (T,) float64 presentation time of each row in seconds (NaN when unknown).
     * ``followed``: which person was followed (:class:`PersonFollower`): ``{"frame", "box":
       [x, y, w, h] pixels at that frame, "people_seen", "rule", "rejected", "recovered"}``.
+    * ``feet2d``: (T, 2, 3, 3) float32 pixels + visibility and ``feet3d``: (T, 2, 3, 4) float32
+      world metres (root-relative, camera oriented) + visibility of the ankles, heels and toe
+      tips (:data:`FOOT_LANDMARKS`), zeros where undetected; None when the detections did not
+      keep them (e.g. an older cache).
     """
 
     keypoints2d: np.ndarray
@@ -364,6 +391,8 @@ class Detections:
     frame_indices: np.ndarray
     followed: dict = field(default_factory=dict)
     times: np.ndarray | None = None
+    feet2d: np.ndarray | None = None
+    feet3d: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -385,8 +414,9 @@ def detect_video(reader, start: int = 0, end: int | None = None,
     """
     stop = reader.frame_count if end is None else min(int(end), reader.frame_count)
     total = max(0, stop - max(0, int(start)))
-    kps, worlds, found, indices = [], [], [], []
+    kps, worlds, found, indices, feet2d, feet3d = [], [], [], [], [], []
     empty = np.zeros((NUM_JOINTS, 3), np.float32)
+    no_feet2d, no_feet3d = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3, 4), np.float32)
     own = detector is None
     t_setup = time.perf_counter()
     det = PoseDetector() if own else detector
@@ -401,13 +431,18 @@ def detect_video(reader, start: int = 0, end: int | None = None,
                 t_wait += t1 - t0
                 out = follower(rgb, index)
                 if out is not None:
-                    out = (limit_out_of_frame(out[0], reader.width, reader.height), out[1])
+                    out = PoseResult(limit_out_of_frame(out[0], reader.width, reader.height), out[1],
+                                     getattr(out, "feet2d", None), getattr(out, "feet3d", None))
                 t0 = time.perf_counter()
                 t_detect += t0 - t1
                 indices.append(index)
                 found.append(out is not None)
                 kps.append(out[0] if out is not None else empty)
                 worlds.append(out[1] if out is not None else empty)
+                f2 = getattr(out, "feet2d", None)  # a detector of the plain 2-tuple kind has none
+                f3 = getattr(out, "feet3d", None)
+                feet2d.append(f2 if f2 is not None else no_feet2d)
+                feet3d.append(f3 if f3 is not None else no_feet3d)
                 if progress is not None:
                     progress(len(indices), max(total, len(indices)))
                 t0 = time.perf_counter()
@@ -437,4 +472,6 @@ def detect_video(reader, start: int = 0, end: int | None = None,
         frame_indices=np.array(indices, np.int64),
         followed=followed,
         times=np.array([getattr(reader, "timestamps", {}).get(i, np.nan) for i in indices], np.float64),
+        feet2d=np.stack(feet2d).astype(np.float32),
+        feet3d=np.stack(feet3d).astype(np.float32),
     )

@@ -78,6 +78,7 @@ class ClipResult:
     variable_rate: bool = False
     world3d: Optional[np.ndarray] = None   # (T, 17, 3) MediaPipe's world landmarks, gaps filled (the 2D's time base)
     foot_lock: Optional[footlock.FootLock] = None  # the foot-locking stage's result (None: off)
+    feet2d: Optional[np.ndarray] = None    # (T, 2, 3, 3) ankles, heels, toe tips: pixels + visibility (the 2D's time base)
 
 
 def _check_range(start: int, end: Optional[int], frame_count: int, path: str) -> tuple[int, int]:
@@ -190,9 +191,16 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         world, _ = smoothing.resample_detections(dets.world3d, dets.times, grid, valid)
         kp[~det_ok] = 0.0
         world[~det_ok] = 0.0
+        feet = {}
+        for key in ("feet2d", "feet3d"):
+            arr = getattr(dets, key, None)
+            if arr is not None:
+                arr = smoothing.resample_detections(arr, dets.times, grid, valid)[0]
+                arr[~det_ok] = 0.0
+                feet[key] = arr
         # a copy: detections may be shared (e.g. memoised by evaluate_render)
         dets = dataclasses.replace(dets, keypoints2d=kp, world3d=world, detected=det_ok,
-                                   times=grid, frame_indices=np.arange(len(grid)) + start)
+                                   times=grid, frame_indices=np.arange(len(grid)) + start, **feet)
     variable_rate = grid is not None
 
     if lift_gate is not None:
@@ -238,8 +246,13 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         lock = footlock.lock_feet(placed.joints, out_fps, keypoints2d=kp_out)
     timings["foot_lock"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()  # the root trajectory (one place) and the bone rotations
-    anim = solving.animation_from(placed, lock, out_fps, root_motion=options.root_motion)
+    t0 = time.perf_counter()  # the root trajectory (one place), the feet and the bone rotations
+    feet3d = getattr(dets, "feet3d", None)
+    if feet3d is not None and feet3d.shape[0] != joints3d.shape[0]:  # --fps-out: nearest source frame
+        src = np.clip(np.round(np.arange(joints3d.shape[0]) * fps / out_fps).astype(int), 0, len(feet3d) - 1)
+        feet3d = feet3d[src]
+    anim = solving.animation_from(placed, lock, out_fps, root_motion=options.root_motion,
+                                  feet3d=feet3d)
     timings["solve"] += time.perf_counter() - t0
     for name, arr in (("joints3d", joints3d), ("root", root), ("rotations", anim.rotations)):
         if not np.all(np.isfinite(arr)):
@@ -249,4 +262,4 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
                       followed=dets.followed, undetected=int((~dets.detected).sum()), start=start,
                       expected_frames=stop - start if not variable_rate else kp2d.shape[0],
                       variable_rate=variable_rate, world3d=world3d.astype(np.float32),
-                      foot_lock=lock)
+                      foot_lock=lock, feet2d=getattr(dets, "feet2d", None))

@@ -49,11 +49,23 @@ import numpy as np
 
 from ..errors import PoseMoEError
 from .retarget_presets import BoneMapping
-from .skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, Animation
+from .skeleton import (
+    BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, RIG_BONE_NAMES, RIG_HEAD_POINT, RIG_TAIL_POINT,
+    Animation)
 
 _EPS = 1e-9
 #: Our bones whose rest direction is aligned with the target's (``match_rest``): all but the pelvis.
-REST_ALIGNED = frozenset(n for n in BONE_NAMES if n != "Hips")
+REST_ALIGNED = frozenset(n for n in RIG_BONE_NAMES if n != "Hips")
+
+
+def _bone_points(bone_names) -> tuple[tuple, tuple]:
+    """(head point, tail point) indices of an animation's bones: the generated rig's rig
+    points, or the joints for a rig of the 16 joint bones alone."""
+    if tuple(bone_names) == RIG_BONE_NAMES:
+        return RIG_HEAD_POINT, RIG_TAIL_POINT
+    if tuple(bone_names) == BONE_NAMES:
+        return BONE_HEAD_JOINT, BONE_TAIL_JOINT
+    raise PoseMoEError(f"unknown bone layout ({len(bone_names)} bones)")
 
 
 @dataclass
@@ -291,7 +303,8 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
 
     # facing C: our frame -> target frame
     C = np.eye(3)
-    for lname, rname in (("LThigh", "RThigh"), ("LUpperArm", "RUpperArm"), ("LClavicle", "RClavicle")):
+    for lname, rname in (("LeftUpperLeg", "RightUpperLeg"), ("LeftUpperArm", "RightUpperArm"),
+                         ("LeftShoulder", "RightShoulder")):
         top = next((n for n in ("Head", "Neck", "Spine") if n in target_of), None)
         if t_head(lname) is None or t_head(rname) is None or top is None or "Hips" not in target_of:
             continue
@@ -303,15 +316,18 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
 
     # rest alignment A_b per mapped target bone
     child_along = {}
+    head_pt, tail_pt = _bone_points(anim.bone_names)
     for b, name in enumerate(anim.bone_names):
         for c, cname in enumerate(anim.bone_names):
-            if BONE_HEAD_JOINT[c] == BONE_TAIL_JOINT[b] and anim.bone_parents[c] == b:
+            if head_pt[c] == tail_pt[b] and anim.bone_parents[c] == b:
                 child_along[name] = cname
     A = {}
     for o, t in present:
         u = C @ (tails[ours[o]] - heads[ours[o]])
         end = None
         child = child_along.get(o)
+        while child is not None and child not in target_of:  # e.g. our Chest when only Spine is mapped
+            child = child_along.get(child)
         if child in target_of:
             end = th[tidx[target_of[child]]]
         elif mapping.tips.get(o) in tidx:
@@ -344,16 +360,17 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
     # root motion
     root_name = mapping.root_bone if mapping.root_bone in tidx else None
     root_loc, root_offset, ratio = None, None, 1.0
-    ours_leg = np.mean([np.linalg.norm(tails[ours[s + "Thigh"]] - heads[ours[s + "Thigh"]])
-                        + np.linalg.norm(tails[ours[s + "Shin"]] - heads[ours[s + "Shin"]])
-                        for s in "LR"])
+    ours_leg = np.mean([np.linalg.norm(tails[ours[s + "UpperLeg"]] - heads[ours[s + "UpperLeg"]])
+                        + np.linalg.norm(tails[ours[s + "LowerLeg"]] - heads[ours[s + "LowerLeg"]])
+                        for s in ("Left", "Right")])
     legs = []
-    for s in "LR":
-        thigh, shin = target_of.get(s + "Thigh"), target_of.get(s + "Shin")
+    for s in ("Left", "Right"):
+        thigh, shin = target_of.get(s + "UpperLeg"), target_of.get(s + "LowerLeg")
         if thigh is None or shin is None:
             continue
         knee = th[tidx[shin]]
-        ankle = th[tidx[mapping.tips[s + "Shin"]]] if mapping.tips.get(s + "Shin") in tidx else tt[tidx[shin]]
+        ankle = (th[tidx[mapping.tips[s + "LowerLeg"]]] if mapping.tips.get(s + "LowerLeg") in tidx
+                 else th[tidx[target_of[s + "Foot"]]] if s + "Foot" in target_of else tt[tidx[shin]])
         legs.append(np.linalg.norm(knee - th[tidx[thigh]]) + np.linalg.norm(ankle - knee))
     if legs and ours_leg > 1e-6 and np.mean(legs) > 1e-6:
         ratio = float(np.mean(legs) / ours_leg)
@@ -398,11 +415,13 @@ def _floor_correction(anim, target, mapping, target_of, tidx, th, tt, H, r, d, r
     parents = target.parents
     T = d.shape[0]
     ankles = []
-    for s in "LR":
-        shin = target_of.get(s + "Shin")
+    for s in ("Left", "Right"):
+        shin = target_of.get(s + "LowerLeg")
         if shin is None:
             return np.zeros(T)
-        tip = mapping.tips.get(s + "Shin")
+        tip = mapping.tips.get(s + "LowerLeg")
+        if tip not in tidx and s + "Foot" in target_of:
+            tip = target_of[s + "Foot"]
         ankles.append((tidx[tip], None) if tip in tidx else (tidx[shin], tt[tidx[shin]]))
     if any(r not in _ancestors(parents, i) for i, _ in ankles):
         return np.zeros(T)
@@ -428,9 +447,10 @@ def _floor_correction(anim, target, mapping, target_of, tidx, th, tt, H, r, d, r
 
     posed, rest = zip(*(ankle(i, tail) for i, tail in ankles))
     target_low = np.minimum(posed[0][:, 2], posed[1][:, 2]) + d[:, 2] - min(rest[0][2], rest[1][2])
-    J = {n: BONE_NAMES.index(n) for n in ("LShin", "RShin")}
-    ours_rest = min(anim.rest_tails[J["LShin"]][2], anim.rest_tails[J["RShin"]][2])
-    ankle_joints = [BONE_TAIL_JOINT[J["LShin"]], BONE_TAIL_JOINT[J["RShin"]]]
+    names = list(anim.bone_names)
+    shins = [names.index(n) for n in ("LeftLowerLeg", "RightLowerLeg")]
+    ours_rest = min(anim.rest_tails[shins[0]][2], anim.rest_tails[shins[1]][2])
+    ankle_joints = [BONE_TAIL_JOINT[BONE_NAMES.index(n)] for n in ("LeftLowerLeg", "RightLowerLeg")]
     ours_low = np.asarray(anim.joints_world, float)[:, ankle_joints, 2].min(axis=1) - ours_rest
     return ratio * ours_low - target_low
 
@@ -462,4 +482,4 @@ def quaternions_to_euler(quat: np.ndarray, order: str) -> np.ndarray:
 
 
 __all__ = ["TargetRig", "RetargetResult", "retarget", "world_deltas", "min_rotation",
-           "quaternions_to_euler", "BONE_NAMES"]
+           "quaternions_to_euler", "BONE_NAMES", "RIG_BONE_NAMES"]

@@ -1,4 +1,4 @@
-"""Bone-name mappings ("bone maps") from the generated rig (:data:`~.skeleton.BONE_NAMES`)
+"""Bone-name mappings ("bone maps") from the generated rig (:data:`~.skeleton.RIG_BONE_NAMES`)
 to other rigs (standard library only: the add-on's panel lists them before the pipeline's
 packages are installed).
 
@@ -9,16 +9,20 @@ name (only the bones listed are keyed; every other bone of the target is left un
 mapped bone (forearms, shins, head), a target bone whose head marks that end (used only to
 measure the target's rest direction; without it the bone's own axis is used).
 
-Our ``LHip``/``RHip`` bones (pelvis -> hip joint) have no counterpart in most rigs: the thighs
-hang from the pelvis bone there, so the shipped maps leave them out.
+Our ``LeftHipJoint``/``RightHipJoint`` bones (pelvis -> hip joint) have no counterpart in most
+rigs: the thighs hang from the pelvis bone there, so the shipped maps leave them out; so is our
+``Chest`` (it only halves the spine segment) and, until the hands are solved, ``LeftHand`` /
+``RightHand``. Maps written with the bone names used before the rig had feet (``LThigh``,
+``RShin``, ``LClavicle``, ... see :data:`~.skeleton.LEGACY_BONE_NAMES`) still load: those names
+are translated.
 
 The shipped maps are JSON files in ``posemoe_blender/data/bone_maps/``, found by walking that
 folder (add a file there to add a preset; its id is the file name without ``.json`` in upper
 case, e.g. ``mixamo.json`` -> ``MIXAMO``). A file (and a custom mapping saved from the panel)
 looks like::
 
-    {"name": "My rig", "bones": {"Hips": "pelvis", "LThigh": "thigh_l", ...},
-     "root": "pelvis", "tips": {"LForearm": "hand_l"},
+    {"name": "My rig", "bones": {"Hips": "pelvis", "LeftUpperLeg": "thigh_l", ...},
+     "root": "pelvis", "tips": {"LeftLowerArm": "hand_l"},
      "description": "...", "aliases": ["myrig"], "order": 7}
 
 ``aliases`` are extra names ``convert --preset`` accepts; ``order`` sorts the panel's list;
@@ -37,7 +41,7 @@ from typing import Iterable, Optional
 
 from ..errors import PoseMoEError
 from ..fileio import atomic_output
-from .skeleton import BONE_NAMES
+from .skeleton import LEGACY_BONE_NAMES, RIG_BONE_NAMES
 
 #: Where the shipped bone maps live (walked by :func:`find_bone_maps`).
 BONE_MAP_DIR = Path(__file__).resolve().parents[1] / "data" / "bone_maps"
@@ -133,8 +137,9 @@ def mapping_from_dict(data: dict, source: str = "mapping") -> BoneMapping:
         raise PoseMoEError(f"{source}: expected an object with a \"bones\" table")
     bones = {}
     for ours, theirs in data["bones"].items():
-        if ours not in BONE_NAMES:
-            raise PoseMoEError(f"{source}: unknown bone {ours!r} (ours are {', '.join(BONE_NAMES)})")
+        ours = LEGACY_BONE_NAMES.get(ours, ours)
+        if ours not in RIG_BONE_NAMES:
+            raise PoseMoEError(f"{source}: unknown bone {ours!r} (ours are {', '.join(RIG_BONE_NAMES)})")
         if not isinstance(theirs, str):
             raise PoseMoEError(f"{source}: target of {ours!r} must be a bone name")
         if theirs.strip():
@@ -146,7 +151,9 @@ def mapping_from_dict(data: dict, source: str = "mapping") -> BoneMapping:
     if dupes:
         raise PoseMoEError(f"{source}: target bones mapped twice: {', '.join(dupes)}")
     tips = data.get("tips") or {}
-    if not isinstance(tips, dict) or any(k not in BONE_NAMES for k in tips):
+    if isinstance(tips, dict):
+        tips = {LEGACY_BONE_NAMES.get(k, k): v for k, v in tips.items()}
+    if not isinstance(tips, dict) or any(k not in RIG_BONE_NAMES for k in tips):
         raise PoseMoEError(f"{source}: \"tips\" must map our bone names to target bone names")
     root = data.get("root") or None
     if root is not None and not isinstance(root, str):

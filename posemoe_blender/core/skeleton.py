@@ -3,9 +3,23 @@
 Coordinates here are Blender's: metres, Z up, the character facing -Y in its rest pose
 (so Blender's Front view looks at its face).
 
-One bone per non-root joint of :mod:`posemoe_blender.joints`: bone ``BONE_NAMES[i]`` runs from
-joint ``BONE_HEAD_JOINT[i]`` to joint ``BONE_TAIL_JOINT[i]``. ``Hips`` (Pelvis -> Spine) is the
-root of the hierarchy and carries the root motion; the two hip bones hang from it.
+**The rig** (:data:`RIG_BONE_NAMES`, 23 bones) carries every bone of Unity's Humanoid avatar
+(required: Hips, Spine, Head, Left/Right UpperArm, LowerArm, Hand, UpperLeg, LowerLeg, Foot;
+optional: Chest, Neck, Left/Right Shoulder, Toes) under Unity's own ``HumanBodyBones`` names,
+which Unity's avatar auto-mapping and Unreal's retargeter recognise, plus ``LeftHipJoint`` /
+``RightHipJoint`` (pelvis -> hip joint; the upper legs hang from them, an in-between bone that
+Humanoid leaves unmapped). Bone ``RIG_BONE_NAMES[i]`` runs from rig point
+``RIG_HEAD_POINT[i]`` to ``RIG_TAIL_POINT[i]``; the rig points (:data:`POINT_NAMES`, 24) are
+the 17 joints of :mod:`posemoe_blender.joints` followed by ``Chest`` (half way between the
+Spine and Thorax joints), the hands' ends, the balls of the feet and the toe tips.
+
+**The joint bones** (:data:`BONE_NAMES`, 16) are the rig bones that span the 17 joints, one
+per non-root joint: ``BONE_NAMES[i]`` runs from joint ``BONE_HEAD_JOINT[i]`` to joint
+``BONE_TAIL_JOINT[i]`` (its parent among them: ``BONE_PARENTS[i]``). On the rig the
+Spine -> Thorax segment is two bones, ``Spine`` (to the Chest point) and ``Chest``; ``Spine``
+stands for the segment here. :data:`SEGMENT_NAMES` gives the same 16 segments their pre-rig
+names (``LThigh``, ``RShin``, ...), which the render scripts and old bone maps use
+(:data:`LEGACY_BONE_NAMES` maps them to the rig's names).
 """
 
 from __future__ import annotations
@@ -15,10 +29,18 @@ from typing import Optional
 
 import numpy as np
 
-from ..joints import JOINT_NAMES, PARENTS
+from ..joints import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PARENTS
 
 #: Bone name for the bone that ends at each joint (index = joint index; Pelvis has none).
 _BONE_FOR_JOINT = {
+    "RHip": "RightHipJoint", "RKnee": "RightUpperLeg", "RAnkle": "RightLowerLeg",
+    "LHip": "LeftHipJoint", "LKnee": "LeftUpperLeg", "LAnkle": "LeftLowerLeg",
+    "Spine": "Hips", "Thorax": "Spine", "Neck": "Neck", "Head": "Head",
+    "LShoulder": "LeftShoulder", "LElbow": "LeftUpperArm", "LWrist": "LeftLowerArm",
+    "RShoulder": "RightShoulder", "RElbow": "RightUpperArm", "RWrist": "RightLowerArm",
+}
+#: The pre-rig names of the same segments (render scripts, bone maps written before the rig).
+_SEGMENT_FOR_JOINT = {
     "RHip": "RHip", "RKnee": "RThigh", "RAnkle": "RShin",
     "LHip": "LHip", "LKnee": "LThigh", "LAnkle": "LShin",
     "Spine": "Hips", "Thorax": "Spine", "Neck": "Neck", "Head": "Head",
@@ -26,11 +48,14 @@ _BONE_FOR_JOINT = {
     "RShoulder": "RClavicle", "RElbow": "RUpperArm", "RWrist": "RForearm",
 }
 
-#: Bones in hierarchy order (every parent before its children); Hips first.
+#: Joint bones in hierarchy order (every parent before its children); Hips first.
 BONE_TAIL_JOINT = (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 1, 2, 3, 4, 5, 6)
 BONE_HEAD_JOINT = tuple(PARENTS[j] for j in BONE_TAIL_JOINT)
 BONE_NAMES = tuple(_BONE_FOR_JOINT[JOINT_NAMES[j]] for j in BONE_TAIL_JOINT)
+SEGMENT_NAMES = tuple(_SEGMENT_FOR_JOINT[JOINT_NAMES[j]] for j in BONE_TAIL_JOINT)
 NUM_BONES = len(BONE_NAMES)
+#: Pre-rig bone name -> the rig's name (bone maps with the old names still load).
+LEGACY_BONE_NAMES = {old: new for old, new in zip(SEGMENT_NAMES, BONE_NAMES) if old != new}
 
 
 def _parent_bone(tail_joint: int) -> int:
@@ -40,15 +65,72 @@ def _parent_bone(tail_joint: int) -> int:
     return BONE_TAIL_JOINT.index(head)
 
 
-#: Parent bone index of each bone (-1 for Hips).
+#: Parent joint bone of each joint bone (-1 for Hips).
 BONE_PARENTS = tuple(_parent_bone(j) for j in BONE_TAIL_JOINT)
+
+# --------------------------------------------------------------------------- the rig
+
+#: Rig points: the 17 joints, then the points only the rig has.
+EXTRA_POINT_NAMES = ("Chest", "LHandEnd", "RHandEnd", "LBall", "RBall", "LToeEnd", "RToeEnd")
+POINT_NAMES = tuple(JOINT_NAMES) + EXTRA_POINT_NAMES
+NUM_POINTS = len(POINT_NAMES)
+POINT_INDEX = {name: i for i, name in enumerate(POINT_NAMES)}
+
+#: (name, head point, tail point, parent bone name) of every rig bone, parents first.
+_RIG = (
+    ("Hips", "Pelvis", "Spine", None),
+    ("Spine", "Spine", "Chest", "Hips"),
+    ("Chest", "Chest", "Thorax", "Spine"),
+    ("Neck", "Thorax", "Neck", "Chest"),
+    ("Head", "Neck", "Head", "Neck"),
+    ("LeftShoulder", "Thorax", "LShoulder", "Chest"),
+    ("LeftUpperArm", "LShoulder", "LElbow", "LeftShoulder"),
+    ("LeftLowerArm", "LElbow", "LWrist", "LeftUpperArm"),
+    ("LeftHand", "LWrist", "LHandEnd", "LeftLowerArm"),
+    ("RightShoulder", "Thorax", "RShoulder", "Chest"),
+    ("RightUpperArm", "RShoulder", "RElbow", "RightShoulder"),
+    ("RightLowerArm", "RElbow", "RWrist", "RightUpperArm"),
+    ("RightHand", "RWrist", "RHandEnd", "RightLowerArm"),
+    ("RightHipJoint", "Pelvis", "RHip", "Hips"),
+    ("RightUpperLeg", "RHip", "RKnee", "RightHipJoint"),
+    ("RightLowerLeg", "RKnee", "RAnkle", "RightUpperLeg"),
+    ("RightFoot", "RAnkle", "RBall", "RightLowerLeg"),
+    ("RightToes", "RBall", "RToeEnd", "RightFoot"),
+    ("LeftHipJoint", "Pelvis", "LHip", "Hips"),
+    ("LeftUpperLeg", "LHip", "LKnee", "LeftHipJoint"),
+    ("LeftLowerLeg", "LKnee", "LAnkle", "LeftUpperLeg"),
+    ("LeftFoot", "LAnkle", "LBall", "LeftLowerLeg"),
+    ("LeftToes", "LBall", "LToeEnd", "LeftFoot"),
+)
+RIG_BONE_NAMES = tuple(r[0] for r in _RIG)
+RIG_HEAD_POINT = tuple(POINT_INDEX[r[1]] for r in _RIG)
+RIG_TAIL_POINT = tuple(POINT_INDEX[r[2]] for r in _RIG)
+RIG_BONE_PARENTS = tuple(-1 if r[3] is None else RIG_BONE_NAMES.index(r[3]) for r in _RIG)
+NUM_RIG_BONES = len(RIG_BONE_NAMES)
+RIG_BONE_INDEX = {name: i for i, name in enumerate(RIG_BONE_NAMES)}
+
+#: Unity's Humanoid bones (``HumanBodyBones`` names) the rig carries; the first 15 are the
+#: ones Unity requires.
+HUMANOID_REQUIRED = (
+    "Hips", "Spine", "Head", "LeftUpperArm", "LeftLowerArm", "LeftHand", "RightUpperArm",
+    "RightLowerArm", "RightHand", "LeftUpperLeg", "LeftLowerLeg", "LeftFoot", "RightUpperLeg",
+    "RightLowerLeg", "RightFoot")
+HUMANOID_BONES = HUMANOID_REQUIRED + (
+    "Chest", "Neck", "LeftShoulder", "RightShoulder", "LeftToes", "RightToes")
+
+#: Each joint on the rig: (rig bone index, 0 = its head / 1 = its tail).
+JOINT_ON_RIG = tuple(
+    (0, 0) if j == 0 else (RIG_TAIL_POINT.index(j), 1) for j in range(NUM_JOINTS))
+assert set(HUMANOID_BONES) <= set(RIG_BONE_NAMES)
+assert all(RIG_BONE_PARENTS[i] < i for i in range(NUM_RIG_BONES))
+assert JOINT_INDEX["Thorax"] == RIG_TAIL_POINT[RIG_BONE_INDEX["Chest"]]
 
 
 @dataclass
 class Animation:
     """Everything the Blender layer needs to build and key the generated rig.
 
-    Shapes (B = NUM_BONES = 16, T = frames):
+    Shapes (B = number of bones, :data:`NUM_RIG_BONES` = 23 for the generated rig, T = frames):
 
     * ``rest_heads``, ``rest_tails``: (B, 3) metres, armature space, rest pose (a T-pose
       standing on the floor, Z up, facing -Y, Pelvis above the origin).
@@ -63,6 +145,8 @@ class Animation:
     * ``contacts``: (T, 2) bool, the frames foot locking pinned the left / right foot (None
       when it was off); ``root_shift``: (T, 3) metres, the per-frame part of the body's path
       beyond the camera mapping (see ``core.solving.RootTrajectory``), or None.
+    * ``bone_names`` / ``bone_parents``: (B,) names and parent index (-1 = root), parents
+      first (default: the generated rig, :data:`RIG_BONE_NAMES`).
     """
 
     fps: float
@@ -72,8 +156,8 @@ class Animation:
     rotations: np.ndarray
     root_location: np.ndarray
     joints_world: np.ndarray
-    bone_names: tuple = BONE_NAMES
-    bone_parents: tuple = BONE_PARENTS
+    bone_names: tuple = RIG_BONE_NAMES
+    bone_parents: tuple = RIG_BONE_PARENTS
     info: dict = field(default_factory=dict)
     contacts: Optional[np.ndarray] = None
     root_shift: Optional[np.ndarray] = None

@@ -17,7 +17,10 @@ Pipeline of :func:`solve_animation`:
    even in walks and jumps); frames whose lower foot would sink below the floor are raised
    onto it. The first frame's Pelvis is put above the armature origin (X = Y = 0).
 5. **Rotations**: each bone's frame is its direction plus a twist reference (see
-   :func:`solve_animation`), expressed as Blender pose-bone quaternions.
+   :func:`solve_animation`), expressed as Blender pose-bone quaternions. The rig's bones
+   beyond the 17 joints (:mod:`.skeleton`): ``Chest`` (the upper half of the Spine -> Thorax
+   segment) and the hands follow their parents; the feet and toes come from
+   :func:`.feet.solve_feet` (BlazePose's heels and toe tips, levelled where a foot is planted).
 
 Armature space = ``camera_to_armature @ p_camera + armature_offset`` (both in ``info``), plus
 ``Animation.root_shift[t]`` (frames raised onto the floor, foot locking; see
@@ -34,8 +37,11 @@ from scipy.spatial.transform import Rotation
 from ..errors import PoseMoEError
 from ..joints import JOINT_INDEX as J, NUM_JOINTS, PARENTS
 from ..model.camera import fit_root
+from . import feet as feet_mod
 from .skeleton import (
-    BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS, BONE_TAIL_JOINT, NUM_BONES, Animation)
+    BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, JOINT_ON_RIG, NUM_BONES, NUM_POINTS,
+    NUM_RIG_BONES, POINT_INDEX, RIG_BONE_NAMES, RIG_BONE_PARENTS, RIG_HEAD_POINT, RIG_TAIL_POINT,
+    Animation)
 
 #: Height of the ankle joint above the sole of the foot (metres).
 ANKLE_HEIGHT = 0.08
@@ -52,17 +58,21 @@ CAMERA_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]
 #: Fallback bone lengths (metres, roughly Human3.6M means) for bones measured as zero.
 DEFAULT_BONE_LENGTHS = {
     "Hips": 0.23, "Spine": 0.26, "Neck": 0.12, "Head": 0.12,
-    "LClavicle": 0.15, "LUpperArm": 0.28, "LForearm": 0.25,
-    "RClavicle": 0.15, "RUpperArm": 0.28, "RForearm": 0.25,
-    "RHip": 0.13, "RThigh": 0.45, "RShin": 0.45,
-    "LHip": 0.13, "LThigh": 0.45, "LShin": 0.45,
+    "LeftShoulder": 0.15, "LeftUpperArm": 0.28, "LeftLowerArm": 0.25,
+    "RightShoulder": 0.15, "RightUpperArm": 0.28, "RightLowerArm": 0.25,
+    "RightHipJoint": 0.13, "RightUpperLeg": 0.45, "RightLowerLeg": 0.45,
+    "LeftHipJoint": 0.13, "LeftUpperLeg": 0.45, "LeftLowerLeg": 0.45,
 }
+#: Hand bone length (wrist -> knuckles) as a fraction of the forearm's.
+HAND_FRACTION = 0.36
 
 _X, _Y, _Z = np.eye(3)
-_UP_BONES = {"Hips", "Spine", "Neck", "Head"}
-_ARM_BONES = {"LClavicle", "LUpperArm", "LForearm", "RClavicle", "RUpperArm", "RForearm"}
-_LEFT_DIR_BONES = {"LClavicle", "LUpperArm", "LForearm", "LHip"}
-_RIGHT_DIR_BONES = {"RClavicle", "RUpperArm", "RForearm", "RHip"}
+_UP_BONES = {"Hips", "Spine", "Chest", "Neck", "Head"}
+_ARM_BONES = {side + part for side in ("Left", "Right")
+              for part in ("Shoulder", "UpperArm", "LowerArm", "Hand")}
+_FOOT_BONES = {"LeftFoot", "LeftToes", "RightFoot", "RightToes"}
+_LEFT_DIR_BONES = {"LeftShoulder", "LeftUpperArm", "LeftLowerArm", "LeftHand", "LeftHipJoint"}
+_RIGHT_DIR_BONES = {"RightShoulder", "RightUpperArm", "RightLowerArm", "RightHand", "RightHipJoint"}
 _BONE_INDEX = {name: i for i, name in enumerate(BONE_NAMES)}
 _EPS = 1e-9
 
@@ -188,8 +198,8 @@ def _bone_lengths(P: np.ndarray, symmetric: bool) -> np.ndarray:
     lengths = np.median(_norm(tails - heads), axis=0)
     if symmetric:
         for i, name in enumerate(BONE_NAMES):
-            if name[0] == "L" and "R" + name[1:] in _BONE_INDEX:
-                k = _BONE_INDEX["R" + name[1:]]
+            if name.startswith("Left") and "Right" + name[4:] in _BONE_INDEX:
+                k = _BONE_INDEX["Right" + name[4:]]
                 pair = [lengths[i], lengths[k]]
                 good = [x for x in pair if x > 1e-4]
                 m = float(np.mean(good)) if good else 0.0
@@ -269,7 +279,7 @@ def _rest_pose(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     """
     dirs = _rest_directions()
     L = dict(zip(BONE_NAMES, lengths))
-    leg = max(L["LThigh"] + L["LShin"], L["RThigh"] + L["RShin"])
+    leg = max(L["LeftUpperLeg"] + L["LeftLowerLeg"], L["RightUpperLeg"] + L["RightLowerLeg"])
     joints = np.zeros((NUM_JOINTS, 3))
     joints[0] = (0.0, 0.0, leg + ANKLE_HEIGHT)
     for b in range(NUM_BONES):
@@ -284,6 +294,42 @@ def _rest_pose(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return joints, heads, tails, mats
 
 
+def _bone_matrix(y: np.ndarray, name: str) -> np.ndarray:
+    """(3, 3) rest orientation (columns X, Y, Z) of a bone along unit ``y``: Z up for the
+    arms, hands, feet and toes, forward (-Y) for the others, made perpendicular to Y."""
+    hint = _Z if (name in _ARM_BONES or name in _FOOT_BONES) else -_Y
+    z = _unit(hint - (hint @ y) * y)
+    return np.stack([np.cross(y, z), y, z], axis=1)
+
+
+def _leg_length(lengths: np.ndarray) -> float:
+    L = dict(zip(BONE_NAMES, lengths))
+    return float(np.mean([L[s + "UpperLeg"] + L[s + "LowerLeg"] for s in ("Left", "Right")]))
+
+
+def _rig_rest_pose(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The generated rig's T-pose: rest points (24, 3) (:data:`~.skeleton.POINT_NAMES`),
+    bone heads, tails (23, 3) and matrices (23, 3, 3), from the 16 joint bones' ``lengths``.
+
+    The joints are :func:`_rest_pose`'s; ``Chest`` halves the Spine -> Thorax segment; each
+    hand continues its forearm by :data:`HAND_FRACTION` of its length; the feet are
+    :func:`.feet.foot_offsets` of the mean leg (flat on the floor, facing -Y)."""
+    joints = _rest_pose(lengths)[0]
+    L = dict(zip(BONE_NAMES, lengths))
+    pts = np.zeros((NUM_POINTS, 3))
+    pts[:NUM_JOINTS] = joints
+    pts[POINT_INDEX["Chest"]] = 0.5 * (joints[J["Spine"]] + joints[J["Thorax"]])
+    for s, side, sign in (("L", "Left", 1.0), ("R", "Right", -1.0)):
+        pts[POINT_INDEX[s + "HandEnd"]] = joints[J[s + "Wrist"]] + sign * _X * HAND_FRACTION * L[side + "LowerArm"]
+        off = feet_mod.foot_offsets(_leg_length(lengths))
+        pts[POINT_INDEX[s + "Ball"]] = joints[J[s + "Ankle"]] + off["ball"]
+        pts[POINT_INDEX[s + "ToeEnd"]] = joints[J[s + "Ankle"]] + off["toe"]
+    heads = pts[list(RIG_HEAD_POINT)]
+    tails = pts[list(RIG_TAIL_POINT)]
+    mats = np.stack([_bone_matrix(_unit(t - h), n) for n, h, t in zip(RIG_BONE_NAMES, heads, tails)])
+    return pts, heads, tails, mats
+
+
 # --------------------------------------------------------------------------- twist
 
 def _twist_reference(name: str, P: np.ndarray, d: np.ndarray):
@@ -295,15 +341,15 @@ def _twist_reference(name: str, P: np.ndarray, d: np.ndarray):
         ref = np.cross(line, d)  # forward for a person with Z up, facing -Y
         sin = np.divide(_norm(ref), _norm(line), out=np.zeros(len(d)), where=_norm(line) > 1e-6)
         return ref, _smoothstep(sin, 0.2, 0.5), False
-    if name.endswith("Thigh") or name.endswith("UpperArm"):
+    if name.endswith("UpperLeg") or name.endswith("UpperArm"):
         side = name[0]
-        child = J[side + ("Ankle" if name.endswith("Thigh") else "Wrist")]
-        mid = J[side + ("Knee" if name.endswith("Thigh") else "Elbow")]
+        child = J[side + ("Ankle" if name.endswith("UpperLeg") else "Wrist")]
+        mid = J[side + ("Knee" if name.endswith("UpperLeg") else "Elbow")]
         seg = P[:, child] - P[:, mid]
         perp = seg - np.einsum("ti,ti->t", seg, d)[:, None] * d
         sin = np.divide(_norm(perp), _norm(seg), out=np.zeros(len(d)), where=_norm(seg) > 1e-6)
         weight = _smoothstep(sin, np.sin(np.radians(5)), np.sin(np.radians(25)))
-        if name.endswith("Thigh"):
+        if name.endswith("UpperLeg"):
             return -perp, weight, True  # the knee points forward; bent backwards = mirrored
         ref = np.cross(perp, d) * (1.0 if side == "L" else -1.0)  # up for a forward elbow bend
         return ref, weight, False
@@ -427,20 +473,58 @@ def root_trajectory(placed: PlacedJoints, lock=None, root_motion: bool = True) -
                              shift=shift, floor_offset=floor, root_motion=bool(root_motion))
 
 
-def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float) -> Animation:
-    """Bone rotations and the root bone's location for joints ``P`` (T, 17, 3) in armature
-    space with constant bone ``lengths`` (step 5 of the module docstring); ``info`` is left
-    for the caller."""
+def rig_points(P: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(T, 24, 3) the rig points (:data:`~.skeleton.POINT_NAMES`) for joints ``P`` (T, 17, 3)
+    whose segments have ``lengths`` (16,): the joints, the Chest point half way up the
+    Spine -> Thorax segment and the hands' ends continuing the forearms. The feet's points are
+    left at their ankles (they come from the feet's rotations, see :func:`solve_pose`)."""
     T = P.shape[0]
-    rest_joints, heads, tails, M = _rest_pose(lengths)
-    rest_dirs = _rest_directions()
+    L = dict(zip(BONE_NAMES, lengths))
+    Q = np.zeros((T, NUM_POINTS, 3))
+    Q[:, :NUM_JOINTS] = P
+    Q[:, POINT_INDEX["Chest"]] = 0.5 * (P[:, J["Spine"]] + P[:, J["Thorax"]])
+    for s, side in (("L", "Left"), ("R", "Right")):
+        fore = _unit(P[:, J[s + "Wrist"]] - P[:, J[s + "Elbow"]])
+        Q[:, POINT_INDEX[s + "HandEnd"]] = P[:, J[s + "Wrist"]] + HAND_FRACTION * L[side + "LowerArm"] * fore
+        for extra in ("Ball", "ToeEnd"):
+            Q[:, POINT_INDEX[s + extra]] = P[:, J[s + "Ankle"]]
+    return Q
 
-    G = np.zeros((T, NUM_BONES, 3, 3))
-    for b, name in enumerate(BONE_NAMES):
-        p = BONE_PARENTS[b]
+
+def _rot_x(angle: np.ndarray) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    out = np.zeros(angle.shape + (3, 3))
+    out[..., 0, 0] = 1
+    out[..., 1, 1], out[..., 1, 2], out[..., 2, 1], out[..., 2, 2] = c, -s, s, c
+    return out
+
+
+def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None) -> Animation:
+    """Bone rotations and the root bone's location of the generated rig for joints ``P``
+    (T, 17, 3) in armature space with constant bone ``lengths`` (16,) (step 5 of the module
+    docstring); ``feet``: a :class:`~.feet.FootPose` (None: :func:`~.feet.solve_feet` without
+    landmarks or contacts, i.e. flat feet turned with the pelvis). ``info`` is left for the
+    caller."""
+    T = P.shape[0]
+    rest_pts, heads, tails, M = _rig_rest_pose(lengths)
+    if feet is None:
+        feet = feet_mod.solve_feet(P, fps, _leg_length(lengths))
+    Q = rig_points(P, lengths)
+    foot_side = {"LeftFoot": 0, "RightFoot": 1}
+    toe_side = {"LeftToes": 0, "RightToes": 1}
+
+    G = np.zeros((T, NUM_RIG_BONES, 3, 3))
+    for b, name in enumerate(RIG_BONE_NAMES):
+        if name in foot_side:  # world rotation from the rest pose, solved in .feet
+            G[:, b] = feet.rotations[:, foot_side[name]]
+            continue
+        if name in toe_side:  # the foot's, bent up about the rest foot's side axis (+X: up is -angle)
+            G[:, b] = feet.rotations[:, toe_side[name]] @ _rot_x(-feet.toe_bend[:, toe_side[name]])
+            continue
+        p = RIG_BONE_PARENTS[b]
         Gp = np.broadcast_to(np.eye(3), (T, 3, 3)) if p < 0 else G[:, p]
-        d = _unit(P[:, BONE_TAIL_JOINT[b]] - P[:, BONE_HEAD_JOINT[b]])
-        zero_rot_dir = Gp @ rest_dirs[b]
+        d = _unit(Q[:, RIG_TAIL_POINT[b]] - Q[:, RIG_HEAD_POINT[b]])
+        zero_rot_dir = Gp @ M[b][:, 1]
         F = _min_rotation(zero_rot_dir, d) @ Gp @ M[b]  # swing-only frame, Y = d
         twist = _twist_reference(name, P, d)
         if twist is not None:
@@ -456,13 +540,13 @@ def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float) -> Animation:
         G[:, b] = F @ M[b].T
 
     Gp_all = np.stack([np.broadcast_to(np.eye(3), (T, 3, 3)) if p < 0 else G[:, p]
-                       for p in BONE_PARENTS], axis=1)
+                       for p in RIG_BONE_PARENTS], axis=1)
     local = np.einsum("bji,tbkj,tbkl,blm->tbim", M, Gp_all, G, M)  # M^T Gp^T G M
-    quat = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_quat().reshape(T, NUM_BONES, 4)
+    quat = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_quat().reshape(T, NUM_RIG_BONES, 4)
     quat = quat[..., [3, 0, 1, 2]]  # w first (Blender)
     quat = make_continuous(quat)
 
-    root_location = (P[:, 0] - rest_joints[0]) @ M[0]  # M_hips^T (pelvis - pelvis_rest)
+    root_location = (P[:, 0] - rest_pts[0]) @ M[0]  # M_hips^T (pelvis - pelvis_rest)
     anim = Animation(fps=float(fps), rest_heads=heads, rest_tails=tails, rest_matrices=M,
                      rotations=quat, root_location=root_location,
                      joints_world=np.zeros((T, NUM_JOINTS, 3)))
@@ -475,7 +559,7 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
                     max_tilt_deg: float = MAX_TILT_DEG,
                     stature_range: tuple[float, float] | None = STATURE_RANGE,
                     foot_lock: bool = False, keypoints2d: np.ndarray | None = None,
-                    lock=None) -> Animation:
+                    lock=None, feet3d: np.ndarray | None = None) -> Animation:
     """Solve the generated rig's animation from 3D joints: :func:`place_joints`, foot locking
     (:func:`~.footlock.lock_feet`, when ``foot_lock``; or a ready ``lock`` of the placed
     joints, as :func:`~.pipeline.process_clip` passes it), :func:`root_trajectory` and
@@ -497,6 +581,9 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
             horizontal track and height then follow the planted feet.
         keypoints2d: optional (T, 17, 3) pixels + confidence of the same frames, used by
             foot locking to tell still feet from moving ones.
+        feet3d: optional (T, 2, 3, 4) BlazePose's ankle, heel and toe-tip world landmarks per
+            side (camera oriented, metres) + visibility: the feet's rotations (:mod:`.feet`);
+            None: flat feet turned with the pelvis.
 
     Returns:
         An :class:`Animation`; see the module docstring for the axes. Twist of each bone:
@@ -504,29 +591,39 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         of the bent knee (the knee points along bone Z) and upper arms from the plane of the
         bent elbow, each fading to "no twist relative to the parent" as the reference
         degenerates (straight limb, hip line along the spine); every other bone only swings
-        (minimal rotation) relative to its parent, so knees and elbows are hinges.
+        (minimal rotation) relative to its parent, so knees and elbows are hinges; the
+        feet and toes come from :func:`~.feet.solve_feet`.
         ``contacts`` holds the locked frames ((T, 2) bool, None without foot locking) and
         ``root_shift`` the per-frame shift of :class:`RootTrajectory`; ``info`` holds
         ``bone_lengths`` (dict, metres), ``floor_offset`` (metres removed from Z),
         ``up_correction_deg``, ``estimated_tilt_deg``, ``tilt_corrected``, ``scale``,
         ``camera_to_armature`` (3x3 list) and ``armature_offset`` (3 list) such that
         ``armature = camera_to_armature @ camera + armature_offset + root_shift[t]``,
-        ``ankle_height``, ``root_motion`` and ``foot_lock`` (:meth:`~.footlock.FootLock.summary`,
-        or None). All values are JSON-serialisable scalars, small lists or dicts.
+        ``ankle_height``, ``root_motion``, ``foot_lock`` (:meth:`~.footlock.FootLock.summary`,
+        or None) and ``feet`` (:meth:`~.feet.FootPose.summary`); ``bone_lengths`` holds the 16
+        joint bones' lengths (``Spine``: the whole Spine -> Thorax segment, which the rig
+        splits into ``Spine`` and ``Chest``). All values are JSON-serialisable scalars, small lists or dicts.
     """
     placed = place_joints(joints3d, root, fps, symmetric, max_tilt_deg, stature_range)
     if lock is None and foot_lock:
         from .footlock import lock_feet
         lock = lock_feet(placed.joints, fps, keypoints2d=keypoints2d)
-    return animation_from(placed, lock, fps, root_motion)
+    return animation_from(placed, lock, fps, root_motion, feet3d=feet3d)
 
 
-def animation_from(placed: PlacedJoints, lock, fps: float, root_motion: bool = True) -> Animation:
+def animation_from(placed: PlacedJoints, lock, fps: float, root_motion: bool = True,
+                   feet3d: np.ndarray | None = None) -> Animation:
     """The :class:`Animation` of placed (and possibly foot-locked) joints: the root
-    trajectory, the rotations and the report (see :func:`solve_animation`)."""
+    trajectory, the feet (:func:`~.feet.solve_feet` with ``feet3d`` (T, 2, 3, 4), BlazePose's
+    ankle/heel/toe-tip world landmarks, or None, and the lock's contacts), the rotations and
+    the report (see :func:`solve_animation`)."""
     P, traj = root_trajectory(placed, lock, root_motion)
-    anim = solve_pose(P, placed.lengths, fps)
-    anim.contacts = None if lock is None else np.asarray(lock.contacts, bool)
+    contacts = None if lock is None else np.asarray(lock.contacts, bool)
+    feet = feet_mod.solve_feet(P, fps, _leg_length(placed.lengths),
+                               camera_to_armature=traj.camera_to_armature, feet3d=feet3d,
+                               contacts=contacts)
+    anim = solve_pose(P, placed.lengths, fps, feet)
+    anim.contacts = contacts
     anim.root_shift = traj.shift
     anim.info = {
         "bone_lengths": {n: float(x) for n, x in zip(BONE_NAMES, placed.lengths)},
@@ -540,6 +637,7 @@ def animation_from(placed: PlacedJoints, lock, fps: float, root_motion: bool = T
         "ankle_height": ANKLE_HEIGHT,
         "root_motion": bool(root_motion),
         "foot_lock": None if lock is None else lock.summary(),
+        "feet": feet.summary(),
     }
     return anim
 
@@ -567,39 +665,70 @@ def make_continuous(quat: np.ndarray) -> np.ndarray:
     return quat
 
 
-def forward_kinematics(anim: Animation) -> np.ndarray:
-    """(T, 17, 3) joint positions in armature space reproduced from ``anim``.
+def _joint_sources(bone_names) -> tuple:
+    """Each joint's (bone index, 0 head / 1 tail) for an animation's bones: the generated rig
+    (:data:`~.skeleton.JOINT_ON_RIG`) or a rig of the 16 joint bones alone."""
+    names = tuple(bone_names)
+    if names == RIG_BONE_NAMES:
+        return JOINT_ON_RIG
+    if names == BONE_NAMES:
+        return ((0, 0),) + tuple((BONE_TAIL_JOINT.index(j), 1) for j in range(1, NUM_JOINTS))
+    raise PoseMoEError(f"unknown bone layout ({len(names)} bones starting {names[:3]})")
+
+
+def bone_ends(anim: Animation) -> tuple[np.ndarray, np.ndarray]:
+    """Posed bone heads and tails, each (T, B, 3) in armature space, of ``anim``.
 
     Uses Blender's pose math: ``pose_b = pose_parent @ rest_parent^-1 @ rest_b @ local_b``
     with ``rest_b = [rest_matrix_b | rest_head_b]`` and ``local_b = [R(q_b) | loc_b]``
-    (``loc`` only for the root bone). The Pelvis is the Hips head; each other joint is the
-    tail of its bone.
+    (``loc`` only for the root bone).
     """
     T = anim.rotations.shape[0]
+    B = len(anim.bone_names)
     q = np.asarray(anim.rotations, dtype=np.float64)
-    R = Rotation.from_quat(q[..., [1, 2, 3, 0]].reshape(-1, 4)).as_matrix().reshape(
-        T, NUM_BONES, 3, 3)
+    R = Rotation.from_quat(q[..., [1, 2, 3, 0]].reshape(-1, 4)).as_matrix().reshape(T, B, 3, 3)
     M = np.asarray(anim.rest_matrices, dtype=np.float64)
     heads = np.asarray(anim.rest_heads, dtype=np.float64)
     lengths = _norm(np.asarray(anim.rest_tails) - heads)
-    rest = np.zeros((NUM_BONES, 4, 4))
+    rest = np.zeros((B, 4, 4))
     rest[:, :3, :3] = M
     rest[:, :3, 3] = heads
     rest[:, 3, 3] = 1
-    local = np.zeros((T, NUM_BONES, 4, 4))
+    local = np.zeros((T, B, 4, 4))
     local[:, :, :3, :3] = R
     local[:, :, 3, 3] = 1
     local[:, 0, :3, 3] = anim.root_location
-    pose = np.zeros((T, NUM_BONES, 4, 4))
-    out = np.zeros((T, NUM_JOINTS, 3))
-    for b in range(NUM_BONES):
+    pose = np.zeros((T, B, 4, 4))
+    out_h = np.zeros((T, B, 3))
+    out_t = np.zeros((T, B, 3))
+    for b in range(B):
         p = anim.bone_parents[b]
         if p < 0:
             pose[:, b] = rest[b] @ local[:, b]
         else:
             pose[:, b] = pose[:, p] @ (np.linalg.inv(rest[p]) @ rest[b]) @ local[:, b]
-        tail = pose[:, b] @ np.array([0.0, lengths[b], 0.0, 1.0])
-        out[:, BONE_TAIL_JOINT[b]] = tail[:, :3]
-        if BONE_HEAD_JOINT[b] == 0 and p < 0:
-            out[:, 0] = pose[:, b, :3, 3]
+        out_h[:, b] = pose[:, b, :3, 3]
+        out_t[:, b] = (pose[:, b] @ np.array([0.0, lengths[b], 0.0, 1.0]))[:, :3]
+    return out_h, out_t
+
+
+def forward_kinematics(anim: Animation) -> np.ndarray:
+    """(T, 17, 3) joint positions in armature space reproduced from ``anim``
+    (:func:`bone_ends`): the Pelvis is the Hips head, each other joint the tail of the bone
+    that ends there (the Thorax: ``Chest``'s on the generated rig)."""
+    heads, tails = bone_ends(anim)
+    src = _joint_sources(anim.bone_names)
+    ends = np.stack([heads, tails], axis=2)  # (T, B, 2, 3)
+    return ends[:, [b for b, _ in src], [e for _, e in src]]
+
+
+def rig_points_world(anim: Animation) -> np.ndarray:
+    """(T, 24, 3) every rig point (:data:`~.skeleton.POINT_NAMES`: the joints, the Chest
+    point, the hands' ends, the balls of the feet and the toe tips) of a generated-rig
+    animation, armature space."""
+    heads, tails = bone_ends(anim)
+    out = np.zeros((heads.shape[0], NUM_POINTS, 3))
+    out[:, 0] = heads[:, 0]
+    for b, p in enumerate(RIG_TAIL_POINT):
+        out[:, p] = tails[:, b]
     return out
