@@ -189,7 +189,7 @@ def _run(jobs, options, preset, address, workers, on_row, on_start, start_timeou
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
     if cpus < 1:
         raise PoseMoEError(f"the Ray cluster at {address} has no CPU to run a worker on")
-    target = max(1, min(workers or cpus, len(jobs)))
+    target = max(1, min(workers or cpus, cpus, len(jobs)))  # one worker per CPU at most
     if on_start:
         where = "a local Ray instance" if address == "auto" else f"the Ray cluster at {address}"
         on_start(f"ray: {target} worker{'s' if target > 1 else ''} on {where} "
@@ -205,6 +205,41 @@ def _run(jobs, options, preset, address, workers, on_row, on_start, start_timeou
     def start_worker() -> None:
         actor = ClipWorker.options(scheduling_strategy=spread).remote(options_ref, preset)
         starting[actor.ready.remote()] = actor
+
+    def started(ref) -> None:
+        actor = starting.pop(ref)
+        try:
+            ray.get(ref)
+            idle.append(actor)
+        except RayError as exc:  # could not start (e.g. the project missing on that node)
+            start_failures.append(_one_line(exc.cause if isinstance(exc, RayTaskError) and exc.cause else exc))
+            _kill(actor)
+            if len(start_failures) < 2 * target:
+                start_worker()
+
+    def finished(ref) -> None:
+        actor, job, attempt = in_flight.pop(ref)
+        try:
+            row, files = ray.get(ref)
+        except RayTaskError as exc:  # an unexpected exception in the conversion: that clip fails
+            cause = exc.cause if exc.cause is not None else exc
+            row, files = batch_mod.row_for(job, "failed", error=f"{type(cause).__name__}: {_one_line(cause)}"), {}
+            idle.append(actor)
+        except RayError as exc:  # the worker died (killed, out of memory, node lost)
+            _kill(actor)
+            if pending or attempt < MAX_ATTEMPTS:
+                start_worker()  # a new process (on any node with a free CPU)
+            if attempt < MAX_ATTEMPTS:
+                pending.appendleft((job, attempt + 1))  # the next idle worker: another process
+                return
+            row, files = batch_mod.row_for(job, "failed", error=f"its Ray worker died {attempt} times "
+                                                                f"({type(exc).__name__})"), {}
+        else:
+            idle.append(actor)
+            if row["status"] == "ok":
+                row = _write_outputs(job, row, files)
+        row["attempts"] = attempt
+        on_row(job, row)
 
     for _ in range(target):
         start_worker()
@@ -224,39 +259,11 @@ def _run(jobs, options, preset, address, workers, on_row, on_start, start_timeou
                 raise PoseMoEError(f"no Ray worker started in {start_timeout:.0f} s (does the cluster "
                                    f"have a free CPU, and the project installed on its nodes?)")
             continue
-        ref = ready[0]
         last_progress = time.monotonic()
-        if ref in starting:
-            actor = starting.pop(ref)
-            try:
-                ray.get(ref)
-                idle.append(actor)
-            except RayError as exc:  # could not start (e.g. the project missing on that node)
-                start_failures.append(_one_line(exc.cause if isinstance(exc, RayTaskError) and exc.cause
-                                                else exc))
-                _kill(actor)
-                if len(start_failures) < 2 * target:
-                    start_worker()
-            continue
-        actor, job, attempt = in_flight.pop(ref)
-        try:
-            row, files = ray.get(ref)
-        except RayTaskError as exc:  # an unexpected exception in the conversion: that clip fails
-            cause = exc.cause if exc.cause is not None else exc
-            row, files = batch_mod.row_for(job, "failed", error=f"{type(cause).__name__}: {_one_line(cause)}"), {}
-            idle.append(actor)
-        except RayError as exc:  # the worker died (killed, out of memory, node lost)
-            _kill(actor)
-            if pending or attempt < MAX_ATTEMPTS:
-                start_worker()  # a new process (on any node with a free CPU)
-            if attempt < MAX_ATTEMPTS:
-                pending.appendleft((job, attempt + 1))  # next idle worker: another process
-                continue
-            row, files = batch_mod.row_for(job, "failed", error=f"its Ray worker died {attempt} times "
-                                                                f"({type(exc).__name__})"), {}
-        else:
-            idle.append(actor)
-            if row["status"] == "ok":
-                row = _write_outputs(job, row, files)
-        row["attempts"] = attempt
-        on_row(job, row)
+        if len(refs) > 1:  # everything else that is ready too: one pass over the refs per batch of results
+            ready = ray.wait(refs, num_returns=len(refs), timeout=0)[0] or ready
+        for ref in ready:
+            if ref in starting:
+                started(ref)
+            else:
+                finished(ref)
