@@ -69,7 +69,7 @@ def cpu_model() -> str:
 
 
 def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[int] = None,
-              lifter: str = DEFAULT_LIFTER, weights: Optional[str] = None, flip: bool = False,
+              lifter: str = DEFAULT_LIFTER, weights: Optional[str] = None, flip: bool = ConvertOptions.flip,
               landmark_correction: bool = ConvertOptions.landmark_correction) -> dict:
     """Benchmark ``video`` (frames ``[start, end)``) converted with ``lifter`` (``weights``:
     its weights file, default the shipped one); returns the report dict (see module doc)."""
@@ -158,7 +158,7 @@ def main(args) -> int:
     """The ``bench`` subcommand (``args`` from :mod:`posemoe_blender.cli`)."""
     report = run_bench(args.video, device=args.device, start=args.start, end=args.end,
                        lifter=getattr(args, "lifter", DEFAULT_LIFTER), weights=getattr(args, "weights", None),
-                       flip=getattr(args, "flip", False),
+                       flip=getattr(args, "flip", ConvertOptions.flip),
                        landmark_correction=getattr(args, "landmark_correction", ConvertOptions.landmark_correction))
     if args.json:
         print(json.dumps(report, indent=2))

@@ -51,11 +51,13 @@ def _strength(text: str) -> float:
 def _add_lifter_options(p: argparse.ArgumentParser, choices: Sequence[str] = LIFTERS) -> None:
     p.add_argument("--lifter", choices=choices, default=DEFAULT_LIFTER,
                    help="2D-to-3D lifting: " + "; ".join(f"{n}: {LIFTER_HELP[n]}" for n in choices))
-    p.add_argument("--weights", help="weights file for the posemoe or entangled lifter (default: the "
-                                     "shipped weights/posemoe_default.pt or weights/entangled.pt)")
-    p.add_argument("--flip", action="store_true",
+    p.add_argument("--weights", help="weights file for the chosen network lifter instead of the shipped "
+                                     "one (model/weights.py: SHIPPED_WEIGHTS)")
+    p.add_argument("--flip", dest="flip", action="store_true", default=ConvertOptions.flip,
                    help="test-time mirroring for the network lifters: average with the mirrored "
-                        "video's prediction (twice the lifting work)")
+                        "video's prediction (twice the lifting work; on by default)")
+    p.add_argument("--no-flip", dest="flip", action="store_false",
+                   help="lift the video as it is, without the mirrored pass")
     p.add_argument("--landmark-correction", dest="landmark_correction", action="store_true",
                    default=ConvertOptions.landmark_correction,
                    help="move BlazePose's 2D onto the motion-capture joint convention before lifting "
@@ -152,7 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="write the report (markdown) to this file")
     ev.add_argument("--plots", help="folder for the PNG plots (default: img/ next to --out)")
     ev.add_argument("--weights", help="network weights file (default: the shipped PoseMoE weights)")
-    ev.add_argument("--flip", action="store_true", help="test-time mirroring of the network (as convert --flip)")
+    ev.add_argument("--flip", dest="flip", action="store_true", default=None,
+                    help="every network row with test-time mirroring (default: as convert)")
+    ev.add_argument("--no-flip", dest="flip", action="store_false",
+                    help="every network row without test-time mirroring")
     ev.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
                     help="lift BlazePose's 2D as detected (as convert --no-landmark-correction)")
     ev.add_argument("--limit", type=_positive_int, help="evaluate only the first N videos")
@@ -181,7 +186,7 @@ def _options(args) -> "ConvertOptions":
                           start=getattr(args, "start", 0), end=getattr(args, "end", None),
                           fps_out=getattr(args, "fps_out", None),
                           foot_lock=getattr(args, "foot_lock", True),
-                          lifter=getattr(args, "lifter", DEFAULT_LIFTER), flip=getattr(args, "flip", False),
+                          lifter=getattr(args, "lifter", DEFAULT_LIFTER), flip=getattr(args, "flip", ConvertOptions.flip),
                           landmark_correction=getattr(args, "landmark_correction",
                                                       ConvertOptions.landmark_correction))
 

@@ -56,7 +56,7 @@ class ConvertOptions:
     weights: Optional[str] = None   # network weights file (default: the lifter's shipped file)
     lifter: str = DEFAULT_LIFTER    # one of LIFTERS
     foot_lock: bool = True          # pin feet in contact, floor under them (core/footlock.py)
-    flip: bool = False              # test-time mirroring of the network lifters
+    flip: bool = True               # test-time mirroring of the network lifters (twice the lifting work)
     landmark_correction: bool = False  # move BlazePose's 2D onto the mocap joint convention first (core/landmarks.py)
 
 

@@ -288,8 +288,8 @@ def test_lift_uses_the_chosen_network(shipped, tiny_nets, tmp_path, capsys):
     kp_raw = _keypoints_npz(tmp_path / "kp.npz")
     kp = landmarks.to_training_convention(kp_raw)  # with --landmark-correction
     assert not np.allclose(kp, kp_raw)
-    expected = {name: lifting.lift_keypoints(kp_raw, 1080, 1920, device="cpu", weights=path)
-                for name, path in tiny_nets.items()}   # BlazePose's 2D as detected: the default
+    expected = {name: lifting.lift_keypoints(kp_raw, 1080, 1920, device="cpu", weights=path, flip=True)
+                for name, path in tiny_nets.items()}   # the defaults: 2D as detected, mirrored pass
     assert not np.allclose(expected["tcn"], expected["entangled"])
     runs = {"default": ([], "tcn"), "entangled": (["--lifter", "entangled"], "entangled"),
             "weights win": (["--lifter", "entangled", "--weights", str(tiny_nets["posemoe"])], "posemoe")}
@@ -298,20 +298,24 @@ def test_lift_uses_the_chosen_network(shipped, tiny_nets, tmp_path, capsys):
         assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(out), "--device", "cpu", *flags]) == 0
         with np.load(out) as data:
             np.testing.assert_allclose(data["joints3d"], expected[network], atol=1e-6, err_msg=name)
-    corrected = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tiny_nets["tcn"])
+    corrected = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tiny_nets["tcn"], flip=True)
     assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "corr.npz"), "--device", "cpu",
                  "--landmark-correction"]) == 0
     with np.load(tmp_path / "corr.npz") as data:
         np.testing.assert_allclose(data["joints3d"], corrected, atol=1e-6)
         assert bool(data["landmark_correction"])
         assert not np.allclose(data["joints3d"], expected["tcn"], atol=1e-4)
-    flipped = lifting.lift_keypoints(kp_raw, 1080, 1920, device="cpu", weights=tiny_nets["tcn"], flip=True)
-    assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "flip.npz"), "--device", "cpu", "--flip"]) == 0
-    with np.load(tmp_path / "flip.npz") as data:
-        np.testing.assert_allclose(data["joints3d"], flipped, atol=1e-6)
+    unflipped = lifting.lift_keypoints(kp_raw, 1080, 1920, device="cpu", weights=tiny_nets["tcn"], flip=False)
+    assert main(["lift", str(tmp_path / "kp.npz"), "-o", str(tmp_path / "noflip.npz"), "--device", "cpu",
+                 "--no-flip"]) == 0
+    with np.load(tmp_path / "noflip.npz") as data:
+        np.testing.assert_allclose(data["joints3d"], unflipped, atol=1e-6)
         assert not np.allclose(data["joints3d"], expected["tcn"], atol=1e-4)
     from posemoe_blender.cli import build_parser
-    assert build_parser().parse_args(["convert", "x.mp4", "-o", "x.fbx", "--flip"]).flip
+    from posemoe_blender.options import ConvertOptions
+    assert ConvertOptions().flip and build_parser().parse_args(["convert", "x.mp4", "-o", "x.fbx"]).flip
+    assert not build_parser().parse_args(["convert", "x.mp4", "-o", "x.fbx", "--no-flip"]).flip
+    assert not build_parser().parse_args(["batch", "*.mp4", "-o", "out", "--no-flip"]).flip
     # 2D from another detector (no detector="blazepose"): BlazePose's correction never applies
     np.savez(tmp_path / "other.npz", keypoints2d=kp_raw, fps=30.0, width=1080, height=1920)
     assert main(["lift", str(tmp_path / "other.npz"), "-o", str(tmp_path / "other_out.npz"), "--device", "cpu",
@@ -351,9 +355,11 @@ def test_lift_fuses_world3d_with_the_fused_network(monkeypatch, tiny_nets, tmp_p
     assert main(["lift", str(tmp_path / "2d.npz"), "-o", str(tmp_path / "b.npz"), "--device", "cpu"]) == 0
     with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
         np.testing.assert_allclose(a["joints3d"], lifting.lift_keypoints(kp, 1080, 1920, device="cpu",
-                                                                          weights=fused, world3d=world), atol=1e-6)
+                                                                          weights=fused, world3d=world, flip=True),
+                                   atol=1e-6)
         np.testing.assert_allclose(b["joints3d"], lifting.lift_keypoints(kp, 1080, 1920, device="cpu",
-                                                                          weights=tiny_nets["tcn"]), atol=1e-6)
+                                                                          weights=tiny_nets["tcn"], flip=True),
+                                   atol=1e-6)
 
 
 def test_bench_passes_the_lifter_on(monkeypatch):

@@ -30,7 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="write the markdown report to this file")
     p.add_argument("--plots", help="folder for the PNG plots (default: img/ next to --out)")
     p.add_argument("--weights", help="the default lifter's network file instead of the shipped one")
-    p.add_argument("--flip", action="store_true", help="test-time mirroring of the network lifters")
+    p.add_argument("--flip", dest="flip", action="store_true", default=None,
+                   help="every network row with test-time mirroring (default: as convert)")
+    p.add_argument("--no-flip", dest="flip", action="store_false",
+                   help="every network row without test-time mirroring")
     p.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
                    help="of the network lifters, only the rows without the landmark correction "
                         "(default: with and without)")
@@ -69,8 +72,9 @@ def _command(args) -> str:
             parts += [flag, os.path.relpath(value) if flag in ("--weights", "--out") else str(value)]
     for v in getattr(args, "variants", []) or []:
         parts += ["--variants", f"'{v}'"]
-    if getattr(args, "flip", False):
-        parts.append("--flip")
+    flip = getattr(args, "flip", None)
+    if flip is not None:
+        parts.append("--flip" if flip else "--no-flip")
     if not getattr(args, "landmark_correction", True):
         parts.append("--no-landmark-correction")
     return " ".join(parts)
@@ -78,7 +82,7 @@ def _command(args) -> str:
 
 def main(args) -> int:
     """Run from a parsed namespace (``evaluate-render``'s or :func:`build_parser`'s)."""
-    weights, flip = getattr(args, "weights", None), getattr(args, "flip", False)
+    weights, flip = getattr(args, "weights", None), getattr(args, "flip", None)
     if weights and not os.path.isfile(weights):
         raise PoseMoEError(f"{weights}: no such weights file")
     spec = ";".join(getattr(args, "variants", []) or [])

@@ -27,7 +27,9 @@ those rows for every lifter of ``options.LIFTERS`` that can run, then
 :func:`parse_variants` reads ``--variants``: those names; a bare lifter name (``posemoe``) for
 that lifter with ``convert``'s defaults; ``<lifter>_nolock`` (foot lock off) and
 ``<lifter>_lifted``; ``mean:A+B``; and ``NAME=LIFTER[,weights=FILE][,corr|nocorr][,nolock]
-[,smoothing=S][,flip]`` for anything else (another weights file, say).
+[,smoothing=S][,flip|noflip]`` for anything else (another weights file, say). The network
+rows mirror (``flip``) as ``convert`` does by default unless ``--flip``/``--no-flip`` says otherwise;
+a custom item starts from ``convert``'s defaults.
 """
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ def _pipeline(name: str, label: str, **kw) -> Variant:
     return Variant(name, label, "pipeline", opts.ConvertOptions(device="cpu", **kw))
 
 
-def catalogue(weights: Optional[str] = None, flip: bool = False) -> dict[str, Variant]:
+def catalogue(weights: Optional[str] = None, flip: Optional[bool] = None) -> dict[str, Variant]:
     """Every named variant that can run here. ``weights``: the default lifter's network file
-    instead of the shipped one; ``flip``: test-time mirroring for the network lifters."""
+    instead of the shipped one; ``flip``: test-time mirroring for the network lifters (None:
+    as ``convert`` does by default)."""
+    flip = opts.ConvertOptions().flip if flip is None else flip
     out = {RAW: Variant(RAW, "MediaPipe world landmarks (raw)", "raw")}
     for lifter in opts.LIFTERS:
         own = weights if (weights and lifter == opts.DEFAULT_LIFTER) else None
@@ -133,7 +137,7 @@ def mean_variant(a: str, b: str) -> Variant:
     return Variant(f"mean:{a}+{b}", f"per-joint mean of {a} and {b}", "mean", parts=(a, b))
 
 
-def default_variants(weights: Optional[str] = None, flip: bool = False,
+def default_variants(weights: Optional[str] = None, flip: Optional[bool] = None,
                      landmark_correction: Optional[bool] = None) -> list[Variant]:
     """The rows every evaluation reports (see the module's docstring). ``landmark_correction``
     True or False keeps only the network lifters' rows with that setting."""
@@ -164,17 +168,17 @@ def _custom(spec: str) -> Variant:
             o.landmark_correction = p == "corr"
         elif p == "nolock":
             o.foot_lock = False
-        elif p == "flip":
-            o.flip = True
+        elif p in ("flip", "noflip"):
+            o.flip = p == "flip"
         elif p.startswith("smoothing="):
             o.smoothing = float(p[len("smoothing="):])
         else:
             raise PoseMoEError(f"variant {spec!r}: unknown part {p!r} (weights=FILE, corr, nocorr, nolock, flip, "
-                               "smoothing=S)")
+                               "noflip, smoothing=S)")
     return Variant(name, f"{name} ({rest})", "pipeline", o)
 
 
-def parse_variants(spec: str, weights: Optional[str] = None, flip: bool = False) -> list[Variant]:
+def parse_variants(spec: str, weights: Optional[str] = None, flip: Optional[bool] = None) -> list[Variant]:
     """``--variants``: names separated by commas, spaces or ``;``
     (``posemoe_nocorr,entangled_corr,mean:entangled_nocorr+mediapipe``); a custom item
     (``NAME=LIFTER,weights=FILE``) is one ``;``-separated chunk of its own.
