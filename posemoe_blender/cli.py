@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", help="FBX file to write")
     c.add_argument("--blend", help="also save a .blend file")
     c.add_argument("--save-joints", help="also save the 3D joints (.npz, see the joint contract)")
+    c.add_argument("--preview", metavar="OUT.mp4",
+                   help="also write a preview video: the footage with the detected 2D skeleton, the "
+                        "solved rig reprojected, a side view and planted feet")
     c.add_argument("--fps-out", type=_positive_float, help="resample the animation to this frame rate")
     c.add_argument("--start", type=_non_negative_int, default=0, help="first frame (default 0)")
     c.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
@@ -220,7 +223,8 @@ def _cmd_convert(args) -> int:
     from .convert import Outputs, convert_clip, summary_line
     from .progress import ProgressBar
     outputs = Outputs(fbx=args.output, blend=args.blend, joints=args.save_joints,
-                      overwrite=args.overwrite, preset=_fbx_preset(args), rig=_rig_target(args))
+                      overwrite=args.overwrite, preset=_fbx_preset(args), rig=_rig_target(args),
+                      preview=args.preview)
     bar = ProgressBar(os.path.basename(args.video), quiet=args.quiet)
     try:
         info = convert_clip(args.video, outputs, _options(args), progress=bar)

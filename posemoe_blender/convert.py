@@ -55,7 +55,8 @@ class RigTarget:
 @dataclass
 class Outputs:
     """Where a conversion writes; any may be None (not written). ``rig``: animate that rig
-    instead of building the generated one (FBX and .blend only)."""
+    instead of building the generated one (FBX and .blend only); ``preview``: an .mp4 of the
+    footage with the detection and the solved rig drawn on it (:mod:`.core.preview`)."""
 
     fbx: Optional[str] = None
     blend: Optional[str] = None
@@ -63,6 +64,7 @@ class Outputs:
     overwrite: bool = False
     preset: str = DEFAULT_FBX_PRESET
     rig: Optional[RigTarget] = None
+    preview: Optional[str] = None
 
 
 def check_output(path: Optional[str], suffix: str, overwrite: bool) -> Optional[str]:
@@ -267,7 +269,7 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     every one is complete; an error or Ctrl-C (KeyboardInterrupt) before that removes them, and
     the output folders this call created (still empty) too.
     """
-    new_folders = [f for p in (outputs.fbx, outputs.blend, outputs.joints) if p
+    new_folders = [f for p in (outputs.fbx, outputs.blend, outputs.joints, outputs.preview) if p
                    for f in missing_folders(os.path.dirname(os.path.abspath(os.path.expanduser(p))))]
     try:
         return _convert_clip(video, outputs, options, progress)
@@ -281,8 +283,10 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     fbx = check_output(outputs.fbx, ".fbx", outputs.overwrite)
     blend = check_output(outputs.blend, ".blend", outputs.overwrite)
     joints = check_output(outputs.joints, ".npz", outputs.overwrite)
-    if not (fbx or blend or joints):
-        raise PoseMoEError("nothing to write: give -o FILE.fbx, --blend FILE.blend or --save-joints FILE.npz")
+    preview = check_output(outputs.preview, ".mp4", outputs.overwrite)
+    if not (fbx or blend or joints or preview):
+        raise PoseMoEError("nothing to write: give -o FILE.fbx, --blend FILE.blend, --save-joints FILE.npz "
+                           "or --preview FILE.mp4")
     if outputs.rig is not None and not (fbx or blend):
         raise PoseMoEError("--target-rig needs -o FILE.fbx or --blend FILE.blend (the animated rig)")
     t_start = time.perf_counter()
@@ -293,7 +297,7 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     timings = dict(result.timings)
     if bpy_seconds is not None:
         timings["blender_import_overlapped"] = bpy_seconds
-    staged = {final: _staging_path(final) for final in (fbx, blend, joints) if final}
+    staged = {final: _staging_path(final) for final in (fbx, blend, joints, preview) if final}
     rig_info: dict = {}
     try:
         with _DeferredInterrupt() as interrupt:
@@ -301,6 +305,12 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
                 t0 = time.perf_counter()
                 save_joints(staged[joints], result)
                 timings["save_joints"] = time.perf_counter() - t0
+            if preview:
+                from .core.preview import write_preview  # OpenCV: never on the add-on's import path
+                t0 = time.perf_counter()
+                write_preview(video, staged[preview], result)
+                timings["preview"] = time.perf_counter() - t0
+                interrupt.check()
             if fbx or blend:
                 rig_info = write_blender_outputs(result, action_name_for(video), staged.get(fbx),
                                                  staged.get(blend), outputs.preset, timings,
@@ -325,7 +335,7 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     return {
         "video": video, "frames": frames, "frames_out": int(result.joints3d.shape[0]),
         "fps": result.fps, "source_fps": result.source_fps, "lifter": result.lifter,
-        "fbx": fbx, "blend": blend, "joints": joints, "seconds": elapsed,
+        "fbx": fbx, "blend": blend, "joints": joints, "preview": preview, "seconds": elapsed,
         "throughput_fps": frames / elapsed if elapsed > 0 else 0.0,
         "gaps": [(g.start + result.start, g.end + result.start) for g in result.gaps],
         "person_gaps": [(g.start + result.start, g.end + result.start)
@@ -345,7 +355,7 @@ def _ranges(gaps) -> str:
 def summary_line(info: dict) -> str:
     """What ``convert`` prints at the end: one ``note: ...`` line per finding (person followed,
     gaps, truncated file, variable frame rate), then the one-line summary, always last."""
-    written = ", ".join(p for p in (info["fbx"], info["blend"], info["joints"]) if p)
+    written = ", ".join(p for p in (info["fbx"], info["blend"], info["joints"], info.get("preview")) if p)
     line = (f"{os.path.basename(info['video'])}: {info['frames']} frames at {info['source_fps']:.3g} fps "
             f"-> {written} ({info['frames_out']} frames at {info['fps']:.3g} fps, lifter: {info['lifter']}, "
             f"{info['seconds']:.1f} s, {info['throughput_fps']:.1f} frames/s)")

@@ -40,12 +40,17 @@ def test_bench_reports_every_stage(report):
     assert report["decode_alone"]["fps"] > report["decode_detect_alone"]["fps"]
     assert report["ratio"] == pytest.approx(report["convert"]["fps"] / report["decode_detect_alone"]["fps"])
     assert 100 < report["peak_rss_mb"] < 4000
+    # the --preview video: timed on its own, outside the convert's figures
+    assert report["preview"]["seconds"] > 0 and report["preview"]["fps"] > 0
+    assert report["preview"]["share_of_convert"] == pytest.approx(
+        report["preview"]["seconds"] / report["convert"]["seconds"])
     assert report["cpus"] >= 1 and report["cpu"]
 
 
 def test_bench_text_report(report):
     text = format_report(report)
-    for label in ("FBX export", "keyframe writing", "decode+detect alone", "whole convert", "peak memory"):
+    for label in ("FBX export", "keyframe writing", "decode+detect alone", "whole convert", "peak memory",
+                  "--preview video"):
         assert label in text
 
 

@@ -1,0 +1,67 @@
+"""``convert --preview``: the footage with the detected 2D skeleton and the solved rig drawn on it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "demo.mp4"
+
+
+@pytest.fixture(scope="module")
+def result():
+    if not SAMPLE.is_file():
+        pytest.skip("samples/demo.mp4 is missing")
+    from posemoe_blender.core.pipeline import process_clip
+    from posemoe_blender.options import ConvertOptions
+    return process_clip(str(SAMPLE), ConvertOptions(end=30, device="cpu"))
+
+
+def test_the_solved_rig_reprojects_onto_the_detection(result):
+    from posemoe_blender.core.preview import project, solved_camera_points
+    from posemoe_blender.core.solving import default_focal_px
+    cam = solved_camera_points(result)
+    assert cam.shape == (30, 24, 3) and np.all(cam[..., 2] > 0.5)
+    px = project(cam, default_focal_px(result.width, result.height), result.width / 2, result.height / 2)
+    err = np.linalg.norm(px[:, :17] - result.keypoints2d[..., :2], axis=-1)
+    # the solve fits the root to the 2D: the rig lands on the person (a 423 px tall figure)
+    assert np.median(err) < 15.0, np.median(err)
+    # the feet's points (balls, toe tips) are drawn near the detected toe tips
+    from posemoe_blender.core.skeleton import POINT_INDEX
+    toes = px[:, [POINT_INDEX["LToeEnd"], POINT_INDEX["RToeEnd"]]]
+    detected = result.feet2d[:, :, 2, :2]
+    assert np.median(np.linalg.norm(toes - detected, axis=-1)) < 30.0
+
+
+def test_convert_preview_writes_the_whole_clip(tmp_path):
+    if not SAMPLE.is_file():
+        pytest.skip("samples/demo.mp4 is missing")
+    import cv2
+    out = tmp_path / "preview.mp4"
+    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "convert", str(SAMPLE), "--preview", str(out),
+                           "--device", "cpu", "-q"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert str(out) in proc.stderr.splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["preview.mp4"]  # nothing else left behind
+    src, got = cv2.VideoCapture(str(SAMPLE)), cv2.VideoCapture(str(out))
+    for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT, cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FPS):
+        assert got.get(prop) == pytest.approx(src.get(prop)), prop
+    got.set(cv2.CAP_PROP_POS_FRAMES, 45)
+    ok, frame = got.read()
+    assert ok
+    b, g, r = (frame[..., i].astype(int) for i in range(3))
+    orange = (r > 200) & (g > 110) & (g < 190) & (b < 80)   # the solved rig
+    green = (g > 180) & (r < 130) & (b < 130)                # the detected 2D
+    assert orange.sum() > 300 and green.sum() > 200, (orange.sum(), green.sum())
+    size = int(0.32 * min(frame.shape[:2]))                  # the side view, top right
+    assert orange[8:8 + size, -size - 8:-8].sum() > 30       # the rig drawn in it
+    assert orange[8:8 + size, -size - 8:-8].sum() < orange.sum()
+    # an existing preview is kept unless --overwrite
+    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "convert", str(SAMPLE), "--preview", str(out)],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode != 0 and "already exists" in proc.stderr.splitlines()[-1]
