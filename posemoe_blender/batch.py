@@ -199,6 +199,7 @@ def run_local(jobs: list[Job], options: ConvertOptions, preset: str, workers: in
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
         futures = {pool.submit(_convert_job_args, (job, options, preset)): job for job in jobs}
@@ -206,7 +207,13 @@ def run_local(jobs: list[Job], options: ConvertOptions, preset: str, workers: in
             finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
             for future in finished:
                 job = futures.pop(future)
-                on_row(job, future.result())
+                try:
+                    row = future.result()
+                except BrokenProcessPool:  # a worker process died (killed, out of memory)
+                    row = row_for(job, "failed", node=node_name(),
+                                  error="a batch worker process died while converting it or a clip "
+                                        "beside it (out of memory?); run the batch again to retry")
+                on_row(job, row)
 
 
 def run_batch(clips: list[str], out_dir: str, options: ConvertOptions, *, workers: Optional[int] = None,

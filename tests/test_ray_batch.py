@@ -179,3 +179,19 @@ def test_a_worker_killed_mid_clip_is_retried_once(cluster, trace_dir, tmp_path, 
     local = tmp_path / "local"
     assert batch_mod.run_batch([str(clips[0])], str(local), ConvertOptions(), save_joints=True)[0]["status"] == "ok"
     np.testing.assert_array_equal(_joints(out / "k1.npz"), _joints(local / "k1.npz"))
+
+
+def test_a_bad_option_fails_each_clip_with_the_local_batchs_line(cluster, clips, tmp_path, capfd, time_limit):
+    """A worker that cannot load the lifter (--weights missing) reports it per clip, as locally."""
+    address, _ = cluster
+    missing = tmp_path / "nope.pt"
+    tables = []
+    for extra in (["--ray", address], []):
+        assert main(["batch", str(clips / "a.mp4"), "-o", str(tmp_path / f"out{len(tables)}"),
+                     "--weights", str(missing)] + extra) == 1
+        captured = capfd.readouterr()
+        assert "Traceback" not in captured.err
+        tables.append(captured.out.replace(f"out{len(tables)}", "OUT"))
+    assert f"{missing}: no such weights file" in tables[0] and "0 converted, 0 skipped, 1 failed" in tables[0]
+    assert [line.split()[:2] + line.split()[4:] for line in tables[0].splitlines()] == \
+        [line.split()[:2] + line.split()[4:] for line in tables[1].splitlines()]  # all but the seconds

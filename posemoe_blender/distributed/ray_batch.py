@@ -56,7 +56,11 @@ class ClipWorker:
         from ..core.detection import PoseDetector
         from ..core.pipeline import prepare_lifter
         self.options, self.preset = options, preset
-        prepare_lifter(options)  # the lifter's weights, cached in this process
+        self.setup_error = ""
+        try:
+            prepare_lifter(options)  # the lifter's weights, cached in this process
+        except PoseMoEError as exc:  # a bad --weights or --device: every clip fails with it, as locally
+            self.setup_error = str(exc)
         import bpy  # noqa: F401  (on the worker's main thread, before any clip)
         from ..blender import export, scene  # noqa: F401
         PoseDetector().close()  # MediaPipe's graph and model files, loaded once
@@ -68,6 +72,8 @@ class ClipWorker:
 
     def convert(self, job: "batch_mod.Job", attempt: int) -> tuple[dict, dict]:
         """``(row, files)``: the report row and ``{"fbx": bytes, "joints": bytes}`` (ok only)."""
+        if self.setup_error:
+            return batch_mod.row_for(job, "failed", node=self.node, error=self.setup_error), {}
         if not os.path.isfile(job.video):
             return batch_mod.row_for(job, "failed", node=self.node,
                                      error=f"{job.video}: no such file on node {self.node} (the videos "
@@ -179,6 +185,8 @@ def run(jobs: list, options: ConvertOptions, preset: str, address: str, *, worke
     connect(address, workers)
     try:
         _run(jobs, options, preset, address, workers, on_row, on_start, start_timeout)
+    except RayError as exc:  # the cluster itself failed (its head lost, ...): one line
+        raise PoseMoEError(f"the Ray cluster failed: {type(exc).__name__}: {_one_line(exc)}") from None
     finally:
         ray.shutdown()
 
