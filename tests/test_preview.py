@@ -65,3 +65,19 @@ def test_convert_preview_writes_the_whole_clip(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "convert", str(SAMPLE), "--preview", str(out)],
                           capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode != 0 and "already exists" in proc.stderr.splitlines()[-1]
+
+
+def test_contact_sheet(result, tmp_path):
+    import cv2
+    from posemoe_blender.core.preview import write_contact_sheet
+    out = write_contact_sheet(SAMPLE, tmp_path / "sheet.png", result, frames=3, row_height=200)
+    assert out["frames"] == [0, 14, 29]
+    img = cv2.imread(str(tmp_path / "sheet.png"))
+    footage_w = round(result.width * 200 / result.height)
+    assert img.shape == (3 * 200, footage_w + 2 * 200, 3) == (out["height"], out["width"], 3)
+    b, g, r = (img[..., i].astype(int) for i in range(3))
+    orange = (r > 200) & (g > 110) & (g < 190) & (b < 80)
+    for row in range(3):  # the rig drawn in the front and the side panel of every row
+        for col in (footage_w, footage_w + 200):
+            assert orange[row * 200:(row + 1) * 200, col:col + 200].sum() > 50, (row, col)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png"]

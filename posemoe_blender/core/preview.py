@@ -221,3 +221,78 @@ def write_preview(video_path: str | os.PathLike, out_path: str | os.PathLike, re
         raise PoseMoEError(f"{video_path}: no frames to draw the preview on")
     return {"path": out_path, "frames": written, "width": W, "height": H,
             "seconds": time.perf_counter() - t0}
+
+
+# --------------------------------------------------------------------------- contact sheet
+
+def _rig_panel(points: np.ndarray, planted: Optional[np.ndarray], size: int, view: str) -> np.ndarray:
+    """(size, size, 3) BGR: the rig's armature-space points (24, 3) drawn orthographically,
+    ``view`` "front" (X to the right as the camera at -Y sees it, Z up) or "side" (forward -Y
+    to the right, Z up), centred on the pelvis horizontally, the floor (Z = 0) near the bottom."""
+    panel = np.full((size, size, 3), INSET_BG, np.uint8)
+    scale = size / 2.2
+    pelvis = points[0]
+    axis = 0 if view == "front" else 1
+    sign = 1.0 if view == "front" else -1.0
+    floor = size - 0.08 * size
+
+    def at(p):
+        return np.array([size / 2 + sign * (p[axis] - pelvis[axis]) * scale, floor - p[2] * scale])
+
+    cv2.line(panel, (0, int(floor)), (size - 1, int(floor)), (140, 140, 140), 1, cv2.LINE_AA)
+    for hd, tl in zip(RIG_HEAD_POINT, RIG_TAIL_POINT):
+        cv2.line(panel, _pt(at(points[hd])), _pt(at(points[tl])), SOLVED, 2, cv2.LINE_AA)
+    if planted is not None:
+        for s, pre in enumerate("LR"):
+            if planted[s]:
+                c = 0.5 * (points[POINT_INDEX[pre + "Ankle"]] + points[POINT_INDEX[pre + "Ball"]])
+                cv2.circle(panel, _pt(at(c)), 5, PLANTED, -1, cv2.LINE_AA)
+    cv2.putText(panel, view, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (230, 230, 230), 1, cv2.LINE_AA)
+    return panel
+
+
+def write_contact_sheet(video_path: str | os.PathLike, out_path: str | os.PathLike, result,
+                        frames: int = 4, row_height: int = 240) -> dict:
+    """A contact sheet PNG of a :class:`~.pipeline.ClipResult`: ``frames`` rows, evenly spaced
+    over the converted range, each the footage (with the detected 2D skeleton and the solved
+    rig drawn as in the preview, scaled to ``row_height`` pixels) beside the rig seen from the
+    front and from the side (square panels, the floor drawn, planted feet red). Written
+    atomically; returns ``{"path", "frames" (the input frame numbers shown), "width",
+    "height"}``. Meant for ``batch`` (one sheet per clip next to its report)."""
+    out_path = os.path.abspath(os.fspath(out_path))
+    T = int(result.keypoints2d.shape[0])
+    picks = sorted({int(round(x)) for x in np.linspace(0, T - 1, max(1, min(frames, T)))})
+    anim = result.animation
+    cam = solved_camera_points(result)
+    world = rig_points_world(anim)
+    W, H = int(result.width), int(result.height)
+    rig2d = project(cam, default_focal_px(W, H), W / 2.0, H / 2.0)
+    ratio = float(result.fps) / float(result.source_fps) if result.source_fps else 1.0
+    feet2d = getattr(result, "feet2d", None)
+    wanted = {result.start + t for t in picks}
+    rows = {}
+    with open_video(video_path) as reader:
+        for index, rgb in reader.frames(result.start + picks[0], result.start + picks[-1] + 1):
+            if index not in wanted:
+                continue
+            t = index - result.start
+            k = min(cam.shape[0] - 1, int(round(t * ratio)))
+            planted = None if anim.contacts is None else anim.contacts[k]
+            bgr = draw_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), result.keypoints2d[t],
+                             None if feet2d is None else feet2d[min(t, len(feet2d) - 1)], rig2d[k], None,
+                             planted, thickness=max(1, round(min(W, H) / 360)))
+            foot = cv2.resize(bgr, (max(1, round(W * row_height / H)), row_height), interpolation=cv2.INTER_AREA)
+            cv2.putText(foot, f"frame {index}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+            rows[index] = np.concatenate([foot, _rig_panel(world[k], planted, row_height, "front"),
+                                          _rig_panel(world[k], planted, row_height, "side")], axis=1)
+    if not rows:
+        raise PoseMoEError(f"{video_path}: no frames for the contact sheet")
+    sheet = np.concatenate([rows[i] for i in sorted(rows)], axis=0)
+    ok, png = cv2.imencode(".png", sheet)
+    if not ok:
+        raise PoseMoEError(f"cannot write {out_path}: PNG encoding failed")
+    with atomic_output(out_path, ".png") as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(png.tobytes())
+    return {"path": out_path, "frames": sorted(rows), "width": int(sheet.shape[1]), "height": int(sheet.shape[0])}
