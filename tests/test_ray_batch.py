@@ -195,3 +195,43 @@ def test_a_bad_option_fails_each_clip_with_the_local_batchs_line(cluster, clips,
     assert f"{missing}: no such weights file" in tables[0] and "0 converted, 0 skipped, 1 failed" in tables[0]
     assert [line.split()[:2] + line.split()[4:] for line in tables[0].splitlines()] == \
         [line.split()[:2] + line.split()[4:] for line in tables[1].splitlines()]  # all but the seconds
+
+
+def test_joining_a_cluster_started_with_ray_start(clips, tmp_path, capfd, monkeypatch, time_limit):
+    """The documented flow: `ray start --head` (its token authentication on, as Ray's default),
+    then `batch --ray 127.0.0.1:PORT`. The head runs in its own process group, stopped here."""
+    import socket
+    import subprocess
+    import sys
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # restored afterwards (the join may set it)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_cli = Path(sys.executable).with_name("ray")
+    head = subprocess.Popen([str(ray_cli), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                             "--num-cpus=1", "--include-dashboard=false", "--block"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
+                time.sleep(0.5)
+        time.sleep(2)  # the head's raylet registers just after its control service answers
+        out = tmp_path / "out"
+        assert main(["batch", str(clips / "b.mp4"), "-o", str(out), "--ray", f"127.0.0.1:{port}"]) == 0
+        captured = capfd.readouterr()
+        assert f"ray: 1 worker on the Ray cluster at 127.0.0.1:{port} (1 node, 1 CPU)" in captured.err
+        assert "WARNING" not in captured.err and "1 converted" in captured.out
+        assert read_report(out)["rows"][0]["status"] == "ok"
+    finally:
+        head.terminate()  # `ray start --block` stops the head's processes on SIGTERM
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(10)

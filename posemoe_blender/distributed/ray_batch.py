@@ -139,16 +139,35 @@ def connect(address: str, workers: Optional[int]) -> None:
                      _node_ip_address="127.0.0.1", **common)
         else:
             check_address(address)
-            if _is_loopback(address):  # a cluster on 127.0.0.1 is joined from 127.0.0.1, not this
-                ray_constants.ENABLE_RAY_CLUSTER = False  # machine's network address
+            if _is_loopback(address):  # a cluster on 127.0.0.1 (`ray start --head` here) is joined
+                ray_constants.ENABLE_RAY_CLUSTER = False  # from 127.0.0.1, not the network address,
+                _use_local_token()  # and with the token `ray start --head` keeps in ~/.ray
             ray.init(address=address, **common)
     except PoseMoEError:
         raise
     except Exception as exc:  # Ray's own errors: one line, never a traceback
         where = "start a local Ray instance" if address == "auto" else f"join the Ray cluster at {address}"
+        chain = f"{exc} {exc.__cause__ or ''}"
+        if "InvalidAuthToken" in chain or "AuthenticationError" in chain:
+            raise PoseMoEError(f"cannot {where}: the cluster wants its authentication token (set "
+                               f"RAY_AUTH_MODE=token and RAY_AUTH_TOKEN, or copy the head's "
+                               f"~/.ray/auth_token here)") from None
         raise PoseMoEError(f"cannot {where}: {_one_line(exc)}") from None
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = enabled
+
+
+def _use_local_token() -> None:
+    """Token authentication (Ray's default for `ray start --head`) when this machine holds a
+    token and RAY_AUTH_MODE does not say otherwise, as Ray does for a cluster it finds itself."""
+    from ray._private.authentication import authentication_token_setup as auth
+    log = logging.getLogger(auth.__name__)
+    level = log.level
+    log.setLevel(logging.ERROR)  # no "token authentication is enabled" notice on the terminal
+    try:
+        auth.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    finally:
+        log.setLevel(level)
 
 
 def _is_loopback(address: str) -> bool:
