@@ -222,10 +222,11 @@ def _run(jobs, options, preset, address, workers, on_row, on_start, start_timeou
         on_start(f"ray: {target} worker{'s' if target > 1 else ''} on {where} "
                  f"({nodes} node{'s' if nodes > 1 else ''}, {cpus} CPU{'s' if cpus > 1 else ''})")
     options_ref, spread = ray.put(options), "SPREAD"
-    pending = deque((job, 1) for job in jobs)
+    pending = deque((job, 1, "") for job in jobs)  # (job, attempt, node to avoid)
     starting: dict = {}   # ready() ref -> actor
     in_flight: dict = {}  # convert() ref -> (actor, job, attempt)
     idle: list = []
+    node_of: dict = {}    # actor -> its node's name (from ready())
     start_failures: list = []
     last_progress = time.monotonic()
 
@@ -236,7 +237,7 @@ def _run(jobs, options, preset, address, workers, on_row, on_start, start_timeou
     def started(ref) -> None:
         actor = starting.pop(ref)
         try:
-            ray.get(ref)
+            node_of[actor] = ray.get(ref)["node"]
             idle.append(actor)
         except RayError as exc:  # could not start (e.g. the project missing on that node)
             start_failures.append(_one_line(exc.cause if isinstance(exc, RayTaskError) and exc.cause else exc))
@@ -246,6 +247,7 @@ def _run(jobs, options, preset, address, workers, on_row, on_start, start_timeou
 
     def finished(ref) -> None:
         actor, job, attempt = in_flight.pop(ref)
+        node = node_of.get(actor, "")
         try:
             row, files = ray.get(ref)
         except RayTaskError as exc:  # an unexpected exception in the conversion: that clip fails
@@ -253,11 +255,12 @@ def _run(jobs, options, preset, address, workers, on_row, on_start, start_timeou
             row, files = batch_mod.row_for(job, "failed", error=f"{type(cause).__name__}: {_one_line(cause)}"), {}
             idle.append(actor)
         except RayError as exc:  # the worker died (killed, out of memory, node lost)
+            node_of.pop(actor, None)
             _kill(actor)
             if pending or attempt < MAX_ATTEMPTS:
                 start_worker()  # a new process (on any node with a free CPU)
             if attempt < MAX_ATTEMPTS:
-                pending.appendleft((job, attempt + 1))  # the next idle worker: another process
+                pending.appendleft((job, attempt + 1, node))  # another worker, on another node if one is idle
                 return
             row, files = batch_mod.row_for(job, "failed", error=f"its Ray worker died {attempt} times "
                                                                 f"({type(exc).__name__})"), {}
@@ -272,8 +275,9 @@ def _run(jobs, options, preset, address, workers, on_row, on_start, start_timeou
         start_worker()
     while pending or in_flight:
         while idle and pending:
-            actor = idle.pop()
-            job, attempt = pending.popleft()
+            job, attempt, avoid = pending.popleft()
+            elsewhere = [i for i, a in enumerate(idle) if node_of.get(a) != avoid] if avoid else []
+            actor = idle.pop(elsewhere[-1] if elsewhere else -1)
             in_flight[actor.convert.remote(job, attempt)] = (actor, job, attempt)
         if not in_flight and not starting:
             if len(start_failures) >= 2 * target:
