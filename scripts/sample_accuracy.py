@@ -1,6 +1,6 @@
 """Accuracy of the whole pipeline on the project's own sample clip (samples/demo.mp4).
 
-    .venv/bin/python scripts/sample_accuracy.py [--markdown]
+    .venv/bin/python scripts/sample_accuracy.py
 
 Runs the bpy-free pipeline (detection, lifting, smoothing, solving, foot locking) on the
 rendered clip once per lifter and compares with the clip's true joints (samples/demo_truth.npz)
@@ -25,10 +25,10 @@ from posemoe_blender.core.pipeline import ConvertOptions, process_clip  # noqa: 
 from posemoe_blender.evaluation.metrics import pa_mpjpe_frame_mm, score  # noqa: E402
 
 LIFTERS = {
-    "PoseMoE (shipped default)": dict(lifter="posemoe"),
-    "entangled transformer (weights/entangled.pt)": dict(lifter="posemoe", weights=os.path.join(REPO, "weights", "entangled.pt")),
-    "TCN (weights/tcn_alt.pt)": dict(lifter="posemoe", weights=os.path.join(REPO, "weights", "tcn_alt.pt")),
-    "MediaPipe world landmarks": dict(lifter="mediapipe"),
+    "TCN, fused (weights/tcn_fused.pt, the default)": dict(lifter="tcn"),
+    "entangled transformer, fused (--lifter entangled)": dict(lifter="entangled"),
+    "PoseMoE, fused (--lifter posemoe)": dict(lifter="posemoe"),
+    "MediaPipe world landmarks (--lifter mediapipe)": dict(lifter="mediapipe"),
 }
 
 
