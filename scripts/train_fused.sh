@@ -4,6 +4,7 @@
 # Usage: STEPS=2000 scripts/train_fused.sh posemoe entangled tcn   (runs the named ones in parallel)
 #        scripts/train_fused.sh tcn2d   (the control: the same fine-tune without the fusion input)
 #        SEED=12 TAG=_s12 scripts/train_fused.sh tcn   (another seed)
+#        AUG='{"hint_strength": [0.5, 2.0]}' TAG=_hs scripts/train_fused.sh tcn   (landmark noise strength per window)
 # Resumable: rerun with RESUME=1 to continue the checkpoints in .cache/runs/fused_<model><TAG>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,6 @@ for m in "$@"; do
   nice -n 3 "$PY" -m posemoe_blender.model.train --model "${m%2d}" --config "${CFG[$m]}" --init "${INIT[$m]}" \
     "${HINT[@]}" --data .cache/mocap --source-weights "$SW" \
     --steps "$STEPS" --batch 64 --lr 3e-4 --new-lr-mult 10 --seed ${SEED:-11} --log-every 50 --threads 1 \
-    ${RESUME:+--resume} --out ".cache/runs/fused_$m$TAG" > ".cache/runs/fused_$m$TAG.log" 2>&1 &
+    ${AUG:+--aug "$AUG"} ${RESUME:+--resume} --out ".cache/runs/fused_$m$TAG" > ".cache/runs/fused_$m$TAG.log" 2>&1 &
 done
 wait

@@ -526,6 +526,24 @@ def test_mediapipe_noise_model_fit_recovers_its_parameters(tmp_path):
     assert np.array_equal(a, b)                                        # deterministic, saved exactly
 
 
+def test_mediapipe_noise_strength_per_window():
+    """One strength per window: equal values give the scalar's landmarks exactly; a window at 0
+    gets only the deterministic size and bias, a stronger window errs more."""
+    from posemoe_blender.model import mpnoise
+    from posemoe_blender.model.dataset import AugmentConfig
+    model = mpnoise.MPNoiseModel.load("weights/mediapipe_noise.json")
+    g = np.repeat(_walk(54)[None], 3, axis=0)
+    a = model.sample(g, np.random.default_rng(4), strength=1.0)
+    b = model.sample(g, np.random.default_rng(4), strength=np.ones(3))
+    assert np.array_equal(a, b)
+    c = model.sample(g, np.random.default_rng(4), strength=np.array([0.0, 1.0, 3.0]))
+    clean = model.sample(g[:1], np.random.default_rng(9), strength=0.0)[0]
+    np.testing.assert_allclose(c[0], clean, atol=1e-6)
+    err = [np.abs(c[k] - clean).mean() for k in (1, 2)]
+    assert 0 < err[0] < err[1]
+    assert AugmentConfig().hint_strength == (1.0, 1.0)
+
+
 def test_mediapipe_noise_model_rejects_other_files(tmp_path):
     from posemoe_blender.model import mpnoise
     bad = tmp_path / "x.json"

@@ -110,6 +110,9 @@ class AugmentConfig:
     bias_rel: float = 0.006
     outlier_prob: tuple[float, float] = (0.0, 0.03)
     dropout_prob: tuple[float, float] = (0.0, 0.05)
+    # the simulated MediaPipe landmarks' noise strength per window (1 = as fitted): a range
+    # trains for MediaPipe outputs noisier or cleaner than the renders the model was fitted on
+    hint_strength: tuple[float, float] = (1.0, 1.0)
 
 
 def _resample(joints: np.ndarray, starts: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -238,7 +241,9 @@ def sample_windows(data: Mocap, rng: np.random.Generator, batch: int, T: int,
     kp = np.concatenate([noisy, conf[..., None]], axis=-1)
     inputs = normalize_keypoints(kp.astype(np.float32), bc(wh[:, 0]), bc(wh[:, 1]))
     if hint is not None:
-        world = hint.sample(target3d, rng, strength=1.0 if noise else 0.0)
+        lo, hi = (aug or AugmentConfig()).hint_strength
+        strength = (rng.uniform(lo, hi, size=target3d.shape[0]) if lo != hi else lo) if noise else 0.0
+        world = hint.sample(target3d, rng, strength=strength)
         inputs = np.concatenate([inputs, world], axis=-1)
     return {
         "inputs": inputs.astype(np.float32),

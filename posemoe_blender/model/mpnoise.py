@@ -98,13 +98,15 @@ class MPNoiseModel:
     def sample(self, joints: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
         """Simulated MediaPipe world landmarks for true joints ``(B, T, 17, 3)``.
 
-        ``strength`` scales every random part (0 = the deterministic bias and size only).
+        ``strength`` scales every random part (0 = the deterministic bias and size only): one
+        number, or one per window ``(B,)``.
         Windows longer than the fitted ``window`` get the spectrum of the fitted length
         (resampled by frequency). Returns float32 ``(B, T, 17, 3)``, root-relative.
         """
         g = np.asarray(joints, np.float64)
         B, T = g.shape[:2]
         g = g - g[:, :, :1]
+        strength = np.broadcast_to(np.asarray(strength, np.float64), (B,))
         # 1. body size
         size = np.median(_skeleton_size(g), axis=1)                         # (B,)
         target = self.size_mean + strength * self.size_std * rng.standard_normal(B)
@@ -113,10 +115,10 @@ class MPNoiseModel:
         frame = body_frames(g)                                              # (B, T, 3, 3) rows = axes
         m = m + np.einsum("btai,ja->btji", frame, np.asarray(self.bias))
         # 2. axis scale
-        logs = np.asarray(self.axis_log_mean) + strength * np.asarray(self.axis_log_std) * rng.standard_normal((B, 3))
+        logs = np.asarray(self.axis_log_mean) + strength[:, None] * np.asarray(self.axis_log_std) * rng.standard_normal((B, 3))
         m = m * np.exp(logs)[:, None, None, :]
         # 4. jitter with the fitted spectrum
-        m = m + strength * self._jitter(B, T, rng)
+        m = m + strength[:, None, None, None] * self._jitter(B, T, rng)
         # 5. left/right swaps
         for k, idx in enumerate((LEGS, ARMS)):
             on = _markov(rng, B, T, self.swap_start[k] * strength, self.swap_stop[k])
@@ -176,12 +178,13 @@ def body_frames(g: np.ndarray) -> np.ndarray:
     return np.stack([x, y, z], axis=-2)
 
 
-def _markov(rng: np.random.Generator, B: int, T: int, p_start: float, p_stop: float) -> np.ndarray:
-    """(B, T) bool runs from a two-state chain (stationary start)."""
-    p_start = float(np.clip(p_start, 0.0, 1.0))
+def _markov(rng: np.random.Generator, B: int, T: int, p_start, p_stop: float) -> np.ndarray:
+    """(B, T) bool runs from a two-state chain (stationary start); ``p_start`` one number or
+    one per row ``(B,)``."""
+    p_start = np.clip(np.broadcast_to(np.asarray(p_start, np.float64), (B,)), 0.0, 1.0)
     p_stop = float(np.clip(p_stop, 1e-6, 1.0))
     out = np.zeros((B, T), bool)
-    if p_start <= 0.0:
+    if np.all(p_start <= 0.0):
         return out
     pi = p_start / (p_start + p_stop)
     state = rng.uniform(size=B) < pi
