@@ -80,7 +80,7 @@ def plan_batch(clips: list[str], out_dir: str, save_joints: bool = False,
         owner[fbx] = video
         if os.path.exists(fbx):
             before = previous.get(video, {})
-            same = before.get("status") == "ok" and before.get("fbx") == fbx
+            same = before.get("status") in ("ok", "skipped") and before.get("fbx") == fbx
             done[index] = row_for(job, "skipped", frames=before.get("frames", 0) if same else 0,
                                   node=before.get("node", "") if same else "")
             continue
@@ -95,12 +95,12 @@ class BatchReport:
     "skipped", "failed", "pending"}, "rows": [...]}``; rows in clip order, only for clips
     that are decided (pending clips are counted, not listed)."""
 
-    #: A rewrite that took longer than ALWAYS_S is followed by the next one only after
-    #: THROTTLE times its duration: with thousands of rows and many workers the driver must not
-    #: spend its time rewriting the report (a few hundred rows take about a millisecond and are
-    #: rewritten after every clip; 10,000 rows take about 50 ms: at most every half second).
-    ALWAYS_S = 0.005
-    THROTTLE = 10.0
+    #: Up to ALWAYS_ROWS rows the file is rewritten after every clip. Past that, a rewrite
+    #: follows the last one only after SECONDS_PER_ROW per row (ten times what writing a row
+    #: costs: 10,000 rows take about 50 ms, so at most every half second), so that with
+    #: thousands of rows and many workers the driver does not spend its time rewriting the report.
+    ALWAYS_ROWS = 500
+    SECONDS_PER_ROW = 5e-5
 
     def __init__(self, out_dir: str, total: int, ray: Optional[str] = None):
         self.path = os.path.join(out_dir, REPORT_NAME)
@@ -141,15 +141,13 @@ class BatchReport:
                 "rows": rows}
 
     def write(self) -> None:
-        t0 = time.monotonic()
         text = json.dumps(self.data(), indent=1)
         with atomic_output(self.path) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
         self.dirty = False
-        now = time.monotonic()
-        spent = now - t0
-        self._next_write = now + self.THROTTLE * spent if spent > self.ALWAYS_S else 0.0
+        rows = len(self.rows)
+        self._next_write = time.monotonic() + rows * self.SECONDS_PER_ROW if rows > self.ALWAYS_ROWS else 0.0
 
     def flush(self) -> None:
         """Write the rows not yet on disk (a run that stops early keeps them)."""

@@ -97,6 +97,9 @@ def test_report_after_each_clip_and_a_rerun_skips(tmp_path, capfd):
     report = read_report(out)
     assert [(r["status"], r["frames"]) for r in report["rows"]] == [("skipped", 10), ("skipped", 10), ("failed", 0)]
     assert (out / "a.fbx").stat().st_mtime_ns == stamp
+    assert main(["batch", str(clips / "a.mp4"), "-o", str(out)]) == 0  # a third run: still carried over
+    assert [(r["status"], r["frames"], r["node"]) for r in read_report(out)["rows"]] == \
+        [("skipped", 10, batch_mod.node_name())]
 
 
 def test_a_run_stopped_mid_batch_keeps_the_report_of_what_finished(tmp_path, monkeypatch):
@@ -188,14 +191,14 @@ print("RAY_MODULES", loaded)
     assert "RAY_MODULES []" in proc.stdout
 
 
-def test_report_rewrites_are_throttled_only_when_expensive(tmp_path, monkeypatch):
+def test_report_rewrites_are_spaced_only_when_long(tmp_path, monkeypatch):
     report = batch_mod.BatchReport(str(tmp_path), 3)
     jobs = [batch_mod.Job(i, f"/v/{i}.mp4", f"/o/{i}.fbx") for i in range(3)]
     report.add(0, batch_mod.row_for(jobs[0], "ok", 5))
     assert read_report(tmp_path)["totals"]["ok"] == 1  # cheap: every row is written at once
-    monkeypatch.setattr(batch_mod.BatchReport, "ALWAYS_S", -1.0)  # as if every rewrite were slow
-    monkeypatch.setattr(batch_mod.BatchReport, "THROTTLE", 1e6)
-    report.add(1, batch_mod.row_for(jobs[1], "ok", 5))  # written (the last rewrite was cheap) ...
+    monkeypatch.setattr(batch_mod.BatchReport, "ALWAYS_ROWS", 1)  # as if the report were long
+    monkeypatch.setattr(batch_mod.BatchReport, "SECONDS_PER_ROW", 1e6)
+    report.add(1, batch_mod.row_for(jobs[1], "ok", 5))  # written (the last rewrite was of 1 row) ...
     report.add(2, batch_mod.row_for(jobs[2], "failed", error="x"))  # ... this one waits
     assert read_report(tmp_path)["totals"] == {"clips": 3, "ok": 2, "skipped": 0, "failed": 0, "pending": 1}
     report.flush()  # what run_batch does when a run stops early
