@@ -132,9 +132,9 @@ class FootLockConfig:
     # with 2D keypoints: score = height * (w2d * still_2d + (1 - w2d) * still_3d); the 3D speed
     # band is wider there (a monocular estimate's feet slide), the 2D speed is in m/s (image
     # speed times metres per pixel at the person).
-    height_band_2d: tuple = (0.06, 0.15)
+    height_band_2d: tuple = (0.08, 0.20)
     speed_band_3d_with_2d: tuple = (0.40, 1.20)
-    speed_band_2d: tuple = (0.30, 0.90)
+    speed_band_2d: tuple = (0.40, 1.20)
     weight_2d: float = 0.75
     speed_window_s: float = 0.1         # speeds are measured over +-half this window
     min_contact_s: float = 0.1          # shorter contacts are dropped
