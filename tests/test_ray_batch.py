@@ -9,9 +9,11 @@ clip leads to one retry and a complete FBX, a clip whose workers die twice is re
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -169,6 +171,10 @@ def test_a_worker_killed_mid_clip_is_retried_once(cluster, trace_dir, tmp_path, 
         stop.set()
         thread.join(5)
     assert sorted(killed) == ["k1.1.pid", "k2.1.pid", "k2.2.pid"]
+    # the killed workers' private folders: removed by the workers that replaced them
+    for name in ("k1.1.pid", "k2.1.pid"):
+        pid = (trace_dir / name).read_text()
+        assert glob.glob(os.path.join(tempfile.gettempdir(), f"posemoe-ray-{pid}-*")) == [], name
     k1, k2 = rows
     assert (k1["status"], k1["attempts"], k1["frames"]) == ("ok", 2, 40)
     assert (k2["status"], k2["attempts"], k2["fbx"]) == ("failed", 2, None)

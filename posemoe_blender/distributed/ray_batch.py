@@ -24,6 +24,7 @@ to kill a worker in the middle of a clip).
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
@@ -45,6 +46,8 @@ from ..options import ConvertOptions
 START_TIMEOUT_S = 600.0
 #: Attempts per clip: the first, and one retry after its worker died.
 MAX_ATTEMPTS = 2
+#: A worker converts in ``<tmp>/posemoe-ray-<pid>-XXXX`` on its node (removed after each clip).
+STAGING_PREFIX = "posemoe-ray-"
 
 
 @ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)
@@ -65,6 +68,7 @@ class ClipWorker:
         from ..blender import export, scene  # noqa: F401
         PoseDetector().close()  # MediaPipe's graph and model files, loaded once
         self.node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
+        remove_stale_folders()
         self.startup = time.perf_counter() - t0
 
     def ready(self) -> dict:
@@ -87,7 +91,7 @@ class ClipWorker:
                 if done == 1:
                     with open(mark, "w") as f:
                         f.write(str(os.getpid()))
-        folder = tempfile.mkdtemp(prefix="posemoe-ray-")
+        folder = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-")
         try:
             local = batch_mod.Job(job.index, job.video, os.path.join(folder, os.path.basename(job.fbx)),
                                   os.path.join(folder, os.path.basename(job.joints)) if job.joints else None)
@@ -103,6 +107,26 @@ class ClipWorker:
             return row, files
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_folders() -> list:
+    """Remove the private folders of this node's dead workers (a killed worker cannot clean
+    up): ``<tmp>/posemoe-ray-<pid>-*`` whose process is gone. Returns the folders removed."""
+    removed = []
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), STAGING_PREFIX + "*")):
+        pid = os.path.basename(path)[len(STAGING_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive
+        except ProcessLookupError:
+            pass
+        except OSError:  # alive, another user's
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def _one_line(exc: BaseException) -> str:
