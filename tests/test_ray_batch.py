@@ -241,3 +241,22 @@ def test_joining_a_cluster_started_with_ray_start(clips, tmp_path, capfd, monkey
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait(10)
+
+
+def test_the_driver_writes_returned_bytes_atomically(tmp_path):
+    """Outputs come back as bytes and the driver writes them (the .npz, then the FBX) into OUT;
+    an OUT that cannot be written makes that clip fail with one line."""
+    from posemoe_blender.distributed.ray_batch import _write_outputs
+    out = tmp_path / "out"
+    out.mkdir()
+    job = batch_mod.Job(0, "/v/walk.mp4", str(out / "walk.fbx"), str(out / "walk.npz"))
+    row = batch_mod.row_for(job, "ok", frames=3, node="n1")
+    assert _write_outputs(job, row, {"fbx": b"FBX", "joints": b"NPZ"}) == row
+    assert (out / "walk.fbx").read_bytes() == b"FBX" and (out / "walk.npz").read_bytes() == b"NPZ"
+    assert sorted(p.name for p in out.iterdir()) == ["walk.fbx", "walk.npz"]
+    gone = tmp_path / "gone"  # OUT removed (or its disk unmounted) while the clip was converting
+    job = batch_mod.Job(1, "/v/run.mp4", str(gone / "run.fbx"))
+    failed = _write_outputs(job, batch_mod.row_for(job, "ok", frames=3), {"fbx": b"FBX"})
+    assert failed["status"] == "failed" and failed["fbx"] is None
+    assert failed["error"].startswith(f"cannot write {gone / 'run.fbx'}") and "\n" not in failed["error"]
+    assert not gone.exists()
