@@ -260,3 +260,25 @@ def test_the_driver_writes_returned_bytes_atomically(tmp_path):
     assert failed["status"] == "failed" and failed["fbx"] is None
     assert failed["error"].startswith(f"cannot write {gone / 'run.fbx'}") and "\n" not in failed["error"]
     assert not gone.exists()
+
+
+def test_a_ray_run_stopped_mid_batch_keeps_what_finished(cluster, clips, tmp_path, time_limit):
+    """Ctrl-C (here: raised as the first clip is reported) disconnects from the cluster; the
+    report keeps the finished clip, OUT holds only complete files, a rerun converts the rest."""
+    address, _ = cluster
+    out = tmp_path / "out"
+    videos = [str(clips / n) for n in ("a.mp4", "b.mp4", "c.mp4")]
+
+    def stop(row):
+        if row["status"] == "ok":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        batch_mod.run_batch(videos, str(out), ConvertOptions(), ray=address, workers=1, on_result=stop)
+    assert not ray.is_initialized()
+    report = read_report(out)
+    assert not report["finished"] and report["totals"]["ok"] == 1 and report["totals"]["pending"] == 2
+    done = Path(report["rows"][0]["fbx"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([done.name, "report.json"])
+    rows = batch_mod.run_batch(videos, str(out), ConvertOptions(), ray=address)
+    assert sorted(r["status"] for r in rows) == ["ok", "ok", "skipped"]
