@@ -5,8 +5,10 @@
   cluster started with ``ray start --head``) joins that cluster, with one worker per CPU of
   the cluster (or ``--workers``), spread over its nodes.
 * A worker (:class:`ClipWorker`, one CPU) loads the lifter's weights, MediaPipe's BlazePose
-  and bpy once when it starts, then converts one clip per task; the driver (the machine that
-  runs the command) hands a clip to each idle worker and takes results as they finish.
+  (its libraries and model; each clip then starts its own tracker in milliseconds, since
+  tracking state belongs to one video, as in the local batch) and bpy once when it starts, then
+  converts one clip per task; the driver (the machine that runs the command) hands a clip to
+  each idle worker and takes results as they finish.
 * Inputs are read by path: the videos must be at the same path on every node (a shared or
   mounted archive); a node that cannot see one reports it as that clip's error.
 * Outputs come back as bytes: a worker converts into a private temporary folder on its node and
@@ -66,7 +68,7 @@ class ClipWorker:
             self.setup_error = str(exc)
         import bpy  # noqa: F401  (on the worker's main thread, before any clip)
         from ..blender import export, scene  # noqa: F401
-        PoseDetector().close()  # MediaPipe's graph and model files, loaded once
+        PoseDetector().close()  # MediaPipe's libraries and BlazePose's model, loaded once
         self.node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
         remove_stale_folders()
         self.startup = time.perf_counter() - t0
