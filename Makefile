@@ -49,9 +49,10 @@ render-cross: $(STAMP)
 
 # Every lifter with and without the landmark correction, MediaPipe raw and through the pipeline,
 # on the cross-source set (per actor) and on the four synchronised real views (docs/benchmarks-quality.md).
+CROSS_VARIANTS := mediapipe_raw;tcn_nocorr;tcn_corr;tcn_noflip=tcn,nocorr,noflip;posemoe_nocorr;posemoe_corr;entangled_nocorr;entangled_corr;mediapipe;tcn2d_nocorr;mean:entangled_nocorr+mediapipe
 evaluate-cross: $(STAMP)
-	$(PY) -m posemoe_blender.evaluation .cache/render_cross --out docs/benchmarks-quality.md
-	$(PY) -m posemoe_blender.evaluation.multiview
+	$(PY) -m posemoe_blender.evaluation .cache/render_cross --out docs/benchmarks-quality.md --variants '$(CROSS_VARIANTS)'
+	$(PY) -m posemoe_blender.evaluation.multiview --variants '$(CROSS_VARIANTS)' --markdown
 
 clean:
 	rm -rf out dist
