@@ -37,6 +37,9 @@ STAGES = (
     ("detect_setup", "BlazePose start-up"),
     ("decode_wait", "waiting for decoded frames"),
     ("detect", "detect (BlazePose + person following)"),
+    ("hands_setup", "MediaPipe Hands start-up"),
+    ("hands", "hands (MediaPipe Hands at the wrists)"),
+    ("hands_solve", "hands smoothing + finger flexion"),
     ("lift", "lift (2D -> 3D)"),
     ("smooth", "smooth (gaps, filter, root)"),
     ("foot_lock", "foot locking (contacts, pinned feet)"),
@@ -46,10 +49,13 @@ STAGES = (
     ("export", "FBX export"),
 )
 #: Stages that run one after another on the main thread (their shares add up to ~100%).
-SERIAL = ("lift_setup", "detect_setup", "decode_wait", "detect", "lift", "smooth", "foot_lock", "solve",
+SERIAL = ("lift_setup", "detect_setup", "decode_wait", "detect", "hands_setup", "hands", "hands_solve", "lift", "smooth", "foot_lock", "solve",
           "blender_import", "keyframes", "export")
 #: One-off costs per clip or per process (no frames/s).
-ONCE = ("lift_setup", "detect_setup", "blender_import")
+ONCE = ("lift_setup", "detect_setup", "hands_setup", "blender_import")
+#: The hands' stages (their share of the convert: target <= HANDS_TARGET, issue #15).
+HANDS = ("hands_setup", "hands", "hands_solve")
+HANDS_TARGET = 0.30
 #: Target of issue #6: whole-convert throughput >= this x decode+detect-alone throughput.
 TARGET_RATIO = 0.8
 
@@ -73,7 +79,8 @@ def cpu_model() -> str:
 
 def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[int] = None,
               lifter: str = DEFAULT_LIFTER, weights: Optional[str] = None, flip: bool = ConvertOptions.flip,
-              landmark_correction: bool = ConvertOptions.landmark_correction) -> dict:
+              landmark_correction: bool = ConvertOptions.landmark_correction,
+              hands: bool = ConvertOptions.hands) -> dict:
     """Benchmark ``video`` (frames ``[start, end)``) converted with ``lifter`` (``weights``:
     its weights file, default the shipped one); returns the report dict (see module doc)."""
     from .convert import Outputs, convert_clip
@@ -108,7 +115,7 @@ def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[in
     folder = tempfile.mkdtemp(prefix="posemoe-bench-")
     try:
         options = ConvertOptions(device=device, start=start, end=stop, lifter=lifter, weights=weights,
-                                 flip=flip, landmark_correction=landmark_correction)
+                                 flip=flip, landmark_correction=landmark_correction, hands=hands)
         with native_output_silenced():
             info = convert_clip(video, Outputs(fbx=os.path.join(folder, "bench.fbx"), overwrite=True,
                                                preview=os.path.join(folder, "bench.mp4")),
@@ -136,6 +143,9 @@ def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[in
         ratio=convert_fps / dd_fps if dd_fps > 0 else 0.0, target_ratio=TARGET_RATIO,
         peak_rss_mb=peak_rss_mb())
     report["meets_target"] = report["ratio"] >= TARGET_RATIO
+    hands_s = sum(float(timings.get(k, 0.0)) for k in HANDS)
+    report["hands"] = {"on": bool(hands), "seconds": hands_s, "share": hands_s / total if total > 0 else 0.0,
+                       "target_share": HANDS_TARGET}
     report["preview"] = {"seconds": preview_s, "fps": frames / preview_s if preview_s > 0 else 0.0,
                          "share_of_convert": preview_s / total if total > 0 else 0.0}
     return report
@@ -158,6 +168,11 @@ def format_report(r: dict) -> str:
               f"whole convert:       {r['convert']['fps']:7.1f} frames/s = {r['ratio']:.2f} x decode+detect "
               f"(target >= {r['target_ratio']:.1f}: {'met' if r['meets_target'] else 'NOT met'})",
               f"peak memory (RSS):   {r['peak_rss_mb']:7.0f} MiB"]
+    h = r.get("hands")
+    if h and h.get("on"):
+        lines.append(f"hands:               {h['seconds']:7.2f} s = {100 * h['share']:.0f}% of the convert "
+                     f"(target <= {100 * h['target_share']:.0f}%: "
+                     f"{'met' if h['share'] <= h['target_share'] else 'NOT met'})")
     if r.get("preview"):
         p = r["preview"]
         lines.append(f"--preview video:     {p['fps']:7.1f} frames/s ({p['seconds']:.2f} s, "
@@ -170,7 +185,8 @@ def main(args) -> int:
     report = run_bench(args.video, device=args.device, start=args.start, end=args.end,
                        lifter=getattr(args, "lifter", DEFAULT_LIFTER), weights=getattr(args, "weights", None),
                        flip=getattr(args, "flip", ConvertOptions.flip),
-                       landmark_correction=getattr(args, "landmark_correction", ConvertOptions.landmark_correction))
+                       landmark_correction=getattr(args, "landmark_correction", ConvertOptions.landmark_correction),
+                       hands=getattr(args, "hands", ConvertOptions.hands))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -66,6 +66,11 @@ def _add_lifter_options(p: argparse.ArgumentParser, choices: Sequence[str] = LIF
                    help="lift BlazePose's 2D as detected (the default)")
 
 
+def _add_hands_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-hands", dest="hands", action="store_false", default=ConvertOptions.hands,
+                   help="do not look for the hands: the finger bones keep a relaxed pose (faster)")
+
+
 def _add_pipeline_options(p: argparse.ArgumentParser, target_rig: bool = False) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where the lifting network runs (auto: CUDA when present, else CPU)")
@@ -74,6 +79,7 @@ def _add_pipeline_options(p: argparse.ArgumentParser, target_rig: bool = False) 
     p.add_argument("--no-root-motion", action="store_true", help="keep the character in place")
     p.add_argument("--foot-lock", action=argparse.BooleanOptionalAction, default=True,
                    help="pin feet in contact with the floor (default: on)")
+    _add_hands_option(p)
     if target_rig:
         p.add_argument("--target-rig", metavar="RIG.blend|RIG.fbx",
                        help="retarget onto this rig instead of building the generated one (a .blend "
@@ -148,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--start", type=_non_negative_int, default=0, help="first frame (default 0)")
     bn.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
     _add_lifter_options(bn)
+    _add_hands_option(bn)
     bn.add_argument("--json", action="store_true", help="print the report as JSON")
 
     ev = sub.add_parser("evaluate-render",
@@ -191,7 +198,8 @@ def _options(args) -> "ConvertOptions":
                           foot_lock=getattr(args, "foot_lock", True),
                           lifter=getattr(args, "lifter", DEFAULT_LIFTER), flip=getattr(args, "flip", ConvertOptions.flip),
                           landmark_correction=getattr(args, "landmark_correction",
-                                                      ConvertOptions.landmark_correction))
+                                                      ConvertOptions.landmark_correction),
+                          hands=getattr(args, "hands", ConvertOptions.hands))
 
 
 def _fbx_preset(args) -> str:

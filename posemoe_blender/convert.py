@@ -94,6 +94,17 @@ def save_joints(path: str, result: ClipResult) -> None:
     if kp2d.shape[0] != result.joints3d.shape[0]:  # --fps-out: keep all arrays on one time base
         kp2d = smoothing.resample(kp2d, result.source_fps, result.fps)
         world3d = smoothing.resample(world3d, result.source_fps, result.fps)
+    # hands2d / hands3d (T, 2, 21, 3) [left, right]: pixels + confidence, wrist-relative metres;
+    # zeros (confidence 0) where unseen, everywhere with --no-hands
+    if result.hands is not None:
+        h2, h3 = result.hands.hands2d, result.hands.hands3d
+    else:
+        h2 = h3 = np.zeros((result.joints3d.shape[0], 2, 21, 3), np.float32)
+    if h2.shape[0] != result.joints3d.shape[0]:  # --fps-out: the nearest source frame
+        src = np.clip(np.round(np.arange(result.joints3d.shape[0]) * result.source_fps / result.fps)
+                      .astype(int), 0, h2.shape[0] - 1)
+        h2, h3 = h2[src], h3[src]
+    hands = {"hands2d": h2.astype(np.float32), "hands3d": h3.astype(np.float32)}
     followed = result.followed or {}
     joints3d = camera_joints(result.animation)  # what the rig shows, in the lifter's frame
     root = result.root * float(result.animation.info.get("scale", 1.0))
@@ -104,7 +115,7 @@ def save_joints(path: str, result: ClipResult) -> None:
              world3d=world3d.astype(np.float32),
              followed_box=np.array(followed.get("box", [0, 0, 0, 0]), np.int32),
              followed_frame=np.int32(followed.get("frame", 0)),
-             followed_rule=np.array(followed.get("rule", "")))
+             followed_rule=np.array(followed.get("rule", "")), **hands)
 
 
 def _staging_path(final: str) -> str:

@@ -58,6 +58,7 @@ class ConvertOptions:
     foot_lock: bool = True          # pin feet in contact, floor under them (core/footlock.py)
     flip: bool = True               # test-time mirroring of the network lifters (twice the lifting work)
     landmark_correction: bool = False  # move BlazePose's 2D onto the mocap joint convention first (core/landmarks.py)
+    hands: bool = True              # find the followed person's hands and key the fingers (core/hands.py); off: relaxed fingers
 
 
 def check_lifter(name: str) -> str:

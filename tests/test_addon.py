@@ -443,7 +443,8 @@ def test_push_to_nla_and_custom_mapping_json(ext, converted, tmp_path):
     s.target, s.armature = 'EXISTING', obj
     # custom mapping: start from the UE5 preset, drop the head, save and load it as JSON
     assert bpy.ops.posemoe.mapping_from_preset(preset="UE5") == {'FINISHED'}
-    assert s.preset == 'CUSTOM' and len(s.custom_mapping) == 23  # every bone of the generated rig
+    from posemoe_blender.core.skeleton import RIG_BONE_NAMES
+    assert s.preset == 'CUSTOM' and len(s.custom_mapping) == len(RIG_BONE_NAMES) == 53  # every bone of the generated rig, fingers included
     next(r for r in s.custom_mapping if r.source == "Head").target = ""
     path = tmp_path / "ue5_nohead.json"
     assert bpy.ops.posemoe.mapping_save(filepath=str(path)) == {'FINISHED'}

@@ -26,7 +26,7 @@ def test_the_solved_rig_reprojects_onto_the_detection(result):
     from posemoe_blender.core.preview import project, solved_camera_points
     from posemoe_blender.core.solving import default_focal_px
     cam = solved_camera_points(result)
-    assert cam.shape == (30, 24, 3) and np.all(cam[..., 2] > 0.5)
+    assert cam.shape == (30, 64, 3) and np.all(cam[..., 2] > 0.5)
     px = project(cam, default_focal_px(result.width, result.height), result.width / 2, result.height / 2)
     err = np.linalg.norm(px[:, :17] - result.keypoints2d[..., :2], axis=-1)
     # the solve fits the root to the 2D: the rig lands on the person (a 423 px tall figure)

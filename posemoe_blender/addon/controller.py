@@ -86,6 +86,8 @@ def options_from_settings(settings, clip_range: bool = True):
     values = dict(device=settings.device, lifter=settings.lifter, smoothing=float(settings.smoothing),
                   root_motion=bool(settings.root_motion), foot_lock=bool(settings.foot_lock),
                   landmark_correction=bool(settings.landmark_correction))
+    if hasattr(settings, "hands"):  # settings saved before the switch existed: the default
+        values["hands"] = bool(settings.hands)
     if clip_range and settings.use_range:
         values.update(start=int(settings.clip_start), end=int(settings.clip_end))
     return make_options(**values)

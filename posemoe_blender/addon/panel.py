@@ -69,6 +69,7 @@ class POSEMOE_PT_main(_Base, Panel):
         layout.prop(s, "smoothing", slider=True)
         layout.prop(s, "root_motion")
         layout.prop(s, "foot_lock")
+        layout.prop(s, "hands")
         layout.prop(s, "push_to_nla")
 
         if not _job_box(layout, state, "convert"):

@@ -91,6 +91,8 @@ class PoseMoESettings(PropertyGroup):
                               description="Move the character through space (off: in place, height kept)")
     foot_lock: BoolProperty(name="Foot locking", default=True,
                             description="Pin each foot while it is planted and put the floor under the contacts (no sliding or floating)")
+    hands: BoolProperty(name="Hands and fingers", default=ConvertOptions.hands,
+                        description="Find the person's hands and animate the fingers (off: relaxed fingers, faster)")
     push_to_nla: BoolProperty(name="Push to NLA", default=False,
                               description="Put the new Action on its own NLA track instead of making it the active Action")
 

@@ -380,6 +380,10 @@ class Detections:
       world metres (root-relative, camera oriented) + visibility of the ankles, heels and toe
       tips (:data:`FOOT_LANDMARKS`), zeros where undetected; None when the detections did not
       keep them (e.g. an older cache).
+    * ``hands2d`` / ``hands3d``: (T, 2, 21, 3) float32, the followed person's hands found
+      during the same pass (:class:`~.hands.HandTracker`: pixels + score, wrist-relative
+      metres; [left, right]; zeros where unseen); None when hands were not looked for (or the
+      detections come from a cache without them).
     """
 
     keypoints2d: np.ndarray
@@ -393,6 +397,8 @@ class Detections:
     times: np.ndarray | None = None
     feet2d: np.ndarray | None = None
     feet3d: np.ndarray | None = None
+    hands2d: np.ndarray | None = None
+    hands3d: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -401,7 +407,8 @@ class Detections:
 
 def detect_video(reader, start: int = 0, end: int | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 detector: PoseDetector | None = None, timings: dict | None = None) -> Detections:
+                 detector: PoseDetector | None = None, timings: dict | None = None,
+                 hands: bool = False) -> Detections:
     """Run BlazePose over frames ``[start, end)`` of a :class:`~.video.VideoReader`,
     following one person (:class:`PersonFollower`).
 
@@ -409,8 +416,10 @@ def detect_video(reader, start: int = 0, end: int | None = None,
     count, so it may be off by a few for files with a wrong header). A fresh
     :class:`PoseDetector` is used unless one is given. ``timings``, when given, receives
     ``"detect_setup"`` (starting BlazePose), ``"detect"`` (seconds in BlazePose) and ``"decode_wait"`` (seconds waiting for decoded
-    frames). Raises :class:`PoseMoEError` when no frame could be read or nobody is detected
-    in any frame.
+    frames). ``hands``: also find the followed person's hands in each frame where the person
+    was found (:class:`~.hands.HandTracker`, crops at the wrists; ``timings["hands"]`` and
+    ``"hands_setup"``). Raises :class:`PoseMoEError` when no frame could be read or nobody is
+    detected in any frame.
     """
     stop = reader.frame_count if end is None else min(int(end), reader.frame_count)
     total = max(0, stop - max(0, int(start)))
@@ -423,6 +432,20 @@ def detect_video(reader, start: int = 0, end: int | None = None,
     follower = PersonFollower(det, reader.width, reader.height)
     t_setup = time.perf_counter() - t_setup
     t_detect = t_wait = 0.0
+    tracker = None
+    hands2d, hands3d = [], []
+    if hands:
+        from .hands import NUM_HAND_LANDMARKS, HandTracker
+        t_hands = time.perf_counter()
+        try:
+            tracker = HandTracker(reader.width, reader.height)
+        except BaseException:
+            follower.close()
+            if own:
+                det.close()
+            raise
+        t_hands = time.perf_counter() - t_hands
+        no_hand = np.zeros((2, NUM_HAND_LANDMARKS, 3), np.float32)
     try:
         with contextlib.closing(reader.frames(start, end)) as frames:
             t0 = time.perf_counter()
@@ -443,6 +466,10 @@ def detect_video(reader, start: int = 0, end: int | None = None,
                 f3 = getattr(out, "feet3d", None)
                 feet2d.append(f2 if f2 is not None else no_feet2d)
                 feet3d.append(f3 if f3 is not None else no_feet3d)
+                if tracker is not None:
+                    h2, h3 = tracker(rgb, kps[-1]) if out is not None else (no_hand, no_hand)
+                    hands2d.append(h2)
+                    hands3d.append(h3)
                 if progress is not None:
                     progress(len(indices), max(total, len(indices)))
                 t0 = time.perf_counter()
@@ -450,6 +477,11 @@ def detect_video(reader, start: int = 0, end: int | None = None,
         follower.close()
         if own:
             det.close()
+        if tracker is not None:
+            tracker.close()
+            if timings is not None:
+                timings["hands_setup"] = timings.get("hands_setup", 0.0) + t_hands
+                timings["hands"] = timings.get("hands", 0.0) + tracker.seconds
         if timings is not None:
             timings["detect_setup"] = timings.get("detect_setup", 0.0) + t_setup
             timings["detect"] = timings.get("detect", 0.0) + t_detect
@@ -474,4 +506,6 @@ def detect_video(reader, start: int = 0, end: int | None = None,
         times=np.array([getattr(reader, "timestamps", {}).get(i, np.nan) for i in indices], np.float64),
         feet2d=np.stack(feet2d).astype(np.float32),
         feet3d=np.stack(feet3d).astype(np.float32),
+        hands2d=np.stack(hands2d).astype(np.float32) if tracker is not None else None,
+        hands3d=np.stack(hands3d).astype(np.float32) if tracker is not None else None,
     )

@@ -134,45 +134,88 @@ class _SideDetector:
             self._hands = None
 
 
+class HandTracker:
+    """Both hands of the followed person, frame by frame (one :class:`_SideDetector` per side).
+
+    ``tracker(rgb, keypoints2d)`` takes one upright RGB frame and that frame's (17, 3) body
+    keypoints (pixels + confidence; zeros where nobody was found) and returns ``(px, world)``:
+    (2, 21, 3) pixels + score and (2, 21, 3) wrist-relative metres, [left, right], zeros for a
+    side not found (see the module docstring for the crops and the attachment rule). The
+    MediaPipe graphs are started in the constructor (so their libraries are loaded before the
+    first frame, see ``convert._process_while_importing_bpy``). Not thread-safe; call
+    :meth:`close`. ``seconds`` adds up the time spent detecting."""
+
+    def __init__(self, width: int, height: int, model_complexity: int = 1, static: bool = False):
+        self.width, self.height = int(width), int(height)
+        self._sides = [_SideDetector(model_complexity, static)]
+        try:
+            self._sides.append(_SideDetector(model_complexity, static))
+        except BaseException:
+            self.close()
+            raise
+        self.seconds = 0.0
+
+    def __call__(self, rgb: np.ndarray, keypoints2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t0 = time.perf_counter()
+        kp = np.asarray(keypoints2d, dtype=np.float64)
+        px_out = np.zeros((2, NUM_HAND_LANDMARKS, 3), np.float32)
+        wl_out = np.zeros((2, NUM_HAND_LANDMARKS, 3), np.float32)
+        for s, side in enumerate("LR"):
+            box = hand_crop(kp, side, self.width, self.height)
+            if box is None:
+                continue
+            x0, y0, x1, y1 = box
+            out = self._sides[s].detect(rgb[y0:y1, x0:x1], (x0, y0))
+            if out is None:
+                continue
+            px, wl = out
+            wrist = kp[J[side + "Wrist"], :2]
+            fore = float(np.hypot(*(wrist - kp[J[side + "Elbow"], :2])))
+            if np.hypot(*(px[0, :2] - wrist)) > ATTACH_FOREARMS * max(fore, 1.0):
+                continue  # not this person's hand
+            px_out[s], wl_out[s] = px, wl
+        self.seconds += time.perf_counter() - t0
+        return px_out, wl_out
+
+    def close(self) -> None:
+        for d in self._sides:
+            d.close()
+        self._sides = []
+
+    def __enter__(self) -> "HandTracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def detect_hands(reader, keypoints2d: np.ndarray, start: int = 0,
                  progress: Optional[Callable[[int, int], None]] = None,
                  model_complexity: int = 1, static: bool = False) -> HandTracks:
     """Find the followed person's hands in frames ``start .. start + T - 1`` of a
     :class:`~.video.VideoReader`, guided by the person's (T, 17, 3) ``keypoints2d`` (pixels +
-    confidence, on the same frames). See the module docstring."""
+    confidence, on the same frames), in a second pass over the video (``convert`` finds them
+    during its one pass instead: ``detection.detect_video(..., hands=True)``). See the module
+    docstring."""
     kp = np.asarray(keypoints2d, dtype=np.float64)
     T = kp.shape[0]
-    hands2d = np.zeros((T, 2, NUM_HAND_LANDMARKS, 3))
-    hands3d = np.zeros((T, 2, NUM_HAND_LANDMARKS, 3))
+    hands2d = np.zeros((T, 2, NUM_HAND_LANDMARKS, 3), np.float32)
+    hands3d = np.zeros((T, 2, NUM_HAND_LANDMARKS, 3), np.float32)
     t0 = time.perf_counter()
-    sides = [_SideDetector(model_complexity, static), _SideDetector(model_complexity, static)]
+    tracker = HandTracker(reader.width, reader.height, model_complexity, static)
     timings = {"hands_setup": time.perf_counter() - t0, "hands": 0.0}
     try:
         for index, rgb in reader.frames(start, start + T):
             t = index - start
             if t >= T:
                 break
-            t1 = time.perf_counter()
-            for s, side in enumerate("LR"):
-                box = hand_crop(kp[t], side, reader.width, reader.height)
-                if box is None:
-                    continue
-                x0, y0, x1, y1 = box
-                out = sides[s].detect(rgb[y0:y1, x0:x1], (x0, y0))
-                if out is None:
-                    continue
-                px, wl = out
-                fore = float(np.hypot(*(kp[t, J[side + "Wrist"], :2] - kp[t, J[side + "Elbow"], :2])))
-                if np.hypot(*(px[0, :2] - kp[t, J[side + "Wrist"], :2])) > ATTACH_FOREARMS * max(fore, 1.0):
-                    continue  # not this person's hand
-                hands2d[t, s], hands3d[t, s] = px, wl
-            timings["hands"] += time.perf_counter() - t1
+            hands2d[t], hands3d[t] = tracker(rgb, kp[t])
             if progress is not None:
                 progress(t + 1, T)
     finally:
-        for d in sides:
-            d.close()
-    return HandTracks(hands2d.astype(np.float32), hands3d.astype(np.float32), timings)
+        timings["hands"] = tracker.seconds
+        tracker.close()
+    return HandTracks(hands2d, hands3d, timings)
 
 
 def finger_flexion(hands3d: np.ndarray, right: bool, confidence: Optional[np.ndarray] = None) -> np.ndarray:
@@ -208,3 +251,125 @@ def finger_flexion(hands3d: np.ndarray, right: bool, confidence: Optional[np.nda
                 angle = w * angle + (1 - w) * np.radians(relaxed[j])
             out[..., f, j] = angle
     return out
+
+
+def relaxed_flexion(shape: tuple = ()) -> np.ndarray:
+    """(*shape, 5, 3) the relaxed hand's flexion (radians, :data:`RELAXED_DEG`)."""
+    one = np.radians(np.array([RELAXED_DEG["Thumb"]] + [RELAXED_DEG["other"]] * 4))
+    return np.broadcast_to(one, tuple(shape) + (5, 3)).copy()
+
+
+def _limits() -> tuple[np.ndarray, np.ndarray]:
+    lim = np.radians(np.array([FLEX_LIMITS_DEG["Thumb"]] + [FLEX_LIMITS_DEG["other"]] * 4))  # (5, 3, 2)
+    return lim[..., 0], lim[..., 1]
+
+
+#: How long (seconds, a Gaussian's sigma) a hand takes to ease between what was seen and the
+#: relaxed pose where it appears or disappears.
+EASE_S = 0.1
+
+
+@dataclass
+class HandSolve:
+    """:func:`solve_hands`'s result (T frames of the clip's time base):
+
+    * ``fingers``: (T, 2, 5, 3) flexion in radians ([left, right], thumb..little, the three
+      joints), smoothed, eased to the relaxed hand where unseen, within the anatomical limits;
+    * ``weight``: (T, 2) how much of each hand is what was seen (0: relaxed);
+    * ``hands2d`` / ``hands3d``: (T, 2, 21, 3) the detections smoothed over the frames where
+      the hand was seen (unseen frames stay zero, confidence included)."""
+
+    fingers: np.ndarray
+    weight: np.ndarray
+    hands2d: np.ndarray
+    hands3d: np.ndarray
+
+    def found_rate(self) -> tuple[float, float]:
+        f = self.hands2d[..., 0, 2] > 0
+        return float(f[:, 0].mean()), float(f[:, 1].mean())
+
+
+def solve_hands(hands2d: Optional[np.ndarray], hands3d: Optional[np.ndarray], fps: float,
+                cutoff_hz: float = 0.0, frames: Optional[int] = None) -> HandSolve:
+    """Smooth the detected hands with the clip's ``fps`` and their confidences and solve the
+    fingers' flexion (:func:`finger_flexion`).
+
+    Where a hand is unseen its flexion is the relaxed hand's; where it is seen, the measured
+    flexion low-passed at ``cutoff_hz`` (SciPy, zero-phase, confidence-aware:
+    :func:`~.smoothing.smooth_joints`; 0 or inf: none). The two are blended by a weight that
+    follows the hand's presence through a Gaussian of :data:`EASE_S` seconds, so a hand that
+    appears or disappears eases in or out instead of snapping. ``hands2d`` / ``hands3d`` None
+    (hands off, or detections cached without them): a relaxed hand in every one of ``frames``
+    frames."""
+    from scipy.ndimage import gaussian_filter1d
+    from . import smoothing
+
+    if hands2d is None or hands3d is None:
+        T = int(frames or 0)
+        z = np.zeros((T, 2, NUM_HAND_LANDMARKS, 3), np.float32)
+        return HandSolve(relaxed_flexion((T, 2)), np.zeros((T, 2)), z, z.copy())
+    h2 = np.asarray(hands2d, dtype=np.float64)
+    h3 = np.asarray(hands3d, dtype=np.float64)
+    T = h2.shape[0]
+    conf = np.clip(h2[..., 0, 2], 0.0, 1.0)            # (T, 2)
+    seen = conf > 0
+    relaxed = relaxed_flexion((T,))
+    lo, hi = _limits()
+    fingers = np.zeros((T, 2, 5, 3))
+    weight = np.zeros((T, 2))
+    out2 = np.zeros_like(h2)
+    out3 = np.zeros_like(h3)
+    smooth = bool(cutoff_hz) and np.isfinite(cutoff_hz) and cutoff_hz > 0 and T >= 3
+    for s in range(2):
+        if not seen[:, s].any():
+            fingers[:, s] = relaxed
+            continue
+        raw = finger_flexion(h3[:, s], right=(s == 1))
+        raw = np.where(seen[:, s, None, None], raw, relaxed)
+        c = conf[:, s]
+        if smooth:
+            raw = smoothing.smooth_joints(raw, fps, cutoff_hz=cutoff_hz, confidence=c[:, None])
+            xy = smoothing.smooth_joints(h2[:, s, :, :2], fps, cutoff_hz=cutoff_hz, confidence=c[:, None])
+            xyz = smoothing.smooth_joints(h3[:, s], fps, cutoff_hz=cutoff_hz, confidence=c[:, None])
+        else:
+            xy, xyz = h2[:, s, :, :2], h3[:, s]
+        w = gaussian_filter1d(seen[:, s].astype(np.float64), sigma=max(EASE_S * fps, 0.5), mode="nearest")
+        w = np.clip(w * 1.25, 0.0, 1.0)  # a hand seen for a while counts fully
+        weight[:, s] = w
+        fingers[:, s] = np.clip(w[:, None, None] * raw + (1 - w[:, None, None]) * relaxed, lo, hi)
+        m = seen[:, s, None, None]
+        out2[:, s, :, :2] = np.where(m, xy, 0.0)
+        out2[:, s, :, 2] = h2[:, s, :, 2]
+        out3[:, s] = np.where(m, xyz, 0.0)
+    return HandSolve(fingers, weight, out2.astype(np.float32), out3.astype(np.float32))
+
+
+def resample_fingers(fingers: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
+    """(T', 2, 5, 3) flexion at ``fps_out`` from (T, 2, 5, 3) at ``fps_in`` (the joints' resampling)."""
+    from . import smoothing
+    T = fingers.shape[0]
+    out = smoothing.resample(np.asarray(fingers, dtype=np.float64).reshape(T, 10, 3), fps_in, fps_out)
+    return out.reshape(-1, 2, 5, 3)
+
+
+# --------------------------------------------------------------------------- the rig's fingers
+
+#: Unity Humanoid names of the 15 finger bones of one side (``Left`` / ``Right`` prefix),
+#: finger by finger, proximal first: ``LeftThumbProximal``, ``LeftThumbIntermediate``, ...
+def finger_bone_names(side: str) -> tuple:
+    return tuple(f"{side}{f}{p}" for f in FINGER_NAMES for p in PHALANX_NAMES)
+
+
+#: Rest layout of one hand in the hand's own frame, in units of the hand bone's length
+#: (wrist -> knuckles): ``u`` along the hand, ``v`` towards the thumb, ``n`` the back of the
+#: hand. Per finger: the base point (u, v, n), the direction (u, v, n) and the three
+#: phalanges' lengths.
+FINGER_LAYOUT = {
+    "Thumb": ((0.25, 0.30, -0.10), (0.70, 0.65, -0.30), (0.42, 0.33, 0.28)),
+    "Index": ((0.97, 0.28, 0.0), (1.0, 0.04, 0.0), (0.45, 0.27, 0.20)),
+    "Middle": ((1.0, 0.08, 0.0), (1.0, 0.0, 0.0), (0.50, 0.31, 0.21)),
+    "Ring": ((0.97, -0.12, 0.0), (1.0, -0.04, 0.0), (0.46, 0.30, 0.20)),
+    "Little": ((0.90, -0.30, 0.0), (1.0, -0.10, 0.0), (0.36, 0.22, 0.18)),
+}
+#: The thumb's back (nail side) in the hand's frame (the other fingers': ``n``).
+THUMB_BACK = (0.0, 0.7, 0.7)

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import PoseMoEError
 from ..options import LIFTERS, NETWORK_NAMES, ConvertOptions, check_lifter
 from ..model import weights as model_weights
-from . import detection, footlock, landmarks, lifting, smoothing, solving
+from . import detection, footlock, hands as hands_mod, landmarks, lifting, smoothing, solving
 from .skeleton import Animation
 from .video import open_video
 
@@ -79,6 +79,7 @@ class ClipResult:
     world3d: Optional[np.ndarray] = None   # (T, 17, 3) MediaPipe's world landmarks, gaps filled (the 2D's time base)
     foot_lock: Optional[footlock.FootLock] = None  # the foot-locking stage's result (None: off)
     feet2d: Optional[np.ndarray] = None    # (T, 2, 3, 3) ankles, heels, toe tips: pixels + visibility (the 2D's time base)
+    hands: Optional[hands_mod.HandSolve] = None  # the hands, smoothed, and the fingers' flexion (the 2D's time base); None: hands off
 
 
 def _check_range(start: int, end: Optional[int], frame_count: int, path: str) -> tuple[int, int]:
@@ -179,8 +180,9 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     t0 = time.perf_counter()
     with open_video(video_path) as reader:
         start, stop = _check_range(options.start, options.end, reader.frame_count, str(video_path))
+        extra = {"hands": True} if options.hands else {}  # a cache of detections may not know hands
         dets = detection.detect_video(reader, start=start, end=stop, progress=progress,
-                                      timings=timings)
+                                      timings=timings, **extra)
         timings["decode"] = reader.decode_seconds
     timings["decode+detect"] = time.perf_counter() - t0
     fps = float(dets.fps)
@@ -192,7 +194,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         kp[~det_ok] = 0.0
         world[~det_ok] = 0.0
         feet = {}
-        for key in ("feet2d", "feet3d"):
+        for key in ("feet2d", "feet3d", "hands2d", "hands3d"):
             arr = getattr(dets, key, None)
             if arr is not None:
                 arr = smoothing.resample_detections(arr, dets.times, grid, valid)[0]
@@ -235,6 +237,18 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         out_fps = float(options.fps_out)
     timings["smooth"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()  # fingers: relaxed where unseen, or everywhere (hands off / no hands in the detections)
+    hand_solve = None
+    if options.hands:
+        hand_solve = hands_mod.solve_hands(getattr(dets, "hands2d", None), getattr(dets, "hands3d", None),
+                                           fps, cutoff_hz=cutoff, frames=kp2d.shape[0])
+        fingers = hand_solve.fingers
+        if fingers.shape[0] != joints3d.shape[0]:
+            fingers = hands_mod.resample_fingers(fingers, fps, out_fps)
+    else:
+        fingers = None
+    timings["hands_solve"] = time.perf_counter() - t0
+
     t0 = time.perf_counter()
     placed = solving.place_joints(joints3d, root, out_fps)
     timings["solve"] = time.perf_counter() - t0
@@ -252,7 +266,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         src = np.clip(np.round(np.arange(joints3d.shape[0]) * fps / out_fps).astype(int), 0, len(feet3d) - 1)
         feet3d = feet3d[src]
     anim = solving.animation_from(placed, lock, out_fps, root_motion=options.root_motion,
-                                  feet3d=feet3d)
+                                  feet3d=feet3d, fingers=fingers)
     timings["solve"] += time.perf_counter() - t0
     for name, arr in (("joints3d", joints3d), ("root", root), ("rotations", anim.rotations)):
         if not np.all(np.isfinite(arr)):
@@ -262,4 +276,4 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
                       followed=dets.followed, undetected=int((~dets.detected).sum()), start=start,
                       expected_frames=stop - start if not variable_rate else kp2d.shape[0],
                       variable_rate=variable_rate, world3d=world3d.astype(np.float32),
-                      foot_lock=lock, feet2d=getattr(dets, "feet2d", None))
+                      foot_lock=lock, feet2d=getattr(dets, "feet2d", None), hands=hand_solve)

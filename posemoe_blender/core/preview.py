@@ -9,6 +9,8 @@ Each frame of the converted range shows, on the upright picture:
   principal point at the image centre) from the rig's armature-space points
   (``armature = camera_to_armature @ camera + armature_offset``). With root motion off the rig's
   pelvis is put back on the camera-space root estimate first;
+* the **detected hands** (MediaPipe Hands' 21 landmarks of each hand the conversion kept:
+  fingers and palm) in light green over the footage; the rig's own fingers are among its bones;
 * **planted feet** (foot locking's contacts): a red ring under the foot, labelled L / R;
 * a **side-view inset** (top right): the rig's 3D points seen from the character's right
   (armature Y -> inset x, Z up), following the pelvis, with the floor (Z = 0) and planted
@@ -32,6 +34,7 @@ import numpy as np
 from ..errors import PoseMoEError
 from ..fileio import atomic_output
 from ..joints import BONES
+from .hands import FINGERS
 from .skeleton import POINT_INDEX, RIG_HEAD_POINT, RIG_TAIL_POINT
 from .solving import default_focal_px, rig_points_world
 from .video import open_video
@@ -41,12 +44,17 @@ DETECTED = (80, 220, 80)
 SOLVED = (0, 150, 255)
 PLANTED = (40, 40, 230)
 INSET_BG = (32, 32, 32)
+HAND = (170, 255, 170)
+#: The detected hand's lines: each finger from the wrist, and the knuckles.
+HAND_LINES = tuple((c[i], c[i + 1]) for c in FINGERS for i in range(4)) + ((5, 9), (9, 13), (13, 17))
+#: Rig points drawn as dots (the body's; the fingers' points only as bones).
+BODY_POINTS = POINT_INDEX["LThumb1"]
 #: The inset's width as a fraction of the frame's shorter side.
 INSET_FRACTION = 0.32
 
 
 def solved_camera_points(result) -> np.ndarray:
-    """(T', 24, 3) the solved rig's points (:data:`~.skeleton.POINT_NAMES`) in the camera
+    """(T', 64, 3) the solved rig's points (:data:`~.skeleton.POINT_NAMES`) in the camera
     the solve assumed (metres, x right, y down, z forward), T' = the animation's frames.
 
     ``camera = camera_to_armature^-1 @ (armature - armature_offset)``: the rig where the solve
@@ -80,18 +88,28 @@ def _inside(p, w, h, margin=4 * 1024) -> bool:
 
 def draw_frame(bgr: np.ndarray, kp2d: Optional[np.ndarray], feet2d: Optional[np.ndarray],
                rig2d: Optional[np.ndarray], rig3d: Optional[np.ndarray],
-               planted: Optional[np.ndarray], thickness: int = 2) -> np.ndarray:
+               planted: Optional[np.ndarray], thickness: int = 2,
+               hands2d: Optional[np.ndarray] = None) -> np.ndarray:
     """Draw one frame in place and return it.
 
     Args:
         bgr: (H, W, 3) uint8 BGR image.
         kp2d: (17, 3) detected pixels + confidence, or None.
         feet2d: (2, 3, 3) detected ankle, heel, toe tip per side (pixels + visibility), or None.
-        rig2d: (24, 2) the solved rig's points reprojected (pixels), or None.
-        rig3d: (24, 3) the same points in armature space (metres, Z up) for the inset, or None.
+        rig2d: (64, 2) the solved rig's points reprojected (pixels), or None.
+        rig3d: (64, 3) the same points in armature space (metres, Z up) for the inset, or None.
         planted: (2,) bool, [left, right] foot planted, or None.
+        hands2d: (2, 21, 3) the detected hands ([left, right], pixels + confidence; 0: unseen),
+            or None.
     """
     h, w = bgr.shape[:2]
+    if hands2d is not None:
+        for hand in np.asarray(hands2d):
+            if hand[0, 2] <= 0:
+                continue
+            for a, b in HAND_LINES:
+                if _inside(hand[a], w, h) and _inside(hand[b], w, h):
+                    cv2.line(bgr, _pt(hand[a]), _pt(hand[b]), HAND, max(1, thickness - 1), cv2.LINE_AA)
     if kp2d is not None:
         for a, b in BONES:
             c = min(kp2d[a, 2], kp2d[b, 2])
@@ -120,7 +138,7 @@ def draw_frame(bgr: np.ndarray, kp2d: Optional[np.ndarray], feet2d: Optional[np.
         for hd, tl in zip(RIG_HEAD_POINT, RIG_TAIL_POINT):
             if _inside(rig2d[hd], w, h) and _inside(rig2d[tl], w, h):
                 cv2.line(bgr, _pt(rig2d[hd]), _pt(rig2d[tl]), SOLVED, thickness, cv2.LINE_AA)
-        for p in rig2d:
+        for p in rig2d[:BODY_POINTS]:
             if _inside(p, w, h):
                 cv2.circle(bgr, _pt(p), thickness + 1, SOLVED, -1, cv2.LINE_AA)
     if rig3d is not None:
@@ -163,7 +181,8 @@ def _legend(bgr: np.ndarray, scale: float = 1.0) -> None:
     """The colour key at the bottom left; ``scale``: text size (1 for a 480-pixel picture)."""
     y = bgr.shape[0] - int(12 * scale)
     thin = max(1, int(round(scale)))
-    for text, colour in (("detected 2D", DETECTED), ("solved rig", SOLVED), ("planted foot (L/R)", PLANTED)):
+    for text, colour in (("detected 2D", DETECTED), ("detected hands", HAND), ("solved rig", SOLVED),
+                         ("planted foot (L/R)", PLANTED)):
         cv2.putText(bgr, text, (int(10 * scale), y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0),
                     thin + 2, cv2.LINE_AA)
         cv2.putText(bgr, text, (int(10 * scale), y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour, thin,
@@ -196,6 +215,8 @@ def write_preview(video_path: str | os.PathLike, out_path: str | os.PathLike, re
     n_anim = cam.shape[0]
     ratio = float(result.fps) / float(result.source_fps) if result.source_fps else 1.0
     feet2d = getattr(result, "feet2d", None)
+    hands = getattr(result, "hands", None)
+    hands2d = None if hands is None else hands.hands2d
     written = 0
     with open_video(video_path) as reader, atomic_output(out_path, ".mp4") as tmp:
         writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(reader.fps), (W, H))
@@ -210,7 +231,8 @@ def write_preview(video_path: str | os.PathLike, out_path: str | os.PathLike, re
                 bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
                 draw_frame(bgr, result.keypoints2d[t], None if feet2d is None else feet2d[min(t, len(feet2d) - 1)],
                            rig2d[k], world[k], None if contacts is None else contacts[k],
-                           thickness=max(1, round(min(W, H) / 360)))
+                           thickness=max(1, round(min(W, H) / 360)),
+                           hands2d=None if hands2d is None else hands2d[min(t, len(hands2d) - 1)])
                 writer.write(bgr)
                 written += 1
                 if progress is not None:
@@ -226,7 +248,7 @@ def write_preview(video_path: str | os.PathLike, out_path: str | os.PathLike, re
 # --------------------------------------------------------------------------- contact sheet
 
 def _rig_panel(points: np.ndarray, planted: Optional[np.ndarray], size: int, view: str) -> np.ndarray:
-    """(size, size, 3) BGR: the rig's armature-space points (24, 3) drawn orthographically,
+    """(size, size, 3) BGR: the rig's armature-space points (64, 3) drawn orthographically,
     ``view`` "front" (X to the right as the camera at -Y sees it, Z up) or "side" (forward -Y
     to the right, Z up), centred on the pelvis horizontally, the floor (Z = 0) near the bottom."""
     panel = np.full((size, size, 3), INSET_BG, np.uint8)
@@ -269,6 +291,7 @@ def write_contact_sheet(video_path: str | os.PathLike, out_path: str | os.PathLi
     rig2d = project(cam, default_focal_px(W, H), W / 2.0, H / 2.0)
     ratio = float(result.fps) / float(result.source_fps) if result.source_fps else 1.0
     feet2d = getattr(result, "feet2d", None)
+    hands = getattr(result, "hands", None)
     wanted = {result.start + t for t in picks}
     rows = {}
     with open_video(video_path) as reader:
@@ -280,7 +303,8 @@ def write_contact_sheet(video_path: str | os.PathLike, out_path: str | os.PathLi
             planted = None if anim.contacts is None else anim.contacts[k]
             bgr = draw_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), result.keypoints2d[t],
                              None if feet2d is None else feet2d[min(t, len(feet2d) - 1)], rig2d[k], None,
-                             planted, thickness=max(1, round(min(W, H) / 360)))
+                             planted, thickness=max(1, round(min(W, H) / 360)),
+                             hands2d=None if hands is None else hands.hands2d[min(t, len(hands.hands2d) - 1)])
             foot = cv2.resize(bgr, (max(1, round(W * row_height / H)), row_height), interpolation=cv2.INTER_AREA)
             cv2.putText(foot, f"frame {index}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
                         cv2.LINE_AA)

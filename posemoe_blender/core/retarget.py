@@ -50,12 +50,13 @@ import numpy as np
 from ..errors import PoseMoEError
 from .retarget_presets import BoneMapping
 from .skeleton import (
-    BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, RIG_BONE_NAMES, RIG_HEAD_POINT, RIG_TAIL_POINT,
+    BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, FINGER_BONE_NAMES, RIG_BONE_NAMES, RIG_HEAD_POINT, RIG_TAIL_POINT,
     Animation)
 
 _EPS = 1e-9
 #: Our bones whose rest direction is aligned with the target's (``match_rest``): all but the pelvis.
 REST_ALIGNED = frozenset(n for n in RIG_BONE_NAMES if n != "Hips")
+FINGER_BONES = frozenset(FINGER_BONE_NAMES)
 
 
 def _bone_points(bone_names) -> tuple[tuple, tuple]:
@@ -266,14 +267,15 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
     """Compute local rotations (and root location) for ``target`` following ``anim``.
 
     Only bones named in ``mapping.bones`` that exist on ``target`` are returned (keyed);
-    names the rig lacks are listed in ``missing``. Raises :class:`PoseMoEError` when the rig
+    names the rig lacks are listed in ``missing``, except finger bones (optional: a rig
+    without fingers, or with fewer, is keyed on the ones it has). Raises :class:`PoseMoEError` when the rig
     has none of the mapped bones. See the module docstring for the math.
     """
     ours = {n: i for i, n in enumerate(anim.bone_names)}
     tidx = target.index()
     pairs = [(o, t) for o, t in mapping.bones.items() if o in ours]
     present = [(o, t) for o, t in pairs if t in tidx]
-    missing = [t for o, t in pairs if t not in tidx]
+    missing = [t for o, t in pairs if t not in tidx and o not in FINGER_BONES]
     if not present:
         raise PoseMoEError(f"the armature has none of the bones of the {mapping.name!r} mapping "
                            f"(e.g. {', '.join(t for _, t in pairs[:4])})")

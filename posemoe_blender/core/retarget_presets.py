@@ -41,7 +41,7 @@ from typing import Iterable, Optional
 
 from ..errors import PoseMoEError
 from ..fileio import atomic_output
-from .skeleton import LEGACY_BONE_NAMES, RIG_BONE_NAMES
+from .skeleton import FINGER_BONE_NAMES, LEGACY_BONE_NAMES, RIG_BONE_NAMES
 
 #: Where the shipped bone maps live (walked by :func:`find_bone_maps`).
 BONE_MAP_DIR = Path(__file__).resolve().parents[1] / "data" / "bone_maps"
@@ -120,13 +120,16 @@ def resolve_mapping(name_or_path: str) -> BoneMapping:
 
 
 def detect_mapping(bone_names: Iterable[str]) -> Optional[BoneMapping]:
-    """The shipped map that finds the most of its bones among ``bone_names`` (at least half
-    of them), or None. Ties go to the map listed first."""
+    """The shipped map that finds the most of its body bones among ``bone_names`` (at least
+    half of them; the finger bones are optional: they only break ties), or None. Remaining
+    ties go to the map listed first."""
     names = set(bone_names)
-    best, best_hits = None, 0
+    best, best_hits = None, (0, 0)
     for mapping in PRESETS.values():
-        hits = sum(t in names for t in mapping.bones.values())
-        if hits * 2 >= len(mapping.bones) and hits > best_hits:
+        body = [t for o, t in mapping.bones.items() if o not in FINGER_BONE_NAMES]
+        hits = (sum(t in names for t in body),
+                sum(t in names for o, t in mapping.bones.items() if o in FINGER_BONE_NAMES))
+        if hits[0] * 2 >= len(body) and hits > best_hits:
             best, best_hits = mapping, hits
     return best
 

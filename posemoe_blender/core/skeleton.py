@@ -3,15 +3,17 @@
 Coordinates here are Blender's: metres, Z up, the character facing -Y in its rest pose
 (so Blender's Front view looks at its face).
 
-**The rig** (:data:`RIG_BONE_NAMES`, 23 bones) carries every bone of Unity's Humanoid avatar
-(required: Hips, Spine, Head, Left/Right UpperArm, LowerArm, Hand, UpperLeg, LowerLeg, Foot;
-optional: Chest, Neck, Left/Right Shoulder, Toes) under Unity's own ``HumanBodyBones`` names,
+**The rig** (:data:`RIG_BONE_NAMES`, 53 bones: 23 body bones, then 15 finger bones per hand)
+carries every bone of Unity's Humanoid avatar (required: Hips, Spine, Head, Left/Right
+UpperArm, LowerArm, Hand, UpperLeg, LowerLeg, Foot; optional: Chest, Neck, Left/Right
+Shoulder, Toes and the fingers, :data:`FINGER_BONE_NAMES`) under Unity's own ``HumanBodyBones`` names,
 which Unity's avatar auto-mapping and Unreal's retargeter recognise, plus ``LeftHipJoint`` /
 ``RightHipJoint`` (pelvis -> hip joint; the upper legs hang from them, an in-between bone that
 Humanoid leaves unmapped). Bone ``RIG_BONE_NAMES[i]`` runs from rig point
 ``RIG_HEAD_POINT[i]`` to ``RIG_TAIL_POINT[i]``; the rig points (:data:`POINT_NAMES`, 24) are
 the 17 joints of :mod:`posemoe_blender.joints` followed by ``Chest`` (half way between the
-Spine and Thorax joints), the hands' ends, the balls of the feet and the toe tips.
+Spine and Thorax joints), the hands' ends, the balls of the feet, the toe tips and four points
+per finger (``LIndex1`` its base .. ``LIndex4`` its tip).
 
 **The joint bones** (:data:`BONE_NAMES`, 16) are the rig bones that span the 17 joints, one
 per non-root joint: ``BONE_NAMES[i]`` runs from joint ``BONE_HEAD_JOINT[i]`` to joint
@@ -30,6 +32,7 @@ from typing import Optional
 import numpy as np
 
 from ..joints import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PARENTS
+from .hands import FINGER_NAMES, PHALANX_NAMES
 
 #: Bone name for the bone that ends at each joint (index = joint index; Pelvis has none).
 _BONE_FOR_JOINT = {
@@ -71,7 +74,8 @@ BONE_PARENTS = tuple(_parent_bone(j) for j in BONE_TAIL_JOINT)
 # --------------------------------------------------------------------------- the rig
 
 #: Rig points: the 17 joints, then the points only the rig has.
-EXTRA_POINT_NAMES = ("Chest", "LHandEnd", "RHandEnd", "LBall", "RBall", "LToeEnd", "RToeEnd")
+EXTRA_POINT_NAMES = ("Chest", "LHandEnd", "RHandEnd", "LBall", "RBall", "LToeEnd", "RToeEnd") + tuple(
+    f"{s}{finger}{k}" for s in "LR" for finger in FINGER_NAMES for k in range(1, 5))
 POINT_NAMES = tuple(JOINT_NAMES) + EXTRA_POINT_NAMES
 NUM_POINTS = len(POINT_NAMES)
 POINT_INDEX = {name: i for i, name in enumerate(POINT_NAMES)}
@@ -101,7 +105,10 @@ _RIG = (
     ("LeftLowerLeg", "LKnee", "LAnkle", "LeftUpperLeg"),
     ("LeftFoot", "LAnkle", "LBall", "LeftLowerLeg"),
     ("LeftToes", "LBall", "LToeEnd", "LeftFoot"),
-)
+) + tuple(  # the fingers: points <s><Finger>1 (base) .. 4 (tip), three bones each
+    (f"{side}{finger}{PHALANX_NAMES[k]}", f"{side[0]}{finger}{k + 1}", f"{side[0]}{finger}{k + 2}",
+     f"{side}Hand" if k == 0 else f"{side}{finger}{PHALANX_NAMES[k - 1]}")
+    for side in ("Left", "Right") for finger in FINGER_NAMES for k in range(3))
 RIG_BONE_NAMES = tuple(r[0] for r in _RIG)
 RIG_HEAD_POINT = tuple(POINT_INDEX[r[1]] for r in _RIG)
 RIG_TAIL_POINT = tuple(POINT_INDEX[r[2]] for r in _RIG)
@@ -115,13 +122,19 @@ HUMANOID_REQUIRED = (
     "Hips", "Spine", "Head", "LeftUpperArm", "LeftLowerArm", "LeftHand", "RightUpperArm",
     "RightLowerArm", "RightHand", "LeftUpperLeg", "LeftLowerLeg", "LeftFoot", "RightUpperLeg",
     "RightLowerLeg", "RightFoot")
+#: The 30 finger bones (Unity's names: ``LeftThumbProximal``, ``LeftThumbIntermediate``,
+#: ``LeftThumbDistal``, ``LeftIndexProximal``, ... ``RightLittleDistal``), keyed from
+#: :func:`~.hands.solve_hands`' flexion.
+FINGER_BONE_NAMES = tuple(f"{side}{finger}{p}" for side in ("Left", "Right")
+                          for finger in FINGER_NAMES for p in PHALANX_NAMES)
 HUMANOID_BONES = HUMANOID_REQUIRED + (
-    "Chest", "Neck", "LeftShoulder", "RightShoulder", "LeftToes", "RightToes")
+    "Chest", "Neck", "LeftShoulder", "RightShoulder", "LeftToes", "RightToes") + FINGER_BONE_NAMES
 
 #: Each joint on the rig: (rig bone index, 0 = its head / 1 = its tail).
 JOINT_ON_RIG = tuple(
     (0, 0) if j == 0 else (RIG_TAIL_POINT.index(j), 1) for j in range(NUM_JOINTS))
 assert set(HUMANOID_BONES) <= set(RIG_BONE_NAMES)
+assert RIG_BONE_NAMES[-len(FINGER_BONE_NAMES):] == FINGER_BONE_NAMES
 assert all(RIG_BONE_PARENTS[i] < i for i in range(NUM_RIG_BONES))
 assert JOINT_INDEX["Thorax"] == RIG_TAIL_POINT[RIG_BONE_INDEX["Chest"]]
 

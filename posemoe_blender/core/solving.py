@@ -38,8 +38,9 @@ from ..errors import PoseMoEError
 from ..joints import JOINT_INDEX as J, NUM_JOINTS, PARENTS
 from ..model.camera import fit_root
 from . import feet as feet_mod
+from . import hands as hands_mod
 from .skeleton import (
-    BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, JOINT_ON_RIG, NUM_BONES, NUM_POINTS,
+    BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, FINGER_BONE_NAMES, JOINT_ON_RIG, NUM_BONES, NUM_POINTS,
     NUM_RIG_BONES, POINT_INDEX, RIG_BONE_NAMES, RIG_BONE_PARENTS, RIG_HEAD_POINT, RIG_TAIL_POINT,
     Animation)
 
@@ -75,6 +76,12 @@ _LEFT_DIR_BONES = {"LeftShoulder", "LeftUpperArm", "LeftLowerArm", "LeftHand", "
 _RIGHT_DIR_BONES = {"RightShoulder", "RightUpperArm", "RightLowerArm", "RightHand", "RightHipJoint"}
 _BONE_INDEX = {name: i for i, name in enumerate(BONE_NAMES)}
 _EPS = 1e-9
+#: Finger bone name -> (side 0 left / 1 right, finger 0 thumb .. 4 little, phalanx 0..2).
+_FINGER_BONES = {f"{side}{finger}{p}": (s, f, k)
+                 for s, side in enumerate(("Left", "Right"))
+                 for f, finger in enumerate(hands_mod.FINGER_NAMES)
+                 for k, p in enumerate(hands_mod.PHALANX_NAMES)}
+assert set(_FINGER_BONES) == set(FINGER_BONE_NAMES)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -296,10 +303,39 @@ def _rest_pose(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 def _bone_matrix(y: np.ndarray, name: str) -> np.ndarray:
     """(3, 3) rest orientation (columns X, Y, Z) of a bone along unit ``y``: Z up for the
-    arms, hands, feet and toes, forward (-Y) for the others, made perpendicular to Y."""
-    hint = _Z if (name in _ARM_BONES or name in _FOOT_BONES) else -_Y
+    arms, hands, feet, toes and fingers (the back of the hand: a finger flexes about its X
+    axis, towards -Z), the thumb's nail side for the thumb, forward (-Y) for the others, made
+    perpendicular to Y."""
+    if name in _FINGER_BONES and _FINGER_BONES[name][1] == 0:
+        hint = _hand_frame(_FINGER_BONES[name][0]) @ np.asarray(hands_mod.THUMB_BACK)
+    else:
+        hint = _Z if (name in _ARM_BONES or name in _FOOT_BONES or name in _FINGER_BONES) else -_Y
     z = _unit(hint - (hint @ y) * y)
     return np.stack([np.cross(y, z), y, z], axis=1)
+
+
+def _hand_frame(side: int) -> np.ndarray:
+    """(3, 3) columns ``u`` (along the hand), ``v`` (towards the thumb), ``n`` (back of the
+    hand) of a rest (T-pose, palm down) hand: left (0) along +X, right (1) along -X; the
+    thumbs point forward (-Y)."""
+    u = _X if side == 0 else -_X
+    return np.stack([u, -_Y, _Z], axis=1)
+
+
+def _finger_rest_points(wrist: np.ndarray, hand_length: float, side: int) -> dict:
+    """Rest points ``{point name: (3,)}`` of one hand's fingers (:data:`~.hands.FINGER_LAYOUT`
+    scaled by the hand bone's ``hand_length``)."""
+    F = _hand_frame(side)
+    out = {}
+    for finger, (base, direction, lengths) in hands_mod.FINGER_LAYOUT.items():
+        p = wrist + hand_length * (F @ np.asarray(base))
+        d = _unit(F @ np.asarray(direction))
+        name = "LR"[side] + finger
+        out[name + "1"] = p
+        for k, length in enumerate(lengths):
+            p = p + hand_length * length * d
+            out[f"{name}{k + 2}"] = p
+    return out
 
 
 def _leg_length(lengths: np.ndarray) -> float:
@@ -324,6 +360,9 @@ def _rig_rest_pose(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
         off = feet_mod.foot_offsets(_leg_length(lengths))
         pts[POINT_INDEX[s + "Ball"]] = joints[J[s + "Ankle"]] + off["ball"]
         pts[POINT_INDEX[s + "ToeEnd"]] = joints[J[s + "Ankle"]] + off["toe"]
+        for name, p in _finger_rest_points(joints[J[s + "Wrist"]], HAND_FRACTION * L[side + "LowerArm"],
+                                           0 if s == "L" else 1).items():
+            pts[POINT_INDEX[name]] = p
     heads = pts[list(RIG_HEAD_POINT)]
     tails = pts[list(RIG_TAIL_POINT)]
     mats = np.stack([_bone_matrix(_unit(t - h), n) for n, h, t in zip(RIG_BONE_NAMES, heads, tails)])
@@ -488,6 +527,9 @@ def rig_points(P: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         Q[:, POINT_INDEX[s + "HandEnd"]] = P[:, J[s + "Wrist"]] + HAND_FRACTION * L[side + "LowerArm"] * fore
         for extra in ("Ball", "ToeEnd"):
             Q[:, POINT_INDEX[s + extra]] = P[:, J[s + "Ankle"]]
+        for finger in hands_mod.FINGER_NAMES:  # from the fingers' rotations, see solve_pose
+            for k in range(1, 5):
+                Q[:, POINT_INDEX[f"{s}{finger}{k}"]] = Q[:, POINT_INDEX[s + "HandEnd"]]
     return Q
 
 
@@ -499,17 +541,25 @@ def _rot_x(angle: np.ndarray) -> np.ndarray:
     return out
 
 
-def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None) -> Animation:
+def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None,
+               fingers: np.ndarray | None = None) -> Animation:
     """Bone rotations and the root bone's location of the generated rig for joints ``P``
     (T, 17, 3) in armature space with constant bone ``lengths`` (16,) (step 5 of the module
     docstring); ``feet``: a :class:`~.feet.FootPose` (None: :func:`~.feet.solve_feet` without
-    landmarks or contacts, i.e. flat feet turned with the pelvis). ``info`` is left for the
-    caller."""
+    landmarks or contacts, i.e. flat feet turned with the pelvis); ``fingers``: (T, 2, 5, 3)
+    flexion in radians ([left, right], thumb .. little, proximal .. distal, see
+    :func:`~.hands.solve_hands`; None: a relaxed hand), each finger bone turned by it about its
+    X axis towards the palm. ``info`` is left for the caller."""
     T = P.shape[0]
     rest_pts, heads, tails, M = _rig_rest_pose(lengths)
     if feet is None:
         feet = feet_mod.solve_feet(P, fps, _leg_length(lengths))
     Q = rig_points(P, lengths)
+    if fingers is None:
+        fingers = hands_mod.relaxed_flexion((T, 2))
+    fingers = np.asarray(fingers, dtype=np.float64)
+    if fingers.shape != (T, 2, 5, 3):
+        raise PoseMoEError(f"fingers must be ({T}, 2, 5, 3), got {fingers.shape}")
     foot_side = {"LeftFoot": 0, "RightFoot": 1}
     toe_side = {"LeftToes": 0, "RightToes": 1}
 
@@ -523,6 +573,10 @@ def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None) -> Ani
             continue
         p = RIG_BONE_PARENTS[b]
         Gp = np.broadcast_to(np.eye(3), (T, 3, 3)) if p < 0 else G[:, p]
+        if name in _FINGER_BONES:  # local rotation: flexion about the bone's X (towards -Z, the palm)
+            side, f, k = _FINGER_BONES[name]
+            G[:, b] = Gp @ M[b] @ _rot_x(-fingers[:, side, f, k]) @ M[b].T
+            continue
         d = _unit(Q[:, RIG_TAIL_POINT[b]] - Q[:, RIG_HEAD_POINT[b]])
         zero_rot_dir = Gp @ M[b][:, 1]
         F = _min_rotation(zero_rot_dir, d) @ Gp @ M[b]  # swing-only frame, Y = d
@@ -559,7 +613,8 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
                     max_tilt_deg: float = MAX_TILT_DEG,
                     stature_range: tuple[float, float] | None = STATURE_RANGE,
                     foot_lock: bool = False, keypoints2d: np.ndarray | None = None,
-                    lock=None, feet3d: np.ndarray | None = None) -> Animation:
+                    lock=None, feet3d: np.ndarray | None = None,
+                    fingers: np.ndarray | None = None) -> Animation:
     """Solve the generated rig's animation from 3D joints: :func:`place_joints`, foot locking
     (:func:`~.footlock.lock_feet`, when ``foot_lock``; or a ready ``lock`` of the placed
     joints, as :func:`~.pipeline.process_clip` passes it), :func:`root_trajectory` and
@@ -584,6 +639,8 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         feet3d: optional (T, 2, 3, 4) BlazePose's ankle, heel and toe-tip world landmarks per
             side (camera oriented, metres) + visibility: the feet's rotations (:mod:`.feet`);
             None: flat feet turned with the pelvis.
+        fingers: optional (T, 2, 5, 3) finger flexion in radians (:func:`~.hands.solve_hands`);
+            None: relaxed hands.
 
     Returns:
         An :class:`Animation`; see the module docstring for the axes. Twist of each bone:
@@ -608,21 +665,21 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
     if lock is None and foot_lock:
         from .footlock import lock_feet
         lock = lock_feet(placed.joints, fps, keypoints2d=keypoints2d)
-    return animation_from(placed, lock, fps, root_motion, feet3d=feet3d)
+    return animation_from(placed, lock, fps, root_motion, feet3d=feet3d, fingers=fingers)
 
 
 def animation_from(placed: PlacedJoints, lock, fps: float, root_motion: bool = True,
-                   feet3d: np.ndarray | None = None) -> Animation:
+                   feet3d: np.ndarray | None = None, fingers: np.ndarray | None = None) -> Animation:
     """The :class:`Animation` of placed (and possibly foot-locked) joints: the root
     trajectory, the feet (:func:`~.feet.solve_feet` with ``feet3d`` (T, 2, 3, 4), BlazePose's
     ankle/heel/toe-tip world landmarks, or None, and the lock's contacts), the rotations and
-    the report (see :func:`solve_animation`)."""
+    the report (see :func:`solve_animation`); ``fingers``: see :func:`solve_pose`."""
     P, traj = root_trajectory(placed, lock, root_motion)
     contacts = None if lock is None else np.asarray(lock.contacts, bool)
     feet = feet_mod.solve_feet(P, fps, _leg_length(placed.lengths),
                                camera_to_armature=traj.camera_to_armature, feet3d=feet3d,
                                contacts=contacts)
-    anim = solve_pose(P, placed.lengths, fps, feet)
+    anim = solve_pose(P, placed.lengths, fps, feet, fingers)
     anim.contacts = contacts
     anim.root_shift = traj.shift
     anim.info = {
@@ -723,12 +780,13 @@ def forward_kinematics(anim: Animation) -> np.ndarray:
 
 
 def rig_points_world(anim: Animation) -> np.ndarray:
-    """(T, 24, 3) every rig point (:data:`~.skeleton.POINT_NAMES`: the joints, the Chest
-    point, the hands' ends, the balls of the feet and the toe tips) of a generated-rig
-    animation, armature space."""
+    """(T, 64, 3) every rig point (:data:`~.skeleton.POINT_NAMES`: the joints, the Chest
+    point, the hands' ends, the balls of the feet, the toe tips and the fingers' points) of a
+    generated-rig animation, armature space."""
     heads, tails = bone_ends(anim)
     out = np.zeros((heads.shape[0], NUM_POINTS, 3))
-    out[:, 0] = heads[:, 0]
+    for b, p in enumerate(RIG_HEAD_POINT):  # the fingers' bases are heads only
+        out[:, p] = heads[:, b]
     for b, p in enumerate(RIG_TAIL_POINT):
         out[:, p] = tails[:, b]
     return out

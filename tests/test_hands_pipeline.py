@@ -1,0 +1,183 @@
+"""Hands in the conversion (issue #15): smoothing and easing of the fingers, the pipeline with
+and without hands (cached detections have none), ``--save-joints``' hands arrays, ``--no-hands``
+and the finger bones of the generated rig."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posemoe_blender.core import hands
+from posemoe_blender.core.skeleton import FINGER_BONE_NAMES, RIG_BONE_NAMES
+from posemoe_blender.joints import JOINT_INDEX as J
+from test_hands import _hand  # a synthetic right hand with known flexion
+
+REPO = Path(__file__).resolve().parents[1]
+FIST = np.tile([80.0, 95.0, 60.0], (5, 1))
+
+
+def _tracks(T: int, seen: slice, pose_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 2, 21, 3) hands2d/hands3d: both hands in ``pose_deg`` over the frames ``seen``."""
+    right = _hand(pose_deg)
+    h3 = np.zeros((T, 2, 21, 3))
+    h2 = np.zeros((T, 2, 21, 3))
+    h3[seen, 1] = right
+    h3[seen, 0] = right * [-1.0, 1.0, 1.0]
+    h2[seen, :, :, :2] = 500 + 1000 * h3[seen, :, :, :2]
+    h2[seen, :, :, 2] = 0.95
+    return h2, h3
+
+
+def test_solve_hands_eases_in_and_out_without_snapping():
+    fps, T = 30.0, 90
+    h2, h3 = _tracks(T, slice(30, 60), FIST)
+    out = hands.solve_hands(h2, h3, fps, cutoff_hz=6.0)
+    deg = np.degrees(out.fingers)
+    relaxed = np.degrees(hands.relaxed_flexion())
+    np.testing.assert_allclose(deg[:10], np.broadcast_to(relaxed, (10, 2, 5, 3)), atol=0.5)
+    np.testing.assert_allclose(deg[-10:], np.broadcast_to(relaxed, (10, 2, 5, 3)), atol=0.5)
+    mid = deg[45]
+    assert np.all(np.abs(mid[:, 1:, 1] - 95.0) < 5.0), mid  # the fist, both hands
+    # no snapping: at most ~12 degrees a frame at 30 fps while easing over ~0.3 s
+    assert np.abs(np.diff(deg, axis=0)).max() < 15.0
+    assert out.weight[45].min() > 0.99 and out.weight[:10].max() < 0.01
+    # the detections come back smoothed where seen, zero (confidence included) where not
+    assert np.all(out.hands2d[:30] == 0) and np.all(out.hands3d[60:] == 0)
+    assert np.all(out.hands2d[30:60, :, :, 2] > 0.9)
+    np.testing.assert_allclose(out.hands3d[45, 1], h3[45, 1], atol=2e-3)
+
+
+def test_no_hands_is_a_relaxed_hand():
+    out = hands.solve_hands(None, None, 30.0, frames=7)
+    assert out.fingers.shape == (7, 2, 5, 3) and out.hands2d.shape == (7, 2, 21, 3)
+    np.testing.assert_allclose(out.fingers, np.broadcast_to(hands.relaxed_flexion(), (7, 2, 5, 3)))
+    assert np.all(out.weight == 0)
+
+
+def test_finger_bones_named_and_fist_vs_open_rotations():
+    from posemoe_blender.core.solving import solve_pose, _rest_pose
+    from posemoe_blender.core.skeleton import NUM_BONES
+    assert len(FINGER_BONE_NAMES) == 30 and FINGER_BONE_NAMES[:4] == (
+        "LeftThumbProximal", "LeftThumbIntermediate", "LeftThumbDistal", "LeftIndexProximal")
+    assert set(FINGER_BONE_NAMES) <= set(RIG_BONE_NAMES) and "RightLittleDistal" in RIG_BONE_NAMES
+    lengths = np.full(NUM_BONES, 0.3)
+    P = np.repeat(_rest_pose(lengths)[0][None], 2, axis=0)
+    fingers = np.zeros((2, 2, 5, 3))
+    fingers[1] = np.radians(FIST)
+    anim = solve_pose(P, lengths, 30.0, fingers=np.clip(fingers, *[np.radians(np.array(
+        [hands.FLEX_LIMITS_DEG["Thumb"]] + [hands.FLEX_LIMITS_DEG["other"]] * 4))[..., i] for i in (0, 1)]))
+    b = [RIG_BONE_NAMES.index(n) for n in FINGER_BONE_NAMES]
+    angle = 2 * np.degrees(np.arccos(np.clip(np.abs(anim.rotations[:, b, 0]), 0, 1)))  # (2, 30)
+    assert angle[0].max() < 1e-6  # open: straight, as at rest
+    assert angle[1].min() > 50.0  # fist: every finger bone turned
+    # the fist curls towards the palm (down, -Z, in the T-pose) on both hands
+    from posemoe_blender.core.solving import rig_points_world
+    pts = rig_points_world(anim)
+    from posemoe_blender.core.skeleton import POINT_INDEX
+    for s in "LR":
+        tip, base = POINT_INDEX[s + "Index4"], POINT_INDEX[s + "Index1"]
+        assert pts[0, tip, 2] == pytest.approx(pts[0, base, 2], abs=1e-6)
+        assert pts[1, tip, 2] < pts[1, base, 2] - 0.02
+
+
+def _strip_hands(detect_video):
+    def plain(reader, start=0, end=None, *args, **kwargs):  # a detector that knows nothing of hands
+        kwargs.pop("hands", None)
+        return dataclasses.replace(detect_video(reader, start, end, *args, **kwargs), hands2d=None, hands3d=None)
+    return plain
+
+
+def test_pipeline_without_hand_detections_keeps_working(sample_clip, monkeypatch):
+    """Detections without hands (e.g. the evaluation's cache): relaxed fingers, no error."""
+    from posemoe_blender.core import detection
+    from posemoe_blender.core.pipeline import process_clip
+    from posemoe_blender.options import ConvertOptions
+    monkeypatch.setattr(detection, "detect_video", _strip_hands(detection.detect_video))
+    res = process_clip(str(sample_clip), ConvertOptions(end=12, device="cpu", lifter="mediapipe"))
+    b = [RIG_BONE_NAMES.index(n) for n in FINGER_BONE_NAMES]
+    assert res.hands is not None and not res.hands.hands2d.any()
+    relaxed = process_clip(str(sample_clip), ConvertOptions(end=12, device="cpu", lifter="mediapipe", hands=False))
+    assert relaxed.hands is None
+    np.testing.assert_allclose(res.animation.rotations[:, b], relaxed.animation.rotations[:, b], atol=1e-9)
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "posemoe_blender", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_save_joints_hands_and_no_hands(real_video, tmp_path):
+    """A few frames of real footage: hands2d/hands3d in the joints file; --no-hands: zeros."""
+    on, off = tmp_path / "on.npz", tmp_path / "off.npz"
+    r = _cli("convert", str(real_video), "--end", "15", "--lifter", "mediapipe", "--save-joints", str(on), "-q")
+    assert r.returncode == 0, r.stderr
+    r = _cli("convert", str(real_video), "--end", "15", "--lifter", "mediapipe", "--save-joints", str(off),
+             "--no-hands", "-q")
+    assert r.returncode == 0, r.stderr
+    d, z = np.load(on), np.load(off)
+    for key in ("hands2d", "hands3d"):
+        assert d[key].shape == (15, 2, 21, 3) and d[key].dtype == np.float32
+        assert not z[key].any()
+    seen = d["hands2d"][..., 0, 2] > 0
+    assert seen.mean() > 0.3, seen.mean(0)
+    np.testing.assert_allclose(d["hands3d"][seen][:, 0], 0.0, atol=1e-4)  # wrist-relative
+    assert np.all(d["hands2d"][~seen] == 0)
+    for s, side in enumerate("LR"):  # at this person's wrist
+        k = d["keypoints2d"][seen[:, s]]
+        dist = np.linalg.norm(d["hands2d"][seen[:, s], s, 0, :2] - k[:, J[side + "Wrist"], :2], axis=-1)
+        fore = np.linalg.norm(k[:, J[side + "Wrist"], :2] - k[:, J[side + "Elbow"], :2], axis=-1)
+        assert np.all(dist <= 1.2 * fore), (side, dist, fore)
+    # a bad flag is one line, no traceback
+    r = _cli("convert", str(real_video), "--no-hands=1", "--save-joints", str(tmp_path / "x.npz"))
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+
+
+def test_fbx_round_trip_has_the_finger_bones_and_the_fist(tmp_path):
+    """The generated rig exported to FBX and read back by Blender's importer: 15 finger bones
+    per hand, and frames keyed open vs fist differ clearly at every finger joint."""
+    bpy = pytest.importorskip("bpy")
+    from posemoe_blender.blender import scene
+    from posemoe_blender.core.skeleton import NUM_BONES
+    from posemoe_blender.core.solving import _rest_pose, solve_animation
+    lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
+                        0.13, 0.45, 0.45])
+    assert len(lengths) == NUM_BONES
+    rest = _rest_pose(lengths)[0]                          # Blender axes, Z up
+    cam = np.stack([rest[:, 0], -rest[:, 2], rest[:, 1]], axis=-1)  # camera axes: x right, y down, z forward
+    joints3d = np.repeat((cam - cam[0])[None], 4, axis=0)
+    fingers = np.zeros((4, 2, 5, 3))
+    fingers[2:] = np.radians(np.minimum(FIST, [[55, 65, 80]] + [[85, 100, 85]] * 4))
+    anim = solve_animation(joints3d, None, 30.0, fingers=fingers)
+    fbx = tmp_path / "fist.fbx"
+    scene.write_outputs(anim, "fist", fbx_path=fbx)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.fbx(filepath=str(fbx), anim_offset=0.0)
+    obj = next(o for o in bpy.context.scene.objects if o.type == 'ARMATURE')
+    names = {b.name for b in obj.data.bones}
+    assert set(FINGER_BONE_NAMES) <= names, sorted(set(FINGER_BONE_NAMES) - names)
+    first, last = (int(round(f)) for f in obj.animation_data.action.frame_range)
+
+    def local(frame):
+        bpy.context.scene.frame_set(frame)
+        out = {}
+        for n in FINGER_BONE_NAMES:
+            pb = obj.pose.bones[n]
+            m = pb.parent.matrix.inverted() @ pb.matrix
+            out[n] = np.array(m.to_3x3())
+        return out
+
+    open_, fist = local(first), local(last)
+    for n in FINGER_BONE_NAMES:
+        cos = (np.trace(open_[n].T @ fist[n]) - 1) / 2
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))) > 40.0, n
+    # the fist's fingertips come back towards the wrist
+    bpy.context.scene.frame_set(first)
+    tip_open = (obj.pose.bones["LeftIndexDistal"].tail - obj.pose.bones["LeftHand"].head).length
+    bpy.context.scene.frame_set(last)
+    tip_fist = (obj.pose.bones["LeftIndexDistal"].tail - obj.pose.bones["LeftHand"].head).length
+    assert tip_fist < 0.75 * tip_open, (tip_open, tip_fist)
