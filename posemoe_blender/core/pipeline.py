@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import PoseMoEError
 from ..options import LIFTERS, NETWORK_NAMES, ConvertOptions, check_lifter
 from ..model import weights as model_weights
-from . import detection, footlock, hands as hands_mod, landmarks, lifting, smoothing, solving
+from . import detection, footlock, hands as hands_mod, landmarks, lifting, sides, smoothing, solving
 from .skeleton import Animation
 from .video import open_video
 
@@ -185,6 +185,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
                                       timings=timings, **extra)
         timings["decode"] = reader.decode_seconds
     timings["decode+detect"] = time.perf_counter() - t0
+    dets, _ = sides.unflip_detections(dets)  # the detector's left/right flips undone (core/sides.py)
     fps = float(dets.fps)
     grid = smoothing.regular_grid(dets.times, fps) if dets.times is not None else None
     if grid is not None:  # variable frame rate: sample the detections at regular times
