@@ -417,8 +417,9 @@ def detect_video(reader, start: int = 0, end: int | None = None,
     :class:`PoseDetector` is used unless one is given. ``timings``, when given, receives
     ``"detect_setup"`` (starting BlazePose), ``"detect"`` (seconds in BlazePose) and ``"decode_wait"`` (seconds waiting for decoded
     frames). ``hands``: also find the followed person's hands in each frame where the person
-    was found (:class:`~.hands.HandTracker`, crops at the wrists; ``timings["hands"]`` and
-    ``"hands_setup"``). Raises :class:`PoseMoEError` when no frame could be read or nobody is
+    was found (:class:`~.hands.HandTracker`, crops at the wrists, every
+    :func:`~.hands.hand_stride`-th frame, the frames between interpolated; ``timings["hands"]``
+    and ``"hands_setup"``). Raises :class:`PoseMoEError` when no frame could be read or nobody is
     detected in any frame.
     """
     stop = reader.frame_count if end is None else min(int(end), reader.frame_count)
@@ -435,7 +436,9 @@ def detect_video(reader, start: int = 0, end: int | None = None,
     tracker = None
     hands2d, hands3d = [], []
     if hands:
-        from .hands import NUM_HAND_LANDMARKS, HandTracker
+        from .hands import NUM_HAND_LANDMARKS, HandTracker, fill_skipped, hand_stride
+        stride = hand_stride(reader.fps)
+        looked = []
         t_hands = time.perf_counter()
         try:
             tracker = HandTracker(reader.width, reader.height)
@@ -466,8 +469,9 @@ def detect_video(reader, start: int = 0, end: int | None = None,
                 f3 = getattr(out, "feet3d", None)
                 feet2d.append(f2 if f2 is not None else no_feet2d)
                 feet3d.append(f3 if f3 is not None else no_feet3d)
-                if tracker is not None:
-                    h2, h3 = tracker(rgb, kps[-1]) if out is not None else (no_hand, no_hand)
+                if tracker is not None:  # every stride-th frame, the others interpolated below
+                    looked.append((len(indices) - 1) % stride == 0)
+                    h2, h3 = tracker(rgb, kps[-1]) if out is not None and looked[-1] else (no_hand, no_hand)
                     hands2d.append(h2)
                     hands3d.append(h3)
                 if progress is not None:
@@ -492,6 +496,8 @@ def detect_video(reader, start: int = 0, end: int | None = None,
     detected = np.array(found, bool)
     if not detected.any():
         raise PoseMoEError(f"{reader.path}: no person detected in any frame")
+    if tracker is not None:
+        hands2d, hands3d = fill_skipped(np.stack(hands2d), np.stack(hands3d), np.array(looked) & detected)
     followed = dict(follower.followed or {})
     followed.update(rejected=follower.rejected, recovered=follower.recovered)
     return Detections(
@@ -506,6 +512,6 @@ def detect_video(reader, start: int = 0, end: int | None = None,
         times=np.array([getattr(reader, "timestamps", {}).get(i, np.nan) for i in indices], np.float64),
         feet2d=np.stack(feet2d).astype(np.float32),
         feet3d=np.stack(feet3d).astype(np.float32),
-        hands2d=np.stack(hands2d).astype(np.float32) if tracker is not None else None,
-        hands3d=np.stack(hands3d).astype(np.float32) if tracker is not None else None,
+        hands2d=np.asarray(hands2d, np.float32) if tracker is not None else None,
+        hands3d=np.asarray(hands3d, np.float32) if tracker is not None else None,
     )

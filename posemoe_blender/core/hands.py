@@ -12,10 +12,14 @@ swaps from it). Crops are a fraction of the frame, so both sides cost less than 
 palm search on large videos.
 
 Measured on the six real clips of ``shared/data/videos`` (600 frames, 1080x1920, this 2-core
-machine): hands found in 61% of the hand-frames (per clip and side 12-96%), 17 ms a frame for
-both sides, about as much as BlazePose itself (crops of 1.6 forearms with the lite model: 51%,
-10 ms; static mode: 58%, 26 ms). Not yet part of ``convert`` (it needs a ``--no-hands`` option
-and the finger bones on the rig).
+machine; ``scripts/hands_eval.py``, docs/benchmarks-hands.md): hands found in 61% of the
+hand-frames (per clip and side 12-96%), 13-17 ms a frame for both sides, about as much as
+BlazePose itself (crops of 1.6 forearms with the lite model: 51%, 10 ms; static mode: 58%,
+26 ms; MediaPipe's confidence thresholds lowered to 0.1: 70%, but the extra hands' landmarks
+are mostly collapsed fans, not hands). ``convert`` finds them during its one video pass
+(:class:`HandTracker` in :func:`~.detection.detect_video`), :func:`solve_hands` smooths them
+and solves the fingers, and the generated rig's finger bones are keyed with the result
+(``--no-hands`` turns it off).
 
 Arrays (T frames, [left, right], MediaPipe's 21 hand landmarks: 0 wrist, 1-4 thumb, 5-8
 index, 9-12 middle, 13-16 ring, 17-20 little):
@@ -56,6 +60,11 @@ RELAXED_DEG = {"Thumb": (15.0, 10.0, 10.0), "other": (15.0, 25.0, 15.0)}
 #: Crop side (forearm lengths) and how near the body's wrist a hand's wrist must be.
 CROP_FOREARMS = 3.0
 ATTACH_FOREARMS = 0.8
+#: Hands are looked for at about this rate (Hz) at most: every ``hand_stride(fps)``-th frame,
+#: the frames in between interpolated (:func:`fill_skipped`). The default smoothing low-passes
+#: the fingers at 6 Hz, below the 7.5 Hz such sampling resolves, and MediaPipe's tracker keeps
+#: the hand between samples; it halves the hands' cost on 30 fps clips.
+HAND_RATE_HZ = 30.0
 #: Smallest crop (pixels) and the hand's centre along the forearm beyond the wrist.
 MIN_CROP = 64
 HAND_CENTRE = 0.35
@@ -187,6 +196,34 @@ class HandTracker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def hand_stride(fps: float) -> int:
+    """Look for hands in every ``hand_stride(fps)``-th frame (:data:`HAND_RATE_HZ`)."""
+    return max(1, int(np.floor(float(fps) / HAND_RATE_HZ + 1e-6))) if fps and np.isfinite(fps) else 1
+
+
+def fill_skipped(hands2d: np.ndarray, hands3d: np.ndarray, looked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolate the frames where hands were not looked for (``looked`` (T,) False) from the
+    nearest frames before and after that were, per side, where the hand was found in both
+    (linear; confidence: the lower of the two); other frames stay unseen (zeros)."""
+    h2 = np.array(hands2d, dtype=np.float32, copy=True)
+    h3 = np.array(hands3d, dtype=np.float32, copy=True)
+    idx = np.flatnonzero(np.asarray(looked, bool))
+    if len(idx) < 2:
+        return h2, h3
+    for p, n in zip(idx[:-1], idx[1:]):
+        if n - p < 2:
+            continue
+        for s in range(2):
+            if h2[p, s, 0, 2] <= 0 or h2[n, s, 0, 2] <= 0:
+                continue
+            for t in range(p + 1, n):
+                a = (t - p) / (n - p)
+                h2[t, s, :, :2] = (1 - a) * h2[p, s, :, :2] + a * h2[n, s, :, :2]
+                h2[t, s, :, 2] = np.minimum(h2[p, s, :, 2], h2[n, s, :, 2])
+                h3[t, s] = (1 - a) * h3[p, s] + a * h3[n, s]
+    return h2, h3
 
 
 def detect_hands(reader, keypoints2d: np.ndarray, start: int = 0,
@@ -354,9 +391,9 @@ def resample_fingers(fingers: np.ndarray, fps_in: float, fps_out: float) -> np.n
 
 # --------------------------------------------------------------------------- the rig's fingers
 
-#: Unity Humanoid names of the 15 finger bones of one side (``Left`` / ``Right`` prefix),
-#: finger by finger, proximal first: ``LeftThumbProximal``, ``LeftThumbIntermediate``, ...
 def finger_bone_names(side: str) -> tuple:
+    """Unity Humanoid names of the 15 finger bones of one ``side`` (``Left`` / ``Right``),
+    finger by finger, proximal first: ``LeftThumbProximal``, ``LeftThumbIntermediate``, ..."""
     return tuple(f"{side}{f}{p}" for f in FINGER_NAMES for p in PHALANX_NAMES)
 
 
