@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print the results as JSON")
     ev.add_argument("--out", help="write the report (markdown) to this file")
     ev.add_argument("--plots", help="folder for the PNG plots (default: img/ next to --out)")
-    ev.add_argument("--weights", help="network weights file (default: the shipped PoseMoE weights)")
+    ev.add_argument("--weights", help="the default lifter's network file instead of the shipped one")
     ev.add_argument("--flip", dest="flip", action="store_true", default=None,
                     help="every network row with test-time mirroring (default: as convert)")
     ev.add_argument("--no-flip", dest="flip", action="store_false",
