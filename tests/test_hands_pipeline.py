@@ -181,3 +181,17 @@ def test_fbx_round_trip_has_the_finger_bones_and_the_fist(tmp_path):
     bpy.context.scene.frame_set(last)
     tip_fist = (obj.pose.bones["LeftIndexDistal"].tail - obj.pose.bones["LeftHand"].head).length
     assert tip_fist < 0.75 * tip_open, (tip_open, tip_fist)
+
+
+def test_hand_stride_and_interpolated_frames():
+    assert [hands.hand_stride(f) for f in (24, 25, 30, 50, 60, 120, 0)] == [1, 1, 1, 1, 2, 4, 1]
+    h2, h3 = _tracks(7, slice(0, 7), FIST)
+    h2[:, 0, :, :2] += np.arange(7)[:, None, None]          # the left hand moves 1 px a frame
+    looked = np.array([1, 0, 1, 0, 1, 0, 1], bool)
+    h2[~looked] = 0
+    h3[~looked] = 0
+    h2[4, 1] = 0                                            # the right hand lost at frame 4
+    f2, f3 = hands.fill_skipped(h2, h3, looked)
+    np.testing.assert_allclose(f2[1, 0, :, 0], h2[0, 0, :, 0] + 1, atol=1e-4)
+    np.testing.assert_allclose(f3[3, 0], h3[2, 0], atol=1e-6)
+    assert f2[3, 1, 0, 2] == 0 and f2[5, 1, 0, 2] == 0 and f2[1, 1, 0, 2] > 0

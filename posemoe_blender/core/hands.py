@@ -60,10 +60,11 @@ RELAXED_DEG = {"Thumb": (15.0, 10.0, 10.0), "other": (15.0, 25.0, 15.0)}
 #: Crop side (forearm lengths) and how near the body's wrist a hand's wrist must be.
 CROP_FOREARMS = 3.0
 ATTACH_FOREARMS = 0.8
-#: Hands are looked for at about this rate (Hz) at most: every ``hand_stride(fps)``-th frame,
-#: the frames in between interpolated (:func:`fill_skipped`). The default smoothing low-passes
-#: the fingers at 6 Hz, below the 7.5 Hz such sampling resolves, and MediaPipe's tracker keeps
-#: the hand between samples; it halves the hands' cost on 30 fps clips.
+#: Hands are looked for at about this rate (Hz) at most: every ``hand_stride(fps)``-th frame
+#: (60 fps: every other frame; 30 fps and below: every frame), the frames in between
+#: interpolated (:func:`fill_skipped`). On the six real 60 fps clips this halves the hands'
+#: cost (12.7 -> 6.7 ms a frame) for 61.4 -> 54.4% of the hand-frames found; 15 Hz: 3.7 ms,
+#: 49.1% (docs/benchmarks-hands.md). The default smoothing low-passes the fingers at 6 Hz.
 HAND_RATE_HZ = 30.0
 #: Smallest crop (pixels) and the hand's centre along the forearm beyond the wrist.
 MIN_CROP = 64
