@@ -155,26 +155,35 @@ def _draw_inset(bgr: np.ndarray, rig3d: np.ndarray, planted: Optional[np.ndarray
     x0, y0 = w - size - 8, 8
     roi = bgr[y0:y0 + size, x0:x0 + size]
     roi[:] = (0.35 * roi + 0.65 * np.array(INSET_BG)).astype(np.uint8)
-    span = 2.2  # metres shown top to bottom
-    scale = size / span
-    pelvis = rig3d[0]
-
-    def to_inset(p):  # forward (-Y) to the right, Z up; the floor near the bottom
-        return np.array([size / 2 + (-(p[1] - pelvis[1])) * scale, size - 0.08 * size - p[2] * scale])
-
-    floor_y = int(size - 0.08 * size)
-    cv2.line(roi, (0, floor_y), (size - 1, floor_y), (140, 140, 140), 1, cv2.LINE_AA)
-    for hd, tl in zip(RIG_HEAD_POINT, RIG_TAIL_POINT):
-        cv2.line(roi, _pt(to_inset(rig3d[hd])), _pt(to_inset(rig3d[tl])), SOLVED, 2, cv2.LINE_AA)
-    if planted is not None:
-        for s, pre in enumerate("LR"):
-            if planted[s]:
-                c = 0.5 * (rig3d[POINT_INDEX[pre + "Ankle"]] + rig3d[POINT_INDEX[pre + "Ball"]])
-                cv2.circle(roi, _pt(to_inset(c)), 5, PLANTED, -1, cv2.LINE_AA)
+    _draw_rig(roi, rig3d, planted, "side")
     cv2.rectangle(roi, (0, 0), (size - 1, size - 1), (200, 200, 200), 1)
     k = max(1.0, size / 150.0)
     cv2.putText(roi, "side", (int(6 * k), int(16 * k)), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * k, (230, 230, 230),
                 max(1, int(k)), cv2.LINE_AA)
+
+
+def _draw_rig(img: np.ndarray, points: np.ndarray, planted: Optional[np.ndarray], view: str) -> None:
+    """Draw into the square ``img`` the rig's armature-space points (64, 3) orthographically:
+    ``view`` "front" (X to the right as the camera at -Y sees it, Z up) or "side" (forward -Y
+    to the right, Z up), 2.2 m top to bottom, centred on the pelvis horizontally, the floor
+    (Z = 0) near the bottom, planted feet (``planted`` (2,) bool, [left, right]) as dots."""
+    size = img.shape[0]
+    scale = size / 2.2
+    pelvis = points[0]
+    axis, sign = (0, 1.0) if view == "front" else (1, -1.0)
+    floor = size - 0.08 * size
+
+    def at(p):
+        return np.array([size / 2 + sign * (p[axis] - pelvis[axis]) * scale, floor - p[2] * scale])
+
+    cv2.line(img, (0, int(floor)), (size - 1, int(floor)), (140, 140, 140), 1, cv2.LINE_AA)
+    for hd, tl in zip(RIG_HEAD_POINT, RIG_TAIL_POINT):
+        cv2.line(img, _pt(at(points[hd])), _pt(at(points[tl])), SOLVED, 2, cv2.LINE_AA)
+    if planted is not None:
+        for s, pre in enumerate("LR"):
+            if planted[s]:
+                c = 0.5 * (points[POINT_INDEX[pre + "Ankle"]] + points[POINT_INDEX[pre + "Ball"]])
+                cv2.circle(img, _pt(at(c)), 5, PLANTED, -1, cv2.LINE_AA)
 
 
 def _legend(bgr: np.ndarray, scale: float = 1.0) -> None:
@@ -252,23 +261,7 @@ def _rig_panel(points: np.ndarray, planted: Optional[np.ndarray], size: int, vie
     ``view`` "front" (X to the right as the camera at -Y sees it, Z up) or "side" (forward -Y
     to the right, Z up), centred on the pelvis horizontally, the floor (Z = 0) near the bottom."""
     panel = np.full((size, size, 3), INSET_BG, np.uint8)
-    scale = size / 2.2
-    pelvis = points[0]
-    axis = 0 if view == "front" else 1
-    sign = 1.0 if view == "front" else -1.0
-    floor = size - 0.08 * size
-
-    def at(p):
-        return np.array([size / 2 + sign * (p[axis] - pelvis[axis]) * scale, floor - p[2] * scale])
-
-    cv2.line(panel, (0, int(floor)), (size - 1, int(floor)), (140, 140, 140), 1, cv2.LINE_AA)
-    for hd, tl in zip(RIG_HEAD_POINT, RIG_TAIL_POINT):
-        cv2.line(panel, _pt(at(points[hd])), _pt(at(points[tl])), SOLVED, 2, cv2.LINE_AA)
-    if planted is not None:
-        for s, pre in enumerate("LR"):
-            if planted[s]:
-                c = 0.5 * (points[POINT_INDEX[pre + "Ankle"]] + points[POINT_INDEX[pre + "Ball"]])
-                cv2.circle(panel, _pt(at(c)), 5, PLANTED, -1, cv2.LINE_AA)
+    _draw_rig(panel, points, planted, view)
     cv2.putText(panel, view, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (230, 230, 230), 1, cv2.LINE_AA)
     return panel
 
