@@ -677,6 +677,24 @@ def test_lifter_property_reaches_the_options(ext, monkeypatch):
     s.lifter = default
 
 
+def test_hands_switch_reaches_the_options(ext):
+    """The panel's *Hands and fingers* switch defaults from ``ConvertOptions.hands`` (on) and
+    becomes ``ConvertOptions.hands`` for convert and batch, in-process and for the external Python."""
+    _fresh()
+    s = _settings()
+    assert s.hands is True and importlib.import_module(PKG + ".options").ConvertOptions.hands is True
+    for value in (False, True):
+        s.hands = value
+        for clip_range in (True, False):
+            options, ignored = ext.controller.options_from_settings(s, clip_range=clip_range)
+            assert options.hands is value and ignored == []
+        remote, _ = ext.worker.make_options(**json.loads(json.dumps(ext.worker.options_dict(options))))
+        assert remote.hands is value
+    layout = _Layout()
+    importlib.import_module(PKG + ".addon.panel").POSEMOE_PT_main.draw(SimpleNamespace(layout=layout), bpy.context)
+    assert any(c[0] == "prop" and c[1][1] == "hands" for c in layout.calls)
+
+
 # --------------------------------------------------------------------------- drawing
 
 class _Layout:

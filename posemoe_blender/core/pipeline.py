@@ -56,8 +56,11 @@ class ClipResult:
       a regular ``source_fps`` time base (frame numbers then count regular frames).
     * ``followed``: which person was followed (see :class:`~.detection.PersonFollower`).
     * ``timings``: seconds per stage: ``decode`` (decoder thread, overlaps detection),
-      ``decode_wait`` (detection waiting for frames), ``detect``, ``decode+detect`` (wall),
-      ``lift``, ``smooth``, ``foot_lock``, ``solve``.
+      ``decode_wait`` (detection waiting for frames), ``detect``, ``hands_setup`` and
+      ``hands`` (MediaPipe Hands, during detection), ``decode+detect`` (wall), ``lift``,
+      ``smooth``, ``hands_solve``, ``foot_lock``, ``solve``.
+    * ``hands``: :class:`~.hands.HandSolve` (the hands smoothed, the fingers' flexion on the
+      2D's time base) or None with ``ConvertOptions.hands`` off.
     """
 
     keypoints2d: np.ndarray
@@ -198,7 +201,10 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         for key in ("feet2d", "feet3d", "hands2d", "hands3d"):
             arr = getattr(dets, key, None)
             if arr is not None:
-                arr = smoothing.resample_detections(arr, dets.times, grid, valid)[0]
+                ok = valid
+                if key.startswith("hands"):  # blend two frames only where both hands were seen in each
+                    ok = valid & (dets.hands2d[..., 0, 2] > 0).all(axis=1)
+                arr = smoothing.resample_detections(arr, dets.times, grid, ok)[0]
                 arr[~det_ok] = 0.0
                 feet[key] = arr
         # a copy: detections may be shared (e.g. memoised by evaluate_render)
