@@ -195,3 +195,55 @@ def test_hand_stride_and_interpolated_frames():
     np.testing.assert_allclose(f2[1, 0, :, 0], h2[0, 0, :, 0] + 1, atol=1e-4)
     np.testing.assert_allclose(f3[3, 0], h3[2, 0], atol=1e-6)
     assert f2[3, 1, 0, 2] == 0 and f2[5, 1, 0, 2] == 0 and f2[1, 1, 0, 2] > 0
+
+
+@pytest.mark.parametrize("rig", ["rigify_metarig", "rigify_rig", "ue5_like"])
+def test_a_fist_curls_the_fingers_of_other_rigs(rig):
+    """Retargeted through the shipped bone maps, the fist bends each mapped finger bone
+    clearly (and curls the index towards the palm: its tip nearer the hand's root)."""
+    bpy = pytest.importorskip("bpy")
+    import rigs
+    from posemoe_blender.blender.retarget import RigRequest, build_rig_action
+    from posemoe_blender.core.retarget_presets import get_preset
+    from posemoe_blender.core.solving import _rest_pose, solve_animation
+    lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
+                        0.13, 0.45, 0.45])
+    rest = _rest_pose(lengths)[0]
+    cam = np.stack([rest[:, 0], -rest[:, 2], rest[:, 1]], axis=-1)
+    fingers = np.zeros((2, 2, 5, 3))
+    fingers[1] = np.radians(np.minimum(FIST, [[55, 65, 80]] + [[85, 100, 85]] * 4))
+    anim = solve_animation(np.repeat((cam - cam[0])[None], 2, axis=0), None, 30.0, fingers=fingers)
+    if rig == "ue5_like":  # the mannequin's names on a rig built like ours (no UE asset here)
+        from posemoe_blender.blender.armature import build_armature
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        mapping = get_preset("ue5")
+        renamed = type(anim)(**{**anim.__dict__, "bone_names": tuple(mapping.bones.get(n, n + "_x")
+                                                                       for n in anim.bone_names)})
+        obj = build_armature(renamed, "UE5ish")
+        hand, index = mapping.bones.get("LeftHand", "LeftHand_x"), ("index_01_l", "index_03_l")
+    else:
+        obj = getattr(rigs, rig)()
+        mapping = get_preset("rigify_metarig" if rig == "rigify_metarig" else "rigify")
+        hand = "hand.L" if rig == "rigify_metarig" else "ORG-hand.L"
+        index = ("f_index.01.L", "f_index.03.L")
+    out = build_rig_action(bpy.context, RigRequest(video="fist", target='EXISTING', armature=obj.name,
+                                                   mapping=mapping), anim)
+    assert out["missing"] == [] and out["warnings"] == [], out
+    sc = bpy.context.scene
+
+    def pose(frame):
+        sc.frame_set(frame)
+        pb = obj.pose.bones
+        tip = obj.matrix_world @ pb[index[1]].tail
+        base = obj.matrix_world @ pb[index[0]].head
+        root = obj.matrix_world @ pb[hand].head
+        mats = {n: np.array((obj.matrix_world @ pb[t].matrix).to_3x3().normalized())
+                for n, t in mapping.bones.items() if n in FINGER_BONE_NAMES and t in pb}
+        return (tip - root).length, (base - root).length, mats
+
+    (open_tip, base, m0), (fist_tip, _, m1) = pose(1), pose(2)
+    assert len(m0) == 30
+    for n in m0:  # every finger bone turned (its parent turned too: the world turn adds up along the finger)
+        cos = (np.trace(m0[n].T @ m1[n]) - 1) / 2
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))) > 30.0, (rig, n)
+    assert fist_tip < open_tip - 0.3 * (open_tip - base), (rig, open_tip, fist_tip)
