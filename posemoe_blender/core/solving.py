@@ -20,7 +20,9 @@ Pipeline of :func:`solve_animation`:
    :func:`solve_animation`), expressed as Blender pose-bone quaternions. The rig's bones
    beyond the 17 joints (:mod:`.skeleton`): ``Chest`` (the upper half of the Spine -> Thorax
    segment) and the hands follow their parents; the feet and toes come from
-   :func:`.feet.solve_feet` (BlazePose's heels and toe tips, levelled where a foot is planted).
+   :func:`.feet.solve_feet` (BlazePose's heels and toe tips, levelled where a foot is planted);
+   each finger bone turns by its joint's flexion about its own X axis, towards the palm
+   (:func:`.hands.solve_hands`; a relaxed hand without hands).
 
 Armature space = ``camera_to_armature @ p_camera + armature_offset`` (both in ``info``), plus
 ``Animation.root_shift[t]`` (frames raised onto the floor, foot locking; see
