@@ -34,12 +34,14 @@ REPORT_VERSION = 1
 
 @dataclass
 class Job:
-    """One clip of a batch: where its outputs go (``joints`` None: no .npz)."""
+    """One clip of a batch: where its outputs go (``joints`` None: no .npz; ``sheet`` None: no
+    contact sheet .png)."""
 
     index: int
     video: str
     fbx: str
     joints: Optional[str] = None
+    sheet: Optional[str] = None
 
 
 def node_name() -> str:
@@ -62,7 +64,7 @@ def _action_stem(video: str) -> str:
 
 
 def plan_batch(clips: list[str], out_dir: str, save_joints: bool = False,
-               previous: Optional[dict] = None) -> tuple[list[Job], dict]:
+               previous: Optional[dict] = None, sheets: bool = True) -> tuple[list[Job], dict]:
     """``(jobs, done)``: the clips still to convert, and the rows already decided (by clip
     index): skipped (FBX exists; frames and node carried over from ``previous`` report rows)
     or failed (a clip whose FBX name another clip of the batch already has)."""
@@ -72,7 +74,8 @@ def plan_batch(clips: list[str], out_dir: str, save_joints: bool = False,
         video = os.path.abspath(clip)
         stem = _action_stem(video)
         fbx = os.path.join(out_dir, stem + ".fbx")
-        job = Job(index, video, fbx, os.path.join(out_dir, stem + ".npz") if save_joints else None)
+        job = Job(index, video, fbx, os.path.join(out_dir, stem + ".npz") if save_joints else None,
+                  os.path.join(out_dir, stem + ".png") if sheets else None)
         if fbx in owner:
             done[index] = row_for(job, "failed", error=f"{os.path.basename(fbx)} is also the output of "
                                                        f"{owner[fbx]}: rename one of the two clips")
@@ -174,8 +177,8 @@ def convert_job(job: Job, options: ConvertOptions, preset: str, node: str = "",
     try:
         # overwrite: the FBX did not exist when the batch was planned; a .npz left without
         # its FBX (an older run with --save-joints, stopped between renames) is replaced
-        info = convert_clip(job.video, Outputs(fbx=job.fbx, joints=job.joints, preset=preset, overwrite=True),
-                            options, progress=progress)
+        info = convert_clip(job.video, Outputs(fbx=job.fbx, joints=job.joints, sheet=job.sheet, preset=preset,
+                                               overwrite=True), options, progress=progress)
         return row_for(job, "ok", frames=info["frames"], seconds=time.perf_counter() - t0,
                        node=node or node_name())
     except PoseMoEError as exc:
@@ -215,7 +218,8 @@ def run_local(jobs: list[Job], options: ConvertOptions, preset: str, workers: in
 
 
 def run_batch(clips: list[str], out_dir: str, options: ConvertOptions, *, workers: Optional[int] = None,
-              preset: str = DEFAULT_FBX_PRESET, save_joints: bool = False, ray: Optional[str] = None,
+              preset: str = DEFAULT_FBX_PRESET, save_joints: bool = False, sheets: bool = True,
+              ray: Optional[str] = None,
               on_result: Optional[Callable[[dict], None]] = None,
               on_start: Optional[Callable[[str], None]] = None) -> list[dict]:
     """Convert ``clips`` into ``out_dir``; returns the rows in clip order (also written to
@@ -226,7 +230,7 @@ def run_batch(clips: list[str], out_dir: str, options: ConvertOptions, *, worker
         from .distributed import ray_batch  # Ray only when asked for
         ray_batch.check_address(ray)  # a wrong address fails before anything is written
     out_dir = ensure_output_folder(os.path.abspath(os.path.expanduser(out_dir)))
-    jobs, done = plan_batch(clips, out_dir, save_joints, BatchReport.previous_rows(out_dir))
+    jobs, done = plan_batch(clips, out_dir, save_joints, BatchReport.previous_rows(out_dir), sheets)
     report = BatchReport(out_dir, len(clips), ray=ray)
     for index in sorted(done):
         report.add(index, done[index], write=False)

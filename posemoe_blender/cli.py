@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the outputs are written here")
     b.add_argument("--save-joints", action="store_true",
                    help="also write OUT/<clip>.npz with the 3D joints (see the joint contract)")
+    b.add_argument("--no-contact-sheets", dest="sheets", action="store_false",
+                   help="do not write OUT/<clip>.png (a few frames of footage beside the rig from the "
+                        "front and the side)")
     _add_pipeline_options(b)
 
     bn = sub.add_parser("bench", help="time each stage of a conversion (frames/s, share, memory)")
@@ -265,7 +268,7 @@ def _cmd_batch(args) -> int:
               + (f" ({row['error']})" if row["error"] else ""), file=sys.stderr)
 
     rows = run_batch(clips, args.output, _options(args), workers=args.workers, preset=_fbx_preset(args),
-                     save_joints=args.save_joints, ray=args.ray.strip() if args.ray else None,
+                     save_joints=args.save_joints, sheets=args.sheets, ray=args.ray.strip() if args.ray else None,
                      on_result=report, on_start=lambda line: print(line, file=sys.stderr))
     print(format_table(rows))
     print(f"report: {os.path.join(os.path.abspath(os.path.expanduser(args.output)), 'report.json')}",

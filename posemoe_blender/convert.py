@@ -56,7 +56,8 @@ class RigTarget:
 class Outputs:
     """Where a conversion writes; any may be None (not written). ``rig``: animate that rig
     instead of building the generated one (FBX and .blend only); ``preview``: an .mp4 of the
-    footage with the detection and the solved rig drawn on it (:mod:`.core.preview`)."""
+    footage with the detection and the solved rig drawn on it (:mod:`.core.preview`); ``sheet``: a
+    contact sheet .png (a few frames of footage beside the rig from the front and the side)."""
 
     fbx: Optional[str] = None
     blend: Optional[str] = None
@@ -65,6 +66,7 @@ class Outputs:
     preset: str = DEFAULT_FBX_PRESET
     rig: Optional[RigTarget] = None
     preview: Optional[str] = None
+    sheet: Optional[str] = None
 
 
 def check_output(path: Optional[str], suffix: str, overwrite: bool) -> Optional[str]:
@@ -280,7 +282,7 @@ def convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     every one is complete; an error or Ctrl-C (KeyboardInterrupt) before that removes them, and
     the output folders this call created (still empty) too.
     """
-    new_folders = [f for p in (outputs.fbx, outputs.blend, outputs.joints, outputs.preview) if p
+    new_folders = [f for p in (outputs.fbx, outputs.blend, outputs.joints, outputs.preview, outputs.sheet) if p
                    for f in missing_folders(os.path.dirname(os.path.abspath(os.path.expanduser(p))))]
     try:
         return _convert_clip(video, outputs, options, progress)
@@ -295,7 +297,8 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     blend = check_output(outputs.blend, ".blend", outputs.overwrite)
     joints = check_output(outputs.joints, ".npz", outputs.overwrite)
     preview = check_output(outputs.preview, ".mp4", outputs.overwrite)
-    if not (fbx or blend or joints or preview):
+    sheet = check_output(outputs.sheet, ".png", outputs.overwrite)
+    if not (fbx or blend or joints or preview or sheet):
         raise PoseMoEError("nothing to write: give -o FILE.fbx, --blend FILE.blend, --save-joints FILE.npz "
                            "or --preview FILE.mp4")
     if outputs.rig is not None and not (fbx or blend):
@@ -308,7 +311,7 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     timings = dict(result.timings)
     if bpy_seconds is not None:
         timings["blender_import_overlapped"] = bpy_seconds
-    staged = {final: _staging_path(final) for final in (fbx, blend, joints, preview) if final}
+    staged = {final: _staging_path(final) for final in (fbx, blend, joints, preview, sheet) if final}
     rig_info: dict = {}
     try:
         with _DeferredInterrupt() as interrupt:
@@ -321,6 +324,12 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
                 t0 = time.perf_counter()
                 write_preview(video, staged[preview], result)
                 timings["preview"] = time.perf_counter() - t0
+                interrupt.check()
+            if sheet:
+                from .core.preview import write_contact_sheet  # OpenCV, as the preview
+                t0 = time.perf_counter()
+                write_contact_sheet(video, staged[sheet], result)
+                timings["contact_sheet"] = time.perf_counter() - t0
                 interrupt.check()
             if fbx or blend:
                 rig_info = write_blender_outputs(result, action_name_for(video), staged.get(fbx),
@@ -346,7 +355,7 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
     return {
         "video": video, "frames": frames, "frames_out": int(result.joints3d.shape[0]),
         "fps": result.fps, "source_fps": result.source_fps, "lifter": result.lifter,
-        "fbx": fbx, "blend": blend, "joints": joints, "preview": preview, "seconds": elapsed,
+        "fbx": fbx, "blend": blend, "joints": joints, "preview": preview, "sheet": sheet, "seconds": elapsed,
         "throughput_fps": frames / elapsed if elapsed > 0 else 0.0,
         "gaps": [(g.start + result.start, g.end + result.start) for g in result.gaps],
         "person_gaps": [(g.start + result.start, g.end + result.start)
@@ -366,7 +375,8 @@ def _ranges(gaps) -> str:
 def summary_line(info: dict) -> str:
     """What ``convert`` prints at the end: one ``note: ...`` line per finding (person followed,
     gaps, truncated file, variable frame rate), then the one-line summary, always last."""
-    written = ", ".join(p for p in (info["fbx"], info["blend"], info["joints"], info.get("preview")) if p)
+    written = ", ".join(p for p in (info["fbx"], info["blend"], info["joints"], info.get("preview"),
+                                    info.get("sheet")) if p)
     line = (f"{os.path.basename(info['video'])}: {info['frames']} frames at {info['source_fps']:.3g} fps "
             f"-> {written} ({info['frames_out']} frames at {info['fps']:.3g} fps, lifter: {info['lifter']}, "
             f"{info['seconds']:.1f} s, {info['throughput_fps']:.1f} frames/s)")

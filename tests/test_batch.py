@@ -85,7 +85,11 @@ def test_report_after_each_clip_and_a_rerun_skips(tmp_path, capfd):
     assert ok["seconds"] > 0 and ok["error"] == ""
     bad = report["rows"][2]
     assert bad["fbx"] is None and "not a readable video" in bad["error"] and "\n" not in bad["error"]
-    assert sorted(p.name for p in out.iterdir()) == ["a.fbx", "a.npz", "b.fbx", "b.npz", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.fbx", "a.npz", "a.png", "b.fbx", "b.npz", "b.png",
+                                                     "report.json"]
+    import cv2
+    sheet = cv2.imread(str(out / "a.png"))   # the contact sheet: rows of footage | front | side
+    assert sheet is not None and sheet.shape[0] >= 240 and sheet.shape[1] > 2 * sheet.shape[0] // 4
 
     # a rerun: the converted clips are skipped (their FBX untouched, frames carried over)
     stamp = (out / "a.fbx").stat().st_mtime_ns
@@ -120,7 +124,7 @@ def test_a_run_stopped_mid_batch_keeps_the_report_of_what_finished(tmp_path, mon
     report = read_report(out)
     assert not report["finished"] and report["totals"]["pending"] == 2
     assert [(r["video"], r["status"]) for r in report["rows"]] == [(str(clips[0]), "ok")]
-    assert sorted(p.name for p in out.iterdir()) == ["a.fbx", "report.json"]  # nothing half-written
+    assert sorted(p.name for p in out.iterdir()) == ["a.fbx", "a.png", "report.json"]  # nothing half-written
     monkeypatch.setattr(batch_mod, "convert_job", real)
     rows = batch_mod.run_batch([str(c) for c in clips], str(out), ConvertOptions())
     assert [r["status"] for r in rows] == ["skipped", "ok", "ok"]

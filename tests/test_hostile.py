@@ -536,7 +536,7 @@ def test_batch_reports_broken_clips_and_converts_the_rest(tmp_path, person_frame
     assert "broken.mp4" in table and "not a readable video" in table
     assert "empty room.mp4" in table and "no person detected in any frame" in table
     assert "1 converted, 0 skipped, 2 failed" in table
-    assert sorted(p.name for p in out.iterdir()) == ["good.fbx", "report.json"]  # report: issue #14
+    assert sorted(p.name for p in out.iterdir()) == ["good.fbx", "good.png", "report.json"]  # report: issue #14
 
 
 @pytest.mark.parametrize("step", ["after-bpy-import", "keyframes", "fbx-exporter", "blend"])

@@ -116,8 +116,8 @@ def test_ray_batch_matches_the_local_batch_and_a_rerun_skips(cluster, clips, tmp
     table = captured.out
     assert "3 converted, 0 skipped, 1 failed" in table
     assert "broken.mp4" in table and "not a readable video" in table
-    assert sorted(p.name for p in out.iterdir()) == ["a.fbx", "a.npz", "b.fbx", "b.npz", "c.fbx", "c.npz",
-                                                     "report.json"]  # no staging file left
+    assert sorted(p.name for p in out.iterdir()) == ["a.fbx", "a.npz", "a.png", "b.fbx", "b.npz", "b.png",
+                                                     "c.fbx", "c.npz", "c.png", "report.json"]  # no staging file left
     report = read_report(out)
     assert report["finished"] and report["ray"] == address
     by_name = {Path(r["video"]).name: r for r in report["rows"]}
@@ -179,7 +179,7 @@ def test_a_worker_killed_mid_clip_is_retried_once(cluster, trace_dir, tmp_path, 
     assert (k1["status"], k1["attempts"], k1["frames"]) == ("ok", 2, 40)
     assert (k2["status"], k2["attempts"], k2["fbx"]) == ("failed", 2, None)
     assert k2["error"].startswith("its Ray worker died 2 times")
-    assert sorted(p.name for p in out.iterdir()) == ["k1.fbx", "k1.npz", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["k1.fbx", "k1.npz", "k1.png", "report.json"]
     assert json.loads((out / "report.json").read_text())["totals"]["failed"] == 1
     # the retried clip is complete: the joints of a local conversion
     local = tmp_path / "local"
@@ -279,6 +279,6 @@ def test_a_ray_run_stopped_mid_batch_keeps_what_finished(cluster, clips, tmp_pat
     report = read_report(out)
     assert not report["finished"] and report["totals"]["ok"] == 1 and report["totals"]["pending"] == 2
     done = Path(report["rows"][0]["fbx"])
-    assert sorted(p.name for p in out.iterdir()) == sorted([done.name, "report.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([done.name, done.with_suffix(".png").name, "report.json"])
     rows = batch_mod.run_batch(videos, str(out), ConvertOptions(), ray=address)
     assert sorted(r["status"] for r in rows) == ["ok", "ok", "skipped"]

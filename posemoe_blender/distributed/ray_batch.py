@@ -77,7 +77,8 @@ class ClipWorker:
         return {"node": self.node, "pid": os.getpid(), "startup": self.startup}
 
     def convert(self, job: "batch_mod.Job", attempt: int) -> tuple[dict, dict]:
-        """``(row, files)``: the report row and ``{"fbx": bytes, "joints": bytes}`` (ok only)."""
+        """``(row, files)``: the report row and ``{"fbx": bytes, "joints": bytes, "sheet": bytes}``
+        (ok only)."""
         if self.setup_error:
             return batch_mod.row_for(job, "failed", node=self.node, error=self.setup_error), {}
         if not os.path.isfile(job.video):
@@ -96,11 +97,12 @@ class ClipWorker:
         folder = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-")
         try:
             local = batch_mod.Job(job.index, job.video, os.path.join(folder, os.path.basename(job.fbx)),
-                                  os.path.join(folder, os.path.basename(job.joints)) if job.joints else None)
+                                  os.path.join(folder, os.path.basename(job.joints)) if job.joints else None,
+                                  os.path.join(folder, os.path.basename(job.sheet)) if job.sheet else None)
             row = batch_mod.convert_job(local, self.options, self.preset, node=self.node, progress=progress)
             files = {}
             if row["status"] == "ok":
-                for key, path in (("joints", local.joints), ("fbx", local.fbx)):
+                for key, path in (("joints", local.joints), ("sheet", local.sheet), ("fbx", local.fbx)):
                     if path:
                         with open(path, "rb") as f:
                             files[key] = f.read()
@@ -209,9 +211,10 @@ def _kill(actor) -> None:
 
 
 def _write_outputs(job: "batch_mod.Job", row: dict, files: dict) -> dict:
-    """Write the returned bytes into OUT (the .npz, then the FBX), each atomically."""
+    """Write the returned bytes into OUT (the .npz and the contact sheet, then the FBX), each
+    atomically."""
     try:
-        for key, path in (("joints", job.joints), ("fbx", job.fbx)):
+        for key, path in (("joints", job.joints), ("sheet", job.sheet), ("fbx", job.fbx)):
             if path:
                 with atomic_output(path) as tmp:
                     with open(tmp, "wb") as f:
