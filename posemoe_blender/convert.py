@@ -103,8 +103,7 @@ def save_joints(path: str, result: ClipResult) -> None:
     else:
         h2 = h3 = np.zeros((result.joints3d.shape[0], 2, 21, 3), np.float32)
     if h2.shape[0] != result.joints3d.shape[0]:  # --fps-out: the nearest source frame
-        src = np.clip(np.round(np.arange(result.joints3d.shape[0]) * result.source_fps / result.fps)
-                      .astype(int), 0, h2.shape[0] - 1)
+        src = smoothing.nearest_frames(result.joints3d.shape[0], result.source_fps, result.fps, h2.shape[0])
         h2, h3 = h2[src], h3[src]
     hands = {"hands2d": h2.astype(np.float32), "hands3d": h3.astype(np.float32)}
     followed = result.followed or {}

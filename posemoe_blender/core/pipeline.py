@@ -270,8 +270,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     t0 = time.perf_counter()  # the root trajectory (one place), the feet and the bone rotations
     feet3d = getattr(dets, "feet3d", None)
     if feet3d is not None and feet3d.shape[0] != joints3d.shape[0]:  # --fps-out: nearest source frame
-        src = np.clip(np.round(np.arange(joints3d.shape[0]) * fps / out_fps).astype(int), 0, len(feet3d) - 1)
-        feet3d = feet3d[src]
+        feet3d = feet3d[smoothing.nearest_frames(joints3d.shape[0], fps, out_fps, len(feet3d))]
     anim = solving.animation_from(placed, lock, out_fps, root_motion=options.root_motion,
                                   feet3d=feet3d, fingers=fingers)
     timings["solve"] += time.perf_counter() - t0

@@ -28,18 +28,18 @@ MAX_TURN_DEG = 100.0
 MIN_WIDTH_M = 0.15
 
 
-def facing(world3d: np.ndarray) -> np.ndarray:
-    """(T, 2) unit horizontal (x, z) direction of the left-minus-right hips + shoulders."""
+def _width(world3d: np.ndarray) -> np.ndarray:
+    """(T, 2) horizontal (x, z) part of the left-minus-right hips + shoulders (metres)."""
     w = np.asarray(world3d, np.float64)
     v = (w[:, J["LHip"]] - w[:, J["RHip"]]) + (w[:, J["LShoulder"]] - w[:, J["RShoulder"]])
-    d = v[:, [0, 2]]
+    return v[:, [0, 2]]
+
+
+def facing(world3d: np.ndarray) -> np.ndarray:
+    """(T, 2) unit horizontal (x, z) direction of the left-minus-right hips + shoulders."""
+    d = _width(world3d)
     n = np.linalg.norm(d, axis=1, keepdims=True)
     return np.where(n > 1e-6, d / np.maximum(n, 1e-6), np.nan)
-
-
-def _horizontal_size(w: np.ndarray) -> np.ndarray:
-    v = (w[:, J["LHip"]] - w[:, J["RHip"]]) + (w[:, J["LShoulder"]] - w[:, J["RShoulder"]])
-    return np.linalg.norm(v[:, [0, 2]], axis=1)
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -53,11 +53,12 @@ def find_flips(world3d: np.ndarray, detected: np.ndarray | None = None,
     ``detected``: (T,) bool, frames where somebody was found (others never count and are
     never flipped). Deterministic; all False when there is no jump.
     """
-    w = np.asarray(world3d, np.float64)
-    T = w.shape[0]
+    width = _width(world3d)
+    T = width.shape[0]
+    size = np.linalg.norm(width, axis=1, keepdims=True)
+    d = width / np.maximum(size, 1e-6)
     ok = np.ones(T, bool) if detected is None else np.asarray(detected, bool).copy()
-    d = facing(w)
-    ok &= np.isfinite(d).all(axis=1) & (_horizontal_size(w) >= MIN_WIDTH_M)
+    ok &= size[:, 0] >= MIN_WIDTH_M
     idx = np.flatnonzero(ok)
     state = np.zeros(T, bool)
     if idx.size < 2:

@@ -222,6 +222,12 @@ def resample(joints: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
     return PchipInterpolator(t_in, x, axis=0)(t_out)
 
 
+def nearest_frames(n_out: int, fps_in: float, fps_out: float, n_in: int) -> np.ndarray:
+    """(n_out,) int: for each frame ``k`` of an ``fps_out`` track, the nearest of ``n_in`` frames
+    at ``fps_in`` (for tracks that must not be interpolated: detections with confidences)."""
+    return np.clip(np.round(np.arange(n_out) * fps_in / fps_out).astype(int), 0, n_in - 1)
+
+
 #: Frame intervals may deviate this much (fraction of 1 / fps) before a clip counts as variable rate.
 VFR_TOLERANCE = 0.25
 
