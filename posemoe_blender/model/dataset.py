@@ -241,7 +241,7 @@ def sample_windows(data: Mocap, rng: np.random.Generator, batch: int, T: int,
     kp = np.concatenate([noisy, conf[..., None]], axis=-1)
     inputs = normalize_keypoints(kp.astype(np.float32), bc(wh[:, 0]), bc(wh[:, 1]))
     if hint is not None:
-        lo, hi = (aug or AugmentConfig()).hint_strength
+        lo, hi = aug.hint_strength
         strength = (rng.uniform(lo, hi, size=target3d.shape[0]) if lo != hi else lo) if noise else 0.0
         world = hint.sample(target3d, rng, strength=strength)
         inputs = np.concatenate([inputs, world], axis=-1)
