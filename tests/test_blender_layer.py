@@ -332,3 +332,44 @@ def test_export_leaves_the_action_and_frame_unchanged(tmp_path, animation):
     for fc in bag.fcurves:
         assert len(fc.keyframe_points) == animation.num_frames
         assert fc.keyframe_points[0].co[0] == 1.0
+
+
+# ------------------------------------------------------------------ rigs with the old bone names
+
+def test_rig_with_the_old_bone_names_is_keyed(tmp_path, animation):
+    """A rig generated before the Humanoid rename (16 bones ``Hips``, ``LThigh``, ``RShin``,
+    ``LClavicle``, ... :data:`~posemoe_blender.core.skeleton.SEGMENT_NAMES`) is recognised by
+    ``convert --target-rig`` (the "PoseMoE rig (old bone names)" map, found by its bone names)
+    and keyed so that its joints land where the animation's do."""
+    from types import SimpleNamespace
+
+    from posemoe_blender.core import retarget_presets as rp
+    from posemoe_blender.core.skeleton import LEGACY_BONE_NAMES, SEGMENT_NAMES
+
+    legacy = rp.get_preset("legacy")
+    assert rp.get_preset("posemoe_legacy") is legacy and legacy is rp.PRESETS["POSEMOE_LEGACY"]
+    assert legacy.bones == dict(zip(BONE_NAMES, SEGMENT_NAMES))  # built from the skeleton's names
+    assert {LEGACY_BONE_NAMES.get(t, t) for t in legacy.bones.values()} == set(BONE_NAMES)
+    assert rp.detect_mapping(SEGMENT_NAMES) is legacy and rp.detect_mapping(rp.POSEMOE.bones.values()) is rp.POSEMOE
+
+    layout = SimpleNamespace(rest_heads=animation.rest_heads, rest_tails=animation.rest_tails,
+                             rest_matrices=animation.rest_matrices, bone_names=SEGMENT_NAMES,
+                             bone_parents=BONE_PARENTS)
+    old = build_armature(layout, "OldRig")
+    assert [b.name for b in old.data.bones] == list(SEGMENT_NAMES)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "old_rig.blend"))
+    out = write_outputs(animation, "clip", target_rig=str(tmp_path / "old_rig.blend"))
+    assert out["mapping"] == legacy.name and out["bones"] == NUM_BONES and not out["missing"]
+    obj = bpy.data.objects["OldRig"]
+    bag = animdata_get_channelbag_for_assigned_slot(obj.animation_data)
+    keyed = {fc.data_path.split('"')[1] for fc in bag.fcurves}
+    assert keyed == set(SEGMENT_NAMES)
+    mw = np.array(obj.matrix_world)
+    for frame in (1, 9, animation.num_frames):
+        bpy.context.scene.frame_set(frame)
+        got = np.zeros((17, 3))
+        for b, name in enumerate(SEGMENT_NAMES):
+            pb = obj.pose.bones[name]
+            got[BONE_HEAD_JOINT[b]] = mw[:3, :3] @ np.array(pb.head) + mw[:3, 3]
+            got[BONE_TAIL_JOINT[b]] = mw[:3, :3] @ np.array(pb.tail) + mw[:3, 3]
+        np.testing.assert_allclose(got, animation.joints_world[frame - 1], atol=1e-3, err_msg=f"frame {frame}")

@@ -206,13 +206,16 @@ def test_presets_are_consistent(preset_id):
     assert set(m.bones) <= set(RIG_BONE_NAMES)
     assert len(set(m.bones.values())) == len(m.bones)
     assert m.root_bone
+    legacy = preset_id == "POSEMOE_LEGACY"  # the generated rig before the rename: 16 bones, no feet
     for side in ("Left", "Right"):
-        for part in ("UpperArm", "UpperLeg", "LowerLeg", "Foot", "Toes"):  # feet and toes keyed everywhere
+        for part in ("UpperArm", "UpperLeg", "LowerLeg") + (() if legacy else ("Foot", "Toes")):  # feet and toes keyed everywhere else
             assert side + part in m.bones, (side + part, preset_id)
-    if preset_id != "POSEMOE":
-        assert "LeftHipJoint" not in m.bones  # no counterpart in these rigs
-    else:
+    if preset_id == "POSEMOE":
         assert set(m.bones) == set(RIG_BONE_NAMES)
+    elif legacy:
+        assert m.bones["LeftHipJoint"] == "LHip"  # the old rig had these pelvis -> hip bones too
+    else:
+        assert "LeftHipJoint" not in m.bones  # no counterpart in these rigs
     assert m.bones["RightUpperArm"] != m.bones["LeftUpperArm"]
 
 
