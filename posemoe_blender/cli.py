@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fps-out", type=_positive_float, help="resample the animation to this frame rate")
     c.add_argument("--start", type=_non_negative_int, default=0, help="first frame (default 0)")
     c.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
+    c.add_argument("--no-footage", dest="footage", action="store_false",
+                   help="--blend: do not show the video behind the rig (by default a camera with the "
+                        "footage as its background, in step with the Action)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_pipeline_options(c, target_rig=True)
 
@@ -235,7 +238,7 @@ def _cmd_convert(args) -> int:
     from .progress import ProgressBar
     outputs = Outputs(fbx=args.output, blend=args.blend, joints=args.save_joints,
                       overwrite=args.overwrite, preset=_fbx_preset(args), rig=_rig_target(args),
-                      preview=args.preview)
+                      preview=args.preview, footage=args.footage)
     bar = ProgressBar(os.path.basename(args.video), quiet=args.quiet)
     try:
         info = convert_clip(args.video, outputs, _options(args), progress=bar)

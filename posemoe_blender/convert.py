@@ -67,6 +67,7 @@ class Outputs:
     rig: Optional[RigTarget] = None
     preview: Optional[str] = None
     sheet: Optional[str] = None
+    footage: bool = True  # the .blend shows the video behind the rig (blender/footage.py)
 
 
 def check_output(path: Optional[str], suffix: str, overwrite: bool) -> Optional[str]:
@@ -175,25 +176,34 @@ class _DeferredInterrupt:
 def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[str],
                           blend: Optional[str], preset: str, timings: dict,
                           checkpoint=lambda: None, rig: Optional[RigTarget] = None,
-                          video: str = "") -> dict:
+                          video: str = "", footage: bool = True) -> dict:
     """Build the rig + Action, or retarget onto ``rig`` (``timings["keyframes"]``), export the
     FBX (``timings["export"]``) and save the .blend (``timings["blend"]``) with the Blender
     layer's public functions (``timings["blender_import"]``: importing bpy, once per process).
+    The Action records ``video`` (first converted frame, frame rates, the solve's camera); with
+    ``footage`` and a .blend, the video is shown behind the rig (:mod:`.blender.footage`).
     Returns :func:`~posemoe_blender.blender.retarget.build_rig_action`'s summary."""
     t0 = time.perf_counter()
     import bpy  # bpy only when it is needed
     from .blender import scene
     from .blender.export import export_fbx
+    from .blender.footage import footage_info
+    from .core.solving import default_focal_px
     timings["blender_import"] = time.perf_counter() - t0
     checkpoint()
+    source = footage_info(video, result.animation, video_start=result.start, video_fps=result.source_fps,
+                          width=result.width, height=result.height,
+                          focal_px=default_focal_px(result.width, result.height)) if video else None
+    show = bool(blend and footage and video)
     with python_stdout_silenced():
         t0 = time.perf_counter()
-        if rig is None:
-            out = scene.write_outputs(result.animation, action_name, video=video)  # scene + Action only
+        if rig is None:  # scene + Action (+ footage) only
+            out = scene.write_outputs(result.animation, action_name, video=video, footage=source,
+                                      show_footage=show)
         else:
             out = scene.write_outputs(result.animation, action_name, video=video, target_rig=rig.path,
                                       mapping=rig.mapping, armature=rig.armature,
-                                      match_rest=rig.match_rest)
+                                      match_rest=rig.match_rest, footage=source, show_footage=show)
         obj = bpy.data.objects[out["object"]]
         timings["keyframes"] = time.perf_counter() - t0
         checkpoint()
@@ -333,7 +343,8 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
             if fbx or blend:
                 rig_info = write_blender_outputs(result, action_name_for(video), staged.get(fbx),
                                                  staged.get(blend), outputs.preset, timings,
-                                                 interrupt.check, rig=outputs.rig, video=video)
+                                                 interrupt.check, rig=outputs.rig, video=video,
+                                                 footage=outputs.footage)
             interrupt.check()
             for final, tmp in staged.items():
                 os.replace(tmp, final)

@@ -1,8 +1,9 @@
 """Turn an :class:`~posemoe_blender.core.skeleton.Animation` into output files.
 
 ``write_outputs`` is the one entry point the CLI uses: an empty factory scene (or the
-``--target-rig`` file) -> rig + Action (:func:`~.retarget.build_rig_action`) -> FBX and/or
-.blend, each written atomically.
+``--target-rig`` file) -> rig + Action (:func:`~.retarget.build_rig_action`) -> the source
+video recorded on the Action and, when asked, shown behind the rig (:mod:`.footage`) -> FBX
+and/or .blend, each written atomically.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def save_blend(filepath: str | os.PathLike, compress: bool = True) -> str:
 def write_outputs(animation, action_name: str, fbx_path: str | os.PathLike | None = None,
                   blend_path: str | os.PathLike | None = None, preset: str = "unity", *,
                   video: str = "", target_rig: Optional[str] = None, mapping=None,
-                  armature: Optional[str] = None, match_rest: bool = True) -> dict:
+                  armature: Optional[str] = None, match_rest: bool = True,
+                  footage=None, show_footage: bool = False) -> dict:
     """Put ``animation`` on a rig and write the outputs.
 
     Without ``target_rig``: resets Blender to empty factory settings (anything open is
@@ -52,9 +54,14 @@ def write_outputs(animation, action_name: str, fbx_path: str | os.PathLike | Non
     Either way :func:`~.retarget.build_rig_action` keys the Action ``action_name`` (frames
     1..T, scene range and fps from the clip), then ``fbx_path`` is exported with ``preset``
     (``"unity"``, ``"unreal"`` or ``"blender"``) and ``blend_path`` saved (both optional, both
-    atomic). Returns build_rig_action's summary plus ``"fbx"``, ``"blend"``, ``"frames"`` and
-    ``"mapping"`` (the bone map's name, or None). Raises :class:`PoseMoEError` for unwritable
-    outputs or a rig that cannot be read or does not fit.
+    atomic). ``footage``: a :class:`~.footage.FootageInfo` (the source video, its first
+    converted frame and frame rate) recorded on the Action; with ``show_footage`` the video is
+    also shown behind the rig through the solve's camera (:func:`~.footage.attach_footage`; the
+    FBX holds the armature only). A video Blender cannot read adds a warning to
+    ``"warnings"``, it does not fail the conversion. Returns build_rig_action's summary plus
+    ``"fbx"``, ``"blend"``, ``"frames"``, ``"mapping"`` (the bone map's name, or None) and
+    ``"footage"`` (the footage camera's name, or None). Raises :class:`PoseMoEError` for
+    unwritable outputs or a rig that cannot be read or does not fit.
     """
     from .retarget import RigRequest, build_rig_action, load_target_rig
     if animation.num_frames == 0:
@@ -73,7 +80,14 @@ def write_outputs(animation, action_name: str, fbx_path: str | os.PathLike | Non
     scene = bpy.context.scene
     scene.frame_set(scene.frame_start)
     out.update(fbx=None, blend=None, frames=animation.num_frames,
-               mapping=mapping.name if target_rig is not None else None)
+               mapping=mapping.name if target_rig is not None else None, footage=None)
+    if footage is not None:
+        from .footage import apply_footage, footage_cameras
+        warning = apply_footage(bpy.context, out, footage, attach=show_footage)
+        if warning:
+            out["warnings"] = list(out.get("warnings", [])) + [warning]
+        cams = footage_cameras(obj) if show_footage else []
+        out["footage"] = cams[0].name if cams else None
     if fbx_path is not None:
         out["fbx"] = export_fbx(fbx_path, obj, preset=preset)
     if blend_path is not None:
