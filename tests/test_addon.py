@@ -196,11 +196,14 @@ def test_register_unregister_twice(ext):
 def test_conversion_on_the_sample_clip(ext, converted):
     assert converted.state == "FINISHED", converted.message
     snap = converted.snapshot
-    assert snap["objects"] == ["PoseMoE_demo"] and snap["actions"] == ["demo"]
+    # the rig, and the camera that shows the footage behind it ("Show footage behind the rig")
+    assert snap["objects"] == ["PoseMoE_Footage_PoseMoE_demo", "PoseMoE_demo"] and snap["actions"] == ["demo"]
     obj = bpy.data.objects.get("PoseMoE_demo")
     assert obj is not None and obj.animation_data.action.name == "demo"
     action = obj.animation_data.action
     assert action["posemoe_source"] == str(SAMPLE.resolve())
+    cam = bpy.context.scene.camera
+    assert cam.name == "PoseMoE_Footage_PoseMoE_demo" and cam.data.background_images[0].clip.frame_start == 1
     assert converted.animation.num_frames == FRAMES
     assert snap["scene"][:2] == (1, FRAMES)
     state = bpy.context.window_manager.posemoe_job
@@ -220,6 +223,43 @@ def test_convert_operator(ext, converted):
     assert act.frame_range[:] == pytest.approx((5, 14))
     assert len(bpy.data.actions["demo"].layers[0].strips[0].channelbags[0].fcurves) > 0
     s.start_frame = 1
+
+
+def test_footage_option_and_operator(ext, converted):
+    """Video frames 5..14 keyed from scene frame 3: the footage camera's clip starts so that
+    frame 3 shows video frame 5; the operator removes it and adds it again from the Action's
+    record; a missing video is one error line and changes nothing; the switch off adds none."""
+    _fresh()
+    s = _settings(frames=15)
+    s.clip_start, s.start_frame = 5, 3
+    assert bpy.ops.posemoe.convert() == {'FINISHED'}
+    obj = bpy.data.objects["PoseMoE_demo"]
+    cam = bpy.context.scene.camera
+    assert cam["posemoe_footage_rig"] == obj.name
+    assert cam.data.background_images[0].clip.frame_start == 3 - 5
+    record = json.loads(obj.animation_data.action["posemoe_footage"])
+    assert (record["video_start"], record["frame_start"], record["video_fps"]) == (5, 3, 30.0)
+    assert (record["width"], record["height"]) == (480, 640) and record["camera_to_armature"]
+    bpy.context.view_layer.objects.active = obj
+    assert bpy.ops.posemoe.footage(action='REMOVE') == {'FINISHED'}
+    assert bpy.context.scene.camera is None and not bpy.data.cameras and not bpy.data.movieclips
+    assert bpy.ops.posemoe.footage(action='ADD') == {'FINISHED'}
+    assert bpy.context.scene.camera.data.background_images[0].clip.frame_start == -2
+    # a video that moved away: one line, nothing changed
+    record["video"] = str(Path(ext.user) / "moved.mp4")
+    obj.animation_data.action["posemoe_footage"] = json.dumps(record)
+    before = (_snapshot(), sorted(c.name for c in bpy.data.cameras), bpy.context.scene.camera.name)
+    with pytest.raises(RuntimeError, match="moved.mp4: no such video") as exc:
+        bpy.ops.posemoe.footage(action='ADD')
+    assert len(str(exc.value).strip().splitlines()) == 1
+    assert (_snapshot(), sorted(c.name for c in bpy.data.cameras), bpy.context.scene.camera.name) == before
+    # the panel's switch off: no camera
+    _fresh()
+    s = _settings(frames=10)
+    s.show_footage = False
+    assert bpy.ops.posemoe.convert() == {'FINISHED'}
+    assert not bpy.data.cameras and bpy.context.scene.camera is None
+    s.show_footage, s.start_frame = True, 1
 
 
 def _modal_operator(ext):

@@ -12,7 +12,8 @@ matplotlib unimportable), through Blender's own Install-from-Disk operator.
   its ``bpy.app.timers`` path (background Blender has no window events for the modal path;
   the timer callback is called the way Blender's event loop calls it);
 * the "existing Python" path: the preferences point at this venv's Python and the conversion
-  runs in that subprocess, while Blender's side needs nothing but numpy.
+  runs in that subprocess, while Blender's side needs nothing but numpy; the footage is shown
+  behind the new rig, and the add-on's footage operator removes and adds it again.
 
 Time (2 cores): packing the wheels ~15 s the first time (kept in ``.cache/wheelhouse``), the
 installation ~40 s (all of torch, MediaPipe with jax, SciPy and OpenCV: the installer installs
@@ -276,7 +277,7 @@ def test_existing_python_converts_through_the_subprocess_worker(zip_path, tmp_pa
         info = bpy.context.window_manager.posemoe_job.device_info
         s = bpy.context.scene.posemoe
         s.video = sys.argv[2]
-        s.use_range, s.clip_start, s.clip_end = True, 0, 30
+        s.use_range, s.clip_start, s.clip_end = True, 4, 34
         t0 = time.perf_counter()
         bpy.ops.posemoe.convert(wait=False)
         poller = operators.POLLERS[-1]
@@ -286,10 +287,24 @@ def test_existing_python_converts_through_the_subprocess_worker(zip_path, tmp_pa
             interval = poller()
         job = poller.ctrl.job
         obj = bpy.data.objects.get("PoseMoE_demo")
+        scene = bpy.context.scene
+        # the footage behind the rig (video frame 4 at the first key), then the add-on's
+        # footage operator: remove it, and add it again from the Action's record
+        def clip_start():
+            cam = scene.camera
+            assert cam.name.startswith("PoseMoE_Footage_"), cam.name
+            return cam.data.background_images[0].clip.frame_start
+        footage = [clip_start()]
+        bpy.context.view_layer.objects.active = obj
+        footage.append(sorted(bpy.ops.posemoe.footage(action='REMOVE')))
+        footage.append([scene.camera.name if scene.camera else None, len(bpy.data.movieclips),
+                        scene.render.resolution_x, scene.render.resolution_y])
+        footage.append(sorted(bpy.ops.posemoe.footage(action='ADD')))
+        footage.append([clip_start(), scene.camera.name, scene.render.resolution_x, scene.render.resolution_y])
         report(checked=checked, info=info, backend=poller.ctrl.backend, job=type(job).__name__,
                result=poller.result, message=bpy.context.window_manager.posemoe_job.last_message,
                action=obj.animation_data.action.name if obj else None, seconds=time.perf_counter() - t0,
-               frames=job.result.animation.num_frames if job.result else 0,
+               frames=job.result.animation.num_frames if job.result else 0, footage=footage,
                heavy=sorted(m for m in sys.modules if m.split(".")[0] in ("scipy", "torch", "mediapipe", "cv2", "matplotlib")))
     ''', tmp_path / "user", tmp_path / "work", args=[zip_path, SAMPLE, sys.executable], timeout=600)
     data = res.check()
@@ -298,4 +313,7 @@ def test_existing_python_converts_through_the_subprocess_worker(zip_path, tmp_pa
     assert data["backend"] == "remote" and data["job"] == "RemoteJob"
     assert data["result"] == "FINISHED", data["message"]
     assert data["action"] == "demo" and data["frames"] == 30
+    # removed: the startup file's own camera and resolution come back
+    assert data["footage"] == [1 - 4, ["FINISHED"], ["Camera", 0, 1920, 1080], ["FINISHED"],
+                               [1 - 4, "PoseMoE_Footage_PoseMoE_demo", 480, 640]]
     assert data["heavy"] == []

@@ -266,3 +266,29 @@ def test_convert_blend_has_the_footage(tmp_path, fps_out):
     convert_clip(str(SAMPLE), Outputs(blend=str(tmp_path / "b.blend"), footage=False), options)
     bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "b.blend"))
     assert not bpy.data.cameras and not bpy.data.movieclips
+
+
+def test_phone_rotation_matches_the_conversion(tmp_path):
+    """A video whose track says "turn 90 degrees" (as phones write them; made here by setting
+    the sample's ``tkhd`` matrix): Blender's clip has the upright size the conversion works in,
+    and the camera frame takes that size, so the footage stands as the conversion saw it."""
+    import struct
+    data = bytearray(SAMPLE.read_bytes())
+    i = data.find(b"tkhd")
+    assert i > 0 and data.count(b"tkhd") == 1
+    times = 8 + 8 + 4 + 4 + 8 if data[i + 4] == 1 else 4 + 4 + 4 + 4 + 4
+    at = i + 8 + times + 8 + 8  # after version/flags, the times, reserved, layer/group/volume
+    assert struct.unpack(">9i", data[at:at + 36]) == (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    data[at:at + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    video = tmp_path / "phone.mp4"
+    video.write_bytes(data)
+    from posemoe_blender.core.video import open_video
+    with open_video(str(video)) as reader:
+        assert (reader.width, reader.height, reader.rotation) == (640, 480, 90)
+    anim = _animation()
+    write_outputs(anim, "clip")
+    info = footage.footage_info(video, anim, width=640, height=480)
+    res = footage.attach_footage(bpy.context, bpy.data.objects[ARMATURE_NAME], info)
+    assert tuple(bpy.data.movieclips[res["clip"]].size) == (640, 480)
+    s = bpy.context.scene
+    assert (s.render.resolution_x, s.render.resolution_y) == (640, 480)

@@ -149,6 +149,7 @@ class ConvertController:
         self.job = None
         self.result: dict = {}
         self.message = ""
+        self.show_footage = True  # the panel's "Show footage behind the rig"
 
     @classmethod
     def from_context(cls, context) -> "ConvertController":
@@ -161,7 +162,9 @@ class ConvertController:
         request = request_from_settings(settings, video)
         options, ignored = options_from_settings(settings)
         backend, python = choose_backend(get_prefs(context))
-        return cls(request, options, backend, python, ignored)
+        ctrl = cls(request, options, backend, python, ignored)
+        ctrl.show_footage = bool(getattr(settings, "show_footage", True))
+        return ctrl
 
     # -- lifecycle
     def start(self, context) -> None:
@@ -219,6 +222,9 @@ class ConvertController:
             return FAILED
         self.result.update(job.result.info)
         notes = []
+        footage_note = self._footage(context, job.result)
+        if footage_note:
+            notes.append(footage_note)
         if self.result.get("missing"):
             notes.append(f"not on this rig: {', '.join(self.result['missing'])}")
         notes += self.result.get("warnings", [])
@@ -230,6 +236,17 @@ class ConvertController:
                         + (f", lifter: {lifter}" if lifter else "")
                         + (f" ({'; '.join(notes)})" if notes else ""))
         return FINISHED
+
+    def _footage(self, context, result) -> Optional[str]:
+        """Record the source video on the new Action and, when the panel asks for it, show it
+        behind the rig (:mod:`posemoe_blender.blender.footage`, bpy only); a warning or None."""
+        from ..blender.footage import apply_footage, footage_info
+        info = result.info
+        source = footage_info(self.request.video, result.animation, video_start=info.get("start", 0),
+                              video_fps=info.get("source_fps") or info.get("fps") or 0.0,
+                              frame_start=self.request.start_frame, width=info.get("width", 0),
+                              height=info.get("height", 0), focal_px=info.get("focal_px", 0.0))
+        return apply_footage(context, self.result, source, attach=self.show_footage)
 
     def _finish(self, context, result: str) -> str:
         state = context.window_manager.posemoe_job

@@ -287,6 +287,52 @@ class POSEMOE_OT_mapping_load(Operator, ImportHelper):
         return {'FINISHED'}
 
 
+def _view_through_camera(context) -> None:
+    """Look through the scene camera in every 3D View (none in a background Blender)."""
+    wm = context.window_manager
+    for window in getattr(wm, "windows", []):
+        for area in window.screen.areas:
+            if area.type == 'VIEW_3D':
+                area.spaces.active.region_3d.view_perspective = 'CAMERA'
+                area.tag_redraw()
+
+
+class POSEMOE_OT_footage(Operator):
+    """Show the source video behind the active converted armature (a camera with the footage as its background, in step with the Action), or remove it"""
+
+    bl_idname = "posemoe.footage"
+    bl_label = "Footage"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    action: EnumProperty(name="Action", items=[
+        ('ADD', "Show", "Add (or renew) the footage camera of the active armature"),
+        ('REMOVE', "Remove", "Remove the active armature's footage camera")], default='ADD')
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and obj.type == 'ARMATURE'
+
+    def execute(self, context):
+        from ..blender import footage  # bpy only
+        obj = context.active_object
+        if self.action == 'REMOVE':
+            n = footage.remove_footage(context, obj)
+            self.report({'INFO'}, f"removed {n} footage camera(s) of {obj.name}" if n
+                        else f"{obj.name} has no footage camera")
+            return {'FINISHED'}
+        try:
+            info = footage.footage_for_object(obj)
+            out = footage.attach_footage(context, obj, info)
+        except PoseMoEError as exc:
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+        _view_through_camera(context)
+        self.report({'INFO'}, f"{os.path.basename(info.video)} behind {obj.name} through {out['camera']}"
+                    + (f" (retimed {info.video_fps:.3g} -> {info.fps:.3g} fps)" if out["retimed"] else ""))
+        return {'FINISHED'}
+
+
 class POSEMOE_OT_detect_device(Operator):
     """Find out which GPU the pipeline would use"""
 
@@ -446,5 +492,6 @@ class POSEMOE_OT_install_dependencies(Operator):
 
 CLASSES = (POSEMOE_OT_convert, POSEMOE_OT_batch, POSEMOE_OT_cancel, POSEMOE_OT_export_fbx,
            POSEMOE_OT_mapping_from_preset, POSEMOE_OT_mapping_save, POSEMOE_OT_mapping_load,
+           POSEMOE_OT_footage,
            POSEMOE_OT_detect_device, POSEMOE_OT_check_dependencies, POSEMOE_OT_check_python,
            POSEMOE_OT_install_dependencies)

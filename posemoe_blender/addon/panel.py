@@ -71,6 +71,7 @@ class POSEMOE_PT_main(_Base, Panel):
         layout.prop(s, "foot_lock")
         layout.prop(s, "hands")
         layout.prop(s, "push_to_nla")
+        layout.prop(s, "show_footage")
 
         if not _job_box(layout, state, "convert"):
             row = layout.row()
@@ -79,6 +80,11 @@ class POSEMOE_PT_main(_Base, Panel):
             row.operator("posemoe.convert", icon='ARMATURE_DATA')
         if state.last_message and not state.running:
             layout.label(text=state.last_message)
+        obj = context.active_object
+        if obj is not None and obj.type == 'ARMATURE':
+            row = layout.row(align=True)
+            row.operator("posemoe.footage", text="Show Footage", icon='FILE_MOVIE').action = 'ADD'
+            row.operator("posemoe.footage", text="", icon='X').action = 'REMOVE'
 
 
 class POSEMOE_PT_mapping(_Base, Panel):

@@ -93,6 +93,10 @@ class PoseMoESettings(PropertyGroup):
                             description="Pin each foot while it is planted and put the floor under the contacts (no sliding or floating)")
     hands: BoolProperty(name="Hands and fingers", default=ConvertOptions.hands,
                         description="Find the person's hands and animate the fingers (off: relaxed fingers, faster)")
+    show_footage: BoolProperty(name="Show footage behind the rig", default=True,
+                               description="After converting, add a camera that sees the rig as the video does, "
+                                           "with the video as its background, in step with the Action "
+                                           "(look through it: Numpad 0)")
     push_to_nla: BoolProperty(name="Push to NLA", default=False,
                               description="Put the new Action on its own NLA track instead of making it the active Action")
 

@@ -55,6 +55,15 @@ def make_options(**values):
     return options_from_values(**values)
 
 
+def footage_fields(res) -> dict:
+    """What showing the footage behind the rig needs from a ``ClipResult`` (JSON-safe): the
+    first converted video frame, the video's frame rate, its upright size and the solve's
+    focal length (see :mod:`posemoe_blender.blender.footage`)."""
+    from ..core.solving import default_focal_px
+    return {"start": int(res.start), "source_fps": float(res.source_fps), "width": int(res.width),
+            "height": int(res.height), "focal_px": float(default_focal_px(res.width, res.height))}
+
+
 class Job:
     """State shared between a worker and the main thread (all reads/writes are atomic)."""
 
@@ -136,7 +145,7 @@ class ThreadJob(Job):
             info = {"frames": int(res.keypoints2d.shape[0]), "frames_out": res.animation.num_frames,
                     "fps": float(res.fps), "lifter": res.lifter,
                     "seconds": time.perf_counter() - t0,
-                    "gaps": [(int(g.start), int(g.end)) for g in res.gaps]}
+                    "gaps": [(int(g.start), int(g.end)) for g in res.gaps], **footage_fields(res)}
             self._finish(JobResult(res.animation, info))
         except ConversionCancelled:
             self._finish(cancelled=True)
@@ -218,7 +227,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             res = process_clip(args.video, options, progress)
         info = {"frames": int(res.keypoints2d.shape[0]), "frames_out": res.animation.num_frames,
                 "fps": float(res.fps), "lifter": res.lifter, "seconds": time.perf_counter() - t0,
-                "gaps": [(int(g.start), int(g.end)) for g in res.gaps]}
+                "gaps": [(int(g.start), int(g.end)) for g in res.gaps], **footage_fields(res)}
         save_animation(args.output, res.animation, info)
     except PoseMoEError as exc:
         say(f"ERROR {exc}")
