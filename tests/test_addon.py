@@ -475,6 +475,46 @@ def test_retarget_preset(ext, converted, preset_id):
         assert tuple(obj.pose.bones["prop_unmapped"].rotation_quaternion) == pytest.approx((0.9, 0.3, 0.2, 0.1))
 
 
+def test_rig_with_the_old_bone_names(ext, converted):
+    """A rig generated before the Humanoid rename (16 bones: ``Hips``, ``Spine``, ``LClavicle``,
+    ``LThigh``, ``RShin``, ...): choosing it as the Armature picks the "PoseMoE rig (old bone
+    names)" preset, and the sample's animation is keyed on its 16 bones, each pointing where
+    ours points."""
+    from posemoe_blender.core.skeleton import (BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS,
+                                               BONE_TAIL_JOINT, RIG_BONE_INDEX, SEGMENT_NAMES)
+    _fresh()
+    anim = converted.animation
+    idx = [RIG_BONE_INDEX[n] for n in BONE_NAMES]
+    tails = np.array(anim.rest_tails)[idx]
+    tails[BONE_NAMES.index("Spine")] = anim.rest_tails[RIG_BONE_INDEX["Chest"]]  # the old Spine spans Spine + Chest
+    layout = SimpleNamespace(rest_heads=np.array(anim.rest_heads)[idx], rest_tails=tails,
+                             rest_matrices=np.array(anim.rest_matrices)[idx], bone_names=SEGMENT_NAMES,
+                             bone_parents=BONE_PARENTS)
+    obj = ext.armature.build_armature(layout, "OldRig")
+    s = _settings()
+    s.target, s.preset = 'EXISTING', 'MIXAMO'
+    s.armature = obj
+    assert s.preset == 'POSEMOE_LEGACY'
+    req = ext.controller.request_from_settings(s, str(SAMPLE))
+    out = ext.apply.apply_result(bpy.context, req, anim)
+    assert not out["missing"] and not out["warnings"]
+    keyed = _keyed_bones(bpy.data.actions[out["action"]])
+    assert set(keyed) == set(SEGMENT_NAMES) and keyed["Hips"] >= {"location"}
+    jw = anim.joints_world
+    for frame in (1, FRAMES):
+        bpy.context.scene.frame_set(frame)
+        for b, name in enumerate(SEGMENT_NAMES):
+            pb = obj.pose.bones[name]
+            d = np.array(pb.tail - pb.head)
+            e = jw[frame - 1, BONE_TAIL_JOINT[b]] - jw[frame - 1, BONE_HEAD_JOINT[b]]
+            np.testing.assert_allclose(d / np.linalg.norm(d), e / np.linalg.norm(e), atol=2e-3,
+                                       err_msg=f"{name} frame {frame}")
+    s.preset = 'CUSTOM'  # a custom mapping being edited is kept when another armature is chosen
+    s.armature = None
+    s.armature = obj
+    assert s.preset == 'CUSTOM'
+
+
 def test_push_to_nla_and_custom_mapping_json(ext, converted, tmp_path):
     _fresh()
     anim = converted.animation

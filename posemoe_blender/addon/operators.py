@@ -212,7 +212,7 @@ class POSEMOE_OT_export_fbx(Operator):
 
 
 def _preset_items(self, context):
-    return [('BLANK', "Blank", "Our 16 bones, no targets")] + [
+    return [('BLANK', "Blank", "Our bones, no targets")] + [
         (k, m.name, m.description) for k, m in PRESETS.items()]
 
 

@@ -28,6 +28,20 @@ def _is_armature(self, obj):
     return obj.type == 'ARMATURE'
 
 
+def _armature_chosen(self, context):
+    """A newly chosen armature gets the shipped bone map that fits its bone names (as
+    ``convert --target-rig`` picks one), unless a custom mapping is being edited."""
+    from ..core.retarget_presets import detect_mapping
+    obj = self.armature
+    if obj is None or obj.type != 'ARMATURE' or self.preset == 'CUSTOM':
+        return
+    found = detect_mapping(obj.data.bones.keys())
+    for key, mapping in PRESETS.items():
+        if mapping is found:
+            self.preset = key
+            return
+
+
 class PoseMoEMappingItem(PropertyGroup):
     """One row of the custom mapping: our bone -> a bone of the target rig."""
 
@@ -51,11 +65,12 @@ class PoseMoESettings(PropertyGroup):
     video: StringProperty(name="Video", subtype='FILE_PATH',
                           description="Video of one person (mp4, mov, avi, mkv, webm)")
     target: EnumProperty(name="Target", items=[
-        ('NEW', "New armature", "Build the generated rig (16 bones) for this clip"),
+        ('NEW', "New armature", "Build the generated rig (53 bones: body, feet, toes, fingers) for this clip"),
         ('EXISTING', "Existing armature", "Retarget onto an armature in the scene")],
         default='NEW')
     armature: PointerProperty(name="Armature", type=bpy.types.Object, poll=_is_armature,
-                              description="The rig to animate")
+                              update=_armature_chosen,
+                              description="The rig to animate (choosing one picks the rig preset that fits its bone names)")
     preset: EnumProperty(name="Rig preset", items=PRESET_ITEMS, default='RIGIFY_METARIG',
                          description="How our bones map to the target rig's bones")
     custom_mapping: CollectionProperty(type=PoseMoEMappingItem)
