@@ -1,7 +1,14 @@
 """Hands on real footage (issue #15): found rate per clip and side, cost per frame, and
 wrong-person hands on the two-people clips.
 
-    .venv/bin/python scripts/hands_eval.py [../shared/data/videos] [--end N] [--json OUT]
+    .venv/bin/python scripts/hands_eval.py [FOLDER ...] [--end N] [--json OUT]
+        [--settings current|before|both] [--bench VIDEO ...]
+
+``--settings before``: the hands' settings before the palm-search back-off (looks at up to
+30 Hz, skipped frames only interpolated, no back-off); ``both``: each clip with the previous
+and the current settings, one after the other in the same run (comparable timings).
+``--bench VIDEO ...``: instead of the found rates, the hands' share of ``bench`` (the whole
+convert) on each video with the chosen settings.
 
 Each clip goes through ``core.detection.detect_video(..., hands=True)``, the pass ``convert``
 makes (BlazePose following one person, MediaPipe Hands in crops at that person's wrists). A
@@ -27,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from posemoe_blender.core import detection  # noqa: E402
+from posemoe_blender.core import detection, hands  # noqa: E402
 from posemoe_blender.core.video import open_video  # noqa: E402
 from posemoe_blender.joints import JOINT_INDEX as J  # noqa: E402
 from posemoe_blender.quiet import native_output_silenced  # noqa: E402
@@ -53,6 +60,30 @@ def _other_people(video: str, dets, end) -> np.ndarray:
     return out
 
 
+#: The settings compared: the current defaults and those before the palm-search back-off.
+SETTINGS = {
+    "current": {"HAND_RATE_HZ": hands.HAND_RATE_HZ, "HOLD_FILL": hands.HOLD_FILL,
+                "BACKOFF_AFTER_S": hands.BACKOFF_AFTER_S, "BACKOFF_RATE_HZ": hands.BACKOFF_RATE_HZ},
+    "before": {"HAND_RATE_HZ": 30.0, "HOLD_FILL": False, "BACKOFF_AFTER_S": float("inf"),
+               "BACKOFF_RATE_HZ": hands.BACKOFF_RATE_HZ},
+}
+
+
+def use_settings(name: str) -> None:
+    for key, value in SETTINGS[name].items():
+        setattr(hands, key, value)
+
+
+def bench_share(video: str) -> dict:
+    from posemoe_blender import bench
+    with native_output_silenced():
+        r = bench.run_bench(video)
+    st = {s["stage"]: s["seconds"] for s in r["stages"]}
+    return {"video": os.path.basename(video), "fps": r["fps"], "frames": r["frames"],
+            "hands_s": r["hands"]["seconds"], "convert_s": r["convert"]["seconds"],
+            "share": r["hands"]["share"], "detect_s": st.get("detect", 0.0), "load": r["load_average"][0]}
+
+
 def evaluate(video: str, end=None) -> dict:
     timings: dict = {}
     with native_output_silenced():
@@ -69,7 +100,8 @@ def evaluate(video: str, end=None) -> dict:
            "found": float(found[person].mean()),
            "hands_ms_per_frame": 1000 * timings.get("hands", 0.0) / T,
            "blazepose_ms_per_frame": 1000 * timings.get("detect", 0.0) / T,
-           "hands_setup_s": timings.get("hands_setup", 0.0), "pass_s": wall}
+           "hands_setup_s": timings.get("hands_setup", 0.0), "pass_s": wall,
+           "looks": int(sum(dets.hand_looks["looks"])), "searches": int(sum(dets.hand_looks["searches"]))}
     if os.path.basename(video).startswith("two_people"):
         with native_output_silenced():
             other = _other_people(video, dets, end)
@@ -91,28 +123,55 @@ def evaluate(video: str, end=None) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("folder", nargs="?", default=str(REPO.parent / "shared" / "data" / "videos"))
+    ap.add_argument("folders", nargs="*", default=[str(REPO.parent / "shared" / "data" / "videos")])
     ap.add_argument("--end", type=int, default=None, help="frames per clip (default: all)")
     ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--settings", choices=("current", "before", "both"), default="current",
+                    help="the hands' settings: the current defaults, those before the palm-search "
+                         "back-off, or both one after the other (default: current)")
+    ap.add_argument("--bench", nargs="+", metavar="VIDEO", help="the hands' share of bench on these videos instead")
     args = ap.parse_args()
-    clips = sorted(str(p) for p in Path(args.folder).glob("*.mp4"))
-    if not clips:
-        print(f"error: {args.folder}: no .mp4 files", file=sys.stderr)
-        return 1
+    names = ["before", "current"] if args.settings == "both" else [args.settings]
     rows = []
+    if args.bench:
+        for video in args.bench:
+            for name in names:
+                use_settings(name)
+                r = dict(bench_share(video), settings=name)
+                rows.append(r)
+                print(f"{r['video']:<24} {r['fps']:4.0f} fps {r['frames']:>4} frames  {name:<8} hands "
+                      f"{r['hands_s']:5.2f} s of {r['convert_s']:5.2f} s = {100 * r['share']:4.1f}% "
+                      f"(BlazePose {r['detect_s']:.2f} s, load {r['load']:.1f})", flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2))
+        return 0
+    clips = sorted(str(p) for folder in args.folders for p in Path(folder).glob("*.mp4"))
+    if not clips:
+        print(f"error: {' '.join(args.folders)}: no .mp4 files", file=sys.stderr)
+        return 1
     for clip in clips:
-        rows.append(evaluate(clip, args.end))
-        r = rows[-1]
-        print(f"{r['clip']:<24} {r['frames']:>4} frames  found L {100 * r['found_left']:5.1f}%  "
-              f"R {100 * r['found_right']:5.1f}%  hands {r['hands_ms_per_frame']:5.1f} ms/frame  "
-              f"BlazePose {r['blazepose_ms_per_frame']:5.1f} ms/frame"
-              + (f"  wrong-person hands {r['wrong_person_hands']}/{r['hand_frames_with_other_person']}"
-                 if "wrong_person_hands" in r else ""), flush=True)
-    person = sum(r["person_frames"] for r in rows)
-    total = sum(r["found"] * r["person_frames"] for r in rows) / max(person, 1)
-    print(f"all: hands found in {100 * total:.1f}% of {2 * person} hand-frames; "
-          f"hands {np.mean([r['hands_ms_per_frame'] for r in rows]):.1f} ms/frame, "
-          f"BlazePose {np.mean([r['blazepose_ms_per_frame'] for r in rows]):.1f} ms/frame")
+        for name in names:
+            use_settings(name)
+            rows.append(dict(evaluate(clip, args.end), settings=name, folder=str(Path(clip).parent)))
+            r = rows[-1]
+            print(f"{r['clip']:<24} {r['frames']:>4} frames {name:<8} found L {100 * r['found_left']:5.1f}%  "
+                  f"R {100 * r['found_right']:5.1f}%  hands {r['hands_ms_per_frame']:5.1f} ms/frame  "
+                  f"BlazePose {r['blazepose_ms_per_frame']:5.1f} ms/frame  searches {r['searches']}/{r['looks']}"
+                  + (f"  wrong-person hands {r['wrong_person_hands']}/{r['hand_frames_with_other_person']}"
+                     if "wrong_person_hands" in r else ""), flush=True)
+    for folder in args.folders:
+        for name in names:
+            sel = [r for r in rows if r["settings"] == name and Path(r["folder"]) == Path(folder)]
+            if not sel:
+                continue
+            person = sum(r["person_frames"] for r in sel)
+            total = sum(r["found"] * r["person_frames"] for r in sel) / max(person, 1)
+            wrong = [(r["wrong_person_hands"], r["hand_frames_with_other_person"]) for r in sel if "wrong_person_hands" in r]
+            print(f"{folder} {name}: hands found in {100 * total:.1f}% of {2 * person} hand-frames; "
+                  f"hands {np.mean([r['hands_ms_per_frame'] for r in sel]):.1f} ms/frame, "
+                  f"BlazePose {np.mean([r['blazepose_ms_per_frame'] for r in sel]):.1f} ms/frame; "
+                  f"MediaPipe ran at {sum(r['searches'] for r in sel)} of {sum(r['looks'] for r in sel)} looks"
+                  + (f"; wrong-person hands {sum(w for w, _ in wrong)} of {sum(n for _, n in wrong)}" if wrong else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

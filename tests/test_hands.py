@@ -90,3 +90,79 @@ def test_hands_found_on_real_footage(real_video):
         assert np.all(d <= hands.ATTACH_FOREARMS * fore + 1e-6)
     np.testing.assert_allclose(tracks.hands3d[found][:, 0], 0.0, atol=1e-6)  # wrist-relative
     assert np.all(tracks.hands2d[~found] == 0)
+
+
+def _spread_hand(spread_deg, flex_deg=(0, 0, 0, 0), thumb_cmc=(0.0, None)) -> np.ndarray:
+    """(21, 3) a right hand like :func:`_hand`'s (palm to the camera, fingers up: the hand's
+    axis ``u`` = -y, towards the thumb ``v`` = +x, the back of the hand ``n`` = +z) whose
+    index .. little proximal phalanges are spread by ``spread_deg`` (4,) (away from the middle
+    finger; the middle finger towards the thumb) and flexed out of the palm plane by
+    ``flex_deg`` (4,), and whose thumb metacarpal has the CMC flexion / palmar abduction
+    ``thumb_cmc`` (degrees; abduction None: the rest thumb's)."""
+    u, v, n = np.array([0.0, -1.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    x = np.zeros((21, 3))
+
+    def direction(az, el):  # azimuth towards the thumb, elevation towards the palm (radians)
+        return np.cos(el) * (np.cos(az) * u + np.sin(az) * v) - np.sin(el) * n
+
+    mcp = {5: (0.09, 0.025), 9: (0.095, 0.0), 13: (0.09, -0.02), 17: (0.08, -0.04)}
+    for f, sign in zip(range(4), (1, 1, -1, -1)):
+        chain = hands.FINGERS[f + 1]
+        x[chain[1]] = mcp[chain[1]][0] * u + mcp[chain[1]][1] * v
+        d = direction(np.radians(sign * spread_deg[f]), np.radians(flex_deg[f]))
+        for j, length in enumerate((0.04, 0.03, 0.025)):
+            x[chain[j + 2]] = x[chain[j + 1]] + length * d
+    flex, abd = thumb_cmc
+    abd = np.degrees(hands.THUMB_REST[1]) if abd is None else abd
+    x[1] = 0.03 * u + 0.03 * v
+    d = direction(hands.THUMB_REST[0] - np.radians(flex), np.radians(abd))
+    for j, length in enumerate((0.04, 0.03, 0.025)):
+        x[j + 2] = x[j + 1] + length * d
+    return x
+
+
+def _mirror_and_turn(right: np.ndarray):
+    rot = np.linalg.qr(np.random.default_rng(1).normal(size=(3, 3)))[0]
+    rot *= np.sign(np.linalg.det(rot))
+    return right * [-1.0, 1.0, 1.0], right @ rot.T
+
+
+@pytest.mark.parametrize("spread", [(0, 0, 0, 0), (20, 5, 10, 25), (-10, -8, -5, 12), (12, -4, 18, -14)])
+def test_finger_spread_of_known_hands_both_sides(spread):
+    right = _spread_hand(spread, flex_deg=(10, 20, 0, 30))
+    left, turned = _mirror_and_turn(right)
+    for hand, is_right in ((right, True), (left, False), (turned, True)):
+        flex, sp = hands.finger_bases(hand, right=is_right)
+        np.testing.assert_allclose(np.degrees(sp[1:]), spread, atol=1e-6)
+        # the MCP flexion out of the palm plane, without the spread mixed in
+        np.testing.assert_allclose(np.degrees(flex[1:]), (10, 20, 0, 30), atol=1e-6)
+    # the plain angle between the segments (finger_flexion, unchanged) does mix them in
+    assert abs(np.degrees(hands.finger_flexion(right, right=True))[2, 0]) > 10.0
+
+
+@pytest.mark.parametrize("thumb", [(0.0, None), (30.0, 40.0), (-15.0, 5.0), (45.0, 60.0)])
+def test_thumb_cmc_axes_of_known_hands_both_sides(thumb):
+    right = _spread_hand((0, 0, 0, 0), thumb_cmc=thumb)
+    left, turned = _mirror_and_turn(right)
+    expected = (thumb[0], np.degrees(hands.THUMB_REST[1]) if thumb[1] is None else thumb[1])
+    for hand, is_right in ((right, True), (left, False), (turned, True)):
+        flex, sp = hands.finger_bases(hand, right=is_right)
+        assert np.degrees(flex[0]) == pytest.approx(expected[0], abs=1e-6)
+        assert np.degrees(sp[0]) == pytest.approx(expected[1], abs=1e-6)
+
+
+def test_spread_limits_curled_fingers_and_relaxed():
+    limits = np.array(hands.SPREAD_LIMITS_DEG)
+    flex, sp = hands.finger_bases(_spread_hand((40, 30, -30, 50), thumb_cmc=(80.0, 85.0)), right=True)
+    expected = [limits[0, 1], limits[1, 1], limits[2, 1], limits[3, 0], limits[4, 1]]  # 85, 40, 30, -30, 50 clipped
+    np.testing.assert_allclose(np.degrees(sp), expected, atol=1e-6)
+    assert np.degrees(flex[0]) == pytest.approx(hands.BASE_FLEX_LIMITS_DEG[0][1])
+    # a curled finger (MCP flexed 80 deg) spreads like a relaxed hand whatever its direction says
+    _, sp = hands.finger_bases(_spread_hand((20, 10, 15, 20), flex_deg=(80, 80, 80, 80)), right=True)
+    np.testing.assert_allclose(np.degrees(sp[1:]), hands.RELAXED_SPREAD_DEG[1:], atol=1e-6)
+    # unseen: relaxed
+    hand = _spread_hand((20, 5, 10, 25), thumb_cmc=(30.0, 40.0))
+    flex, sp = hands.finger_bases(np.stack([hand, hand]), right=True, confidence=np.array([1.0, 0.0]))
+    np.testing.assert_allclose(np.degrees(sp[1]), hands.RELAXED_SPREAD_DEG)
+    np.testing.assert_allclose(np.degrees(flex[1]), hands.RELAXED_BASE_FLEX_DEG)
+    assert np.degrees(sp[0, 1]) == pytest.approx(20.0, abs=2.0)

@@ -184,17 +184,79 @@ def test_fbx_round_trip_has_the_finger_bones_and_the_fist(tmp_path):
 
 
 def test_hand_stride_and_interpolated_frames():
-    assert [hands.hand_stride(f) for f in (24, 25, 30, 50, 60, 120, 0)] == [1, 1, 1, 1, 2, 4, 1]
+    assert [hands.hand_stride(f) for f in (24, 25, 30, 50, 60, 120, 0)] == [1, 1, 2, 3, 4, 8, 1]
     h2, h3 = _tracks(7, slice(0, 7), FIST)
     h2[:, 0, :, :2] += np.arange(7)[:, None, None]          # the left hand moves 1 px a frame
     looked = np.array([1, 0, 1, 0, 1, 0, 1], bool)
     h2[~looked] = 0
     h3[~looked] = 0
     h2[4, 1] = 0                                            # the right hand lost at frame 4
-    f2, f3 = hands.fill_skipped(h2, h3, looked)
+    f2, f3 = hands.fill_skipped(h2, h3, looked, hold=False)
     np.testing.assert_allclose(f2[1, 0, :, 0], h2[0, 0, :, 0] + 1, atol=1e-4)
     np.testing.assert_allclose(f3[3, 0], h3[2, 0], atol=1e-6)
     assert f2[3, 1, 0, 2] == 0 and f2[5, 1, 0, 2] == 0 and f2[1, 1, 0, 2] > 0
+    # held (the default): a skipped frame as near a look that found the hand as one that did not
+    # takes the nearer finding look's hand
+    g2, g3 = hands.fill_skipped(h2, h3, looked)
+    np.testing.assert_allclose(g2[3, 1], h2[2, 1], atol=1e-4)
+    np.testing.assert_allclose(g2[5, 1], h2[6, 1], atol=1e-4)
+    np.testing.assert_allclose(g3[5, 1], h3[6, 1], atol=1e-6)
+    np.testing.assert_array_equal(g2[:, 0], f2[:, 0])       # interpolation unchanged
+
+
+def test_fill_holds_at_most_half_the_gap():
+    h2, h3 = _tracks(5, slice(0, 5), FIST)
+    looked = np.array([1, 0, 0, 0, 1], bool)
+    h2[1:] = 0
+    h3[1:] = 0                                              # found at look 0, not at look 4
+    g2, _ = hands.fill_skipped(h2, h3, looked)
+    assert list(g2[:, 1, 0, 2] > 0) == [True, True, True, False, False]
+
+
+def test_palm_search_back_off(monkeypatch):
+    """A side whose crop has no hand is searched at every look for BACKOFF_AFTER_S, then at
+    BACKOFF_RATE_HZ until a hand is found again; the other side is not affected."""
+    assert hands.backoff_looks(15.0) == (round(hands.BACKOFF_AFTER_S * 15), round(15 / hands.BACKOFF_RATE_HZ))
+    assert hands.backoff_looks(None) == (0, 1)
+    kp = np.zeros((17, 3))
+    for side, x in (("L", 600), ("R", 300)):
+        kp[J[side + "Elbow"]] = (x, 500, 0.9)
+        kp[J[side + "Wrist"]] = (x, 600, 0.9)
+    calls = {0: [], 1: []}
+    visible = {0: lambda t: False, 1: lambda t: t >= 20}     # the right hand comes into view at look 20
+
+    class Fake:
+        def __init__(self, s):
+            self.s = s
+
+        def detect(self, crop, offset):
+            calls[self.s].append(tick[0])
+            if not visible[self.s](tick[0]):
+                return None
+            px = np.zeros((21, 3))
+            px[:, :2] = kp[J["LR"[self.s] + "Wrist"], :2]
+            px[:, 2] = 0.9
+            return px, np.zeros((21, 3))
+
+        def close(self):
+            pass
+
+    sides = iter(range(2))
+    monkeypatch.setattr(hands, "_SideDetector", lambda *a, **k: Fake(next(sides)))
+    tracker = hands.HandTracker(1000, 1000, look_hz=15.0)
+    after, every = hands.backoff_looks(15.0)
+    tick = [0]
+    found = []
+    for tick[0] in range(40):
+        px, _ = tracker(np.zeros((1000, 1000, 3), np.uint8), kp)
+        found.append(px[:, 0, 2] > 0)
+    found = np.array(found)
+    expected_left = list(range(after)) + list(range(after, 40, every))
+    assert calls[0] == expected_left
+    assert tracker.looks == [40, 40] and tracker.searches == [len(calls[0]), len(calls[1])]
+    first = np.flatnonzero(found[:, 1])[0]
+    assert 20 <= first < 20 + every                          # re-acquired within one backed-off period
+    assert found[first:, 1].all() and not found[:, 0].any()
 
 
 @pytest.mark.parametrize("rig", ["rigify_metarig", "rigify_rig", "ue5_like"])
@@ -247,3 +309,155 @@ def test_a_fist_curls_the_fingers_of_other_rigs(rig):
         cos = (np.trace(m0[n].T @ m1[n]) - 1) / 2
         assert np.degrees(np.arccos(np.clip(cos, -1, 1))) > 30.0, (rig, n)
     assert fist_tip < open_tip - 0.3 * (open_tip - base), (rig, open_tip, fist_tip)
+
+
+def _spread_angles(T: int) -> np.ndarray:
+    """(T, 2, 5, 5) rig angles: relaxed, except frame 1 on: both index fingers spread 20 deg
+    and both thumbs at CMC flexion 30 deg / palmar abduction 40 deg."""
+    angles = hands.relaxed_rig_angles((T, 2))
+    angles[1:, :, 1, 4] = np.radians(20.0)
+    angles[1:, :, 0, 3] = np.radians(30.0)
+    angles[1:, :, 0, 4] = np.radians(40.0)
+    return angles
+
+
+def _azimuth_elevation(d: np.ndarray, side: str) -> tuple[float, float]:
+    """A direction's angles (degrees) in a T-posed hand: towards the thumb (-Y) from along
+    the hand (+X left, -X right), and down towards the palm (-Z)."""
+    u = np.array([1.0 if side == "L" else -1.0, 0.0, 0.0])
+    v = np.array([0.0, -1.0, 0.0])
+    d = d / np.linalg.norm(d)
+    return float(np.degrees(np.arctan2(d @ v, d @ u))), float(np.degrees(np.arcsin(-d[2])))
+
+
+def test_spread_and_thumb_axes_on_the_generated_rig():
+    from posemoe_blender.core.skeleton import NUM_BONES, POINT_INDEX
+    from posemoe_blender.core.solving import _rest_pose, rig_points_world, solve_pose
+    lengths = np.full(NUM_BONES, 0.3)
+    P = np.repeat(_rest_pose(lengths)[0][None], 2, axis=0)
+    anim = solve_pose(P, lengths, 30.0, fingers=_spread_angles(2))
+    pts = rig_points_world(anim)
+    for s in "LR":
+        idx = pts[:, POINT_INDEX[s + "Index2"]] - pts[:, POINT_INDEX[s + "Index1"]]
+        az0, el0 = _azimuth_elevation(idx[0], s)
+        az1, el1 = _azimuth_elevation(idx[1], s)
+        assert az0 == pytest.approx(hands.RELAXED_SPREAD_DEG[1], abs=1e-6)       # the rest fan
+        assert az1 == pytest.approx(20.0, abs=1e-6)                               # spread towards the thumb
+        assert el0 == pytest.approx(el1, abs=1e-6) == pytest.approx(hands.RELAXED_BASE_FLEX_DEG[1], abs=1e-6)
+        th = pts[:, POINT_INDEX[s + "Thumb2"]] - pts[:, POINT_INDEX[s + "Thumb1"]]
+        az, el = _azimuth_elevation(th[1], s)
+        assert az == pytest.approx(np.degrees(hands.THUMB_REST[0]) - 30.0, abs=1e-6)
+        assert el == pytest.approx(40.0, abs=1e-6)
+        az, el = _azimuth_elevation(th[0], s)                                     # relaxed: the rest thumb
+        assert (az, el) == pytest.approx(tuple(np.degrees(hands.THUMB_REST)), abs=1e-6)
+    # the other fingers' proximal bones are as before the spread: relaxed (5 angles) = relaxed (3)
+    plain = solve_pose(P, lengths, 30.0, fingers=hands.relaxed_flexion((2, 2)))
+    b = [RIG_BONE_NAMES.index(f"{side}{f}{p}") for side in ("Left", "Right")
+         for f in ("Index", "Middle", "Ring", "Little") for p in hands.PHALANX_NAMES]
+    np.testing.assert_allclose(plain.rotations[0, b], anim.rotations[0, b], atol=1e-9)
+
+
+def test_solve_hands_spread_eases_in_and_out():
+    from test_hands import _spread_hand
+    fps, T = 30.0, 90
+    right = _spread_hand((20, 5, 10, 25), thumb_cmc=(30.0, 40.0))
+    h3 = np.zeros((T, 2, 21, 3))
+    h3[30:60, 1] = right
+    h3[30:60, 0] = right * [-1.0, 1.0, 1.0]
+    h2 = np.zeros((T, 2, 21, 3))
+    h2[30:60, :, :, :2] = 500 + 1000 * h3[30:60, :, :, :2]
+    h2[30:60, :, :, 2] = 0.95
+    out = hands.solve_hands(h2, h3, fps, cutoff_hz=6.0)
+    assert out.spread.shape == (T, 2, 5) and out.base_flexion.shape == (T, 2, 5)
+    assert out.rig_angles().shape == (T, 2, 5, 5)
+    sp = np.degrees(out.spread)
+    np.testing.assert_allclose(sp[45], [[40.0, 20, 5, 10, 25]] * 2, atol=0.5)   # both hands alike
+    assert np.degrees(out.base_flexion[45, :, 0]) == pytest.approx([30.0, 30.0], abs=0.5)
+    np.testing.assert_allclose(sp[:10], np.broadcast_to(hands.RELAXED_SPREAD_DEG, (10, 2, 5)), atol=0.5)
+    np.testing.assert_allclose(sp[-10:], np.broadcast_to(hands.RELAXED_SPREAD_DEG, (10, 2, 5)), atol=0.5)
+    assert np.abs(np.diff(sp, axis=0)).max() < 8.0                               # no snapping
+    none = hands.solve_hands(None, None, fps, frames=4)
+    np.testing.assert_allclose(none.rig_angles(), hands.relaxed_rig_angles((4, 2)))
+
+
+def test_spread_lands_on_the_generated_rigs_finger_bone():
+    """Blender: the generated armature keyed with a spread index finger: the posed bone turns
+    in the palm plane by the spread (from the rest fan), the thumb on its own axes."""
+    bpy = pytest.importorskip("bpy")
+    from posemoe_blender.blender.armature import build_armature
+    from posemoe_blender.blender.keyframes import write_action
+    from posemoe_blender.core.skeleton import NUM_BONES
+    from posemoe_blender.core.solving import _rest_pose, solve_pose
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
+                        0.13, 0.45, 0.45])
+    assert len(lengths) == NUM_BONES
+    P = np.repeat(_rest_pose(lengths)[0][None], 2, axis=0)
+    anim = solve_pose(P, lengths, 30.0, fingers=_spread_angles(2))
+    obj = build_armature(anim, "SpreadRig")
+    write_action(obj, anim, "spread")
+    for s, side in (("L", "Left"), ("R", "Right")):
+        seen = []
+        for frame in (1, 2):
+            bpy.context.scene.frame_set(frame)
+            pb = obj.pose.bones[f"{side}IndexProximal"]
+            th = obj.pose.bones[f"{side}ThumbProximal"]
+            seen.append((_azimuth_elevation(np.array(pb.tail - pb.head), s),
+                         _azimuth_elevation(np.array(th.tail - th.head), s)))
+        (idx0, th0), (idx1, th1) = seen
+        assert idx0[0] == pytest.approx(hands.RELAXED_SPREAD_DEG[1], abs=0.05)
+        assert idx1[0] == pytest.approx(20.0, abs=0.05) and idx1[1] == pytest.approx(idx0[1], abs=0.05)
+        assert th1 == pytest.approx((np.degrees(hands.THUMB_REST[0]) - 30.0, 40.0), abs=0.05)
+
+
+@pytest.mark.parametrize("rig", ["rigify_metarig", "rigify_rig", "ue5_like"])
+def test_spread_turns_the_index_of_other_rigs(rig):
+    """Retargeted through the shipped bone maps, a spread index finger turns the mapped index
+    bone by the spread (from the rest fan) towards the thumb; the middle finger stays."""
+    bpy = pytest.importorskip("bpy")
+    import rigs
+    from posemoe_blender.blender.retarget import RigRequest, build_rig_action
+    from posemoe_blender.core.retarget_presets import get_preset
+    from posemoe_blender.core.solving import _rest_pose, solve_animation
+    lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
+                        0.13, 0.45, 0.45])
+    rest = _rest_pose(lengths)[0]
+    cam = np.stack([rest[:, 0], -rest[:, 2], rest[:, 1]], axis=-1)
+    angles = hands.relaxed_rig_angles((2, 2))
+    angles[1, :, 1, 4] = np.radians(20.0)
+    anim = solve_animation(np.repeat((cam - cam[0])[None], 2, axis=0), None, 30.0, fingers=angles)
+    if rig == "ue5_like":
+        from posemoe_blender.blender.armature import build_armature
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        mapping = get_preset("ue5")
+        renamed = type(anim)(**{**anim.__dict__, "bone_names": tuple(mapping.bones.get(n, n + "_x")
+                                                                       for n in anim.bone_names)})
+        obj = build_armature(renamed, "UE5ish")
+    else:
+        obj = getattr(rigs, rig)()
+        mapping = get_preset("rigify_metarig" if rig == "rigify_metarig" else "rigify")
+    out = build_rig_action(bpy.context, RigRequest(video="spread", target='EXISTING', armature=obj.name,
+                                                   mapping=mapping), anim)
+    assert out["missing"] == [] and out["warnings"] == [], out
+    sc = bpy.context.scene
+
+    def bones(frame):
+        sc.frame_set(frame)
+        pb = obj.pose.bones
+        out = {}
+        for n in ("LeftIndexProximal", "LeftMiddleProximal", "LeftThumbProximal",
+                  "RightIndexProximal", "RightMiddleProximal", "RightThumbProximal"):
+            b = pb[mapping.bones[n]]
+            head, tail = obj.matrix_world @ b.head, obj.matrix_world @ b.tail
+            out[n] = (np.array(head), np.array(tail - head) / (tail - head).length)
+        return out
+
+    a, b = bones(1), bones(2)
+    for side in ("Left", "Right"):
+        idx0, idx1 = a[side + "IndexProximal"][1], b[side + "IndexProximal"][1]
+        turn = np.degrees(np.arccos(np.clip(idx0 @ idx1, -1, 1)))
+        assert turn == pytest.approx(20.0 - hands.RELAXED_SPREAD_DEG[1], abs=1.5), (rig, side, turn)
+        towards_thumb = a[side + "ThumbProximal"][0] - a[side + "IndexProximal"][0]
+        assert (idx1 - idx0) @ towards_thumb > 0, (rig, side)
+        mid = np.degrees(np.arccos(np.clip(a[side + "MiddleProximal"][1] @ b[side + "MiddleProximal"][1], -1, 1)))
+        assert mid < 0.5, (rig, side, mid)

@@ -384,6 +384,9 @@ class Detections:
       during the same pass (:class:`~.hands.HandTracker`: pixels + score, wrist-relative
       metres; [left, right]; zeros where unseen); None when hands were not looked for (or the
       detections come from a cache without them).
+    * ``hand_looks``: ``{"looks": [left, right], "searches": [left, right]}``, the frames where
+      a side's crop was due a look and those where MediaPipe actually ran on it (the others
+      skipped by the palm-search back-off, :data:`~.hands.BACKOFF_AFTER_S`); None without hands.
     """
 
     keypoints2d: np.ndarray
@@ -399,6 +402,7 @@ class Detections:
     feet3d: np.ndarray | None = None
     hands2d: np.ndarray | None = None
     hands3d: np.ndarray | None = None
+    hand_looks: dict | None = None
 
     @property
     def num_frames(self) -> int:
@@ -418,7 +422,8 @@ def detect_video(reader, start: int = 0, end: int | None = None,
     ``"detect_setup"`` (starting BlazePose), ``"detect"`` (seconds in BlazePose) and ``"decode_wait"`` (seconds waiting for decoded
     frames). ``hands``: also find the followed person's hands in each frame where the person
     was found (:class:`~.hands.HandTracker`, crops at the wrists, every
-    :func:`~.hands.hand_stride`-th frame, the frames between interpolated; ``timings["hands"]``
+    :func:`~.hands.hand_stride`-th frame, the frames between interpolated; a side whose hand
+    stays unfound is searched less often, :data:`~.hands.BACKOFF_AFTER_S`; ``timings["hands"]``
     and ``"hands_setup"``). Raises :class:`PoseMoEError` when no frame could be read or nobody is
     detected in any frame.
     """
@@ -441,7 +446,8 @@ def detect_video(reader, start: int = 0, end: int | None = None,
         looked = []
         t_hands = time.perf_counter()
         try:
-            tracker = HandTracker(reader.width, reader.height)
+            fps = float(reader.fps) if reader.fps and np.isfinite(reader.fps) else None
+            tracker = HandTracker(reader.width, reader.height, look_hz=fps / stride if fps else None)
         except BaseException:
             follower.close()
             if own:
@@ -514,4 +520,5 @@ def detect_video(reader, start: int = 0, end: int | None = None,
         feet3d=np.stack(feet3d).astype(np.float32),
         hands2d=np.asarray(hands2d, np.float32) if tracker is not None else None,
         hands3d=np.asarray(hands3d, np.float32) if tracker is not None else None,
+        hand_looks={"looks": list(tracker.looks), "searches": list(tracker.searches)} if tracker is not None else None,
     )

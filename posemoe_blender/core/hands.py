@@ -61,14 +61,41 @@ RELAXED_DEG = {"Thumb": (15.0, 10.0, 10.0), "other": (15.0, 25.0, 15.0)}
 CROP_FOREARMS = 3.0
 ATTACH_FOREARMS = 0.8
 #: Hands are looked for at about this rate (Hz) at most: every ``hand_stride(fps)``-th frame
-#: (60 fps: every other frame; 30 fps and below: every frame), the frames in between
-#: interpolated (:func:`fill_skipped`). On the six real 60 fps clips this halves the hands'
-#: cost (12.7 -> 6.7 ms a frame) for 61.4 -> 54.4% of the hand-frames found; 15 Hz: 3.7 ms,
-#: 49.1% (docs/benchmarks-hands.md). The default smoothing low-passes the fingers at 6 Hz.
-HAND_RATE_HZ = 30.0
+#: (60 fps: every 4th frame; 30 fps: every other; below 30 fps: every frame), the frames in
+#: between filled from the nearest looks (:func:`fill_skipped`: interpolated where both found
+#: the hand, else held from the nearer look that did). On the six real clips (docs/benchmarks-hands.md,
+#: "Palm-search back-off and hands cost"): 60 fps: 61.4% of the hand-frames found, as when
+#: searched every frame, for a third of the cost (16 -> 5 ms a frame); their 30 fps versions:
+#: 57.8% against 57.0% every frame, half the cost. (30 Hz with interpolation alone, the
+#: previous default: 54.4% at 60 fps.) The default smoothing low-passes the fingers at 6 Hz.
+HAND_RATE_HZ = 15.0
 #: Smallest crop (pixels) and the hand's centre along the forearm beyond the wrist.
 MIN_CROP = 64
 HAND_CENTRE = 0.35
+#: Palm-search back-off, per side: once no hand of the person has been found in that side's
+#: crop (MediaPipe found none, or one not attached to the wrist) at every look for
+#: :data:`BACKOFF_AFTER_S` seconds, the side is looked at only at about
+#: :data:`BACKOFF_RATE_HZ` until a hand is found again (a hand that comes back into view is
+#: re-acquired within ``1 / BACKOFF_RATE_HZ`` seconds). On the six real clips no side ever
+#: went unfound that long (the found rate is unchanged); on samples/demo.mp4 (mitten hands)
+#: it spares most of the palm searches. A look that finds nothing is the
+#: dearest kind: MediaPipe's tracking-mode graph runs its palm detector whenever it is not
+#: tracking a hand, so a hidden hand (or a figure without real hands, like samples/demo.mp4's)
+#: costs a palm search at every look. Skipping looks is safe for the tracker: the crops move
+#: with the body's wrist, so the hand stays where the graph last saw it in the crop.
+BACKOFF_AFTER_S = 0.5
+BACKOFF_RATE_HZ = 5.0
+
+
+def backoff_looks(look_hz: float) -> tuple[int, int]:
+    """``(after, every)`` in looks for a tracker looking at ``look_hz``: back off after
+    ``after`` consecutive empty looks, then look every ``every``-th time (:data:`BACKOFF_AFTER_S`,
+    :data:`BACKOFF_RATE_HZ`); ``(0, 1)``: no back-off."""
+    if not look_hz or not np.isfinite(look_hz) or not np.isfinite(BACKOFF_AFTER_S) or BACKOFF_RATE_HZ <= 0:
+        return 0, 1
+    after = max(1, int(round(BACKOFF_AFTER_S * look_hz)))
+    every = max(1, int(round(look_hz / BACKOFF_RATE_HZ)))
+    return (after, every) if every > 1 else (0, 1)
 
 
 @dataclass
@@ -152,10 +179,15 @@ class HandTracker:
     (2, 21, 3) pixels + score and (2, 21, 3) wrist-relative metres, [left, right], zeros for a
     side not found (see the module docstring for the crops and the attachment rule). The
     MediaPipe graphs are started in the constructor (so their libraries are loaded before the
-    first frame, see ``convert._process_while_importing_bpy``). Not thread-safe; call
-    :meth:`close`. ``seconds`` adds up the time spent detecting."""
+    first frame, see ``convert._process_while_importing_bpy``). ``look_hz``: how often the
+    tracker is called (frames per second over the look stride): a side whose hand has not been
+    found for a while is then searched only at :data:`BACKOFF_RATE_HZ` (:data:`BACKOFF_AFTER_S`;
+    None: every call). Not thread-safe; call :meth:`close`. ``seconds`` adds up the time spent
+    detecting; ``looks`` / ``searches`` count, per side, the calls with a crop to look at and
+    those where MediaPipe ran."""
 
-    def __init__(self, width: int, height: int, model_complexity: int = 1, static: bool = False):
+    def __init__(self, width: int, height: int, model_complexity: int = 1, static: bool = False,
+                 look_hz: Optional[float] = None):
         self.width, self.height = int(width), int(height)
         self._sides = [_SideDetector(model_complexity, static)]
         try:
@@ -164,6 +196,11 @@ class HandTracker:
             self.close()
             raise
         self.seconds = 0.0
+        # palm-search back-off (BACKOFF_AFTER_S; look_hz None or static: off)
+        self._after, self._every = (0, 1) if static or look_hz is None else backoff_looks(look_hz)
+        self._empty = [0, 0]       # consecutive looks per side where MediaPipe found no hand
+        self.looks = [0, 0]        # calls with a crop to look at, per side
+        self.searches = [0, 0]     # ... of which MediaPipe actually ran (the others backed off)
 
     def __call__(self, rgb: np.ndarray, keypoints2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t0 = time.perf_counter()
@@ -174,15 +211,24 @@ class HandTracker:
             box = hand_crop(kp, side, self.width, self.height)
             if box is None:
                 continue
+            self.looks[s] += 1
+            n = self._empty[s]
+            if self._after and n >= self._after and (n - self._after) % self._every:
+                self._empty[s] += 1  # backed off: this look is skipped
+                continue
+            self.searches[s] += 1
             x0, y0, x1, y1 = box
             out = self._sides[s].detect(rgb[y0:y1, x0:x1], (x0, y0))
             if out is None:
+                self._empty[s] += 1
                 continue
             px, wl = out
             wrist = kp[J[side + "Wrist"], :2]
             fore = float(np.hypot(*(wrist - kp[J[side + "Elbow"], :2])))
             if np.hypot(*(px[0, :2] - wrist)) > ATTACH_FOREARMS * max(fore, 1.0):
-                continue  # not this person's hand
+                self._empty[s] += 1  # not this person's hand: no hand of theirs in the crop
+                continue
+            self._empty[s] = 0
             px_out[s], wl_out[s] = px, wl
         self.seconds += time.perf_counter() - t0
         return px_out, wl_out
@@ -204,10 +250,20 @@ def hand_stride(fps: float) -> int:
     return max(1, int(np.floor(float(fps) / HAND_RATE_HZ + 1e-6))) if fps and np.isfinite(fps) else 1
 
 
-def fill_skipped(hands2d: np.ndarray, hands3d: np.ndarray, looked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Interpolate the frames where hands were not looked for (``looked`` (T,) False) from the
-    nearest frames before and after that were, per side, where the hand was found in both
-    (linear; confidence: the lower of the two); other frames stay unseen (zeros)."""
+#: :func:`fill_skipped`'s default: hold the nearer look's hand where only one of two looks found it.
+HOLD_FILL = True
+
+
+def fill_skipped(hands2d: np.ndarray, hands3d: np.ndarray, looked: np.ndarray,
+                 hold: Optional[bool] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the frames where hands were not looked for (``looked`` (T,) False) from the nearest
+    frames before and after that were, per side: where the hand was found in both, linear
+    interpolation (confidence: the lower of the two); where it was found in only one of them
+    (the hand appears or disappears in between) and ``hold``, the frames at least as near that
+    look as the other take its detection (the nearest look's, as if looked at every frame
+    where the look is nearest; at most half the gap; None: :data:`HOLD_FILL`). Other frames
+    stay unseen (zeros)."""
+    hold = HOLD_FILL if hold is None else bool(hold)
     h2 = np.array(hands2d, dtype=np.float32, copy=True)
     h3 = np.array(hands3d, dtype=np.float32, copy=True)
     idx = np.flatnonzero(np.asarray(looked, bool))
@@ -217,13 +273,18 @@ def fill_skipped(hands2d: np.ndarray, hands3d: np.ndarray, looked: np.ndarray) -
         if n - p < 2:
             continue
         for s in range(2):
-            if h2[p, s, 0, 2] <= 0 or h2[n, s, 0, 2] <= 0:
-                continue
-            for t in range(p + 1, n):
-                a = (t - p) / (n - p)
-                h2[t, s, :, :2] = (1 - a) * h2[p, s, :, :2] + a * h2[n, s, :, :2]
-                h2[t, s, :, 2] = np.minimum(h2[p, s, :, 2], h2[n, s, :, 2])
-                h3[t, s] = (1 - a) * h3[p, s] + a * h3[n, s]
+            fp, fn = h2[p, s, 0, 2] > 0, h2[n, s, 0, 2] > 0
+            if fp and fn:
+                for t in range(p + 1, n):
+                    a = (t - p) / (n - p)
+                    h2[t, s, :, :2] = (1 - a) * h2[p, s, :, :2] + a * h2[n, s, :, :2]
+                    h2[t, s, :, 2] = np.minimum(h2[p, s, :, 2], h2[n, s, :, 2])
+                    h3[t, s] = (1 - a) * h3[p, s] + a * h3[n, s]
+            elif hold and (fp or fn):
+                src = p if fp else n
+                for t in range(p + 1, n):
+                    if 2 * abs(t - src) <= n - p:
+                        h2[t, s], h3[t, s] = h2[src, s], h3[src, s]
     return h2, h3
 
 
@@ -240,7 +301,8 @@ def detect_hands(reader, keypoints2d: np.ndarray, start: int = 0,
     hands2d = np.zeros((T, 2, NUM_HAND_LANDMARKS, 3), np.float32)
     hands3d = np.zeros((T, 2, NUM_HAND_LANDMARKS, 3), np.float32)
     t0 = time.perf_counter()
-    tracker = HandTracker(reader.width, reader.height, model_complexity, static)
+    fps = float(reader.fps) if reader.fps and np.isfinite(reader.fps) else None
+    tracker = HandTracker(reader.width, reader.height, model_complexity, static, look_hz=fps)
     timings = {"hands_setup": time.perf_counter() - t0, "hands": 0.0}
     try:
         for index, rgb in reader.frames(start, start + T):
@@ -302,6 +364,135 @@ def _limits() -> tuple[np.ndarray, np.ndarray]:
     return lim[..., 0], lim[..., 1]
 
 
+#: Rest layout of one hand in the hand's own frame, in units of the hand bone's length
+#: (wrist -> knuckles): ``u`` along the hand, ``v`` towards the thumb, ``n`` the back of the
+#: hand. Per finger: the base point (u, v, n), the direction (u, v, n) and the three
+#: phalanges' lengths.
+FINGER_LAYOUT = {
+    "Thumb": ((0.25, 0.30, -0.10), (0.70, 0.65, -0.30), (0.42, 0.33, 0.28)),
+    "Index": ((0.97, 0.28, 0.0), (1.0, 0.04, 0.0), (0.45, 0.27, 0.20)),
+    "Middle": ((1.0, 0.08, 0.0), (1.0, 0.0, 0.0), (0.50, 0.31, 0.21)),
+    "Ring": ((0.97, -0.12, 0.0), (1.0, -0.04, 0.0), (0.46, 0.30, 0.20)),
+    "Little": ((0.90, -0.30, 0.0), (1.0, -0.10, 0.0), (0.36, 0.22, 0.18)),
+}
+#: The thumb's back (nail side) in the hand's frame (the other fingers': ``n``).
+THUMB_BACK = (0.0, 0.7, 0.7)
+
+
+# --------------------------------------------------------------------------- spread and the thumb's base
+
+#: Abduction range (degrees) at the base of each finger (:func:`finger_bases`' ``spread``):
+#: the thumb's CMC palmar abduction (out of the palm plane), then the MCP abduction of the
+#: index .. little finger in the palm plane, positive away from the middle finger (the middle
+#: finger's: towards the thumb).
+SPREAD_LIMITS_DEG = ((0.0, 70.0), (-15.0, 25.0), (-15.0, 15.0), (-15.0, 20.0), (-15.0, 30.0))
+#: Flexion range (degrees) at the base of each finger (:func:`finger_bases`' ``flexion``): the
+#: thumb's CMC flexion across the palm (towards the little finger, from the rig's rest thumb),
+#: then the MCP flexion of the index .. little finger out of the palm plane (towards the palm).
+BASE_FLEX_LIMITS_DEG = ((-20.0, 50.0), (-20.0, 90.0), (-20.0, 90.0), (-20.0, 90.0), (-20.0, 90.0))
+
+
+def _layout_angles(finger: str) -> tuple[float, float]:
+    """(azimuth, palmar elevation) in radians of a finger's rest direction in
+    :data:`FINGER_LAYOUT`: the angle from the hand's axis towards the thumb in the palm plane,
+    and the angle out of it towards the palm."""
+    u, v, n = FINGER_LAYOUT[finger][1]
+    return float(np.arctan2(v, u)), float(np.arctan2(-n, np.hypot(u, v)))
+
+
+#: The rig's rest thumb (its metacarpal's azimuth and palmar elevation, radians): a relaxed
+#: thumb's CMC flexion is 0 and its abduction this elevation.
+THUMB_REST = _layout_angles("Thumb")
+#: A relaxed hand's base angles (degrees): each finger's spread as the rig's rest fan
+#: (:data:`FINGER_LAYOUT`: a relaxed hand keys no spread), the thumb's abduction as the rest
+#: thumb's; no base flexion beyond :data:`RELAXED_DEG`'s MCP flexion for the fingers.
+RELAXED_SPREAD_DEG = (float(np.degrees(THUMB_REST[1])),) + tuple(
+    float(np.degrees(sign * _layout_angles(f)[0]))
+    for f, sign in (("Index", 1.0), ("Middle", 1.0), ("Ring", -1.0), ("Little", -1.0)))
+RELAXED_BASE_FLEX_DEG = (0.0,) + (RELAXED_DEG["other"][0],) * 4
+#: Spread is measured only while the proximal phalanx lies near the palm plane: it eases to
+#: the relaxed spread as the MCP flexion's cosine drops from the first value to the second
+#: (a curled finger's direction in the palm plane is undefined; anatomically, a flexed MCP
+#: hardly abducts).
+SPREAD_FLEX_COS = (0.7, 0.3)
+#: Sign turning the radial angle (towards the thumb) of the index .. little finger into spread.
+_SPREAD_SIGN = np.array([1.0, 1.0, -1.0, -1.0])
+
+
+def palm_frame(hands3d: np.ndarray, right: bool) -> np.ndarray:
+    """(..., 3, 3) columns ``u`` (wrist -> middle knuckle), ``v`` (towards the thumb, in the
+    palm plane) and ``n`` (out of the back of the hand) of (..., 21, 3) hand landmarks of a
+    ``right`` (else left) hand."""
+    x = np.asarray(hands3d, dtype=np.float64)
+    u = x[..., 9, :] - x[..., 0, :]
+    u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+    lat = x[..., 5, :] - x[..., 17, :]
+    v = lat - np.sum(lat * u, axis=-1, keepdims=True) * u
+    v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    n = np.cross(u, v) * (1.0 if right else -1.0)   # a left hand is a mirror image
+    return np.stack([u, v, n], axis=-1)
+
+
+def finger_bases(hands3d: np.ndarray, right: bool, confidence: Optional[np.ndarray] = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(flexion, spread)``, each (..., 5) radians, of each finger's base joint on its own
+    axes, from (..., 21, 3) landmarks of a ``right`` (else left) hand in the palm's frame
+    (:func:`palm_frame`; a left hand is measured as the mirror image of a right one, so the
+    two read alike):
+
+    * index .. little: the proximal phalanx's (MCP -> PIP) direction split into its angle out
+      of the palm plane towards the palm (``flexion``, the MCP flexion without the spread
+      mixed in) and its angle in the palm plane from the hand's axis (wrist -> middle knuckle),
+      positive away from the middle finger (the middle finger: towards the thumb) (``spread``,
+      abduction), eased to :data:`RELAXED_SPREAD_DEG` as the finger curls (:data:`SPREAD_FLEX_COS`);
+    * thumb: its metacarpal's (CMC -> MCP) direction split into the CMC flexion across the
+      palm (``flexion``: the rest thumb's azimuth, :data:`THUMB_REST`, minus the measured one,
+      positive towards the little finger) and the CMC palmar abduction (``spread``: the angle
+      out of the palm plane towards the palm).
+
+    Clipped to :data:`BASE_FLEX_LIMITS_DEG` / :data:`SPREAD_LIMITS_DEG`; ``confidence`` (...,)
+    in [0, 1] eases both towards the relaxed hand (0: :data:`RELAXED_BASE_FLEX_DEG`,
+    :data:`RELAXED_SPREAD_DEG`). The generated rig keys them as its proximal finger bones'
+    rotations (:func:`~.solving.solve_pose`)."""
+    x = np.asarray(hands3d, dtype=np.float64)
+    F = palm_frame(x, right)
+    flex = np.zeros(x.shape[:-2] + (5,))
+    spread = np.zeros(x.shape[:-2] + (5,))
+    relaxed_spread = np.radians(RELAXED_SPREAD_DEG)
+    for f, chain in enumerate(FINGERS):
+        d = x[..., chain[2], :] - x[..., chain[1], :]
+        c = np.einsum("...i,...ij->...j", d, F)          # (du, dv, dn)
+        planar = np.hypot(c[..., 0], c[..., 1])
+        elevation = np.arctan2(-c[..., 2], planar)       # towards the palm
+        azimuth = np.arctan2(c[..., 1], c[..., 0])       # towards the thumb
+        if f == 0:
+            flex[..., 0] = THUMB_REST[0] - azimuth
+            spread[..., 0] = elevation
+        else:
+            flex[..., f] = elevation
+            w = np.clip((np.cos(elevation) - SPREAD_FLEX_COS[1]) / (SPREAD_FLEX_COS[0] - SPREAD_FLEX_COS[1]), 0.0, 1.0)
+            w = w * w * (3 - 2 * w)
+            spread[..., f] = w * _SPREAD_SIGN[f - 1] * azimuth + (1 - w) * relaxed_spread[f]
+    flex = np.clip(flex, *np.radians(np.array(BASE_FLEX_LIMITS_DEG)).T)
+    spread = np.clip(spread, *np.radians(np.array(SPREAD_LIMITS_DEG)).T)
+    if confidence is not None:
+        w = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)[..., None]
+        flex = w * flex + (1 - w) * np.radians(RELAXED_BASE_FLEX_DEG)
+        spread = w * spread + (1 - w) * relaxed_spread
+    return flex, spread
+
+
+def relaxed_bases(shape: tuple = ()) -> tuple[np.ndarray, np.ndarray]:
+    """``(flexion, spread)`` (*shape, 5) of a relaxed hand's finger bases (radians)."""
+    return (np.broadcast_to(np.radians(RELAXED_BASE_FLEX_DEG), tuple(shape) + (5,)).copy(),
+            np.broadcast_to(np.radians(RELAXED_SPREAD_DEG), tuple(shape) + (5,)).copy())
+
+
+def relaxed_rig_angles(shape: tuple = ()) -> np.ndarray:
+    """(*shape, 5, 5) a relaxed hand's :meth:`HandSolve.rig_angles`."""
+    return np.concatenate([relaxed_flexion(shape)] + [a[..., None] for a in relaxed_bases(shape)], axis=-1)
+
+
 #: How long (seconds, a Gaussian's sigma) a hand takes to ease between what was seen and the
 #: relaxed pose where it appears or disappears.
 EASE_S = 0.1
@@ -315,16 +506,36 @@ class HandSolve:
       joints), smoothed, eased to the relaxed hand where unseen, within the anatomical limits;
     * ``weight``: (T, 2) how much of each hand is what was seen (0: relaxed);
     * ``hands2d`` / ``hands3d``: (T, 2, 21, 3) the detections smoothed over the frames where
-      the hand was seen (unseen frames stay zero, confidence included)."""
+      the hand was seen (unseen frames stay zero, confidence included);
+    * ``base_flexion`` / ``spread``: (T, 2, 5) radians, each finger's base joint on its own
+      axes (:func:`finger_bases`: the thumb's CMC flexion across the palm and palmar
+      abduction, the other fingers' MCP flexion out of the palm plane and abduction in it),
+      smoothed and eased like ``fingers``, within :data:`BASE_FLEX_LIMITS_DEG` /
+      :data:`SPREAD_LIMITS_DEG`. The generated rig's proximal finger bones are keyed from
+      these (``fingers[..., 0]`` stays the plain angle between the segments, its definition)."""
 
     fingers: np.ndarray
     weight: np.ndarray
     hands2d: np.ndarray
     hands3d: np.ndarray
+    base_flexion: Optional[np.ndarray] = None
+    spread: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        if self.base_flexion is None or self.spread is None:
+            bf, sp = relaxed_bases(self.fingers.shape[:2])
+            self.base_flexion = bf if self.base_flexion is None else self.base_flexion
+            self.spread = sp if self.spread is None else self.spread
 
     def found_rate(self) -> tuple[float, float]:
         f = self.hands2d[..., 0, 2] > 0
         return float(f[:, 0].mean()), float(f[:, 1].mean())
+
+    def rig_angles(self) -> np.ndarray:
+        """(T, 2, 5, 5) what the generated rig's finger bones are keyed from
+        (:func:`~.solving.solve_pose`): per finger the three joints' flexion (``fingers``),
+        the base joint's flexion (``base_flexion``) and its spread (``spread``)."""
+        return np.concatenate([self.fingers, self.base_flexion[..., None], self.spread[..., None]], axis=-1)
 
 
 def solve_hands(hands2d: Optional[np.ndarray], hands3d: Optional[np.ndarray], fps: float,
@@ -345,7 +556,7 @@ def solve_hands(hands2d: Optional[np.ndarray], hands3d: Optional[np.ndarray], fp
     if hands2d is None or hands3d is None:
         T = int(frames or 0)
         z = np.zeros((T, 2, NUM_HAND_LANDMARKS, 3), np.float32)
-        return HandSolve(relaxed_flexion((T, 2)), np.zeros((T, 2)), z, z.copy())
+        return HandSolve(relaxed_flexion((T, 2)), np.zeros((T, 2)), z, z.copy(), *relaxed_bases((T, 2)))
     h2 = np.asarray(hands2d, dtype=np.float64)
     h3 = np.asarray(hands3d, dtype=np.float64)
     T = h2.shape[0]
@@ -353,6 +564,9 @@ def solve_hands(hands2d: Optional[np.ndarray], hands3d: Optional[np.ndarray], fp
     seen = conf > 0
     relaxed = relaxed_flexion((T,))
     lo, hi = _limits()
+    rbase = np.concatenate([a[:, :, None] for a in relaxed_bases((T,))], axis=-1)    # (T, 5, 2)
+    blo = np.radians(np.stack([np.array(BASE_FLEX_LIMITS_DEG), np.array(SPREAD_LIMITS_DEG)], axis=1))  # (5, 2, 2)
+    bases = np.broadcast_to(rbase[:, None], (T, 2, 5, 2)).copy()
     fingers = np.zeros((T, 2, 5, 3))
     weight = np.zeros((T, 2))
     out2 = np.zeros_like(h2)
@@ -364,9 +578,12 @@ def solve_hands(hands2d: Optional[np.ndarray], hands3d: Optional[np.ndarray], fp
             continue
         raw = finger_flexion(h3[:, s], right=(s == 1))
         raw = np.where(seen[:, s, None, None], raw, relaxed)
+        base = np.stack(finger_bases(h3[:, s], right=(s == 1)), axis=-1)   # (T, 5, 2)
+        base = np.where(seen[:, s, None, None], base, rbase)
         c = conf[:, s]
         if smooth:
             raw = smoothing.smooth_joints(raw, fps, cutoff_hz=cutoff_hz, confidence=c[:, None])
+            base = smoothing.smooth_joints(base, fps, cutoff_hz=cutoff_hz, confidence=c[:, None])
             xy = smoothing.smooth_joints(h2[:, s, :, :2], fps, cutoff_hz=cutoff_hz, confidence=c[:, None])
             xyz = smoothing.smooth_joints(h3[:, s], fps, cutoff_hz=cutoff_hz, confidence=c[:, None])
         else:
@@ -375,19 +592,23 @@ def solve_hands(hands2d: Optional[np.ndarray], hands3d: Optional[np.ndarray], fp
         w = np.clip(w * 1.25, 0.0, 1.0)  # a hand seen for a while counts fully
         weight[:, s] = w
         fingers[:, s] = np.clip(w[:, None, None] * raw + (1 - w[:, None, None]) * relaxed, lo, hi)
+        bases[:, s] = np.clip(w[:, None, None] * base + (1 - w[:, None, None]) * rbase, blo[..., 0], blo[..., 1])
         m = seen[:, s, None, None]
         out2[:, s, :, :2] = np.where(m, xy, 0.0)
         out2[:, s, :, 2] = h2[:, s, :, 2]
         out3[:, s] = np.where(m, xyz, 0.0)
-    return HandSolve(fingers, weight, out2.astype(np.float32), out3.astype(np.float32))
+    return HandSolve(fingers, weight, out2.astype(np.float32), out3.astype(np.float32),
+                     bases[..., 0], bases[..., 1])
 
 
 def resample_fingers(fingers: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
-    """(T', 2, 5, 3) flexion at ``fps_out`` from (T, 2, 5, 3) at ``fps_in`` (the joints' resampling)."""
+    """(T', 2, 5, K) finger angles at ``fps_out`` from (T, 2, 5, K) at ``fps_in`` (the joints'
+    resampling): the flexion (K = 3) or :meth:`HandSolve.rig_angles` (K = 5)."""
     from . import smoothing
-    T = fingers.shape[0]
-    out = smoothing.resample(np.asarray(fingers, dtype=np.float64).reshape(T, 10, 3), fps_in, fps_out)
-    return out.reshape(-1, 2, 5, 3)
+    fingers = np.asarray(fingers, dtype=np.float64)
+    T, K = fingers.shape[0], fingers.shape[-1]
+    out = smoothing.resample(fingers.reshape(T, 10, K), fps_in, fps_out)
+    return out.reshape(-1, 2, 5, K)
 
 
 # --------------------------------------------------------------------------- the rig's fingers
@@ -396,18 +617,3 @@ def finger_bone_names(side: str) -> tuple:
     """Unity Humanoid names of the 15 finger bones of one ``side`` (``Left`` / ``Right``),
     finger by finger, proximal first: ``LeftThumbProximal``, ``LeftThumbIntermediate``, ..."""
     return tuple(f"{side}{f}{p}" for f in FINGER_NAMES for p in PHALANX_NAMES)
-
-
-#: Rest layout of one hand in the hand's own frame, in units of the hand bone's length
-#: (wrist -> knuckles): ``u`` along the hand, ``v`` towards the thumb, ``n`` the back of the
-#: hand. Per finger: the base point (u, v, n), the direction (u, v, n) and the three
-#: phalanges' lengths.
-FINGER_LAYOUT = {
-    "Thumb": ((0.25, 0.30, -0.10), (0.70, 0.65, -0.30), (0.42, 0.33, 0.28)),
-    "Index": ((0.97, 0.28, 0.0), (1.0, 0.04, 0.0), (0.45, 0.27, 0.20)),
-    "Middle": ((1.0, 0.08, 0.0), (1.0, 0.0, 0.0), (0.50, 0.31, 0.21)),
-    "Ring": ((0.97, -0.12, 0.0), (1.0, -0.04, 0.0), (0.46, 0.30, 0.20)),
-    "Little": ((0.90, -0.30, 0.0), (1.0, -0.10, 0.0), (0.36, 0.22, 0.18)),
-}
-#: The thumb's back (nail side) in the hand's frame (the other fingers': ``n``).
-THUMB_BACK = (0.0, 0.7, 0.7)

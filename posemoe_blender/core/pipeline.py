@@ -249,7 +249,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     if options.hands:
         hand_solve = hands_mod.solve_hands(getattr(dets, "hands2d", None), getattr(dets, "hands3d", None),
                                            fps, cutoff_hz=cutoff, frames=kp2d.shape[0])
-        fingers = hand_solve.fingers
+        fingers = hand_solve.rig_angles()  # the flexion, the bases' flexion and the spread
         if fingers.shape[0] != joints3d.shape[0]:
             fingers = hands_mod.resample_fingers(fingers, fps, out_fps)
     else:

@@ -21,8 +21,10 @@ Pipeline of :func:`solve_animation`:
    beyond the 17 joints (:mod:`.skeleton`): ``Chest`` (the upper half of the Spine -> Thorax
    segment) and the hands follow their parents; the feet and toes come from
    :func:`.feet.solve_feet` (BlazePose's heels and toe tips, levelled where a foot is planted);
-   each finger bone turns by its joint's flexion about its own X axis, towards the palm
-   (:func:`.hands.solve_hands`; a relaxed hand without hands).
+   each finger bone turns by its joint's flexion about its own X axis, towards the palm, and
+   the proximal bones by their base joint's flexion and spread (the thumb: CMC flexion across
+   the palm and palmar abduction) where given (:func:`.hands.solve_hands`; a relaxed hand
+   without hands).
 
 Armature space = ``camera_to_armature @ p_camera + armature_offset`` (both in ``info``), plus
 ``Animation.root_shift[t]`` (frames raised onto the floor, foot locking; see
@@ -543,6 +545,31 @@ def _rot_x(angle: np.ndarray) -> np.ndarray:
     return out
 
 
+def _axis_rotation(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) rotations by ``angle`` (T,) about the unit ``axis`` (3,)."""
+    return Rotation.from_rotvec(np.asarray(angle, dtype=np.float64)[:, None] * axis[None]).as_matrix()
+
+
+def _finger_base_rotation(side: int, f: int, base_flexion: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) world delta, relative to the hand's, of ``side``'s finger ``f``'s proximal
+    bone for its base joint's ``base_flexion`` and ``spread`` (T,) (:func:`~.hands.finger_bases`):
+    the rest direction (:data:`~.hands.FINGER_LAYOUT`) turned out of the palm plane to the
+    measured elevation, then about the palm's normal to the measured azimuth. Index .. little:
+    the elevation is the MCP flexion (towards the palm) and the azimuth the spread (away from
+    the middle finger); the thumb: the elevation is its CMC palmar abduction and the azimuth
+    the rest thumb's less its CMC flexion (across the palm)."""
+    F = _hand_frame(side)
+    u, v, n = F.T
+    name = hands_mod.FINGER_NAMES[f]
+    az0, el0 = hands_mod._layout_angles(name)
+    if f == 0:
+        az, el = hands_mod.THUMB_REST[0] - base_flexion, spread
+    else:
+        az, el = hands_mod._SPREAD_SIGN[f - 1] * spread, base_flexion
+    w0 = np.cos(az0) * u + np.sin(az0) * v
+    return _axis_rotation(_unit(np.cross(u, v)), az - az0) @ _axis_rotation(_unit(np.cross(w0, -n)), el - el0)
+
+
 def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None,
                fingers: np.ndarray | None = None) -> Animation:
     """Bone rotations and the root bone's location of the generated rig for joints ``P``
@@ -550,18 +577,22 @@ def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None,
     docstring); ``feet``: a :class:`~.feet.FootPose` (None: :func:`~.feet.solve_feet` without
     landmarks or contacts, i.e. flat feet turned with the pelvis); ``fingers``: (T, 2, 5, 3)
     flexion in radians ([left, right], thumb .. little, proximal .. distal, see
-    :func:`~.hands.solve_hands`; None: a relaxed hand), each finger bone turned by it about its
-    X axis towards the palm. ``info`` is left for the caller."""
+    :func:`~.hands.solve_hands`; None: a relaxed hand, :func:`~.hands.relaxed_rig_angles`), each finger bone turned by it about its
+    X axis towards the palm; or (T, 2, 5, 5) :meth:`~.hands.HandSolve.rig_angles`, the same
+    plus each finger's base flexion and spread, which then turn the proximal bones on their
+    own axes instead (:func:`_finger_base_rotation`: the fingers spread in the palm plane, the
+    thumb flexes across the palm and abducts out of it). ``info`` is left for the caller."""
     T = P.shape[0]
     rest_pts, heads, tails, M = _rig_rest_pose(lengths)
     if feet is None:
         feet = feet_mod.solve_feet(P, fps, _leg_length(lengths))
     Q = rig_points(P, lengths)
     if fingers is None:
-        fingers = hands_mod.relaxed_flexion((T, 2))
+        fingers = hands_mod.relaxed_rig_angles((T, 2))
     fingers = np.asarray(fingers, dtype=np.float64)
-    if fingers.shape != (T, 2, 5, 3):
-        raise PoseMoEError(f"fingers must be ({T}, 2, 5, 3), got {fingers.shape}")
+    if fingers.shape not in ((T, 2, 5, 3), (T, 2, 5, 5)):
+        raise PoseMoEError(f"fingers must be ({T}, 2, 5, 3) or ({T}, 2, 5, 5), got {fingers.shape}")
+    bases = fingers.shape[-1] == 5
     foot_side = {"LeftFoot": 0, "RightFoot": 1}
     toe_side = {"LeftToes": 0, "RightToes": 1}
 
@@ -577,7 +608,10 @@ def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None,
         Gp = np.broadcast_to(np.eye(3), (T, 3, 3)) if p < 0 else G[:, p]
         if name in _FINGER_BONES:  # local rotation: flexion about the bone's X (towards -Z, the palm)
             side, f, k = _FINGER_BONES[name]
-            G[:, b] = Gp @ M[b] @ _rot_x(-fingers[:, side, f, k]) @ M[b].T
+            if bases and k == 0:  # the base joint on its own axes: flexion and spread
+                G[:, b] = Gp @ _finger_base_rotation(side, f, fingers[:, side, f, 3], fingers[:, side, f, 4])
+            else:
+                G[:, b] = Gp @ M[b] @ _rot_x(-fingers[:, side, f, k]) @ M[b].T
             continue
         d = _unit(Q[:, RIG_TAIL_POINT[b]] - Q[:, RIG_HEAD_POINT[b]])
         zero_rot_dir = Gp @ M[b][:, 1]
@@ -641,8 +675,9 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         feet3d: optional (T, 2, 3, 4) BlazePose's ankle, heel and toe-tip world landmarks per
             side (camera oriented, metres) + visibility: the feet's rotations (:mod:`.feet`);
             None: flat feet turned with the pelvis.
-        fingers: optional (T, 2, 5, 3) finger flexion in radians (:func:`~.hands.solve_hands`);
-            None: relaxed hands.
+        fingers: optional (T, 2, 5, 3) finger flexion in radians (:func:`~.hands.solve_hands`),
+            or (T, 2, 5, 5) with the bases' flexion and spread (:meth:`~.hands.HandSolve.rig_angles`,
+            see :func:`solve_pose`); None: relaxed hands.
 
     Returns:
         An :class:`Animation`; see the module docstring for the axes. Twist of each bone:
