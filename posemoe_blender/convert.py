@@ -92,6 +92,7 @@ def action_name_for(video_path: str) -> str:
 
 def save_joints(path: str, result: ClipResult) -> None:
     """Write the joint-contract .npz for ``convert --save-joints``."""
+    from .core import hands as hands_mod
     kp2d = result.keypoints2d
     world3d = result.world3d if result.world3d is not None else np.zeros_like(kp2d)
     if kp2d.shape[0] != result.joints3d.shape[0]:  # --fps-out: keep all arrays on one time base
@@ -107,6 +108,19 @@ def save_joints(path: str, result: ClipResult) -> None:
         src = smoothing.nearest_frames(result.joints3d.shape[0], result.source_fps, result.fps, h2.shape[0])
         h2, h3 = h2[src], h3[src]
     hands = {"hands2d": h2.astype(np.float32), "hands3d": h3.astype(np.float32)}
+    # the fingers as keyed, radians, [left, right] x thumb .. little: finger_flexion (T, 2, 5, 3)
+    # (core.hands.finger_flexion), finger_base_flexion / finger_spread (T, 2, 5) (core.hands.
+    # finger_bases); a relaxed hand where unseen, everywhere with --no-hands
+    T = result.joints3d.shape[0]
+    if result.hands is not None:
+        angles = result.hands.rig_angles()
+        if angles.shape[0] != T:  # --fps-out: resampled like the rig's keys
+            angles = hands_mod.resample_fingers(angles, result.source_fps, result.fps)
+    else:
+        angles = hands_mod.relaxed_rig_angles((T, 2))
+    hands.update(finger_flexion=angles[..., :3].astype(np.float32),
+                 finger_base_flexion=angles[..., 3].astype(np.float32),
+                 finger_spread=angles[..., 4].astype(np.float32))
     followed = result.followed or {}
     joints3d = camera_joints(result.animation)  # what the rig shows, in the lifter's frame
     root = result.root * float(result.animation.info.get("scale", 1.0))

@@ -123,6 +123,13 @@ def test_save_joints_hands_and_no_hands(real_video, tmp_path):
     for key in ("hands2d", "hands3d"):
         assert d[key].shape == (15, 2, 21, 3) and d[key].dtype == np.float32
         assert not z[key].any()
+    assert d["finger_flexion"].shape == (15, 2, 5, 3) and d["finger_spread"].shape == (15, 2, 5)
+    assert d["finger_base_flexion"].shape == (15, 2, 5)
+    relaxed = hands.relaxed_rig_angles((15, 2))
+    np.testing.assert_allclose(z["finger_flexion"], relaxed[..., :3], atol=1e-6)
+    np.testing.assert_allclose(z["finger_spread"], relaxed[..., 4], atol=1e-6)
+    lo, hi = np.radians(np.array(hands.SPREAD_LIMITS_DEG)).T
+    assert np.all(d["finger_spread"] >= lo - 1e-6) and np.all(d["finger_spread"] <= hi + 1e-6)
     seen = d["hands2d"][..., 0, 2] > 0
     assert seen.mean() > 0.3, seen.mean(0)
     np.testing.assert_allclose(d["hands3d"][seen][:, 0], 0.0, atol=1e-4)  # wrist-relative
@@ -348,8 +355,9 @@ def test_spread_and_thumb_axes_on_the_generated_rig():
         az, el = _azimuth_elevation(th[1], s)
         assert az == pytest.approx(np.degrees(hands.THUMB_REST[0]) - 30.0, abs=1e-6)
         assert el == pytest.approx(40.0, abs=1e-6)
-        az, el = _azimuth_elevation(th[0], s)                                     # relaxed: the rest thumb
-        assert (az, el) == pytest.approx(tuple(np.degrees(hands.THUMB_REST)), abs=1e-6)
+        az, el = _azimuth_elevation(th[0], s)                                     # relaxed
+        assert (az, el) == pytest.approx((np.degrees(hands.THUMB_REST[0]) - hands.RELAXED_BASE_FLEX_DEG[0],
+                                          hands.RELAXED_SPREAD_DEG[0]), abs=1e-6)
     # the other fingers' proximal bones are as before the spread: relaxed (5 angles) = relaxed (3)
     plain = solve_pose(P, lengths, 30.0, fingers=hands.relaxed_flexion((2, 2)))
     b = [RIG_BONE_NAMES.index(f"{side}{f}{p}") for side in ("Left", "Right")

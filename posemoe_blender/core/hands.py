@@ -404,12 +404,13 @@ def _layout_angles(finger: str) -> tuple[float, float]:
 #: thumb's CMC flexion is 0 and its abduction this elevation.
 THUMB_REST = _layout_angles("Thumb")
 #: A relaxed hand's base angles (degrees): each finger's spread as the rig's rest fan
-#: (:data:`FINGER_LAYOUT`: a relaxed hand keys no spread), the thumb's abduction as the rest
-#: thumb's; no base flexion beyond :data:`RELAXED_DEG`'s MCP flexion for the fingers.
-RELAXED_SPREAD_DEG = (float(np.degrees(THUMB_REST[1])),) + tuple(
+#: (:data:`FINGER_LAYOUT`: a relaxed hand keys no spread) and :data:`RELAXED_DEG`'s MCP
+#: flexion; the thumb 10 degrees further across the palm and out of its plane than the rest
+#: thumb (its CMC flexion 10, its abduction the rest thumb's + 10).
+RELAXED_SPREAD_DEG = (float(np.degrees(THUMB_REST[1])) + 10.0,) + tuple(
     float(np.degrees(sign * _layout_angles(f)[0]))
     for f, sign in (("Index", 1.0), ("Middle", 1.0), ("Ring", -1.0), ("Little", -1.0)))
-RELAXED_BASE_FLEX_DEG = (0.0,) + (RELAXED_DEG["other"][0],) * 4
+RELAXED_BASE_FLEX_DEG = (10.0,) + (RELAXED_DEG["other"][0],) * 4
 #: Spread is measured only while the proximal phalanx lies near the palm plane: it eases to
 #: the relaxed spread as the MCP flexion's cosine drops from the first value to the second
 #: (a curled finger's direction in the palm plane is undefined; anatomically, a flexed MCP
