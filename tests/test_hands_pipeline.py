@@ -243,7 +243,7 @@ def test_palm_search_back_off(monkeypatch):
             px = np.zeros((21, 3))
             px[:, :2] = kp[J["LR"[self.s] + "Wrist"], :2]
             px[:, 2] = 0.9
-            return px, np.zeros((21, 3))
+            return px, np.zeros((21, 3)), ""
 
         def close(self):
             pass
@@ -469,3 +469,39 @@ def test_spread_turns_the_index_of_other_rigs(rig):
         assert (idx1 - idx0) @ towards_thumb > 0, (rig, side)
         mid = np.degrees(np.arccos(np.clip(a[side + "MiddleProximal"][1] @ b[side + "MiddleProximal"][1], -1, 1)))
         assert mid < 0.5, (rig, side, mid)
+
+
+def test_a_hand_mediapipe_took_for_the_other_one_is_mirrored_back_in_depth(monkeypatch):
+    """MediaPipe labels hands as in a mirrored picture: the body's left hand should read
+    "Right"; read "Left", its 3D landmarks are its mirror image (the fingers bend backwards)
+    and come back with z -> -z; the side stays the body's."""
+    fist = _hand(FIST)                                      # a right hand's landmarks
+    kp = np.zeros((17, 3))
+    for side, x in (("L", 600), ("R", 300)):
+        kp[J[side + "Elbow"]] = (x, 500, 0.9)
+        kp[J[side + "Wrist"]] = (x, 600, 0.9)
+    labels = {0: "Right", 1: "Right"}                       # left: as expected; right: mirrored
+
+    class Fake:
+        def __init__(self, s):
+            self.s = s
+
+        def detect(self, crop, offset):
+            px = np.zeros((21, 3))
+            px[:, :2] = kp[J["LR"[self.s] + "Wrist"], :2]
+            px[:, 2] = 0.9
+            world = fist * [1.0, 1.0, -1.0] if self.s == 1 else fist * [-1.0, 1.0, 1.0]
+            return px, world, labels[self.s]
+
+        def close(self):
+            pass
+
+    sides = iter(range(2))
+    monkeypatch.setattr(hands, "_SideDetector", lambda *a, **k: Fake(next(sides)))
+    tracker = hands.HandTracker(1000, 1000)
+    _, world = tracker(np.zeros((1000, 1000, 3), np.uint8), kp)
+    assert tracker.depth_flips == [0, 1]
+    np.testing.assert_allclose(world[1], fist, atol=1e-6)   # mirrored back: a fist again
+    for s in range(2):
+        flex = np.degrees(hands.finger_flexion(world[s], right=(s == 1)))
+        assert np.all(flex[1:, 1] > 80), (s, flex)
