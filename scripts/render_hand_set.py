@@ -37,8 +37,9 @@ the picture and at most a third of them are hidden by something else than that s
 from the camera to the landmark hits the body or the other hand more than 1.5 cm before the
 landmark; ``scene.ray_cast`` on the evaluated scene).
 
-Clips (:data:`CLIPS`): close-up (waist-up, hands ~150-250 px) and full-body framings, front and
-45-degree cameras, portrait 720x960, 30 fps, Workbench (studio light, shadows, cavity).
+Clips (:data:`CLIPS`): close-up (chest-up, landscape 960x720, wrist -> middle knuckle ~80-90 px)
+and full-body (portrait 720x960, ~30-45 px) framings, front and 45-degree cameras, 30 fps,
+Workbench (studio light, shadows, cavity, FXAA), about 1 s a frame on the shared 2-core machine.
 
 Writes per clip into ``--out``: ``<clip>.mp4`` (``render_sample.encode_video``) and
 ``<clip>_truth.npz``: the body truth of ``render_sample.truth_arrays`` plus ``hands_world``
@@ -78,6 +79,8 @@ from posemoe_blender.core.hands import finger_flexion  # noqa: E402
 from posemoe_blender.joints import save_npz  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 720, 960, 30
+#: Image size per framing: close-ups landscape (room for both raised hands), full-body portrait.
+SIZES = {"close": (960, 720), "full": (720, 960)}
 REPO_MANIFEST = os.path.join(REPO, "benchmarks", "hands", "manifest.json")
 
 # ------------------------------------------------------------------------------ the hand
@@ -273,7 +276,7 @@ CLIPS = (
 )
 #: (azimuth degrees from the figure's facing, camera height m, distance m, look-at height m,
 #: lens mm on the 24 mm-high sensor) per (framing, camera).
-CAMERAS = {("close", "front"): (0.0, 1.40, 1.9, 1.32, 30.0), ("close", "45"): (45.0, 1.45, 1.9, 1.32, 30.0),
+CAMERAS = {("close", "front"): (0.0, 1.45, 1.9, 1.38, 50.0), ("close", "45"): (45.0, 1.50, 1.9, 1.38, 50.0),
            ("full", "front"): (0.0, 1.30, 2.9, 1.0, 30.0), ("full", "45"): (45.0, 1.35, 2.9, 1.0, 30.0)}
 HOLD_S, EASE_S = 0.40, 0.20
 
@@ -402,8 +405,9 @@ def visibility(cam, hands, world: np.ndarray, K, R, t, width: int, height: int):
     return inside, unhidden
 
 
-def render_clip(spec, out_dir: str, frames: int | None = None, width: int = WIDTH, height: int = HEIGHT) -> dict:
+def render_clip(spec, out_dir: str, frames: int | None = None) -> dict:
     name, framing, camera, n, lposes, rposes, kind = spec
+    width, height = SIZES[framing]
     n = n if frames is None else min(n, frames)
     layout, arm_obj, cam, hands = build_scene(framing, camera, width, height)
     K, R, t = rs.camera_matrices(cam, width, height)
@@ -469,7 +473,7 @@ def hand_truth(world, inside, unhidden, K, R, t, driven, spread) -> dict:
 
 def render_still(path: str, pose: str, framing: str = "close", camera: str = "front", t: float = 0.0,
                  kind: str = "front") -> None:
-    layout, arm_obj, cam, hands = build_scene(framing, camera)
+    layout, arm_obj, cam, hands = build_scene(framing, camera, *SIZES[framing])
     f, s = pose_angles(pose)
     pose_frame(arm_obj, layout, hands, t, kind, np.stack([f, f]), np.stack([s, s]))
     bpy.context.scene.render.filepath = path
@@ -495,7 +499,7 @@ def main(argv=None) -> int:
     specs = [c for c in CLIPS if args.clips is None or c[0] in args.clips]
     if args.manifest_only:
         entries = [{"clip": c[0], "framing": c[1], "camera": c[2], "frames": c[3], "fps": FPS,
-                    "width": WIDTH, "height": HEIGHT, "arms": c[6], "left_poses": list(c[4]),
+                    "width": SIZES[c[1]][0], "height": SIZES[c[1]][1], "arms": c[6], "left_poses": list(c[4]),
                     "right_poses": list(c[5])} for c in specs]
     else:
         os.makedirs(args.out, exist_ok=True)
