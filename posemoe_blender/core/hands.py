@@ -34,6 +34,17 @@ index, 9-12 middle, 13-16 ring, 17-20 little):
 thumb's CMC, MCP, IP) as the angle between consecutive segments, in radians, clipped to
 the joint's anatomical range (:data:`FLEX_LIMITS_DEG`); eased to a relaxed hand
 (:data:`RELAXED_DEG`) where the hand is unseen.
+
+**Spread and the thumb's axes** (:func:`finger_bases`): each finger's base joint on its own
+axes in the palm's frame (wrist -> middle knuckle, towards the thumb, out of the back of the
+hand): the MCP flexion out of the palm plane and the abduction in it (limited,
+:data:`SPREAD_LIMITS_DEG`), the thumb's CMC flexion across the palm and palmar abduction. The
+generated rig's proximal finger bones are keyed from them (:meth:`HandSolve.rig_angles`), the
+other finger bones from the flexion; presets get them through the retargeting's world deltas.
+
+**Cost** (issue #15: at most 30% of a convert): looks at up to :data:`HAND_RATE_HZ` with the
+frames between filled (:func:`fill_skipped`) and a per-side palm-search back-off
+(:data:`BACKOFF_AFTER_S`); docs/benchmarks-hands.md, "Palm-search back-off and hands cost".
 """
 
 from __future__ import annotations
