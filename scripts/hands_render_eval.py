@@ -39,6 +39,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
+from typing import Optional  # noqa: E402
+
 from posemoe_blender.core.hands import FINGER_NAMES, relaxed_flexion  # noqa: E402
 
 DOC = os.path.join(REPO, "docs", "benchmarks-hands.md")
@@ -46,15 +48,42 @@ SECTION = "## Renders with articulated fingers"
 JOINTS = (("CMC", "MCP", "IP"), ("MCP", "PIP", "DIP"))
 
 
+LAST_BASES: dict = {}
+
+
 def run_clip(video: str):
     """``(fingers (T, 2, 5, 3), hands2d (T, 2, 21, 3), hands3d, seconds)`` as ``convert`` computes
-    them (``ClipResult.hands``: the solved flexion, the smoothed detections)."""
+    them (``ClipResult.hands``: the solved flexion, the smoothed detections). The finger bases
+    (``HandSolve.base_flexion`` / ``spread``, (T, 2, 5), where the solver has them) are left in
+    :data:`LAST_BASES`."""
     from posemoe_blender.core.pipeline import process_clip
     from posemoe_blender.options import ConvertOptions
 
     t0 = time.perf_counter()
     res = process_clip(video, ConvertOptions())
+    LAST_BASES.clear()
+    if getattr(res.hands, "base_flexion", None) is not None:
+        LAST_BASES.update(flexion=np.asarray(res.hands.base_flexion), spread=np.asarray(res.hands.spread))
     return res.hands.fingers, res.hands.hands2d, res.hands.hands3d, time.perf_counter() - t0
+
+
+def base_errors(truth: dict, bases: dict, shown: np.ndarray) -> Optional[dict]:
+    """Degrees: the rig's proximal finger bones (``finger_bases``: MCP flexion out of the palm
+    plane, spread in it; index .. little) against ``finger_bases`` of the true landmarks, and
+    the relaxed bases' error, per (T, 2, 4) frame/side/finger (None without bases)."""
+    try:
+        from posemoe_blender.core.hands import finger_bases, relaxed_bases
+    except ImportError:
+        return None
+    if not bases:
+        return None
+    T = len(shown)
+    tf = np.stack([finger_bases(truth["hands_cam"][:T, s].astype(np.float64), s == 1)[0] for s in range(2)], 1)
+    ts = np.stack([finger_bases(truth["hands_cam"][:T, s].astype(np.float64), s == 1)[1] for s in range(2)], 1)
+    rf, rs_ = relaxed_bases((T, 2))
+    d = lambda a, b: np.degrees(np.abs(a[..., 1:] - b[..., 1:]))  # noqa: E731
+    return dict(flex=d(bases["flexion"][:T], tf), spread=d(bases["spread"][:T], ts),
+                flex_base=d(rf, tf), spread_base=d(rs_, ts))
 
 
 def planar_flexion(x: np.ndarray, right: bool) -> np.ndarray:
@@ -101,7 +130,19 @@ def score(truth: dict, fingers: np.ndarray, hands2d: np.ndarray, hands3d: np.nda
             planar[:, s] = np.degrees(np.abs(planar_flexion(hands3d[:T, s], s == 1)
                                              - planar_flexion(truth["hands_cam"][:T, s], s == 1)))
     return dict(T=T, shown=shown, found=found, err=err, base=base, swaps=swaps, px=px, size=size, planar=planar,
+                poses=np.asarray(truth["poses"][:T]).astype(str),
+                bases=base_errors(truth, dict(LAST_BASES), shown),
                 signed=np.degrees(fingers[:T] - true))
+
+
+def _bases_summary(scores: list) -> dict:
+    if any(s["bases"] is None for s in scores) or not scores:
+        return {}
+    out = {}
+    for k in ("flex", "spread", "flex_base", "spread_base"):
+        v = np.concatenate([s["bases"][k][s["shown"]] for s in scores])
+        out["rig_mcp_" + k + "_deg"] = float(v.mean()) if len(v) else float("nan")
+    return out
 
 
 def summarise(scores: list) -> dict:
@@ -124,6 +165,7 @@ def summarise(scores: list) -> dict:
                 per_joint_baseline_deg=b.mean(axis=0).round(1).tolist() if len(b) else None,
                 signed_found_deg=(np.concatenate([s["signed"][s["shown"] & s["found"]] for s in scores]).mean(axis=0)
                                   .round(1).tolist() if found else None),
+                **_bases_summary(scores),
                 planar_found_deg=float(np.concatenate([s["planar"][s["shown"] & s["found"]] for s in scores]).mean())
                 if found else nan,
                 landmark_px=float(np.concatenate([s["px"][s["shown"] & s["found"]] for s in scores]).mean()) if found else nan,
@@ -166,7 +208,29 @@ def _deg(x: float) -> str:
     return "-" if not np.isfinite(x) else f"{x:.1f}"
 
 
-def tables(per_clip: dict, per_framing: dict, meta: dict) -> str:
+def pose_rows(scores: dict, meta: dict) -> list:
+    """Markdown rows: per pose (the nearer one in a transition) and framing, over the found shown
+    frames: count, mean absolute error, signed error of the fingers' MCP/PIP/DIP (index .. little
+    averaged) and of the thumb's CMC/MCP/IP."""
+    rows = {}
+    for name, s in scores.items():
+        m = s["shown"] & s["found"]
+        for t, side in zip(*np.nonzero(m)):
+            rows.setdefault((s["poses"][t, side], meta[name]["framing"]), []).append(s["signed"][t, side])
+    lines = ["| pose | framing | hand-frames | mean abs error | fingers MCP / PIP / DIP (signed) "
+             "| thumb CMC / MCP / IP (signed) |", "|---|---|---|---|---|---|"]
+    for (pose, fr) in sorted(rows, key=lambda k: (list(POSE_ORDER).index(k[0]) if k[0] in POSE_ORDER else 99, k[1])):
+        a = np.array(rows[(pose, fr)])
+        fm, th = a[:, 1:].mean(axis=(0, 1)), a[:, 0].mean(axis=0)
+        lines.append(f"| {pose} | {fr} | {len(a)} | {np.abs(a).mean():.1f}° | {fm[0]:+.0f} / {fm[1]:+.0f} / {fm[2]:+.0f} "
+                     f"| {th[0]:+.0f} / {th[1]:+.0f} / {th[2]:+.0f} |")
+    return lines
+
+
+POSE_ORDER = ("relaxed", "spread", "count5", "count4", "count3", "count2", "count1", "point", "pinch", "fist")
+
+
+def tables(per_clip: dict, per_framing: dict, meta: dict, scores: Optional[dict] = None) -> str:
     lines = ["| clip | framing | camera | frames | hand size | hands shown | found | swaps | 2D landmark error "
              "| finger error | found frames: error | relaxed baseline |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -192,6 +256,16 @@ def tables(per_clip: dict, per_framing: dict, meta: dict) -> str:
             cells.append(" ".join(f"{j[k]} {r['per_joint_deg'][f][k]:.0f}/{r['per_joint_baseline_deg'][f][k]:.0f}"
                                   for k in range(3)))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if all("rig_mcp_flex_deg" in r for r in per_framing.values()):
+        lines += ["", "The rig's proximal finger bones (index .. little) are keyed from `finger_bases` (MCP "
+                  "flexion out of the palm plane, spread in it), compared here with `finger_bases` of the true "
+                  "landmarks (degrees, all shown frames; solved / relaxed):", "",
+                  "| framing | MCP flexion | spread |", "|---|---|---|"]
+        for name, r in per_framing.items():
+            lines.append(f"| {name} | {r['rig_mcp_flex_deg']:.1f} / {r['rig_mcp_flex_base_deg']:.1f} "
+                         f"| {r['rig_mcp_spread_deg']:.1f} / {r['rig_mcp_spread_base_deg']:.1f} |")
+    if scores:
+        lines += ["", "Per pose (found frames; signed = solved - truth, degrees):", ""] + pose_rows(scores, meta)
     lines += ["", "Signed error (solved - truth, degrees) on the found frames: the bias per joint:", "",
               hdr, "|---" * 6 + "|"]
     for name, r in per_framing.items():
@@ -210,16 +284,17 @@ def preamble(per_framing: dict, settings: dict) -> str:
     """The section's text around the tables: what was run, where, and the targets."""
     c, f, a = per_framing.get("close"), per_framing.get("full"), per_framing["all"]
     lines = [
-        f"Measured {settings['date']} on this project's 2-core AMD EPYC machine (shared with other "
-        "sessions), on the 6 clips of `scripts/render_hand_set.py` (360 frames, 30 fps; close-ups "
+        f"Measured {settings['date']} (code at {settings['commit']}) on this project's 2-core AMD EPYC "
+        "machine (shared with other sessions), on the 6 clips of `scripts/render_hand_set.py` (360 frames, 30 fps; close-ups "
         "960x720 landscape, full-body 720x960 portrait; front and 45-degree cameras; the figure's "
         "hands articulated: palm, thumb CMC/MCP/IP and three phalanges per finger, driven through "
         "relaxed, fist, spread, point, pinch and counting 1-5 with 0.2 s transitions; "
         "`benchmarks/hands/manifest.json`). Each clip goes through `convert`'s own computation "
         "(`core.pipeline.process_clip`, default options: hands looked for at "
         f"`HAND_RATE_HZ = {settings['hand_rate_hz']:g}`: "
-        + ("every frame" if settings["stride_30fps"] == 1 else f"every {settings['stride_30fps']}th frame")
-        + " of these 30 fps clips, the frames between interpolated; smoothing 0.5); the fingers are `ClipResult.hands.fingers`, what the rig "
+        + ("every frame" if settings["stride_30fps"] == 1 else
+           f"every {settings['stride_30fps']}{'nd' if settings['stride_30fps'] == 2 else 'th'} frame")
+        + " of these 30 fps clips, the frames between filled by `fill_skipped`; smoothing 0.5); the fingers are `ClipResult.hands.fingers`, what the rig "
         "is keyed with. Truth: `finger_flexion` of the rendered hand's true 21 landmarks (equal to the "
         "driven angles except a spread finger's knuckle, which also holds the spread). A hand is "
         "*shown* when its 21 landmarks are inside the picture and at most 7 are hidden by the body or "
@@ -255,7 +330,28 @@ def preamble(per_framing: dict, settings: dict) -> str:
                      f"{f['baseline_deg']:.1f})")
     lines.append(f"* left/right swaps: {a['swaps']} of {a['found']} found hands")
     lines.append("")
-    return "\n".join(lines)
+    import textwrap
+    out = []
+    for ln in lines:
+        if ln.startswith("* "):
+            out.append(textwrap.fill(ln, 95, subsequent_indent="  "))
+        elif ln and not ln.startswith(("```", ".venv")):
+            out.append(textwrap.fill(ln, 95))
+        else:
+            out.append(ln)
+    return "\n".join(out)
+
+
+def _commit() -> str:
+    """The last commit of posemoe_blender/ (short), "+changes" when the working tree differs."""
+    import subprocess
+    try:
+        head = subprocess.run(["git", "log", "-1", "--format=%h", "--", "posemoe_blender"], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "posemoe_blender"], cwd=REPO).returncode
+        return head + (" +changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def update_doc(section_body: str, path: str = DOC) -> None:
@@ -307,8 +403,8 @@ def main(argv=None) -> int:
     per_framing["all"] = summarise(list(scores.values()))
     from posemoe_blender.core import hands as hands_mod
     settings = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "hand_rate_hz": hands_mod.HAND_RATE_HZ,
-                "stride_30fps": hands_mod.hand_stride(30.0)}
-    md = tables(per_clip, per_framing, meta)
+                "stride_30fps": hands_mod.hand_stride(30.0), "commit": _commit()}
+    md = tables(per_clip, per_framing, meta, scores)
     print(md)
     if args.clips is None:
         os.makedirs(os.path.dirname(args.json), exist_ok=True)
