@@ -227,7 +227,35 @@ def pose_rows(scores: dict, meta: dict) -> list:
     return lines
 
 
+def view_rows(scores: dict, meta: dict) -> list:
+    """Markdown rows: fists and open hands per framing and camera, over the found shown frames:
+    the 2D landmark error as a fraction of the hand's size (true wrist -> middle knuckle pixels)
+    and the flexion error of index .. little (degrees): is a pose's error in the picture or in
+    the depth?"""
+    rows = {}
+    for name, s in scores.items():
+        m = s["shown"] & s["found"]
+        for t, side in zip(*np.nonzero(m)):
+            pose = s["poses"][t, side]
+            if pose in ("fist", "relaxed", "spread"):
+                key = (pose, meta[name]["framing"], meta[name]["camera"])
+                rows.setdefault(key, []).append((s["px"][t, side] / max(s["size"][t, side], 1e-6),
+                                                 s["err"][t, side, 1:].mean()))
+    lines = ["| pose | framing | camera | hand-frames | 2D landmark error / hand size | index .. little error |",
+             "|---|---|---|---|---|---|"]
+    for key in sorted(rows, key=lambda k: (("fist", "relaxed", "spread").index(k[0]), k[1], k[2])):
+        a = np.array(rows[key])
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {len(a)} | {100 * a[:, 0].mean():.0f}% | {a[:, 1].mean():.1f}° |")
+    return lines
+
+
 POSE_ORDER = ("relaxed", "spread", "count5", "count4", "count3", "count2", "count1", "point", "pinch", "fist")
+
+
+def _wrap(lines: list) -> list:
+    """Prose lines wrapped at 95 characters (table rows and blank lines as they are)."""
+    import textwrap
+    return [ln if not ln or ln.startswith("|") else textwrap.fill(ln, 95) for ln in lines]
 
 
 def tables(per_clip: dict, per_framing: dict, meta: dict, scores: Optional[dict] = None) -> str:
@@ -266,6 +294,9 @@ def tables(per_clip: dict, per_framing: dict, meta: dict, scores: Optional[dict]
                          f"| {r['rig_mcp_spread_deg']:.1f} / {r['rig_mcp_spread_base_deg']:.1f} |")
     if scores:
         lines += ["", "Per pose (found frames; signed = solved - truth, degrees):", ""] + pose_rows(scores, meta)
+        lines += ["", "Fists and open hands by camera (found frames): the 2D landmarks' error (mean over the 21, "
+                  "as a fraction of the true wrist -> middle knuckle length) against the fingers' angle error:",
+                  ""] + view_rows(scores, meta)
     lines += ["", "Signed error (solved - truth, degrees) on the found frames: the bias per joint:", "",
               hdr, "|---" * 6 + "|"]
     for name, r in per_framing.items():
@@ -274,7 +305,7 @@ def tables(per_clip: dict, per_framing: dict, meta: dict, scores: Optional[dict]
         cells = [" ".join(f"{JOINTS[0 if f == 0 else 1][k]} {r['signed_found_deg'][f][k]:+.0f}" for k in range(3))
                  for f in range(5)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(_wrap(lines)) + "\n"
 
 
 TARGETS = {"found": 0.70, "close": 15.0, "full": 25.0}
@@ -343,13 +374,14 @@ def preamble(per_framing: dict, settings: dict) -> str:
 
 
 def _commit() -> str:
-    """The last commit of posemoe_blender/ (short), "+changes" when the working tree differs."""
+    """The last commit of posemoe_blender/ (short), and the files of it the working tree changes."""
     import subprocess
     try:
         head = subprocess.run(["git", "log", "-1", "--format=%h", "--", "posemoe_blender"], cwd=REPO,
                               capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "posemoe_blender"], cwd=REPO).returncode
-        return head + (" +changes" if dirty else "")
+        dirty = subprocess.run(["git", "diff", "--name-only", "HEAD", "--", "posemoe_blender"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.split()
+        return head + (f" with uncommitted changes to {', '.join(dirty)}" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

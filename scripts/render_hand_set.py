@@ -37,7 +37,7 @@ the picture and at most a third of them are hidden by something else than that s
 from the camera to the landmark hits the body or the other hand more than 1.5 cm before the
 landmark; ``scene.ray_cast`` on the evaluated scene).
 
-Clips (:data:`CLIPS`): close-up (chest-up, landscape 960x720, wrist -> middle knuckle ~80-90 px)
+Clips (:data:`CLIPS`): close-up (chest-up, landscape 960x720, wrist -> middle knuckle ~75-85 px)
 and full-body (portrait 720x960, ~30-45 px) framings, front and 45-degree cameras, 30 fps,
 Workbench (studio light, shadows, cavity, FXAA), about 1 s a frame on the shared 2-core machine.
 
