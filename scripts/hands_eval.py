@@ -5,7 +5,7 @@ wrong-person hands on the two-people clips.
         [--settings current|before|both] [--bench VIDEO ...]
 
 ``--settings before``: the hands' settings before the palm-search back-off (looks at up to
-30 Hz, skipped frames only interpolated, no back-off); ``both``: each clip with the previous
+30 Hz, skipped frames only interpolated, no back-off, the two sides one after the other); ``both``: each clip with the previous
 and the current settings, one after the other in the same run (comparable timings).
 ``--bench VIDEO ...``: instead of the found rates, the hands' share of ``bench`` (the whole
 convert) on each video with the chosen settings.
@@ -63,9 +63,10 @@ def _other_people(video: str, dets, end) -> np.ndarray:
 #: The settings compared: the current defaults and those before the palm-search back-off.
 SETTINGS = {
     "current": {"HAND_RATE_HZ": hands.HAND_RATE_HZ, "HOLD_FILL": hands.HOLD_FILL,
-                "BACKOFF_AFTER_S": hands.BACKOFF_AFTER_S, "BACKOFF_RATE_HZ": hands.BACKOFF_RATE_HZ},
+                "BACKOFF_AFTER_S": hands.BACKOFF_AFTER_S, "BACKOFF_RATE_HZ": hands.BACKOFF_RATE_HZ,
+                "PARALLEL_SIDES": hands.PARALLEL_SIDES},
     "before": {"HAND_RATE_HZ": 30.0, "HOLD_FILL": False, "BACKOFF_AFTER_S": float("inf"),
-               "BACKOFF_RATE_HZ": hands.BACKOFF_RATE_HZ},
+               "BACKOFF_RATE_HZ": hands.BACKOFF_RATE_HZ, "PARALLEL_SIDES": False},
 }
 
 
