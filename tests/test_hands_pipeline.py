@@ -220,6 +220,20 @@ def test_fill_holds_at_most_half_the_gap():
     assert list(g2[:, 1, 0, 2] > 0) == [True, True, True, False, False]
 
 
+def test_fill_holds_the_frames_after_the_last_look():
+    """A 30 fps clip looked at every other frame: its last frame (odd) comes after the last
+    look and takes that look's hand; frames beyond one look interval do not."""
+    h2, h3 = _tracks(8, slice(0, 8), FIST)
+    looked = np.array([0, 0, 1, 0, 1, 0, 0, 0], bool)      # the looks at frames 2 and 4
+    h2[~looked] = 0
+    h3[~looked] = 0
+    g2, g3 = hands.fill_skipped(h2, h3, looked)
+    assert list(g2[:, 0, 0, 2] > 0) == [False, True, True, True, True, True, False, False]
+    np.testing.assert_allclose(g3[5, 1], h3[4, 1], atol=1e-6)
+    f2, _ = hands.fill_skipped(h2, h3, looked, hold=False)
+    assert list(f2[:, 0, 0, 2] > 0) == [False, False, True, True, True, False, False, False]
+
+
 def test_palm_search_back_off(monkeypatch):
     """A side whose crop has no hand is searched at every look for BACKOFF_AFTER_S, then at
     BACKOFF_RATE_HZ until a hand is found again; the other side is not affected."""

@@ -77,9 +77,10 @@ ATTACH_FOREARMS = 0.8
 #: (60 fps: every 4th frame; 30 fps: every other; below 30 fps: every frame), the frames in
 #: between filled from the nearest looks (:func:`fill_skipped`: interpolated where both found
 #: the hand, else held from the nearer look that did). On the six real clips (docs/benchmarks-hands.md,
-#: "Palm-search back-off and hands cost"): 60 fps: 61.4% of the hand-frames found, as when
-#: searched every frame, for a third of the cost (16 -> 5 ms a frame); their 30 fps versions:
-#: 57.8% against 57.0% every frame, half the cost. (30 Hz with interpolation alone, the
+#: "Palm-search back-off and hands cost"): 60 fps: 61.4% of the hand-frames found between the
+#: first and last looks, as when searched every frame, for a third of the cost (16 -> 5 ms a
+#: frame), 63.4% with the frames after the last look held too; their 30 fps versions: 57.8 /
+#: 59.2% against 57.0% every frame, half the cost. (30 Hz with interpolation alone, the
 #: previous default: 54.4% at 60 fps.) The default smoothing low-passes the fingers at 6 Hz.
 HAND_RATE_HZ = 15.0
 #: Smallest crop (pixels) and the hand's centre along the forearm beyond the wrist.
@@ -320,8 +321,10 @@ def fill_skipped(hands2d: np.ndarray, hands3d: np.ndarray, looked: np.ndarray,
     interpolation (confidence: the lower of the two); where it was found in only one of them
     (the hand appears or disappears in between) and ``hold``, the frames at least as near that
     look as the other take its detection (the nearest look's, as if looked at every frame
-    where the look is nearest; at most half the gap; None: :data:`HOLD_FILL`). Other frames
-    stay unseen (zeros)."""
+    where the look is nearest; at most half the gap); with ``hold`` the frames before the
+    first look and after the last one, within a look's interval, take the nearest look's too
+    (a clip's last frames after its last look). None: :data:`HOLD_FILL`. Other frames stay
+    unseen (zeros)."""
     hold = HOLD_FILL if hold is None else bool(hold)
     h2 = np.array(hands2d, dtype=np.float32, copy=True)
     h3 = np.array(hands3d, dtype=np.float32, copy=True)
@@ -343,6 +346,15 @@ def fill_skipped(hands2d: np.ndarray, hands3d: np.ndarray, looked: np.ndarray,
                 src = p if fp else n
                 for t in range(p + 1, n):
                     if 2 * abs(t - src) <= n - p:
+                        h2[t, s], h3[t, s] = h2[src, s], h3[src, s]
+    if hold:  # before the first look and after the last one (within a look's interval): the nearest look's
+        gap = int(np.median(np.diff(idx)))
+        T = h2.shape[0]
+        for src, frames in ((idx[0], range(max(0, idx[0] - gap + 1), idx[0])),
+                            (idx[-1], range(idx[-1] + 1, min(T, idx[-1] + gap)))):
+            for s in range(2):
+                if h2[src, s, 0, 2] > 0:
+                    for t in frames:
                         h2[t, s], h3[t, s] = h2[src, s], h3[src, s]
     return h2, h3
 
