@@ -280,11 +280,10 @@ def test_palm_search_back_off(monkeypatch):
     assert found[first:, 1].all() and not found[:, 0].any()
 
 
-@pytest.mark.parametrize("rig", ["rigify_metarig", "rigify_rig", "ue5_like"])
-def test_a_fist_curls_the_fingers_of_other_rigs(rig):
-    """Retargeted through the shipped bone maps, the fist bends each mapped finger bone
-    clearly (and curls the index towards the palm: its tip nearer the hand's root)."""
-    bpy = pytest.importorskip("bpy")
+def _keyed_other_rig(bpy, rig: str, fingers: np.ndarray, video: str):
+    """A two-frame rest-pose animation with ``fingers`` (the solver's finger angles) keyed onto
+    ``rig`` (a tests/rigs.py builder, or "ue5_like": the mannequin's names on a rig built like
+    ours, no UE asset here) through its shipped bone map; ``(armature object, mapping)``."""
     import rigs
     from posemoe_blender.blender.retarget import RigRequest, build_rig_action
     from posemoe_blender.core.retarget_presets import get_preset
@@ -293,25 +292,36 @@ def test_a_fist_curls_the_fingers_of_other_rigs(rig):
                         0.13, 0.45, 0.45])
     rest = _rest_pose(lengths)[0]
     cam = np.stack([rest[:, 0], -rest[:, 2], rest[:, 1]], axis=-1)
-    fingers = np.zeros((2, 2, 5, 3))
-    fingers[1] = np.radians(np.minimum(FIST, [[55, 65, 80]] + [[85, 100, 85]] * 4))
     anim = solve_animation(np.repeat((cam - cam[0])[None], 2, axis=0), None, 30.0, fingers=fingers)
-    if rig == "ue5_like":  # the mannequin's names on a rig built like ours (no UE asset here)
+    if rig == "ue5_like":
         from posemoe_blender.blender.armature import build_armature
         bpy.ops.wm.read_factory_settings(use_empty=True)
         mapping = get_preset("ue5")
         renamed = type(anim)(**{**anim.__dict__, "bone_names": tuple(mapping.bones.get(n, n + "_x")
                                                                        for n in anim.bone_names)})
         obj = build_armature(renamed, "UE5ish")
-        hand, index = mapping.bones.get("LeftHand", "LeftHand_x"), ("index_01_l", "index_03_l")
     else:
         obj = getattr(rigs, rig)()
         mapping = get_preset("rigify_metarig" if rig == "rigify_metarig" else "rigify")
-        hand = "hand.L" if rig == "rigify_metarig" else "ORG-hand.L"
-        index = ("f_index.01.L", "f_index.03.L")
-    out = build_rig_action(bpy.context, RigRequest(video="fist", target='EXISTING', armature=obj.name,
+    out = build_rig_action(bpy.context, RigRequest(video=video, target='EXISTING', armature=obj.name,
                                                    mapping=mapping), anim)
     assert out["missing"] == [] and out["warnings"] == [], out
+    return obj, mapping
+
+
+@pytest.mark.parametrize("rig", ["rigify_metarig", "rigify_rig", "ue5_like"])
+def test_a_fist_curls_the_fingers_of_other_rigs(rig):
+    """Retargeted through the shipped bone maps, the fist bends each mapped finger bone
+    clearly (and curls the index towards the palm: its tip nearer the hand's root)."""
+    bpy = pytest.importorskip("bpy")
+    fingers = np.zeros((2, 2, 5, 3))
+    fingers[1] = np.radians(np.minimum(FIST, [[55, 65, 80]] + [[85, 100, 85]] * 4))
+    obj, mapping = _keyed_other_rig(bpy, rig, fingers, "fist")
+    if rig == "ue5_like":
+        hand, index = mapping.bones.get("LeftHand", "LeftHand_x"), ("index_01_l", "index_03_l")
+    else:
+        hand = "hand.L" if rig == "rigify_metarig" else "ORG-hand.L"
+        index = ("f_index.01.L", "f_index.03.L")
     sc = bpy.context.scene
 
     def pose(frame):
@@ -437,30 +447,9 @@ def test_spread_turns_the_index_of_other_rigs(rig):
     """Retargeted through the shipped bone maps, a spread index finger turns the mapped index
     bone by the spread (from the rest fan) towards the thumb; the middle finger stays."""
     bpy = pytest.importorskip("bpy")
-    import rigs
-    from posemoe_blender.blender.retarget import RigRequest, build_rig_action
-    from posemoe_blender.core.retarget_presets import get_preset
-    from posemoe_blender.core.solving import _rest_pose, solve_animation
-    lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
-                        0.13, 0.45, 0.45])
-    rest = _rest_pose(lengths)[0]
-    cam = np.stack([rest[:, 0], -rest[:, 2], rest[:, 1]], axis=-1)
     angles = hands.relaxed_rig_angles((2, 2))
     angles[1, :, 1, 4] = np.radians(20.0)
-    anim = solve_animation(np.repeat((cam - cam[0])[None], 2, axis=0), None, 30.0, fingers=angles)
-    if rig == "ue5_like":
-        from posemoe_blender.blender.armature import build_armature
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-        mapping = get_preset("ue5")
-        renamed = type(anim)(**{**anim.__dict__, "bone_names": tuple(mapping.bones.get(n, n + "_x")
-                                                                       for n in anim.bone_names)})
-        obj = build_armature(renamed, "UE5ish")
-    else:
-        obj = getattr(rigs, rig)()
-        mapping = get_preset("rigify_metarig" if rig == "rigify_metarig" else "rigify")
-    out = build_rig_action(bpy.context, RigRequest(video="spread", target='EXISTING', armature=obj.name,
-                                                   mapping=mapping), anim)
-    assert out["missing"] == [] and out["warnings"] == [], out
+    obj, mapping = _keyed_other_rig(bpy, rig, angles, "spread")
     sc = bpy.context.scene
 
     def bones(frame):
