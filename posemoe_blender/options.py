@@ -59,6 +59,7 @@ class ConvertOptions:
     flip: bool = True               # test-time mirroring of the network lifters (twice the lifting work)
     landmark_correction: bool = False  # move BlazePose's 2D onto the mocap joint convention first (core/landmarks.py)
     hands: bool = True              # find the followed person's hands and key the fingers (core/hands.py); off: relaxed fingers
+    hand_rotation: bool = True      # turn the hand bones with the palms (core/solving.py _hand_rotation); off: the hands continue the forearms
 
 
 def check_lifter(name: str) -> str:

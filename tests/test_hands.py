@@ -166,3 +166,45 @@ def test_spread_limits_curled_fingers_and_relaxed():
     np.testing.assert_allclose(np.degrees(sp[1]), hands.RELAXED_SPREAD_DEG)
     np.testing.assert_allclose(np.degrees(flex[1]), hands.RELAXED_BASE_FLEX_DEG)
     assert np.degrees(sp[0, 1]) == pytest.approx(20.0, abs=2.0)
+
+
+def _turned(hand: np.ndarray, axis, deg: float) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+    return hand @ Rotation.from_rotvec(np.radians(deg) * np.asarray(axis, float)).as_matrix().T
+
+
+def test_palm_track_recovers_a_turning_wrist_and_rejects_a_flipped_reading():
+    fps, T = 30.0, 40
+    right = _hand(np.zeros((5, 3)))
+    ang = np.linspace(0.0, 40.0, T)                      # the wrist flexes slowly, 1 degree a frame
+    axis = hands.palm_frame(right, right=True)[:, 1]       # about the thumb axis
+    h3 = np.stack([_turned(right, axis, a) for a in ang])
+    u = hands.palm_frame(h3[20], right=True)[:, 0]
+    h3[20] = _turned(h3[20], u, 180.0)                     # one reading of the palm's other side
+    seen = np.ones(T, bool)
+    palm, ok = hands.palm_frame_track(h3, seen, right=True, fps=fps, cutoff_hz=3.0)
+    assert not ok[20] and ok[[0, 19, 21, -1]].all()
+    truth = hands.palm_frame(h3, right=True)
+    err = hands._frame_angle(palm, truth)
+    truth20 = hands.palm_frame(_turned(right, axis, ang[20]), right=True)
+    assert hands._frame_angle(palm[20], truth20) < 3.0    # the neighbours' palm there
+    assert np.delete(err, 20)[3:-3].max() < 3.0           # smoothing keeps a slow turn
+    assert hands._frame_angle(palm[1:], palm[:-1]).max() < 3.0   # no jump
+    # a left hand (mirror image) reads alike; never seen: the identity, nothing kept
+    left = h3 * [-1.0, 1.0, 1.0]
+    palm_l, ok_l = hands.palm_frame_track(left, seen, right=False, fps=fps, cutoff_hz=3.0)
+    assert not ok_l[20] and np.linalg.det(palm_l[5]) == pytest.approx(-1.0)
+    p0, ok0 = hands.palm_frame_track(h3, np.zeros(T, bool), right=True, fps=fps)
+    assert not ok0.any() and np.allclose(p0, np.eye(3))
+
+
+def test_palm_track_rejects_a_flip_read_over_two_frames():
+    fps, T = 30.0, 30
+    right = _hand(np.zeros((5, 3)))
+    h3 = np.stack([right] * T)
+    u = hands.palm_frame(right, right=True)[:, 0]
+    h3[14] = _turned(right, u, 80.0)                       # a flip read half-way, then fully
+    h3[15] = _turned(right, u, 160.0)
+    palm, ok = hands.palm_frame_track(h3, np.ones(T, bool), right=True, fps=fps, cutoff_hz=3.0)
+    assert not ok[14] and not ok[15]
+    assert hands._frame_angle(palm, hands.palm_frame(right, right=True)).max() < 1.0

@@ -508,3 +508,87 @@ def test_a_hand_mediapipe_took_for_the_other_one_is_mirrored_back_in_depth(monke
     for s in range(2):
         flex = np.degrees(hands.finger_flexion(world[s], right=(s == 1)))
         assert np.all(flex[1:, 1] > 80), (s, flex)
+
+
+def _palms_bent(angle_deg: float, weight: float = 1.0, about: str = "v") -> tuple[np.ndarray, np.ndarray]:
+    """(palm (1, 2, 3, 3), weight (1, 2)): both T-posed hands' palms (camera axes) turned by
+    ``angle_deg`` about their own thumb axis ``v`` (flexion: along-the-hand towards the palm) or
+    their axis ``u`` (twist), as :class:`~hands.HandSolve` gives them."""
+    from scipy.spatial.transform import Rotation
+    from posemoe_blender.core.solving import CAMERA_TO_BLENDER, _hand_frame
+    palm = np.zeros((1, 2, 3, 3))
+    for s in range(2):
+        F = _hand_frame(s)                                   # armature: u, v, n of the rest hand
+        axis = F[:, 1] if about == "v" else F[:, 0]
+        # flexion takes u towards -n (the palm): about v by +angle for a right hand (n = u x v),
+        # mirrored for the left (n = -(u x v))
+        sign = (1.0 if s == 1 else -1.0) if about == "v" else 1.0
+        R = Rotation.from_rotvec(np.radians(sign * angle_deg) * axis).as_matrix()
+        palm[0, s] = CAMERA_TO_BLENDER.T @ R @ F              # back to camera axes
+    return palm, np.full((1, 2), weight)
+
+
+@pytest.mark.parametrize("angle,weight,share,expected", [
+    (30.0, 1.0, 1.0, 30.0), (-40.0, 1.0, 1.0, -40.0),     # flexion / extension recovered
+    (95.0, 1.0, 1.0, 80.0), (-90.0, 1.0, 1.0, -70.0),     # limited (HAND_LIMITS_DEG)
+    (130.0, 1.0, 1.0, 0.0),                                # implausible: the forearm's
+    (30.0, 0.5, 1.0, 15.0), (30.0, 0.0, 1.0, 0.0),        # weighted (eased where unseen)
+    (30.0, 1.0, None, 15.0)])                              # the default share of the swing
+def test_hand_bone_turns_with_the_palm_within_limits(angle, weight, share, expected, monkeypatch):
+    from posemoe_blender.core import solving
+    from posemoe_blender.core.skeleton import NUM_BONES, POINT_INDEX
+    from posemoe_blender.core.solving import _rest_pose, rig_points_world, solve_pose
+    assert solving.HAND_LIMITS_DEG["flexion"] == (-70.0, 80.0) and solving.HAND_SWING_SHARE == 0.5
+    if share is not None:
+        monkeypatch.setattr(solving, "HAND_SWING_SHARE", share)
+    lengths = np.full(NUM_BONES, 0.3)
+    P = _rest_pose(lengths)[0][None]
+    anim = solve_pose(P, lengths, 30.0, palms=_palms_bent(angle, weight))
+    rest = rig_points_world(solve_pose(P, lengths, 30.0))
+    pts = rig_points_world(anim)
+    for S in "LR":                                           # both hands alike (mirror images)
+        w = pts[0, POINT_INDEX[S + "Wrist"]]
+        d, d0 = pts[0, POINT_INDEX[S + "HandEnd"]] - w, rest[0, POINT_INDEX[S + "HandEnd"]] - w
+        bend = np.degrees(np.arctan2(-d[2], abs(d[0])))      # towards the palm (down, -Z, in the T-pose)
+        assert bend == pytest.approx(expected, abs=0.5), (S, bend)
+        assert np.linalg.norm(d) == pytest.approx(np.linalg.norm(d0))
+        assert abs(d[1]) < 1e-6                              # no sideways turn
+
+
+def test_hand_twist_and_unseen_palm():
+    from posemoe_blender.core.skeleton import NUM_BONES, RIG_BONE_NAMES as NAMES
+    from posemoe_blender.core.solving import _rest_pose, solve_pose
+    lengths = np.full(NUM_BONES, 0.3)
+    P = _rest_pose(lengths)[0][None]
+    b = [NAMES.index("LeftHand"), NAMES.index("RightHand")]
+    for angle in (60.0, 170.0):                             # the twist is the hand's, unlimited
+        anim = solve_pose(P, lengths, 30.0, palms=_palms_bent(angle, about="u"))
+        turn = 2 * np.degrees(np.arccos(np.clip(np.abs(anim.rotations[0, b, 0]), 0, 1)))
+        np.testing.assert_allclose(turn, angle, atol=0.5)
+    # hands never seen (weight 0) stay on the forearms; a left "palm" that is no left hand's
+    # frame (the identity) is ignored whatever the weight
+    none = hands.solve_hands(None, None, 30.0, frames=1)
+    anim = solve_pose(P, lengths, 30.0, palms=(none.palm, none.palm_weight))
+    np.testing.assert_allclose(np.abs(anim.rotations[0, b, 0]), 1.0, atol=1e-9)
+    anim = solve_pose(P, lengths, 30.0, palms=(none.palm, none.palm_weight + 1.0))
+    assert abs(anim.rotations[0, b[0], 0]) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_solve_hands_palm_is_the_hands_frame_eased_where_unseen():
+    fps, T = 30.0, 120
+    h2, h3 = _tracks(T, slice(40, 80), FIST)
+    out = hands.solve_hands(h2, h3, fps, cutoff_hz=6.0)
+    for s in range(2):
+        expect = hands.palm_frame(h3[60, s], right=(s == 1))
+        np.testing.assert_allclose(out.palm[60, s], expect, atol=1e-3)
+        np.testing.assert_allclose(out.palm[0, s], expect, atol=1e-3)    # the nearest seen frame's
+        assert np.linalg.det(out.palm[60, s]) == pytest.approx(1.0 if s == 1 else -1.0, abs=1e-6)
+        pw = out.palm_weight[:, s]
+        assert pw[60] > 0.99 and pw[:5].max() < 0.01 and pw[-5:].max() < 0.01
+        assert np.abs(np.diff(pw)).max() < 0.2                              # eased, no snapping
+
+
+def test_hand_rotation_is_an_option():
+    from posemoe_blender.options import ConvertOptions
+    assert ConvertOptions().hand_rotation is True
+    assert ConvertOptions(hand_rotation=False).hand_rotation is False

@@ -506,6 +506,105 @@ def palm_frame(hands3d: np.ndarray, right: bool) -> np.ndarray:
     return np.stack([u, v, n], axis=-1)
 
 
+#: A palm reading (:func:`palm_frame_track`) turned more than this (degrees) from both its
+#: seen neighbours (the previous and next frames whose palm was read) is rejected: a hand
+#: read mirrored in one frame, not a hand that turned (a wrist does not turn 90 degrees in a
+#: frame).
+PALM_JUMP_DEG = 90.0
+
+#: The palm's frame is low-passed at this fraction of the fingers' cutoff (:func:`solve_hands`):
+#: its orientation reads noisier than the fingers' angles and a hand bone turns the whole hand.
+PALM_CUTOFF_SCALE = 0.25
+
+#: ... and a reading turned more than :data:`PALM_OUTLIER_DEG` from most (the median) of the
+#: kept readings within :data:`PALM_WINDOW_S` seconds either side is rejected too.
+PALM_OUTLIER_DEG = 60.0
+PALM_WINDOW_S = 0.25
+
+#: The palm's weight follows its kept readings through a Gaussian of this many seconds (longer
+#: than the fingers' :data:`EASE_S`: the hand bone may turn far between the forearm and the palm).
+PALM_EASE_S = 0.3
+
+
+def _frame_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Degrees between (..., 3, 3) frames ``a`` and ``b`` (same handedness)."""
+    c = (np.einsum("...ji,...ji->...", a, b) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(c, -1.0, 1.0)))
+
+
+def palm_frame_track(hands3d: np.ndarray, seen: np.ndarray, right: bool, fps: float,
+                     cutoff_hz: float = 0.0, confidence: Optional[np.ndarray] = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``(palm (T, 3, 3), kept (T,) bool)``: one hand's :func:`palm_frame` over time from
+    (T, 21, 3) wrist-relative landmarks, ``seen`` (T,) where detected.
+
+    * a seen frame whose palm is turned more than :data:`PALM_JUMP_DEG` from both its previous
+      and next kept frames (one of them at the ends) is rejected (``kept`` False, as unseen),
+      repeated until none is left, so one mirrored reading between sound ones is dropped; then
+      one turned more than :data:`PALM_OUTLIER_DEG` from the median of the kept readings
+      within :data:`PALM_WINDOW_S` (a flip read over two or three frames), twice over;
+    * the kept frames are smoothed as rotations: quaternions (a left hand's frame mirrored to a
+      proper rotation first), signs made continuous, low-passed at ``cutoff_hz`` with ``fps``
+      like the fingers (:func:`~.smoothing.smooth_joints`, confidence-aware; 0: none) and
+      normalised;
+    * frames not kept hold the nearest kept frame's palm (the caller's weight eases those out);
+      none kept: the identity."""
+    from scipy.spatial.transform import Rotation
+    from . import smoothing
+
+    T = len(seen)
+    ok = np.asarray(seen, bool).copy()
+    out = np.broadcast_to(np.eye(3), (T, 3, 3)).copy()
+    if not ok.any():
+        return out, ok
+    raw = palm_frame(np.asarray(hands3d, dtype=np.float64), right=right)
+    mir = np.diag([1.0, 1.0, 1.0 if right else -1.0])
+    raw = raw @ mir                                       # proper rotations
+    while True:
+        idx = np.flatnonzero(ok)
+        if len(idx) < 3:
+            break
+        fr = raw[idx]
+        a_prev = np.r_[np.nan, _frame_angle(fr[1:], fr[:-1])]
+        a_next = np.r_[a_prev[1:], np.nan]
+        a_prev[0], a_next[-1] = a_next[0], a_prev[-1]
+        bad = np.minimum(a_prev, a_next) > PALM_JUMP_DEG
+        if not bad.any():
+            break
+        # drop the worst one and look again (its neighbours' angles change)
+        worst = np.argmax(np.where(bad, np.minimum(a_prev, a_next), -1.0))
+        ok[idx[worst]] = False
+    # a reading turned away from most of the kept ones around it (a flip read over two or
+    # three frames passes the neighbour test): rejected too
+    half = max(1, int(round(PALM_WINDOW_S * fps)))
+    for _ in range(2):
+        idx = np.flatnonzero(ok)
+        if len(idx) < 3:
+            break
+        med = np.zeros(len(idx))
+        for j, t in enumerate(idx):
+            near_ = idx[(np.abs(idx - t) <= half) & (idx != t)]
+            med[j] = np.median(_frame_angle(raw[near_], raw[t])) if len(near_) else 0.0
+        drop = med > PALM_OUTLIER_DEG
+        if not drop.any() or drop.all():
+            break
+        ok[idx[drop]] = False
+    idx = np.flatnonzero(ok)
+    pos = np.clip(np.searchsorted(idx, np.arange(T)), 0, len(idx) - 1)
+    prv = np.clip(pos - 1, 0, len(idx) - 1)
+    near = np.where(np.abs(idx[prv] - np.arange(T)) < np.abs(idx[pos] - np.arange(T)), idx[prv], idx[pos])
+    q = Rotation.from_matrix(raw[near]).as_quat()
+    for t in range(1, T):                                 # sign continuity
+        if np.dot(q[t], q[t - 1]) < 0:
+            q[t] = -q[t]
+    if cutoff_hz and np.isfinite(cutoff_hz) and cutoff_hz > 0 and T >= 3:
+        c = ok.astype(np.float64) * (1.0 if confidence is None else np.clip(confidence, 0.0, 1.0))
+        q = smoothing.smooth_joints(q[:, None, :], fps, cutoff_hz=cutoff_hz, confidence=c[:, None])[:, 0]
+    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+    out = Rotation.from_quat(q).as_matrix() @ mir
+    return out, ok
+
+
 def finger_bases(hands3d: np.ndarray, right: bool, confidence: Optional[np.ndarray] = None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """``(flexion, spread)``, each (..., 5) radians, of each finger's base joint on its own
@@ -585,7 +684,13 @@ class HandSolve:
       abduction, the other fingers' MCP flexion out of the palm plane and abduction in it),
       smoothed and eased like ``fingers``, within :data:`BASE_FLEX_LIMITS_DEG` /
       :data:`SPREAD_LIMITS_DEG`. The generated rig's proximal finger bones are keyed from
-      these (``fingers[..., 0]`` stays the plain angle between the segments, its definition)."""
+      these (``fingers[..., 0]`` stays the plain angle between the segments, its definition);
+    * ``palm``: (T, 2, 3, 3) the palm's frame in camera axes (:func:`palm_frame` of the smoothed
+      ``hands3d``: columns along the hand, towards the thumb, out of the back of the hand;
+      the identity where unseen, ``weight`` 0): the generated rig's hand bones turn with it
+      (:func:`~.solving.solve_pose`, weighted by ``palm_weight``, within anatomical limits);
+    * ``palm_weight``: (T, 2) like ``weight``, from the frames whose palm reading was kept
+      (:func:`palm_frame_track`: a reading that jumps from its neighbours counts as unseen)."""
 
     fingers: np.ndarray
     weight: np.ndarray
@@ -593,12 +698,18 @@ class HandSolve:
     hands3d: np.ndarray
     base_flexion: Optional[np.ndarray] = None
     spread: Optional[np.ndarray] = None
+    palm: Optional[np.ndarray] = None
+    palm_weight: Optional[np.ndarray] = None
 
     def __post_init__(self):
         if self.base_flexion is None or self.spread is None:
             bf, sp = relaxed_bases(self.fingers.shape[:2])
             self.base_flexion = bf if self.base_flexion is None else self.base_flexion
             self.spread = sp if self.spread is None else self.spread
+        if self.palm is None:
+            self.palm = np.broadcast_to(np.eye(3), self.fingers.shape[:2] + (3, 3)).copy()
+        if self.palm_weight is None:
+            self.palm_weight = np.zeros(self.fingers.shape[:2])
 
     def found_rate(self) -> tuple[float, float]:
         f = self.hands2d[..., 0, 2] > 0
@@ -640,6 +751,8 @@ def solve_hands(hands2d: Optional[np.ndarray], hands3d: Optional[np.ndarray], fp
     rbase = np.concatenate([a[:, :, None] for a in relaxed_bases((T,))], axis=-1)    # (T, 5, 2)
     blo = np.radians(np.stack([np.array(BASE_FLEX_LIMITS_DEG), np.array(SPREAD_LIMITS_DEG)], axis=1))  # (5, 2, 2)
     bases = np.broadcast_to(rbase[:, None], (T, 2, 5, 2)).copy()
+    palm = np.broadcast_to(np.eye(3), (T, 2, 3, 3)).copy()
+    palm_weight = np.zeros((T, 2))
     fingers = np.zeros((T, 2, 5, 3))
     weight = np.zeros((T, 2))
     out2 = np.zeros_like(h2)
@@ -670,8 +783,15 @@ def solve_hands(hands2d: Optional[np.ndarray], hands3d: Optional[np.ndarray], fp
         out2[:, s, :, :2] = np.where(m, xy, 0.0)
         out2[:, s, :, 2] = h2[:, s, :, 2]
         out3[:, s] = np.where(m, xyz, 0.0)
+        # the palm's frame (:func:`palm_frame_track`): jumps rejected, smoothed as a rotation,
+        # its own weight (eased like ``weight``, from the frames whose palm was kept)
+        palm[:, s], ok = palm_frame_track(h3[:, s], seen[:, s], right=(s == 1), fps=fps,
+                                          cutoff_hz=PALM_CUTOFF_SCALE * cutoff_hz if smooth else 0.0,
+                                          confidence=c)
+        pw = gaussian_filter1d(ok.astype(np.float64), sigma=max(PALM_EASE_S * fps, 0.5), mode="nearest")
+        palm_weight[:, s] = np.clip(pw * 1.25, 0.0, 1.0)
     return HandSolve(fingers, weight, out2.astype(np.float32), out3.astype(np.float32),
-                     bases[..., 0], bases[..., 1])
+                     bases[..., 0], bases[..., 1], palm, palm_weight)
 
 
 def resample_fingers(fingers: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:

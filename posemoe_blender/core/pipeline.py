@@ -250,10 +250,14 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         hand_solve = hands_mod.solve_hands(getattr(dets, "hands2d", None), getattr(dets, "hands3d", None),
                                            fps, cutoff_hz=cutoff, frames=kp2d.shape[0])
         fingers = hand_solve.rig_angles()  # the flexion, the bases' flexion and the spread
+        # the hand bones turn with the palms (``ConvertOptions.hand_rotation``)
+        palms = (hand_solve.palm, hand_solve.palm_weight) if getattr(options, "hand_rotation", True) else None
         if fingers.shape[0] != joints3d.shape[0]:
             fingers = hands_mod.resample_fingers(fingers, fps, out_fps)
+            near = smoothing.nearest_frames(joints3d.shape[0], fps, out_fps, len(hand_solve.weight))
+            palms = None if palms is None else (hand_solve.palm[near], hand_solve.palm_weight[near])
     else:
-        fingers = None
+        fingers = palms = None
     timings["hands_solve"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -272,7 +276,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     if feet3d is not None and feet3d.shape[0] != joints3d.shape[0]:  # --fps-out: nearest source frame
         feet3d = feet3d[smoothing.nearest_frames(joints3d.shape[0], fps, out_fps, len(feet3d))]
     anim = solving.animation_from(placed, lock, out_fps, root_motion=options.root_motion,
-                                  feet3d=feet3d, fingers=fingers)
+                                  feet3d=feet3d, fingers=fingers, palms=palms)
     timings["solve"] += time.perf_counter() - t0
     for name, arr in (("joints3d", joints3d), ("root", root), ("rotations", anim.rotations)):
         if not np.all(np.isfinite(arr)):

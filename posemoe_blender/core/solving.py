@@ -570,8 +570,87 @@ def _finger_base_rotation(side: int, f: int, base_flexion: np.ndarray, spread: n
     return _axis_rotation(_unit(np.cross(u, v)), az - az0) @ _axis_rotation(_unit(np.cross(w0, -n)), el - el0)
 
 
+#: The hand bone's turn relative to the forearm from the palm's orientation (:func:`_hand_rotation`),
+#: degrees, (low, high), in each hand's own frame (a left hand mirrored): wrist flexion
+#: (towards the palm, +) / extension (-) about the hand's thumb axis, radial (towards the
+#: thumb, +) / ulnar (-) deviation about the palm's normal, and the twist about the hand's
+#: axis. Pronation/supination is the forearm's twist, but the rig's forearm bones carry none
+#: of it (their twist is the least turn from the upper arm's, not the anatomical one), so the
+#: hand bone carries the palm's whole twist relative to the forearm, unlimited (a limit would
+#: clip right readings, and flip sides where they cross +-180 degrees).
+HAND_LIMITS_DEG = {"flexion": (-70.0, 80.0), "deviation": (-35.0, 20.0), "twist": (-180.0, 180.0)}
+
+#: A palm whose hand axis turns more than this (degrees) past :data:`HAND_LIMITS_DEG`'s
+#: flexion or deviation from the forearm is taken as misread: unseen there (eased).
+HAND_IMPLAUSIBLE_DEG = 30.0
+
+#: The share of the palm's measured swing (flexion, deviation: where the hand points) that
+#: the hand bone takes; the rest continues the forearm. Decided on the 45-degree renders
+#: (docs/benchmarks-hands.md): the whole swing pointed the hand worse than the forearm did
+#: (MediaPipe's hand landmarks overstate it), half of it better; the twist is taken whole.
+HAND_SWING_SHARE = 0.5
+
+
+def _hand_rotation(side: int, Gp: np.ndarray, palm: np.ndarray, weight: np.ndarray,
+                   camera_to_armature: np.ndarray, fps: float = 30.0) -> np.ndarray:
+    """(T, 3, 3) world delta of ``side``'s hand bone turned with the palm: ``palm`` (T, 3, 3)
+    the palm's frame in camera axes (:attr:`~.hands.HandSolve.palm`), taken to armature axes
+    (the rotation of ``camera_to_armature``), relative to the forearm's world delta ``Gp``,
+    limited (:data:`HAND_LIMITS_DEG`, mirror-symmetric: measured in each hand's own frame; the
+    swing scaled by :data:`HAND_SWING_SHARE` first; a reading :data:`HAND_IMPLAUSIBLE_DEG` past
+    the limits held from the nearest plausible one and eased out) and weighted by ``weight``
+    (T,) (0: the hand continues the forearm, as without hands); ``fps``: the ease's time scale."""
+    U, _, Vt = np.linalg.svd(np.asarray(camera_to_armature, dtype=np.float64))
+    A = U @ Vt                                          # the rotation (any scale removed)
+    F = _hand_frame(side)                               # rest: along the hand, thumb, back
+    G_meas = np.einsum("ij,tjk,lk->til", A, palm, F)    # (A palm) F^T
+    L = np.einsum("tji,tjk->tik", Gp, G_meas)           # relative to the forearm
+    # no palm of this side (e.g. the identity of a hand never seen: not a left hand's frame)
+    bad = ~(np.linalg.det(L) > 0.5)
+    L[bad] = np.eye(3)
+    weight = np.where(bad, 0.0, weight)
+    Lh = np.einsum("ji,tjk,kl->til", F, L, F)           # in the hand's own (mirrored for the left) frame
+    lim = {k: np.radians(v) for k, v in HAND_LIMITS_DEG.items()}
+    # the swing from where the hand's axis points in the forearm's frame: flexion (towards the
+    # palm, -Z, about Y) and deviation (towards the thumb, +Y, about Z)
+    u = Lh[:, :, 0]
+    flex = np.arctan2(-u[:, 2], u[:, 0])
+    dev = np.arctan2(u[:, 1], np.hypot(u[:, 0], u[:, 2]))
+    # a reading far outside what a wrist does (a palm read wrong, or the forearm): unseen
+    slack = np.radians(HAND_IMPLAUSIBLE_DEG)
+    odd = ((flex < lim["flexion"][0] - slack) | (flex > lim["flexion"][1] + slack)
+           | (dev < lim["deviation"][0] - slack) | (dev > lim["deviation"][1] + slack))
+    w = np.clip(np.asarray(weight, dtype=np.float64), 0.0, 1.0)
+    flex = np.clip(HAND_SWING_SHARE * flex, *lim["flexion"])
+    dev = np.clip(HAND_SWING_SHARE * dev, *lim["deviation"])
+    zero = np.zeros_like(flex)
+    swing = Rotation.from_rotvec(np.stack([zero, zero, dev], 1)) * Rotation.from_rotvec(np.stack([zero, flex, zero], 1))
+    # the twist: what is left about the hand's axis
+    rest = (swing.inv() * Rotation.from_matrix(Lh)).as_quat()
+    rest = rest * np.where(rest[:, 3:] < 0, -1.0, 1.0)
+    twist = 2 * np.arctan2(rest[:, 0], rest[:, 3])
+    twist = np.clip((twist + np.pi) % (2 * np.pi) - np.pi, *lim["twist"])
+    if odd.all():
+        w = np.zeros_like(w)
+    elif odd.any():   # held from the nearest plausible frame, eased out towards the forearm
+        from scipy.ndimage import gaussian_filter1d
+        keep = gaussian_filter1d((~odd).astype(np.float64), sigma=max(hands_mod.EASE_S * fps, 0.5), mode="nearest")
+        w = np.minimum(w, np.clip(keep * 1.25, 0.0, 1.0))
+        idx = np.flatnonzero(~odd)
+        T_ = len(odd)
+        pos = np.clip(np.searchsorted(idx, np.arange(T_)), 0, len(idx) - 1)
+        prv = np.clip(pos - 1, 0, len(idx) - 1)
+        near = np.where(np.abs(idx[prv] - np.arange(T_)) < np.abs(idx[pos] - np.arange(T_)), idx[prv], idx[pos])
+        flex, dev, twist = flex[near], dev[near], twist[near]
+        swing = Rotation.from_rotvec(np.stack([zero, zero, dev], 1)) * Rotation.from_rotvec(np.stack([zero, flex, zero], 1))
+    Lh = swing * Rotation.from_rotvec(np.stack([twist, zero, zero], 1))
+    Lh = Rotation.from_rotvec(Lh.as_rotvec() * w[:, None]).as_matrix()
+    return Gp @ np.einsum("ij,tjk,lk->til", F, Lh, F)
+
+
 def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None,
-               fingers: np.ndarray | None = None) -> Animation:
+               fingers: np.ndarray | None = None, palms=None,
+               camera_to_armature: np.ndarray | None = None) -> Animation:
     """Bone rotations and the root bone's location of the generated rig for joints ``P``
     (T, 17, 3) in armature space with constant bone ``lengths`` (16,) (step 5 of the module
     docstring); ``feet``: a :class:`~.feet.FootPose` (None: :func:`~.feet.solve_feet` without
@@ -581,7 +660,11 @@ def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None,
     X axis towards the palm; or (T, 2, 5, 5) :meth:`~.hands.HandSolve.rig_angles`, the same
     plus each finger's base flexion and spread, which then turn the proximal bones on their
     own axes instead (:func:`_finger_base_rotation`: the fingers spread in the palm plane, the
-    thumb flexes across the palm and abducts out of it). ``info`` is left for the caller."""
+    thumb flexes across the palm and abducts out of it). ``palms``: None (the hands continue
+    the forearms) or ``(palm (T, 2, 3, 3), weight (T, 2))`` (:class:`~.hands.HandSolve`'s
+    ``palm`` and ``palm_weight``), the hand bones turned with the palms (:func:`_hand_rotation`;
+    ``camera_to_armature``: the camera's axes in the armature, default
+    :data:`CAMERA_TO_BLENDER`). ``info`` is left for the caller."""
     T = P.shape[0]
     rest_pts, heads, tails, M = _rig_rest_pose(lengths)
     if feet is None:
@@ -606,6 +689,12 @@ def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None,
             continue
         p = RIG_BONE_PARENTS[b]
         Gp = np.broadcast_to(np.eye(3), (T, 3, 3)) if p < 0 else G[:, p]
+        if palms is not None and name in ("LeftHand", "RightHand"):  # turned with the palm
+            side = 0 if name == "LeftHand" else 1
+            A = CAMERA_TO_BLENDER if camera_to_armature is None else camera_to_armature
+            G[:, b] = _hand_rotation(side, Gp, np.asarray(palms[0], dtype=np.float64)[:, side],
+                                     np.asarray(palms[1], dtype=np.float64)[:, side], A, fps)
+            continue
         if name in _FINGER_BONES:  # local rotation: flexion about the bone's X (towards -Z, the palm)
             side, f, k = _FINGER_BONES[name]
             if bases and k == 0:  # the base joint on its own axes: flexion and spread
@@ -650,7 +739,7 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
                     stature_range: tuple[float, float] | None = STATURE_RANGE,
                     foot_lock: bool = False, keypoints2d: np.ndarray | None = None,
                     lock=None, feet3d: np.ndarray | None = None,
-                    fingers: np.ndarray | None = None) -> Animation:
+                    fingers: np.ndarray | None = None, palms=None) -> Animation:
     """Solve the generated rig's animation from 3D joints: :func:`place_joints`, foot locking
     (:func:`~.footlock.lock_feet`, when ``foot_lock``; or a ready ``lock`` of the placed
     joints, as :func:`~.pipeline.process_clip` passes it), :func:`root_trajectory` and
@@ -678,6 +767,9 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         fingers: optional (T, 2, 5, 3) finger flexion in radians (:func:`~.hands.solve_hands`),
             or (T, 2, 5, 5) with the bases' flexion and spread (:meth:`~.hands.HandSolve.rig_angles`,
             see :func:`solve_pose`); None: relaxed hands.
+        palms: optional ``(palm (T, 2, 3, 3), weight (T, 2))``, the palms' frames in camera axes
+            and how much each hand was seen (:class:`~.hands.HandSolve`): the hand bones turn
+            with them (:func:`solve_pose`); None: the hands continue the forearms.
 
     Returns:
         An :class:`Animation`; see the module docstring for the axes. Twist of each bone:
@@ -702,21 +794,23 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
     if lock is None and foot_lock:
         from .footlock import lock_feet
         lock = lock_feet(placed.joints, fps, keypoints2d=keypoints2d)
-    return animation_from(placed, lock, fps, root_motion, feet3d=feet3d, fingers=fingers)
+    return animation_from(placed, lock, fps, root_motion, feet3d=feet3d, fingers=fingers, palms=palms)
 
 
 def animation_from(placed: PlacedJoints, lock, fps: float, root_motion: bool = True,
-                   feet3d: np.ndarray | None = None, fingers: np.ndarray | None = None) -> Animation:
+                   feet3d: np.ndarray | None = None, fingers: np.ndarray | None = None,
+                   palms=None) -> Animation:
     """The :class:`Animation` of placed (and possibly foot-locked) joints: the root
     trajectory, the feet (:func:`~.feet.solve_feet` with ``feet3d`` (T, 2, 3, 4), BlazePose's
     ankle/heel/toe-tip world landmarks, or None, and the lock's contacts), the rotations and
-    the report (see :func:`solve_animation`); ``fingers``: see :func:`solve_pose`."""
+    the report (see :func:`solve_animation`); ``fingers``, ``palms``: see :func:`solve_pose`."""
     P, traj = root_trajectory(placed, lock, root_motion)
     contacts = None if lock is None else np.asarray(lock.contacts, bool)
     feet = feet_mod.solve_feet(P, fps, _leg_length(placed.lengths),
                                camera_to_armature=traj.camera_to_armature, feet3d=feet3d,
                                contacts=contacts)
-    anim = solve_pose(P, placed.lengths, fps, feet, fingers)
+    anim = solve_pose(P, placed.lengths, fps, feet, fingers, palms=palms,
+                      camera_to_armature=traj.camera_to_armature)
     anim.contacts = contacts
     anim.root_shift = traj.shift
     anim.info = {
