@@ -227,7 +227,7 @@ def attach_footage(context, obj, info: FootageInfo, alpha: float = DEFAULT_ALPHA
     try:
         remove_footage(context, obj)  # this rig's old footage camera: its scene camera comes back
     except BaseException:
-        bpy.data.movieclips.remove(block) if made[0][0] == "movieclips" else bpy.data.images.remove(block)
+        getattr(bpy.data, made[0][0]).remove(block)
         raise
     saved = (scene.camera, scene.render.resolution_x, scene.render.resolution_y)
     try:

@@ -135,9 +135,8 @@ def _smooth_rotations(D: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian low-pass of (T, 3, 3) rotations through sign-continuous quaternions."""
     if sigma <= 0 or len(D) < 3:
         return D
-    q = Rotation.from_matrix(D).as_quat()
-    dots = np.sum(q[1:] * q[:-1], axis=-1)
-    q[1:] *= np.cumprod(np.where(dots < 0, -1.0, 1.0))[:, None]
+    from .smoothing import continuous_quaternions
+    q = continuous_quaternions(Rotation.from_matrix(D).as_quat())
     q = gaussian_filter1d(q, sigma, axis=0, mode="nearest")
     return Rotation.from_quat(q).as_matrix()
 

@@ -589,14 +589,7 @@ def palm_frame_track(hands3d: np.ndarray, seen: np.ndarray, right: bool, fps: fl
         if not drop.any() or drop.all():
             break
         ok[idx[drop]] = False
-    idx = np.flatnonzero(ok)
-    pos = np.clip(np.searchsorted(idx, np.arange(T)), 0, len(idx) - 1)
-    prv = np.clip(pos - 1, 0, len(idx) - 1)
-    near = np.where(np.abs(idx[prv] - np.arange(T)) < np.abs(idx[pos] - np.arange(T)), idx[prv], idx[pos])
-    q = Rotation.from_matrix(raw[near]).as_quat()
-    for t in range(1, T):                                 # sign continuity
-        if np.dot(q[t], q[t - 1]) < 0:
-            q[t] = -q[t]
+    q = smoothing.continuous_quaternions(Rotation.from_matrix(raw[smoothing.nearest_kept(ok)]).as_quat())
     if cutoff_hz and np.isfinite(cutoff_hz) and cutoff_hz > 0 and T >= 3:
         c = ok.astype(np.float64) * (1.0 if confidence is None else np.clip(confidence, 0.0, 1.0))
         q = smoothing.smooth_joints(q[:, None, :], fps, cutoff_hz=cutoff_hz, confidence=c[:, None])[:, 0]

@@ -228,6 +228,27 @@ def nearest_frames(n_out: int, fps_in: float, fps_out: float, n_in: int) -> np.n
     return np.clip(np.round(np.arange(n_out) * fps_in / fps_out).astype(int), 0, n_in - 1)
 
 
+def nearest_kept(kept: np.ndarray) -> np.ndarray:
+    """(T,) int: for each of the T frames the nearest frame where ``kept`` (T,) bool is True
+    (a frame half-way between two takes the later one); ``kept`` must hold at least one True."""
+    idx = np.flatnonzero(np.asarray(kept, bool))
+    frames = np.arange(len(kept))
+    pos = np.clip(np.searchsorted(idx, frames), 0, len(idx) - 1)
+    prv = np.clip(pos - 1, 0, len(idx) - 1)
+    return np.where(np.abs(idx[prv] - frames) < np.abs(idx[pos] - frames), idx[prv], idx[pos])
+
+
+def continuous_quaternions(q: np.ndarray) -> np.ndarray:
+    """(T, 4) quaternions of T rotations in time order, each sign flipped where needed so that
+    consecutive ones lie in the same hemisphere (q and -q are the same rotation), ready to be
+    filtered; a new array."""
+    q = np.array(q, dtype=np.float64, copy=True)
+    if len(q) > 1:
+        dots = np.sum(q[1:] * q[:-1], axis=-1)
+        q[1:] *= np.cumprod(np.where(dots < 0, -1.0, 1.0))[:, None]
+    return q
+
+
 #: Frame intervals may deviate this much (fraction of 1 / fps) before a clip counts as variable rate.
 VFR_TOLERANCE = 0.25
 

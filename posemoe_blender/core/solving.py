@@ -636,11 +636,8 @@ def _hand_rotation(side: int, Gp: np.ndarray, palm: np.ndarray, weight: np.ndarr
         from scipy.ndimage import gaussian_filter1d
         keep = gaussian_filter1d((~odd).astype(np.float64), sigma=max(hands_mod.EASE_S * fps, 0.5), mode="nearest")
         w = np.minimum(w, np.clip(keep * 1.25, 0.0, 1.0))
-        idx = np.flatnonzero(~odd)
-        T_ = len(odd)
-        pos = np.clip(np.searchsorted(idx, np.arange(T_)), 0, len(idx) - 1)
-        prv = np.clip(pos - 1, 0, len(idx) - 1)
-        near = np.where(np.abs(idx[prv] - np.arange(T_)) < np.abs(idx[pos] - np.arange(T_)), idx[prv], idx[pos])
+        from .smoothing import nearest_kept
+        near = nearest_kept(~odd)
         flex, dev, twist = flex[near], dev[near], twist[near]
         swing = Rotation.from_rotvec(np.stack([zero, zero, dev], 1)) * Rotation.from_rotvec(np.stack([zero, flex, zero], 1))
     Lh = swing * Rotation.from_rotvec(np.stack([twist, zero, zero], 1))
