@@ -26,33 +26,33 @@ test: $(STAMP)
 
 # Re-render the project's own sample clip (Blender Workbench, ~2 minutes on 2 cores).
 sample: $(STAMP)
-	$(PY) scripts/render_sample.py --out samples
+	$(PY) -m posemoe_lab.renders.sample --out samples
 
 # Render the motion-quality benchmark set (held-out mocap clips on the figure, 3 cameras) into
-# .cache/render_set (~10 minutes on 2 cores); evaluate with `python -m posemoe_blender evaluate-render`.
+# .cache/render_set (~10 minutes on 2 cores); evaluate with `python -m posemoe_lab evaluate-render`.
 render-set: $(STAMP)
-	$(PY) scripts/render_eval_set.py --out .cache/render_set
-	$(PY) -m posemoe_blender.evaluation.detections .cache/render_set
+	$(PY) -m posemoe_lab.renders.eval_set --out .cache/render_set
+	$(PY) -m posemoe_lab.evaluation.detections .cache/render_set
 
 # Its calibration twin (training-split motion) that fits core/landmarks.CORRECTION:
-# then `$(PY) scripts/fit_landmark_correction.py .cache/render_calib --eval .cache/render_set`.
+# then `$(PY) -m posemoe_lab.experiments.fit_landmark_correction .cache/render_calib --eval .cache/render_set`.
 render-calib: $(STAMP)
-	$(PY) scripts/render_eval_set.py --calibration --out .cache/render_calib
-	$(PY) -m posemoe_blender.evaluation.detections .cache/render_calib
+	$(PY) -m posemoe_lab.renders.eval_set --calibration --out .cache/render_calib
+	$(PY) -m posemoe_lab.evaluation.detections .cache/render_calib
 
 # The cross-source benchmark (HDM05 held-out actors mm/tr on the second figure, 3 cameras)
 # into .cache/render_cross (~25 minutes on 2 idle cores) and its BlazePose detections (cached
 # beside each video): the set every default is decided on.
 render-cross: $(STAMP)
-	$(PY) scripts/render_cross_set.py --out .cache/render_cross
-	$(PY) -m posemoe_blender.evaluation.detections .cache/render_cross
+	$(PY) -m posemoe_lab.renders.cross_set --out .cache/render_cross
+	$(PY) -m posemoe_lab.evaluation.detections .cache/render_cross
 
 # Every lifter with and without the landmark correction, MediaPipe raw and through the pipeline,
 # on the cross-source set (per actor) and on the four synchronised real views (docs/benchmarks-quality.md).
 CROSS_VARIANTS := mediapipe_raw;tcn_nocorr;tcn_corr;tcn_noflip=tcn,nocorr,noflip;posemoe_nocorr;posemoe_corr;entangled_nocorr;entangled_corr;mediapipe;tcn2d_nocorr;mean:entangled_nocorr+mediapipe
 evaluate-cross: $(STAMP)
-	$(PY) -m posemoe_blender.evaluation .cache/render_cross --out docs/benchmarks-quality.md --variants '$(CROSS_VARIANTS)'
-	$(PY) -m posemoe_blender.evaluation.multiview --variants '$(CROSS_VARIANTS)' --markdown
+	$(PY) -m posemoe_lab.evaluation .cache/render_cross --out docs/benchmarks-quality.md --variants '$(CROSS_VARIANTS)'
+	$(PY) -m posemoe_lab.evaluation.multiview --variants '$(CROSS_VARIANTS)' --markdown
 
 clean:
 	rm -rf out dist
@@ -60,4 +60,4 @@ clean:
 # Installable Blender extension: dist/posemoe_blender-<version>.zip (Install from Disk in Blender).
 .PHONY: extension
 extension:
-	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) scripts/build_extension.py
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m posemoe_lab.extension

@@ -1,8 +1,11 @@
 """posemoe-blender: video of a person -> PoseMoE 3D lifting -> animated armature -> FBX.
 
-The package is importable without Blender: ``posemoe_blender.core`` and
-``posemoe_blender.model`` never import ``bpy``; the Blender layer lives in
-``posemoe_blender.blender`` and is imported only where it is used.
+One package per pipeline stage, in order: :mod:`.video`, :mod:`.detection` (body, hands),
+:mod:`.lifting` (the stage and ``networks/``), :mod:`.smoothing`, :mod:`.solving` (root, body,
+feet, foot lock, fingers), :mod:`.retargeting`, :mod:`.output` (rig, FBX, .blend, footage,
+preview); :mod:`.pipeline` strings them together and :mod:`.convert` adds the outputs. The stages
+never import ``bpy`` at module level; the Blender add-on (:mod:`.addon`) is thin and calls them.
+Training, evaluation and render sets live in the ``posemoe_lab`` package beside this one.
 """
 
 __version__ = "0.1.0"

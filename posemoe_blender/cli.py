@@ -1,4 +1,4 @@
-"""``python -m posemoe_blender``: convert, batch, bench, evaluate-render, lift, train, prepare, evaluate.
+"""``python -m posemoe_blender``: convert, batch, lift (the lab's commands: ``python -m posemoe_lab``).
 
 User-facing problems end with one line ``error: ...`` on stderr and a non-zero exit status;
 Ctrl-C ends with ``interrupted`` and status 130, leaving no half-written output.
@@ -15,8 +15,7 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .errors import PoseMoEError
-from .options import (ConvertOptions, DEFAULT_FBX_PRESET, DEFAULT_LIFTER, DEVICES, FBX_PRESETS, LIFTER_HELP, LIFTERS,
-                      NETWORK_LIFTERS)
+from .options import ConvertOptions, DEFAULT_FBX_PRESET, DEFAULT_LIFTER, DEVICES, FBX_PRESETS, LIFTER_HELP, LIFTERS, NETWORK_LIFTERS
 from .quiet import native_output_silenced
 
 
@@ -52,7 +51,7 @@ def _add_lifter_options(p: argparse.ArgumentParser, choices: Sequence[str] = LIF
     p.add_argument("--lifter", choices=choices, default=DEFAULT_LIFTER,
                    help="2D-to-3D lifting: " + "; ".join(f"{n}: {LIFTER_HELP[n]}" for n in choices))
     p.add_argument("--weights", help="weights file for the chosen network lifter instead of the shipped "
-                                     "one (model/weights.py: SHIPPED_WEIGHTS)")
+                                     "one (lifting/weights.py: SHIPPED_WEIGHTS)")
     p.add_argument("--flip", dest="flip", action="store_true", default=ConvertOptions.flip,
                    help="test-time mirroring for the network lifters: average with the mirrored "
                         "video's prediction (twice the lifting work; on by default)")
@@ -61,7 +60,7 @@ def _add_lifter_options(p: argparse.ArgumentParser, choices: Sequence[str] = LIF
     p.add_argument("--landmark-correction", dest="landmark_correction", action="store_true",
                    default=ConvertOptions.landmark_correction,
                    help="move BlazePose's 2D onto the motion-capture joint convention before lifting "
-                        "(core/landmarks.py; off by default)")
+                        "(detection/landmarks.py; off by default)")
     p.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
                    help="lift BlazePose's 2D as detected (the default)")
 
@@ -102,7 +101,7 @@ def _add_pipeline_options(p: argparse.ArgumentParser, target_rig: bool = False) 
 
 
 def _bone_map_names() -> list:
-    from .core.retarget_presets import preset_names  # standard library + JSON files only
+    from .retargeting.presets import preset_names  # standard library + JSON files only
     return preset_names()
 
 
@@ -153,31 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "front and the side)")
     _add_pipeline_options(b)
 
-    bn = sub.add_parser("bench", help="time each stage of a conversion (frames/s, share, memory)")
-    bn.add_argument("video", help="input video file")
-    bn.add_argument("--device", choices=DEVICES, default="auto",
-                    help="where the lifting network runs (auto: CUDA when present, else CPU)")
-    bn.add_argument("--start", type=_non_negative_int, default=0, help="first frame (default 0)")
-    bn.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
-    _add_lifter_options(bn)
-    _add_hands_option(bn)
-    bn.add_argument("--json", action="store_true", help="print the report as JSON")
-
-    ev = sub.add_parser("evaluate-render",
-                        help="motion-quality metrics on a rendered set with ground truth (make render-set)")
-    ev.add_argument("set_dir", help="rendered set folder (manifest.json, *.mp4, *_truth.npz)")
-    ev.add_argument("--json", action="store_true", help="print the results as JSON")
-    ev.add_argument("--out", help="write the report (markdown) to this file")
-    ev.add_argument("--plots", help="folder for the PNG plots (default: img/ next to --out)")
-    ev.add_argument("--weights", help="the default lifter's network file instead of the shipped one")
-    ev.add_argument("--flip", dest="flip", action="store_true", default=None,
-                    help="every network row with test-time mirroring (default: as convert)")
-    ev.add_argument("--no-flip", dest="flip", action="store_false",
-                    help="every network row without test-time mirroring")
-    ev.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
-                    help="lift BlazePose's 2D as detected (as convert --no-landmark-correction)")
-    ev.add_argument("--limit", type=_positive_int, help="evaluate only the first N videos")
-
     lf = sub.add_parser("lift", help="lift 2D keypoints (.npz) to 3D joints (.npz)")
     lf.add_argument("keypoints", help="npz with keypoints2d, fps, width, height; optionally world3d "
                                       "(MediaPipe's world landmarks) and detector (\"blazepose\": the "
@@ -187,11 +161,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lifter_options(lf, NETWORK_LIFTERS)
     lf.add_argument("--overwrite", action="store_true")
 
-    for name, helptext in (("train", "train a lifting network (see docs/model.md)"),
-                           ("prepare", "prepare motion-capture training data"),
-                           ("evaluate", "evaluate trained lifting networks on the held-out split")):
-        t = sub.add_parser(name, help=helptext, add_help=False)
-        t.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -227,7 +196,7 @@ def _rig_target(args):
         if args.armature or not args.match_rest:
             raise PoseMoEError("--armature and --no-match-rest need --target-rig")
         return None
-    from .core.retarget_presets import resolve_mapping
+    from .retargeting.presets import resolve_mapping
     mapping = resolve_mapping(args.preset) if args.preset else None
     return RigTarget(path=args.target_rig, mapping=mapping, armature=args.armature,
                      match_rest=args.match_rest)
@@ -249,7 +218,7 @@ def _cmd_convert(args) -> int:
 
 
 def _cmd_batch(args) -> int:
-    from .batch import run_batch
+    from .batch.core import run_batch
     from .convert import expand_clips, format_table
     clips = expand_clips(args.pattern)
     if args.overwrite:
@@ -260,7 +229,7 @@ def _cmd_batch(args) -> int:
         try:
             import ray  # noqa: F401  (checked here: the local batch never imports it)
         except ImportError:
-            from .distributed import RAY_VERSION
+            from .batch import RAY_VERSION
             raise PoseMoEError(f"--ray needs Ray: .venv/bin/pip install 'ray=={RAY_VERSION}'") from None
     total = len(clips)
     done = []
@@ -282,9 +251,10 @@ def _cmd_batch(args) -> int:
 def _cmd_lift(args) -> int:
     import numpy as np
     from .convert import check_output
-    from .core import landmarks, lifting
+    from .detection import landmarks
+    from .lifting import stage as lifting
     from .joints import load_npz, save_npz
-    from .model import weights as model_weights
+    from .lifting import weights as model_weights
     from .options import NETWORK_NAMES
     out = check_output(args.output, ".npz", args.overwrite)
     data = load_npz(args.keypoints, required=("keypoints2d", "fps", "width", "height"))
@@ -316,32 +286,12 @@ def _cmd_lift(args) -> int:
     return 0
 
 
-def _cmd_bench(args) -> int:
-    from .bench import main as bench_main
-    return bench_main(args)
-
-
-def _cmd_evaluate_render(args) -> int:
-    from .evaluation.command import main as evaluate_render_main
-    return evaluate_render_main(args)
-
-
-def _cmd_passthrough(args) -> int:
-    import importlib
-    module = importlib.import_module(f"posemoe_blender.model.{args.command}")
-    return int(module.main(args.args) or 0)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"convert": _cmd_convert, "batch": _cmd_batch, "lift": _cmd_lift, "bench": _cmd_bench,
-                "evaluate-render": _cmd_evaluate_render,
-                "train": _cmd_passthrough, "prepare": _cmd_passthrough, "evaluate": _cmd_passthrough}
+    handlers = {"convert": _cmd_convert, "batch": _cmd_batch, "lift": _cmd_lift}
     try:
-        if args.command in ("convert", "batch", "lift", "bench", "evaluate-render"):
-            with native_output_silenced():
-                return handlers[args.command](args)
-        return handlers[args.command](args)
+        with native_output_silenced():
+            return handlers[args.command](args)
     except PoseMoEError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

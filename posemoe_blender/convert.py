@@ -1,6 +1,6 @@
 """One clip (or many) from video file to FBX / .blend / joints .npz: checks, stages, outputs.
 
-The bpy-free stages run in :func:`posemoe_blender.core.pipeline.process_clip`; this module checks
+The bpy-free stages run in :func:`posemoe_blender.pipeline.process_clip`; this module checks
 the outputs before any work starts, writes them atomically (temporary file + rename, so an
 interrupted run never leaves a half-written file) and imports the Blender layer only when an FBX
 or .blend is asked for.
@@ -19,10 +19,10 @@ from typing import Optional
 
 import numpy as np
 
-from .core.pipeline import ClipResult, Progress, prepare_lifter, process_clip
-from .core import smoothing
-from .core.retarget_presets import BoneMapping
-from .core.solving import camera_joints
+from .pipeline import ClipResult, Progress, prepare_lifter, process_clip
+from .smoothing import filters as smoothing
+from .retargeting.presets import BoneMapping
+from .solving.body import camera_joints
 from .errors import ConversionCancelled, PoseMoEError
 from .options import DEFAULT_FBX_PRESET, ConvertOptions
 from .fileio import ensure_output_folder, missing_folders, remove_empty_folders
@@ -37,7 +37,7 @@ class RigTarget:
     ``path``: a ``.blend`` (opened) or ``.fbx`` (imported); ``mapping``: the bone map (None:
     the shipped map that fits the rig's bone names best); ``armature``: the object to animate
     (None: the only armature, or the one the map fits best); ``match_rest``: turn the rig's
-    bones to the T-pose first (see :mod:`posemoe_blender.core.retarget`)."""
+    bones to the T-pose first (see :mod:`posemoe_blender.retargeting.solve`)."""
 
     path: str
     mapping: Optional[BoneMapping] = None
@@ -67,7 +67,7 @@ class Outputs:
     rig: Optional[RigTarget] = None
     preview: Optional[str] = None
     sheet: Optional[str] = None
-    footage: bool = True  # the .blend shows the video behind the rig (blender/footage.py)
+    footage: bool = True  # the .blend shows the video behind the rig (output/footage.py)
 
 
 def check_output(path: Optional[str], suffix: str, overwrite: bool) -> Optional[str]:
@@ -92,7 +92,7 @@ def action_name_for(video_path: str) -> str:
 
 def save_joints(path: str, result: ClipResult) -> None:
     """Write the joint-contract .npz for ``convert --save-joints``."""
-    from .core import hands as hands_mod
+    from .solving import fingers as fingers_mod
     kp2d = result.keypoints2d
     world3d = result.world3d if result.world3d is not None else np.zeros_like(kp2d)
     if kp2d.shape[0] != result.joints3d.shape[0]:  # --fps-out: keep all arrays on one time base
@@ -115,9 +115,9 @@ def save_joints(path: str, result: ClipResult) -> None:
     if result.hands is not None:
         angles = result.hands.rig_angles()
         if angles.shape[0] != T:  # --fps-out: resampled like the rig's keys
-            angles = hands_mod.resample_fingers(angles, result.source_fps, result.fps)
+            angles = fingers_mod.resample_fingers(angles, result.source_fps, result.fps)
     else:
-        angles = hands_mod.relaxed_rig_angles((T, 2))
+        angles = fingers_mod.relaxed_rig_angles((T, 2))
     hands.update(finger_flexion=angles[..., :3].astype(np.float32),
                  finger_base_flexion=angles[..., 3].astype(np.float32),
                  finger_spread=angles[..., 4].astype(np.float32))
@@ -196,13 +196,13 @@ def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[st
     layer's public functions (``timings["blender_import"]``: importing bpy, once per process).
     The Action records ``video`` (first converted frame, frame rates, the solve's camera); with
     ``footage`` and a .blend, the video is shown behind the rig (:mod:`.blender.footage`).
-    Returns :func:`~posemoe_blender.blender.retarget.build_rig_action`'s summary."""
+    Returns :func:`~posemoe_blender.retargeting.rig.build_rig_action`'s summary."""
     t0 = time.perf_counter()
     import bpy  # bpy only when it is needed
-    from .blender import scene
-    from .blender.export import export_fbx
-    from .blender.footage import footage_info
-    from .core.solving import default_focal_px
+    from .output import blend as scene
+    from .output.fbx import export_fbx
+    from .output.footage import footage_info
+    from .solving.body import default_focal_px
     timings["blender_import"] = time.perf_counter() - t0
     checkpoint()
     source = footage_info(video, result.animation, video_start=result.start, video_fps=result.source_fps,
@@ -279,7 +279,7 @@ def _process_while_importing_bpy(video: str, options: ConvertOptions,
         with _DeferredInterrupt() as interrupt:  # Blender swallows Ctrl-C raised in its import
             t0 = time.perf_counter()
             import bpy  # noqa: F401  (main thread only)
-            from .blender import scene  # noqa: F401
+            from .output import blend as scene  # noqa: F401
             bpy_seconds = time.perf_counter() - t0
             imported.set()
             interrupt.check()
@@ -343,13 +343,13 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
                 save_joints(staged[joints], result)
                 timings["save_joints"] = time.perf_counter() - t0
             if preview:
-                from .core.preview import write_preview  # OpenCV: never on the add-on's import path
+                from .output.preview import write_preview  # OpenCV: never on the add-on's import path
                 t0 = time.perf_counter()
                 write_preview(video, staged[preview], result)
                 timings["preview"] = time.perf_counter() - t0
                 interrupt.check()
             if sheet:
-                from .core.preview import write_contact_sheet  # OpenCV, as the preview
+                from .output.preview import write_contact_sheet  # OpenCV, as the preview
                 t0 = time.perf_counter()
                 write_contact_sheet(video, staged[sheet], result)
                 timings["contact_sheet"] = time.perf_counter() - t0

@@ -79,3 +79,11 @@ def load_npz(path: str | os.PathLike, required: tuple[str, ...]) -> Mapping[str,
             if not np.all(np.isfinite(arr)):
                 raise PoseMoEError(f"{path}: {key} contains NaN or infinite values")
     return out
+
+#: MediaPipe's 21 hand landmarks (0 wrist, 1-4 thumb, 5-8 index, 9-12 middle, 13-16 ring, 17-20 little).
+NUM_HAND_LANDMARKS = 21
+#: Landmark chains per finger (wrist first): thumb, index, middle, ring, little.
+FINGERS = ((0, 1, 2, 3, 4), (0, 5, 6, 7, 8), (0, 9, 10, 11, 12), (0, 13, 14, 15, 16), (0, 17, 18, 19, 20))
+FINGER_NAMES = ("Thumb", "Index", "Middle", "Ring", "Little")
+#: Unity's Humanoid names of the three bones of each finger.
+PHALANX_NAMES = ("Proximal", "Intermediate", "Distal")

@@ -1,7 +1,7 @@
 """What a user can choose for one conversion, in one place (standard library only).
 
 The command line (:mod:`posemoe_blender.cli`), the add-on's panel
-(:mod:`posemoe_blender.addon.properties`), the pipeline (:mod:`posemoe_blender.core.pipeline`)
+(:mod:`posemoe_blender.addon.properties`), the pipeline (:mod:`posemoe_blender.pipeline`)
 and the lifting networks (:mod:`posemoe_blender.model`) all take their choices, names and
 defaults from here. This module imports nothing but the standard library, so the add-on can
 build its panel before the pipeline's packages (torch, MediaPipe, SciPy, OpenCV) are installed.
@@ -55,11 +55,11 @@ class ConvertOptions:
     max_gap_s: float = 0.5          # longer detection gaps are held and reported
     weights: Optional[str] = None   # network weights file (default: the lifter's shipped file)
     lifter: str = DEFAULT_LIFTER    # one of LIFTERS
-    foot_lock: bool = True          # pin feet in contact, floor under them (core/footlock.py)
+    foot_lock: bool = True          # pin feet in contact, floor under them (solving/footlock.py)
     flip: bool = True               # test-time mirroring of the network lifters (twice the lifting work)
-    landmark_correction: bool = False  # move BlazePose's 2D onto the mocap joint convention first (core/landmarks.py)
-    hands: bool = True              # find the followed person's hands and key the fingers (core/hands.py); off: relaxed fingers
-    hand_rotation: bool = True      # turn the hand bones with the palms (core/solving.py _hand_rotation); off: the hands continue the forearms
+    landmark_correction: bool = False  # move BlazePose's 2D onto the mocap joint convention first (detection/landmarks.py)
+    hands: bool = True              # find the followed person's hands and key the fingers (detection/hands.py); off: relaxed fingers
+    hand_rotation: bool = True      # turn the hand bones with the palms (solving/body.py _hand_rotation); off: the hands continue the forearms
 
 
 def check_lifter(name: str) -> str:

@@ -2,7 +2,7 @@
 # One GPU lease, one command: train PoseMoE, the entangled transformer and the TCN at an equal
 # number of steps side by side on one CUDA GPU, measure GPU lifting speed, evaluate on the
 # held-out split, and leave everything under $OUT (see docs/benchmarks-model.md, "GPU").
-# Needs the mocap pack (python -m posemoe_blender.model.datapack pack .cache/mocap .pack/mocap.npz)
+# Needs the mocap pack (python -m posemoe_lab.training.datapack pack .cache/mocap .pack/mocap.npz)
 # carried in .pack/. Knobs: PY, DEV, TRAIN_SECONDS, BATCH, LR, SMOKE_STEPS, W_P/W_E/W_T (loader
 # workers per trainer), AUG (JSON augmentation overrides for all three, e.g. '{"bias_rel": 0.025}').
 set -uo pipefail
@@ -15,7 +15,7 @@ mkdir -p "$OUT" .cache/runs
 t0=$(date +%s); stamp() { echo "== $(( $(date +%s) - t0 )) s: $*"; }
 stamp "machine"; nvidia-smi -L 2>/dev/null; nproc
 $PY -c "import sys,torch,numpy,scipy;print(sys.version.split()[0],'torch',torch.__version__,'numpy',numpy.__version__,'scipy',scipy.__version__,'cuda',torch.cuda.is_available())"
-stamp "unpack data"; $PY -m posemoe_blender.model.datapack unpack .pack/mocap.npz .cache/mocap || exit 1
+stamp "unpack data"; $PY -m posemoe_lab.training.datapack unpack .pack/mocap.npz .cache/mocap || exit 1
 if [ "$DEV" = cuda ]; then
   stamp "CUDA test"; timeout 60 $PY -m pytest -q -p no:cacheprovider tests/test_lifting.py 2>&1 | tail -4
   stamp "GPU throughput"; timeout 90 $PY scripts/gpu_throughput.py --weights shipped=weights/posemoe_default.pt --json $OUT/gpu_fps_shipped.json
@@ -23,7 +23,7 @@ fi
 common="--device $DEV --batch $BATCH --lr $LR --clock wall --ckpt-seconds 60 --log-every 100"
 trainer() { # name model workers extra...
   local name=$1 model=$2 w=$3; shift 3
-  $PY -m posemoe_blender.model.train --model $model --loader-workers $w $common ${AUG:+--aug "$AUG"} "$@" \
+  $PY -m posemoe_lab.training.train --model $model --loader-workers $w $common ${AUG:+--aug "$AUG"} "$@" \
     --out .cache/runs/$name > .cache/runs/$name.log 2>&1
 }
 stamp "smoke (step rates side by side)"
@@ -43,12 +43,12 @@ DONE_P=$(grep -o '"steps": [0-9]*' .cache/runs/gpu_posemoe/summary.json | grep -
 if [ "${DONE_P:-0}" -lt "$STEPS" ]; then
   stamp "posemoe stopped at $DONE_P of $STEPS steps: continuing a copy (gpu_posemoe_eq)"
   rm -rf .cache/runs/gpu_posemoe_eq; cp -r .cache/runs/gpu_posemoe .cache/runs/gpu_posemoe_eq; rm -f .cache/runs/gpu_posemoe_eq/model.pt
-  timeout 300 $PY -m posemoe_blender.model.train --model posemoe --loader-workers 12 $common ${AUG:+--aug "$AUG"} --steps $STEPS --resume \
+  timeout 300 $PY -m posemoe_lab.training.train --model posemoe --loader-workers 12 $common ${AUG:+--aug "$AUG"} --steps $STEPS --resume \
     --out .cache/runs/gpu_posemoe_eq > .cache/runs/gpu_posemoe_eq.log 2>&1
 fi
 for n in gpu_posemoe gpu_posemoe_eq gpu_entangled gpu_tcn; do [ -d .cache/runs/$n ] || continue; echo "-- $n"; grep '^step' .cache/runs/$n.log | awk 'NR%10==1'; tail -2 .cache/runs/$n.log; done
 stamp "evaluate (held-out split)"
-timeout 90 $PY -m posemoe_blender.model.evaluate --threads 8 --no-speed --runs gpu_posemoe=.cache/runs/gpu_posemoe \
+timeout 90 $PY -m posemoe_lab.evaluation.mocap --threads 8 --no-speed --runs gpu_posemoe=.cache/runs/gpu_posemoe \
   $( [ -d .cache/runs/gpu_posemoe_eq ] && echo gpu_posemoe_eq=.cache/runs/gpu_posemoe_eq ) \
   gpu_entangled=.cache/runs/gpu_entangled gpu_tcn=.cache/runs/gpu_tcn shipped=weights/posemoe_default.pt \
   --out /tmp/eval.md --json $OUT/eval.json; cat /tmp/eval.md

@@ -8,7 +8,7 @@
 #
 # (NAME[:MODEL]=CONFIG_JSON: MODEL defaults to $MODEL, CONFIG_JSON overrides its default config.)
 #
-# Needs the mocap pack in .pack/ (python -m posemoe_blender.model.datapack pack .cache/mocap
+# Needs the mocap pack in .pack/ (python -m posemoe_lab.training.datapack pack .cache/mocap
 # .pack/mocap.npz), carried to the device. Knobs: PY, DEV, STEPS, BATCH, LR, MINUTES (a wall-clock
 # cap per run: the cosine schedule then anneals on time and the run stops short of STEPS, which
 # summary.json records), W (loader workers per run), MODEL (posemoe or entangled), AUG,
@@ -23,13 +23,13 @@ mkdir -p "$OUT" .cache/runs
 t0=$(date +%s); stamp() { echo "== $(( $(date +%s) - t0 )) s: $*"; }
 stamp "machine"; nvidia-smi -L 2>/dev/null; nproc --all
 $PY -c "import sys,torch,numpy;print(sys.version.split()[0],'torch',torch.__version__,'numpy',numpy.__version__,'cuda',torch.cuda.is_available())"
-[ -f .cache/mocap/mocap.npz ] || { stamp "unpack data"; $PY -m posemoe_blender.model.datapack unpack .pack/mocap.npz .cache/mocap || exit 1; }
+[ -f .cache/mocap/mocap.npz ] || { stamp "unpack data"; $PY -m posemoe_lab.training.datapack unpack .pack/mocap.npz .cache/mocap || exit 1; }
 names=()
 for spec in "$@"; do
   head=${spec%%=*}; cfg=${spec#*=}; name=${head%%:*}; model=$MODEL
   [ "$head" != "$name" ] && model=${head#*:}
   names+=("$name"); rm -rf .cache/runs/$name
-  $PY -m posemoe_blender.model.train --model $model --config "$cfg" --device $DEV --batch $BATCH --lr $LR \
+  $PY -m posemoe_lab.training.train --model $model --config "$cfg" --device $DEV --batch $BATCH --lr $LR \
     --steps $STEPS --minutes $MINUTES --clock wall --ckpt-seconds 60 --log-every 200 --loader-workers $W \
     ${AUG:+--aug "$AUG"} --out .cache/runs/$name > .cache/runs/$name.log 2>&1 &
 done
@@ -41,7 +41,7 @@ for n in "${names[@]}"; do
 done
 stamp "evaluate (held-out split)"
 [ "$DEV" = cuda ] && [ "$GPU_EXTRAS" = 1 ] && { timeout 60 $PY -m pytest -q -p no:cacheprovider tests/test_lifting.py -k cuda > $OUT/cuda_test.log 2>&1 & }
-timeout 150 $PY -m posemoe_blender.model.evaluate --threads 12 --no-speed --segments $EVAL_SEGMENTS --runs "${runs[@]}" \
+timeout 150 $PY -m posemoe_lab.evaluation.mocap --threads 12 --no-speed --segments $EVAL_SEGMENTS --runs "${runs[@]}" \
   shipped=weights/posemoe_default.pt --out $OUT/eval.md --json $OUT/eval.json; cat $OUT/eval.md
 if [ "$DEV" = cuda ] && [ "$GPU_EXTRAS" = 1 ]; then
   stamp "GPU throughput"; timeout 60 $PY scripts/gpu_throughput.py --seconds 2 --frames 2000 --weights \

@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-$PY -m posemoe_blender.model.prepare --data ../shared/data/mocap --out .cache/mocap
+$PY -m posemoe_lab.training.prepare --data ../shared/data/mocap --out .cache/mocap
 MAIN=${MAIN_MINUTES:-10}
 ABL=${ABLATION_MINUTES:-4}
-run() { name=$1; shift; $PY -m posemoe_blender.model.train "$@" --clock cpu --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
+run() { name=$1; shift; $PY -m posemoe_lab.training.train "$@" --clock cpu --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
 mkdir -p .cache/runs
 # main comparison (two at a time on 2 cores)
 run posemoe --model posemoe --minutes $MAIN & run entangled --model entangled --minutes $MAIN & wait
@@ -18,7 +18,7 @@ run abl_full --model posemoe --minutes $ABL && run abl_no_depth_init --model pos
 wait
 run abl_no_router --model posemoe --ablation no-router --minutes $ABL & run abl_no_cross --model posemoe --ablation no-cross --minutes $ABL & wait
 # ablations at an equal number of steps (300 x 32 windows; step-counted, so bit-reproducible)
-steps() { name=$1; shift; $PY -m posemoe_blender.model.train "$@" --steps 300 --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
+steps() { name=$1; shift; $PY -m posemoe_lab.training.train "$@" --steps 300 --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
 steps abl300_full --model posemoe & steps abl300_no_depth_init --model posemoe --ablation no-depth-init & wait
 steps abl300_no_router --model posemoe --ablation no-router & steps abl300_no_cross --model posemoe --ablation no-cross & wait
 # the shipped model: the main PoseMoE run continued to 130 CPU-minutes (warm restarts of the schedule)
@@ -27,7 +27,7 @@ if [ -n "${SHIP:-}" ]; then
   for m in 20 32 80 130; do run posemoe_ship130 --model posemoe --minutes $m --resume; done
   $PY scripts/model_ship.py .cache/runs/posemoe_ship130
 fi
-$PY -m posemoe_blender.model.evaluate --runs posemoe=.cache/runs/posemoe entangled=.cache/runs/entangled tcn=.cache/runs/tcn \
+$PY -m posemoe_lab.evaluation.mocap --runs posemoe=.cache/runs/posemoe entangled=.cache/runs/entangled tcn=.cache/runs/tcn \
     abl_full=.cache/runs/abl_full abl_no_depth_init=.cache/runs/abl_no_depth_init \
     abl_no_router=.cache/runs/abl_no_router abl_no_cross=.cache/runs/abl_no_cross \
     abl300_full=.cache/runs/abl300_full abl300_no_depth_init=.cache/runs/abl300_no_depth_init \

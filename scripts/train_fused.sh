@@ -26,7 +26,7 @@ declare -A CFG=([posemoe]='{"hint3d": true, "scale_from_depth": true, "dim": 48,
 for m in "$@"; do
   HINT=(--hint-model weights/mediapipe_noise.json)
   [[ $m == *2d ]] && HINT=()
-  nice -n 3 "$PY" -m posemoe_blender.model.train --model "${m%2d}" --config "${CFG[$m]}" --init "${INIT[$m]}" \
+  nice -n 3 "$PY" -m posemoe_lab.training.train --model "${m%2d}" --config "${CFG[$m]}" --init "${INIT[$m]}" \
     "${HINT[@]}" --data .cache/mocap --source-weights "$SW" \
     --steps "$STEPS" --batch 64 --lr 3e-4 --new-lr-mult 10 --seed ${SEED:-11} --log-every 50 --threads 1 \
     ${AUG:+--aug "$AUG"} ${RESUME:+--resume} --out ".cache/runs/fused_$m$TAG" > ".cache/runs/fused_$m$TAG.log" 2>&1 &

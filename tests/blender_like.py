@@ -121,10 +121,7 @@ def run(script: str, user_dir: os.PathLike, workdir: os.PathLike, *, args=(), en
 
 def build_zip(out_dir: os.PathLike) -> Path:
     """Build the extension zip as ``make extension`` does (validated by Blender's own tool)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("build_extension", REPO / "scripts" / "build_extension.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from posemoe_lab import extension as mod
     zip_path = mod.build(Path(out_dir))
     mod.validate(zip_path)
     return zip_path

@@ -36,5 +36,5 @@ def real_video(shared_data) -> Path:
 def sample_clip() -> Path:
     path = SAMPLES / "demo.mp4"
     if not path.is_file():
-        pytest.skip("samples/demo.mp4 has not been rendered yet (scripts/render_sample.py)")
+        pytest.skip("samples/demo.mp4 has not been rendered yet (posemoe_lab/renders/sample.py)")
     return path

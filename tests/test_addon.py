@@ -33,10 +33,8 @@ FRAMES = 30
 
 
 def _load_build_script():
-    spec = importlib.util.spec_from_file_location("build_extension", REPO / "scripts" / "build_extension.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from posemoe_lab import extension
+    return extension
 
 
 def _snapshot():
@@ -89,13 +87,13 @@ def ext(tmp_path_factory):
         user=user, zip=zip_path, validation=validation,
         pkg=importlib.import_module(PKG),
         controller=importlib.import_module(PKG + ".addon.controller"),
-        apply=importlib.import_module(PKG + ".blender.retarget"),
+        apply=importlib.import_module(PKG + ".retargeting.rig"),
         deps=importlib.import_module(PKG + ".addon.deps"),
         remote=importlib.import_module(PKG + ".addon.remote"),
         worker=importlib.import_module(PKG + ".addon.worker"),
-        presets=importlib.import_module(PKG + ".core.retarget_presets"),
+        presets=importlib.import_module(PKG + ".retargeting.presets"),
         errors=importlib.import_module(PKG + ".errors"),
-        armature=importlib.import_module(PKG + ".blender.armature"),
+        armature=importlib.import_module(PKG + ".output.armature"),
     )
     yield ns
     addon_utils.disable(ADDON, default_set=True)
@@ -137,7 +135,7 @@ def test_zip_layout_and_manifest(ext):
         import tomllib
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
     assert {"blender_manifest.toml", "__init__.py", "LICENSE", "posemoe_blender/__init__.py",
-            "posemoe_blender/addon/__init__.py", "posemoe_blender/core/pipeline.py"} <= names
+            "posemoe_blender/addon/__init__.py", "posemoe_blender/pipeline.py"} <= names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert "from .posemoe_blender import register, unregister" in init
     from posemoe_blender import __version__
@@ -452,8 +450,8 @@ def test_retarget_preset(ext, converted, preset_id):
 
     # every mapped bone points where ours points; the unmapped prop keeps its pose
     jw = anim.joints_world
-    from posemoe_blender.core.skeleton import RIG_HEAD_POINT, RIG_TAIL_POINT
-    from posemoe_blender.core.solving import rig_points_world
+    from posemoe_blender.solving.skeleton import RIG_HEAD_POINT, RIG_TAIL_POINT
+    from posemoe_blender.solving.body import rig_points_world
     pts = rig_points_world(anim)  # the joints and the rig's other points (feet, toes, ...)
     assert {"LeftFoot", "RightToes"} <= set(mapping.bones)
     for frame in (1, 15, FRAMES):
@@ -480,8 +478,7 @@ def test_rig_with_the_old_bone_names(ext, converted):
     ``LThigh``, ``RShin``, ...): choosing it as the Armature picks the "PoseMoE rig (old bone
     names)" preset, and the sample's animation is keyed on its 16 bones, each pointing where
     ours points."""
-    from posemoe_blender.core.skeleton import (BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS,
-                                               BONE_TAIL_JOINT, RIG_BONE_INDEX, SEGMENT_NAMES)
+    from posemoe_blender.solving.skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS, BONE_TAIL_JOINT, RIG_BONE_INDEX, SEGMENT_NAMES
     _fresh()
     anim = converted.animation
     idx = [RIG_BONE_INDEX[n] for n in BONE_NAMES]
@@ -523,7 +520,7 @@ def test_push_to_nla_and_custom_mapping_json(ext, converted, tmp_path):
     s.target, s.armature = 'EXISTING', obj
     # custom mapping: start from the UE5 preset, drop the head, save and load it as JSON
     assert bpy.ops.posemoe.mapping_from_preset(preset="UE5") == {'FINISHED'}
-    from posemoe_blender.core.skeleton import RIG_BONE_NAMES
+    from posemoe_blender.solving.skeleton import RIG_BONE_NAMES
     assert s.preset == 'CUSTOM' and len(s.custom_mapping) == len(RIG_BONE_NAMES) == 53  # every bone of the generated rig, fingers included
     next(r for r in s.custom_mapping if r.source == "Head").target = ""
     path = tmp_path / "ue5_nohead.json"
@@ -553,7 +550,7 @@ def test_export_fbx_operator(ext, converted, tmp_path):
     s = _settings()
     s.target = 'NEW'
     obj = ext.armature.build_armature(converted.animation, "Rig")
-    ext.pkg.blender.keyframes.write_action(obj, converted.animation, "clip")
+    ext.pkg.output.keyframes.write_action(obj, converted.animation, "clip")
     bpy.context.view_layer.objects.active = obj
     s.export_preset, s.export_path = "unreal", str(tmp_path / "clip")
     assert bpy.ops.posemoe.export_fbx() == {'FINISHED'}
@@ -719,7 +716,7 @@ def test_lifter_property_reaches_the_options(ext, monkeypatch):
     """The panel's Lifter (PoseMoE default / Entangled transformer / MediaPipe 3D) becomes
     ``ConvertOptions.lifter`` for convert and batch, in-process and for the external Python."""
     _fresh()
-    pipeline = importlib.import_module(PKG + ".core.pipeline")
+    pipeline = importlib.import_module(PKG + ".pipeline")
     props = importlib.import_module(PKG + ".addon.properties")
     assert tuple(item[0] for item in props.LIFTER_ITEMS) == pipeline.LIFTERS
     s = _settings()
@@ -737,13 +734,13 @@ def test_lifter_property_reaches_the_options(ext, monkeypatch):
     assert ctrl.options.lifter == 'entangled' and ctrl.options.weights is None
     # the entangled network is the one loaded (a tiny one here: weights/ may lack entangled.pt)
     import torch
-    from posemoe_blender.model.baselines import build_model
-    from posemoe_blender.model.weights import save_weights
+    from posemoe_blender.lifting.networks.baselines import build_model
+    from posemoe_blender.lifting.weights import save_weights
     cfg = {"model": "entangled", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "mlp_hidden": 32}
     torch.manual_seed(0)
     tiny = Path(ext.user) / "tiny_entangled.pt"
     save_weights(tiny, build_model(cfg), cfg)
-    weights_mod = importlib.import_module(PKG + ".model.weights")
+    weights_mod = importlib.import_module(PKG + ".lifting.weights")
     monkeypatch.setitem(weights_mod.SHIPPED_WEIGHTS, "entangled", tiny)
     _settings(frames=10)
     ctrl = ext.controller.ConvertController.from_context(bpy.context)

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from posemoe_blender import batch as batch_mod
+from posemoe_blender.batch import core as batch_mod
 from posemoe_blender.cli import main
 from posemoe_blender.options import ConvertOptions
 
@@ -25,7 +25,7 @@ DEMO = REPO / "samples" / "demo.mp4"
 def cut_clips(folder: Path, names, frames: int = 12, start_step: int = 25) -> list[Path]:
     """Short cuts of samples/demo.mp4 (``frames`` each, starting ``start_step`` frames apart)."""
     if not DEMO.is_file():
-        pytest.skip("samples/demo.mp4 has not been rendered yet (scripts/render_sample.py)")
+        pytest.skip("samples/demo.mp4 has not been rendered yet (posemoe_lab/renders/sample.py)")
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i, name in enumerate(names):
@@ -165,7 +165,7 @@ def test_ray_missing_is_one_line(tmp_path, capfd, monkeypatch):
 
 
 def test_only_the_ray_module_imports_ray():
-    """Statically: ray is imported by distributed/ray_batch.py and by cli's batch --ray check only."""
+    """Statically: ray is imported by batch/ray_cluster.py and by cli's batch --ray check only."""
     importers = []
     for path in sorted(PKG.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -173,7 +173,7 @@ def test_only_the_ray_module_imports_ray():
                      [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
             if any(n == "ray" or n.startswith("ray.") for n in names):
                 importers.append(str(path.relative_to(PKG)))
-    assert sorted(set(importers)) == ["cli.py", "distributed/ray_batch.py"]
+    assert sorted(set(importers)) == ["batch/ray_cluster.py", "cli.py"]
 
 
 def test_convert_addon_and_local_batch_never_import_ray(tmp_path):
@@ -181,9 +181,9 @@ def test_convert_addon_and_local_batch_never_import_ray(tmp_path):
     broken_clip(tmp_path / "x.mp4")
     code = f"""
 import sys
-import posemoe_blender.cli, posemoe_blender.convert, posemoe_blender.batch, posemoe_blender.addon
+import posemoe_blender.cli, posemoe_blender.convert, posemoe_blender.batch.core, posemoe_blender.addon
 import posemoe_blender.addon.controller, posemoe_blender.addon.worker, posemoe_blender.addon.remote
-import posemoe_blender.distributed  # the package itself is Ray-free; only ray_batch imports ray
+import posemoe_blender.batch  # the package itself is Ray-free; only ray_batch imports ray
 from posemoe_blender.cli import main
 rc = main(["batch", {str(tmp_path / 'x.mp4')!r}, "-o", {str(tmp_path / 'out')!r}])
 assert rc == 1, rc

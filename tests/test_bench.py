@@ -1,4 +1,4 @@
-"""``python -m posemoe_blender bench``: per-stage timings from the pipeline's own instrumentation."""
+"""``python -m posemoe_lab bench``: per-stage timings from the pipeline's own instrumentation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from posemoe_blender.bench import SERIAL, STAGES, format_report
+from posemoe_lab.evaluation.bench import SERIAL, STAGES, format_report
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def report(sample_clip_path=REPO / "samples" / "demo.mp4"):
     if not sample_clip_path.is_file():
         pytest.skip("samples/demo.mp4 is missing")
-    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "bench", str(sample_clip_path),
+    proc = subprocess.run([sys.executable, "-m", "posemoe_lab", "bench", str(sample_clip_path),
                            "--end", "20", "--device", "cpu", "--json"],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -57,7 +57,7 @@ def test_bench_text_report(report):
 def test_bench_bad_input_is_one_line_error(tmp_path):
     bad = tmp_path / "nope.mp4"
     bad.write_text("not a video")
-    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "bench", str(bad)],
+    proc = subprocess.run([sys.executable, "-m", "posemoe_lab", "bench", str(bad)],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "nope.mp4: not a readable video" in proc.stderr
@@ -67,7 +67,7 @@ def test_bench_cuda_without_gpu_fails_first(tmp_path):
     import torch
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present")
-    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "bench", str(REPO / "samples" / "demo.mp4"),
+    proc = subprocess.run([sys.executable, "-m", "posemoe_lab", "bench", str(REPO / "samples" / "demo.mp4"),
                            "--device", "cuda"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "no CUDA GPU is available" in proc.stderr

@@ -1,7 +1,7 @@
 """The Blender layer: armature, Action, FBX export, write_outputs and the FBX inspector.
 
 Everything runs on a synthetic :class:`Animation` built here from the bone layout in
-``core/skeleton.py``: a T-pose with a distinct roll per bone, every bone rotating about its own
+``solving/skeleton.py``: a T-pose with a distinct roll per bone, every bone rotating about its own
 axis and root motion on the Hips. Its ``joints_world`` comes from a NumPy forward kinematics that
 follows Blender's convention (pose = parent_pose @ parent_rest^-1 @ rest @ T(location) @ R(q)),
 so comparing it with Blender's evaluated pose checks the quaternion convention end to end.
@@ -17,15 +17,14 @@ from scipy.spatial.transform import Rotation
 
 bpy = pytest.importorskip("bpy")
 
-from posemoe_blender.core.skeleton import (  # noqa: E402
-    BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS, BONE_TAIL_JOINT, NUM_BONES, Animation)
+from posemoe_blender.solving.skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_PARENTS, BONE_TAIL_JOINT, NUM_BONES, Animation  # noqa: E402
 from posemoe_blender.errors import PoseMoEError  # noqa: E402
 from posemoe_blender.joints import JOINT_NAMES  # noqa: E402
-from posemoe_blender.blender.armature import build_armature  # noqa: E402
-from posemoe_blender.blender.export import export_fbx  # noqa: E402
-from posemoe_blender.blender.inspect_fbx import summarize_fbx  # noqa: E402
-from posemoe_blender.blender.keyframes import fps_settings, write_action  # noqa: E402
-from posemoe_blender.blender.scene import write_outputs  # noqa: E402
+from posemoe_blender.output.armature import build_armature  # noqa: E402
+from posemoe_blender.output.fbx import export_fbx  # noqa: E402
+from posemoe_blender.output.inspect_fbx import summarize_fbx  # noqa: E402
+from posemoe_blender.output.keyframes import fps_settings, write_action  # noqa: E402
+from posemoe_blender.output.blend import write_outputs  # noqa: E402
 from bpy_extras.anim_utils import animdata_get_channelbag_for_assigned_slot  # noqa: E402
 
 #: Rest T-pose joints (Blender space: metres, Z up, facing -Y, left = +X). Height 1.70 m
@@ -301,7 +300,7 @@ def test_permission_error_becomes_posemoe_error(tmp_path, animation, monkeypatch
 def test_interrupted_export_leaves_no_file(tmp_path, animation, monkeypatch):
     from types import SimpleNamespace
 
-    import posemoe_blender.blender.export as export_module
+    import posemoe_blender.output.fbx as export_module
 
     def half_written(filepath, **kwargs):
         with open(filepath, "wb") as fh:
@@ -338,13 +337,13 @@ def test_export_leaves_the_action_and_frame_unchanged(tmp_path, animation):
 
 def test_rig_with_the_old_bone_names_is_keyed(tmp_path, animation):
     """A rig generated before the Humanoid rename (16 bones ``Hips``, ``LThigh``, ``RShin``,
-    ``LClavicle``, ... :data:`~posemoe_blender.core.skeleton.SEGMENT_NAMES`) is recognised by
+    ``LClavicle``, ... :data:`~posemoe_blender.solving.skeleton.SEGMENT_NAMES`) is recognised by
     ``convert --target-rig`` (the "PoseMoE rig (old bone names)" map, found by its bone names)
     and keyed so that its joints land where the animation's do."""
     from types import SimpleNamespace
 
-    from posemoe_blender.core import retarget_presets as rp
-    from posemoe_blender.core.skeleton import LEGACY_BONE_NAMES, SEGMENT_NAMES
+    from posemoe_blender.retargeting import presets as rp
+    from posemoe_blender.solving.skeleton import LEGACY_BONE_NAMES, SEGMENT_NAMES
 
     legacy = rp.get_preset("legacy")
     assert rp.get_preset("posemoe_legacy") is legacy and legacy is rp.PRESETS["POSEMOE_LEGACY"]

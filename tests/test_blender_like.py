@@ -55,9 +55,9 @@ def test_registration_imports_no_heavy_module(tmp_path):
         import bpy, posemoe_blender
         posemoe_blender.register()
         from posemoe_blender.addon import controller, deps, operators, panel, preferences, properties, remote, worker
-        import posemoe_blender.options, posemoe_blender.core.retarget_presets
+        import posemoe_blender.options, posemoe_blender.retargeting.presets
         registration = sorted(m for m in sys.modules if m.split(".")[0] in {list(blender_like.REFUSED)!r})
-        import posemoe_blender.blender.retarget, posemoe_blender.blender.scene, posemoe_blender.core.retarget
+        import posemoe_blender.retargeting.rig, posemoe_blender.output.blend, posemoe_blender.retargeting.solve
         applying = sorted(m for m in sys.modules if m.split(".")[0] in {list(blender_like.REFUSED)!r})
         posemoe_blender.unregister()
         report(registration=registration, applying=applying)

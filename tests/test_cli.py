@@ -114,7 +114,7 @@ def test_bpy_import_never_overlaps_library_loading_on_the_worker(tmp_path):
     script = r'''
 import sys, time, threading
 import posemoe_blender.convert as cv
-from posemoe_blender.core import lifting
+from posemoe_blender.lifting import stage as lifting
 from posemoe_blender.errors import PoseMoEError
 log = []
 def fake_process_clip(video, options, progress, lift_gate=None):
@@ -152,8 +152,8 @@ TINY_NETS = {
 def tiny_nets(tmp_path_factory):
     """A tiny (random) weights file per network lifter: {"posemoe": path, "entangled": path}."""
     import torch
-    from posemoe_blender.model.baselines import build_model
-    from posemoe_blender.model.weights import save_weights
+    from posemoe_blender.lifting.networks.baselines import build_model
+    from posemoe_blender.lifting.weights import save_weights
     folder = tmp_path_factory.mktemp("nets")
     out = {}
     for name, cfg in TINY_NETS.items():
@@ -171,7 +171,7 @@ def tiny_nets(tmp_path_factory):
 def shipped(monkeypatch, tmp_path, tiny_nets):
     """SHIPPED_WEIGHTS pointed at the tiny files (never at weights/, which may lack entangled.pt);
     ``shipped(posemoe=None)`` makes that lifter's shipped file missing."""
-    from posemoe_blender.model import weights as model_weights
+    from posemoe_blender.lifting import weights as model_weights
 
     def point(**missing):
         table = {name: (tmp_path / f"missing_{name}.pt" if name in missing else path)
@@ -184,11 +184,12 @@ def shipped(monkeypatch, tmp_path, tiny_nets):
 
 def test_lifter_choices_agree_everywhere():
     from posemoe_blender import cli
-    from posemoe_blender.core import pipeline
+    from posemoe_blender import pipeline
     assert cli.LIFTERS == pipeline.LIFTERS == ("tcn", "posemoe", "entangled", "mediapipe")
     assert set(cli.NETWORK_LIFTERS) == set(pipeline.NETWORK_NAMES) == {"tcn", "posemoe", "entangled"}
-    parser = cli.build_parser()
+    from posemoe_lab.__main__ import build_parser as lab_parser
     for command in ("convert x.mp4 -o x.fbx", "batch clips -o out", "bench x.mp4", "lift kp.npz -o j.npz"):
+        parser = lab_parser() if command.startswith("bench") else cli.build_parser()
         args = parser.parse_args(command.split())
         assert args.lifter == "tcn" and args.weights is None, command
         args = parser.parse_args(command.split() + ["--lifter", "entangled", "--weights", "w.pt"])
@@ -199,14 +200,15 @@ def test_lifter_choices_agree_everywhere():
 
 
 def test_unknown_lifter_is_a_one_line_error(capsys):
-    from posemoe_blender.core.pipeline import ConvertOptions, prepare_lifter
+    from posemoe_blender.pipeline import ConvertOptions, prepare_lifter
     from posemoe_blender.errors import PoseMoEError
     with pytest.raises(PoseMoEError) as exc:
         prepare_lifter(ConvertOptions(lifter="transformer", device="cpu"))
     assert str(exc.value) == "unknown lifter 'transformer' (choose tcn, posemoe, entangled or mediapipe)"
+    from posemoe_lab.__main__ import main as lab_main
     for command in (["convert", "x.mp4", "-o", "x.fbx"], ["bench", "x.mp4"], ["lift", "kp.npz", "-o", "j.npz"]):
         with pytest.raises(SystemExit) as stop:
-            main(command + ["--lifter", "transformer"])
+            (lab_main if command[0] == "bench" else main)(command + ["--lifter", "transformer"])
         assert stop.value.code == 2
         err = capsys.readouterr().err
         lines = [l for l in err.splitlines() if l.startswith("error:")]
@@ -219,7 +221,7 @@ def test_unknown_lifter_is_a_one_line_error(capsys):
 
 
 def test_each_lifter_selects_its_weights(shipped, tiny_nets, tmp_path):
-    from posemoe_blender.core.pipeline import ConvertOptions, _prepare, lifter_weights, prepare_lifter
+    from posemoe_blender.pipeline import ConvertOptions, _prepare, lifter_weights, prepare_lifter
     table = shipped()
     assert lifter_weights(ConvertOptions()) == table["tcn"]  # the default: the cross-source leader
     assert lifter_weights(ConvertOptions(lifter="entangled")) == table["entangled"]
@@ -237,7 +239,7 @@ def test_each_lifter_selects_its_weights(shipped, tiny_nets, tmp_path):
 
 def test_missing_network_weights_fall_back_to_mediapipe(shipped):
     """As for PoseMoE before: no weights file -> MediaPipe's world landmarks, and the label says why."""
-    from posemoe_blender.core.pipeline import ConvertOptions, _prepare, prepare_lifter
+    from posemoe_blender.pipeline import ConvertOptions, _prepare, prepare_lifter
     shipped(tcn=None, posemoe=None, entangled=None)
     assert _prepare(ConvertOptions(device="cpu"))[1:] == (
         None, "mediapipe-world (no trained temporal convolution network weights found)")
@@ -250,7 +252,7 @@ def test_missing_network_weights_fall_back_to_mediapipe(shipped):
 
 def test_explicit_weights_that_do_not_exist_are_an_error(tmp_path, capsys):
     """A mistyped --weights must not silently fall back to MediaPipe's landmarks."""
-    from posemoe_blender.core.pipeline import ConvertOptions, prepare_lifter
+    from posemoe_blender.pipeline import ConvertOptions, prepare_lifter
     with pytest.raises(PoseMoEError, match="typo.pt: no such weights file"):
         prepare_lifter(ConvertOptions(device="cpu", weights=str(tmp_path / "typo.pt")))
     video = tmp_path / "never_opened.mp4"
@@ -283,7 +285,8 @@ def _keypoints_npz(path, T=40, **extra):
 
 
 def test_lift_uses_the_chosen_network(shipped, tiny_nets, tmp_path, capsys):
-    from posemoe_blender.core import landmarks, lifting
+    from posemoe_blender.detection import landmarks
+    from posemoe_blender.lifting import stage as lifting
     table = shipped()
     kp_raw = _keypoints_npz(tmp_path / "kp.npz")
     kp = landmarks.to_training_convention(kp_raw)  # with --landmark-correction
@@ -334,10 +337,10 @@ def test_lift_fuses_world3d_with_the_fused_network(monkeypatch, tiny_nets, tmp_p
     """Keypoints with MediaPipe's world landmarks (convert --save-joints) lift with the network
     convert uses (here a fusing one), 2D alone with the 2D network."""
     import torch
-    from posemoe_blender.core import lifting
-    from posemoe_blender.model import weights as model_weights
-    from posemoe_blender.model.baselines import build_model
-    from posemoe_blender.model.weights import save_weights
+    from posemoe_blender.lifting import stage as lifting
+    from posemoe_blender.lifting import weights as model_weights
+    from posemoe_blender.lifting.networks.baselines import build_model
+    from posemoe_blender.lifting.weights import save_weights
     cfg = dict(TINY_NETS["entangled"], hint3d=True)
     torch.manual_seed(2)
     net = build_model(cfg)
@@ -363,7 +366,7 @@ def test_lift_fuses_world3d_with_the_fused_network(monkeypatch, tiny_nets, tmp_p
 
 
 def test_bench_passes_the_lifter_on(monkeypatch):
-    from posemoe_blender import bench
+    from posemoe_lab.evaluation import bench
     from posemoe_blender.errors import PoseMoEError
     with pytest.raises(PoseMoEError, match="unknown lifter 'x'"):  # before the video is opened
         bench.run_bench("no_such_clip.mp4", lifter="x")
@@ -373,7 +376,8 @@ def test_bench_passes_the_lifter_on(monkeypatch):
         seen.update(kwargs)
         raise PoseMoEError("stop here")
     monkeypatch.setattr(bench, "run_bench", fake_run_bench)
-    assert main(["bench", "x.mp4", "--lifter", "entangled", "--weights", "w.pt", "--flip"]) == 2
+    from posemoe_lab.__main__ import main as lab_main
+    assert lab_main(["bench", "x.mp4", "--lifter", "entangled", "--weights", "w.pt", "--flip"]) == 2
     assert seen["lifter"] == "entangled" and seen["weights"] == "w.pt" and seen["flip"] is True
 
 
@@ -393,18 +397,20 @@ def test_landmark_correction_switch_everywhere(monkeypatch):
     """Off by default (it hurt on the cross-source benchmark); --landmark-correction reaches
     ConvertOptions (convert, batch), bench and evaluate-render; lift applies it itself, only to
     BlazePose's 2D (test_lift_uses_the_chosen_network)."""
-    from posemoe_blender import bench
+    from posemoe_lab.evaluation import bench
     from posemoe_blender.cli import _options, build_parser
-    parser = build_parser()
+    from posemoe_lab.__main__ import build_parser as lab_parser
     for argv in (["convert", "x.mp4", "-o", "x.fbx"], ["batch", "clips/*.mp4", "-o", "o"],
                  ["bench", "x.mp4"], ["lift", "kp.npz", "-o", "j.npz"]):
+        parser = lab_parser() if argv[0] == "bench" else build_parser()
         assert parser.parse_args(argv).landmark_correction is False, argv
         assert parser.parse_args(argv + ["--landmark-correction"]).landmark_correction is True, argv
         assert parser.parse_args(argv + ["--no-landmark-correction"]).landmark_correction is False, argv
+    parser = build_parser()
     assert _options(parser.parse_args(["convert", "x.mp4", "-o", "x.fbx"])).landmark_correction is False
     assert _options(parser.parse_args(["batch", "a/*.mp4", "-o", "o", "--landmark-correction"])).landmark_correction is True
     seen = {}
     monkeypatch.setattr(bench, "run_bench", lambda *a, **k: seen.update(k) or (_ for _ in ()).throw(SystemExit(0)))
     with pytest.raises(SystemExit):
-        bench.main(parser.parse_args(["bench", "x.mp4", "--landmark-correction"]))
+        bench.main(lab_parser().parse_args(["bench", "x.mp4", "--landmark-correction"]))
     assert seen["landmark_correction"] is True

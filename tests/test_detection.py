@@ -1,4 +1,4 @@
-"""Tests for posemoe_blender.core.detection (real MediaPipe, no mocks)."""
+"""Tests for posemoe_blender.detection.body (real MediaPipe, no mocks)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from posemoe_blender.core.detection import (
-    HEAD_EXTENSION, NECK_FRACTION, SPINE_FRACTION, PoseDetector, blazepose_to_h36m, detect_video)
-from posemoe_blender.core.video import open_video
+from posemoe_blender.detection.body import HEAD_EXTENSION, NECK_FRACTION, SPINE_FRACTION, PoseDetector, blazepose_to_h36m, detect_video
+from posemoe_blender.video.reader import open_video
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_INDEX as J
 

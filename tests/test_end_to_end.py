@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: PA-MPJPE (mm) of the sample clip's saved joints (the solved rig's joints) against its truth.
 #: Measured 2026-11-25 with the shipped PoseMoE weights: 66.6 mm (MediaPipe fallback: 59.5 mm),
-#: `scripts/sample_accuracy.py`, docs/benchmarks.md. The bound leaves ~20% headroom.
+#: `posemoe_lab/experiments/sample_accuracy.py`, docs/benchmarks.md. The bound leaves ~20% headroom.
 SAMPLE_PA_MPJPE_BOUND_MM = 80.0
 
 
@@ -34,8 +34,8 @@ def convert(video: Path, tmp: Path, *extra) -> tuple[Path, Path, subprocess.Comp
 
 
 def check_fbx(fbx: Path, frames: int, take: str) -> dict:
-    from posemoe_blender.blender.inspect_fbx import summarize_fbx
-    from posemoe_blender.core.skeleton import HUMANOID_BONES, HUMANOID_REQUIRED, RIG_BONE_NAMES
+    from posemoe_blender.output.inspect_fbx import summarize_fbx
+    from posemoe_blender.solving.skeleton import HUMANOID_BONES, HUMANOID_REQUIRED, RIG_BONE_NAMES
     s = summarize_fbx(fbx)
     assert s["armatures"] == 1
     assert s["leaf_bones"] == []
@@ -134,6 +134,6 @@ def test_fps_out_and_range(sample_clip, tmp_path):
     # 60 source frames at 30 fps span 59/30 s -> floor(59 * 24 / 30) + 1 = 48 frames at 24 fps
     assert out["joints3d"].shape[0] == 48 and out["keypoints2d"].shape[0] == 48
     assert float(out["fps"]) == pytest.approx(24.0)
-    from posemoe_blender.blender.inspect_fbx import summarize_fbx
+    from posemoe_blender.output.inspect_fbx import summarize_fbx
     s = summarize_fbx(fbx)
     assert s["keyed_frames"] == 48 and abs(s["fps"] - 24.0) < 1e-6

@@ -1,6 +1,6 @@
 """The evaluation package: metrics on synthetic known answers, the variant list, the report's
 ratios and targets, the four-view agreement, and smoke runs on a tiny rendered set
-(tests/data/render_tiny: 1 held-out clip, side view, 30 frames, from scripts/render_eval_set.py)."""
+(tests/data/render_tiny: 1 held-out clip, side view, 30 frames, from posemoe_lab/renders/eval_set.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from posemoe_blender import options
-from posemoe_blender.evaluation import alignment, metrics as ev, multiview, report, variants
+from posemoe_lab.evaluation import alignment, metrics as ev, multiview, report, variants
 from posemoe_blender.joints import JOINT_INDEX as J
 from test_footlock import synthetic_walk
 
@@ -297,7 +297,7 @@ def test_alignment_similarity_recovers_a_known_transform(walk):
 @pytest.mark.skipif(not (TINY / "manifest.json").is_file(), reason="tiny render set missing")
 def test_evaluate_render_smoke(tmp_path):
     out = tmp_path / "quality.md"
-    proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "evaluate-render", str(TINY), "--json",
+    proc = subprocess.run([sys.executable, "-m", "posemoe_lab", "evaluate-render", str(TINY), "--json",
                            "--out", str(out)], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rep = json.loads(proc.stdout)
@@ -330,14 +330,14 @@ def test_evaluate_render_smoke(tmp_path):
 def test_evaluate_with_other_weights_and_chosen_variants(tmp_path):
     """``--weights`` reaches the default lifter's rows; ``--variants`` picks rows (here with
     untrained PoseMoE weights: numbers meaningless, the path runs end to end)."""
-    from posemoe_blender.model.posemoe import PoseMoEConfig
-    from posemoe_blender.model.weights import build_model, save_weights
+    from posemoe_blender.lifting.networks.posemoe import PoseMoEConfig
+    from posemoe_blender.lifting.weights import build_model, save_weights
     import torch
     torch.manual_seed(0)
     cfg = PoseMoEConfig().to_dict()
     weights = tmp_path / "random.pt"
     save_weights(weights, build_model(cfg), cfg)
-    proc = subprocess.run([sys.executable, "-m", "posemoe_blender.evaluation", str(TINY), "--json",
+    proc = subprocess.run([sys.executable, "-m", "posemoe_lab.evaluation", str(TINY), "--json",
                            "--weights", str(weights), "--variants", "posemoe_nocorr,posemoe_lifted",
                            "--variants", f"other=posemoe,weights={weights},nocorr"],
                           capture_output=True, text=True, cwd=REPO, timeout=300)

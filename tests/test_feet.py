@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posemoe_blender.core import feet
-from posemoe_blender.core.solving import CAMERA_TO_BLENDER
+from posemoe_blender.solving import feet
+from posemoe_blender.solving.body import CAMERA_TO_BLENDER
 from posemoe_blender.joints import JOINT_INDEX as J
 
 FPS = 30.0

@@ -1,4 +1,4 @@
-"""The source video behind the rig (``posemoe_blender/blender/footage.py``, issue #15 *Preview*).
+"""The source video behind the rig (``posemoe_blender/output/footage.py``, issue #15 *Preview*).
 
 Runs in bpy on the synthetic animation of ``test_blender_layer`` (no pipeline run) and
 ``samples/demo.mp4`` (30 fps, 90 frames, 480 x 640):
@@ -22,8 +22,8 @@ import pytest
 bpy = pytest.importorskip("bpy")
 cv2 = pytest.importorskip("cv2")
 
-from posemoe_blender.blender import footage  # noqa: E402
-from posemoe_blender.blender.scene import ARMATURE_NAME, write_outputs  # noqa: E402
+from posemoe_blender.output import footage  # noqa: E402
+from posemoe_blender.output.blend import ARMATURE_NAME, write_outputs  # noqa: E402
 from posemoe_blender.errors import PoseMoEError  # noqa: E402
 from test_blender_layer import make_animation  # noqa: E402  (tests/ is on sys.path)
 
@@ -282,7 +282,7 @@ def test_phone_rotation_matches_the_conversion(tmp_path):
     data[at:at + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
     video = tmp_path / "phone.mp4"
     video.write_bytes(data)
-    from posemoe_blender.core.video import open_video
+    from posemoe_blender.video.reader import open_video
     with open_video(str(video)) as reader:
         assert (reader.width, reader.height, reader.rotation) == (640, 480, 90)
     anim = _animation()

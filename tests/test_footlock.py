@@ -1,4 +1,4 @@
-"""Foot contacts, foot locking and ground placement (posemoe_blender.core.footlock) on
+"""Foot contacts, foot locking and ground placement (posemoe_blender.solving.footlock) on
 synthetic walks with known contacts."""
 
 from __future__ import annotations
@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posemoe_blender.core.footlock import (
-    ANKLE_HEIGHT, _runs, LEGS, FootLockConfig, detect_contacts, lock_feet, two_bone_ik)
-from posemoe_blender.core.solving import CAMERA_TO_BLENDER, solve_animation
+from posemoe_blender.solving.footlock import ANKLE_HEIGHT, _runs, LEGS, FootLockConfig, detect_contacts, lock_feet, two_bone_ik
+from posemoe_blender.solving.body import CAMERA_TO_BLENDER, solve_animation
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_INDEX as J
 
@@ -347,8 +346,8 @@ def test_process_clip_has_a_visible_typed_foot_lock_stage(sample_clip, tmp_path)
     external-Python worker's animation file carries the contacts and the root shift."""
     import json
     from posemoe_blender.addon.worker import load_animation, save_animation
-    from posemoe_blender.core.footlock import FootLock
-    from posemoe_blender.core.pipeline import process_clip
+    from posemoe_blender.solving.footlock import FootLock
+    from posemoe_blender.pipeline import process_clip
     from posemoe_blender.options import ConvertOptions
     res = process_clip(str(sample_clip), ConvertOptions(end=30, device="cpu"))
     assert isinstance(res.foot_lock, FootLock) and "foot_lock" in res.timings

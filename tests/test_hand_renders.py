@@ -1,11 +1,11 @@
 """Hands on a render with truth (issue #15): a short close-up clip of the figure with
-articulated fingers (``scripts/render_hand_set.py``) goes through convert's computation; the
+articulated fingers (``posemoe_lab/renders/hand_set.py``) goes through convert's computation; the
 hands must be found and the solved fingers must beat the relaxed hand (the no-fingers baseline).
 
 The fixture (``tests/data/hands_close.mp4`` + ``hands_close_truth.npz``, 30 frames, 960x720)
 was made with::
 
-    .venv/bin/python scripts/render_hand_set.py --out /tmp/hands_fixture --clips close_front_a --frames 30
+    .venv/bin/python -m posemoe_lab.renders.hand_set --out /tmp/hands_fixture --clips close_front_a --frames 30
     cp /tmp/hands_fixture/close_front_a.mp4 tests/data/hands_close.mp4
     cp /tmp/hands_fixture/close_front_a_truth.npz tests/data/hands_close_truth.npz
 
@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posemoe_blender.core import hands
+from posemoe_blender.detection import hands
+from posemoe_blender.solving import fingers
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 CLIP = DATA / "hands_close.mp4"
 TRUTH = DATA / "hands_close_truth.npz"
-sys.path.insert(0, str(REPO / "scripts"))
 
 #: Measured on the fixture at bf7812f (2026-12-04): found 97% of the 60 hand-frames (only the
 #: last frame, after the last 15 Hz look, is missed), finger error 17.9 degrees against 27.5 for
@@ -45,7 +45,7 @@ def test_truth_flexion_is_the_solver_definition_and_the_driven_angles():
     t = _truth()
     cam = t["hands_cam"].astype(np.float64)
     for s in range(2):
-        again = hands.finger_flexion(cam[:, s], right=(s == 1))
+        again = fingers.finger_flexion(cam[:, s], right=(s == 1))
         np.testing.assert_allclose(again, t["flexion"][:, s], atol=1e-5)
     # equal to the driven angles; a spread finger's knuckle also holds the spread
     expect = t["driven"].astype(np.float64).copy()
@@ -63,14 +63,14 @@ def test_truth_flexion_is_the_solver_definition_and_the_driven_angles():
 
 def test_rendered_hand_model_flexion_both_hands_all_poses():
     pytest.importorskip("bpy")
-    import render_hand_set as rh
+    from posemoe_lab.renders import hand_set as rh
 
     for right in (False, True):
         frame = rh.hand_frame((0.1, -0.3, 1.0), (0.3, 1.0, 0.2), right)
         for name in rh.POSES:
             flex, spread = rh.pose_angles(name)
             pts = rh.hand_landmarks(frame, flex, spread, right)
-            got = hands.finger_flexion(pts, right)
+            got = fingers.finger_flexion(pts, right)
             expect = flex.copy()
             expect[:, 0] = np.arccos(np.cos(flex[:, 0]) * np.cos(spread))
             np.testing.assert_allclose(got, expect, atol=1e-6, err_msg=f"{name} right={right}")
@@ -81,7 +81,7 @@ def test_rendered_hand_model_flexion_both_hands_all_poses():
 
 @pytest.fixture(scope="module")
 def solved():
-    from posemoe_blender.core.pipeline import process_clip
+    from posemoe_blender.pipeline import process_clip
     from posemoe_blender.options import ConvertOptions
 
     res = process_clip(str(CLIP), ConvertOptions())
@@ -106,6 +106,6 @@ def test_fingers_beat_the_relaxed_hand(solved):
     shown = t["hands_visible"]
     true = t["flexion"].astype(np.float64)
     err = np.degrees(np.abs(hs.fingers - true))[shown].mean()
-    base = np.degrees(np.abs(hands.relaxed_flexion(true.shape[:2]) - true))[shown].mean()
+    base = np.degrees(np.abs(fingers.relaxed_flexion(true.shape[:2]) - true))[shown].mean()
     assert err <= MAX_ERROR_DEG, (err, base)
     assert err < base - 3.0, (err, base)

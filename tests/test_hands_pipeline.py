@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posemoe_blender.core import hands
-from posemoe_blender.core.skeleton import FINGER_BONE_NAMES, RIG_BONE_NAMES
+from posemoe_blender.detection import hands
+from posemoe_blender.solving import fingers as finger_solve
+from posemoe_blender.solving.skeleton import FINGER_BONE_NAMES, RIG_BONE_NAMES
 from posemoe_blender.joints import JOINT_INDEX as J
 from test_hands import _hand  # a synthetic right hand with known flexion
 
@@ -36,9 +37,9 @@ def _tracks(T: int, seen: slice, pose_deg: np.ndarray) -> tuple[np.ndarray, np.n
 def test_solve_hands_eases_in_and_out_without_snapping():
     fps, T = 30.0, 90
     h2, h3 = _tracks(T, slice(30, 60), FIST)
-    out = hands.solve_hands(h2, h3, fps, cutoff_hz=6.0)
+    out = finger_solve.solve_hands(h2, h3, fps, cutoff_hz=6.0)
     deg = np.degrees(out.fingers)
-    relaxed = np.degrees(hands.relaxed_flexion())
+    relaxed = np.degrees(finger_solve.relaxed_flexion())
     np.testing.assert_allclose(deg[:10], np.broadcast_to(relaxed, (10, 2, 5, 3)), atol=0.5)
     np.testing.assert_allclose(deg[-10:], np.broadcast_to(relaxed, (10, 2, 5, 3)), atol=0.5)
     mid = deg[45]
@@ -53,15 +54,15 @@ def test_solve_hands_eases_in_and_out_without_snapping():
 
 
 def test_no_hands_is_a_relaxed_hand():
-    out = hands.solve_hands(None, None, 30.0, frames=7)
+    out = finger_solve.solve_hands(None, None, 30.0, frames=7)
     assert out.fingers.shape == (7, 2, 5, 3) and out.hands2d.shape == (7, 2, 21, 3)
-    np.testing.assert_allclose(out.fingers, np.broadcast_to(hands.relaxed_flexion(), (7, 2, 5, 3)))
+    np.testing.assert_allclose(out.fingers, np.broadcast_to(finger_solve.relaxed_flexion(), (7, 2, 5, 3)))
     assert np.all(out.weight == 0)
 
 
 def test_finger_bones_named_and_fist_vs_open_rotations():
-    from posemoe_blender.core.solving import solve_pose, _rest_pose
-    from posemoe_blender.core.skeleton import NUM_BONES
+    from posemoe_blender.solving.body import solve_pose, _rest_pose
+    from posemoe_blender.solving.skeleton import NUM_BONES
     assert len(FINGER_BONE_NAMES) == 30 and FINGER_BONE_NAMES[:4] == (
         "LeftThumbProximal", "LeftThumbIntermediate", "LeftThumbDistal", "LeftIndexProximal")
     assert set(FINGER_BONE_NAMES) <= set(RIG_BONE_NAMES) and "RightLittleDistal" in RIG_BONE_NAMES
@@ -70,15 +71,15 @@ def test_finger_bones_named_and_fist_vs_open_rotations():
     fingers = np.zeros((2, 2, 5, 3))
     fingers[1] = np.radians(FIST)
     anim = solve_pose(P, lengths, 30.0, fingers=np.clip(fingers, *[np.radians(np.array(
-        [hands.FLEX_LIMITS_DEG["Thumb"]] + [hands.FLEX_LIMITS_DEG["other"]] * 4))[..., i] for i in (0, 1)]))
+        [finger_solve.FLEX_LIMITS_DEG["Thumb"]] + [finger_solve.FLEX_LIMITS_DEG["other"]] * 4))[..., i] for i in (0, 1)]))
     b = [RIG_BONE_NAMES.index(n) for n in FINGER_BONE_NAMES]
     angle = 2 * np.degrees(np.arccos(np.clip(np.abs(anim.rotations[:, b, 0]), 0, 1)))  # (2, 30)
     assert angle[0].max() < 1e-6  # open: straight, as at rest
     assert angle[1].min() > 50.0  # fist: every finger bone turned
     # the fist curls towards the palm (down, -Z, in the T-pose) on both hands
-    from posemoe_blender.core.solving import rig_points_world
+    from posemoe_blender.solving.body import rig_points_world
     pts = rig_points_world(anim)
-    from posemoe_blender.core.skeleton import POINT_INDEX
+    from posemoe_blender.solving.skeleton import POINT_INDEX
     for s in "LR":
         tip, base = POINT_INDEX[s + "Index4"], POINT_INDEX[s + "Index1"]
         assert pts[0, tip, 2] == pytest.approx(pts[0, base, 2], abs=1e-6)
@@ -94,8 +95,8 @@ def _strip_hands(detect_video):
 
 def test_pipeline_without_hand_detections_keeps_working(sample_clip, monkeypatch):
     """Detections without hands (e.g. the evaluation's cache): relaxed fingers, no error."""
-    from posemoe_blender.core import detection
-    from posemoe_blender.core.pipeline import process_clip
+    from posemoe_blender.detection import body as detection
+    from posemoe_blender.pipeline import process_clip
     from posemoe_blender.options import ConvertOptions
     monkeypatch.setattr(detection, "detect_video", _strip_hands(detection.detect_video))
     res = process_clip(str(sample_clip), ConvertOptions(end=12, device="cpu", lifter="mediapipe"))
@@ -125,10 +126,10 @@ def test_save_joints_hands_and_no_hands(real_video, tmp_path):
         assert not z[key].any()
     assert d["finger_flexion"].shape == (15, 2, 5, 3) and d["finger_spread"].shape == (15, 2, 5)
     assert d["finger_base_flexion"].shape == (15, 2, 5)
-    relaxed = hands.relaxed_rig_angles((15, 2))
+    relaxed = finger_solve.relaxed_rig_angles((15, 2))
     np.testing.assert_allclose(z["finger_flexion"], relaxed[..., :3], atol=1e-6)
     np.testing.assert_allclose(z["finger_spread"], relaxed[..., 4], atol=1e-6)
-    lo, hi = np.radians(np.array(hands.SPREAD_LIMITS_DEG)).T
+    lo, hi = np.radians(np.array(finger_solve.SPREAD_LIMITS_DEG)).T
     assert np.all(d["finger_spread"] >= lo - 1e-6) and np.all(d["finger_spread"] <= hi + 1e-6)
     seen = d["hands2d"][..., 0, 2] > 0
     assert seen.mean() > 0.3, seen.mean(0)
@@ -148,9 +149,9 @@ def test_fbx_round_trip_has_the_finger_bones_and_the_fist(tmp_path):
     """The generated rig exported to FBX and read back by Blender's importer: 15 finger bones
     per hand, and frames keyed open vs fist differ clearly at every finger joint."""
     bpy = pytest.importorskip("bpy")
-    from posemoe_blender.blender import scene
-    from posemoe_blender.core.skeleton import NUM_BONES
-    from posemoe_blender.core.solving import _rest_pose, solve_animation
+    from posemoe_blender.output import blend as scene
+    from posemoe_blender.solving.skeleton import NUM_BONES
+    from posemoe_blender.solving.body import _rest_pose, solve_animation
     lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
                         0.13, 0.45, 0.45])
     assert len(lengths) == NUM_BONES
@@ -285,16 +286,16 @@ def _keyed_other_rig(bpy, rig: str, fingers: np.ndarray, video: str):
     ``rig`` (a tests/rigs.py builder, or "ue5_like": the mannequin's names on a rig built like
     ours, no UE asset here) through its shipped bone map; ``(armature object, mapping)``."""
     import rigs
-    from posemoe_blender.blender.retarget import RigRequest, build_rig_action
-    from posemoe_blender.core.retarget_presets import get_preset
-    from posemoe_blender.core.solving import _rest_pose, solve_animation
+    from posemoe_blender.retargeting.rig import RigRequest, build_rig_action
+    from posemoe_blender.retargeting.presets import get_preset
+    from posemoe_blender.solving.body import _rest_pose, solve_animation
     lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
                         0.13, 0.45, 0.45])
     rest = _rest_pose(lengths)[0]
     cam = np.stack([rest[:, 0], -rest[:, 2], rest[:, 1]], axis=-1)
     anim = solve_animation(np.repeat((cam - cam[0])[None], 2, axis=0), None, 30.0, fingers=fingers)
     if rig == "ue5_like":
-        from posemoe_blender.blender.armature import build_armature
+        from posemoe_blender.output.armature import build_armature
         bpy.ops.wm.read_factory_settings(use_empty=True)
         mapping = get_preset("ue5")
         renamed = type(anim)(**{**anim.__dict__, "bone_names": tuple(mapping.bones.get(n, n + "_x")
@@ -345,7 +346,7 @@ def test_a_fist_curls_the_fingers_of_other_rigs(rig):
 def _spread_angles(T: int) -> np.ndarray:
     """(T, 2, 5, 5) rig angles: relaxed, except frame 1 on: both index fingers spread 20 deg
     and both thumbs at CMC flexion 30 deg / palmar abduction 40 deg."""
-    angles = hands.relaxed_rig_angles((T, 2))
+    angles = finger_solve.relaxed_rig_angles((T, 2))
     angles[1:, :, 1, 4] = np.radians(20.0)
     angles[1:, :, 0, 3] = np.radians(30.0)
     angles[1:, :, 0, 4] = np.radians(40.0)
@@ -362,8 +363,8 @@ def _azimuth_elevation(d: np.ndarray, side: str) -> tuple[float, float]:
 
 
 def test_spread_and_thumb_axes_on_the_generated_rig():
-    from posemoe_blender.core.skeleton import NUM_BONES, POINT_INDEX
-    from posemoe_blender.core.solving import _rest_pose, rig_points_world, solve_pose
+    from posemoe_blender.solving.skeleton import NUM_BONES, POINT_INDEX
+    from posemoe_blender.solving.body import _rest_pose, rig_points_world, solve_pose
     lengths = np.full(NUM_BONES, 0.3)
     P = np.repeat(_rest_pose(lengths)[0][None], 2, axis=0)
     anim = solve_pose(P, lengths, 30.0, fingers=_spread_angles(2))
@@ -372,20 +373,20 @@ def test_spread_and_thumb_axes_on_the_generated_rig():
         idx = pts[:, POINT_INDEX[s + "Index2"]] - pts[:, POINT_INDEX[s + "Index1"]]
         az0, el0 = _azimuth_elevation(idx[0], s)
         az1, el1 = _azimuth_elevation(idx[1], s)
-        assert az0 == pytest.approx(hands.RELAXED_SPREAD_DEG[1], abs=1e-6)       # the rest fan
+        assert az0 == pytest.approx(finger_solve.RELAXED_SPREAD_DEG[1], abs=1e-6)       # the rest fan
         assert az1 == pytest.approx(20.0, abs=1e-6)                               # spread towards the thumb
-        assert el0 == pytest.approx(el1, abs=1e-6) == pytest.approx(hands.RELAXED_BASE_FLEX_DEG[1], abs=1e-6)
+        assert el0 == pytest.approx(el1, abs=1e-6) == pytest.approx(finger_solve.RELAXED_BASE_FLEX_DEG[1], abs=1e-6)
         th = pts[:, POINT_INDEX[s + "Thumb2"]] - pts[:, POINT_INDEX[s + "Thumb1"]]
         az, el = _azimuth_elevation(th[1], s)
-        assert az == pytest.approx(np.degrees(hands.THUMB_REST[0]) - 30.0, abs=1e-6)
+        assert az == pytest.approx(np.degrees(finger_solve.THUMB_REST[0]) - 30.0, abs=1e-6)
         assert el == pytest.approx(40.0, abs=1e-6)
         az, el = _azimuth_elevation(th[0], s)                                     # relaxed
-        assert (az, el) == pytest.approx((np.degrees(hands.THUMB_REST[0]) - hands.RELAXED_BASE_FLEX_DEG[0],
-                                          hands.RELAXED_SPREAD_DEG[0]), abs=1e-6)
+        assert (az, el) == pytest.approx((np.degrees(finger_solve.THUMB_REST[0]) - finger_solve.RELAXED_BASE_FLEX_DEG[0],
+                                          finger_solve.RELAXED_SPREAD_DEG[0]), abs=1e-6)
     # the other fingers' proximal bones are as before the spread: relaxed (5 angles) = relaxed (3)
-    plain = solve_pose(P, lengths, 30.0, fingers=hands.relaxed_flexion((2, 2)))
+    plain = solve_pose(P, lengths, 30.0, fingers=finger_solve.relaxed_flexion((2, 2)))
     b = [RIG_BONE_NAMES.index(f"{side}{f}{p}") for side in ("Left", "Right")
-         for f in ("Index", "Middle", "Ring", "Little") for p in hands.PHALANX_NAMES]
+         for f in ("Index", "Middle", "Ring", "Little") for p in finger_solve.PHALANX_NAMES]
     np.testing.assert_allclose(plain.rotations[0, b], anim.rotations[0, b], atol=1e-9)
 
 
@@ -399,27 +400,27 @@ def test_solve_hands_spread_eases_in_and_out():
     h2 = np.zeros((T, 2, 21, 3))
     h2[30:60, :, :, :2] = 500 + 1000 * h3[30:60, :, :, :2]
     h2[30:60, :, :, 2] = 0.95
-    out = hands.solve_hands(h2, h3, fps, cutoff_hz=6.0)
+    out = finger_solve.solve_hands(h2, h3, fps, cutoff_hz=6.0)
     assert out.spread.shape == (T, 2, 5) and out.base_flexion.shape == (T, 2, 5)
     assert out.rig_angles().shape == (T, 2, 5, 5)
     sp = np.degrees(out.spread)
     np.testing.assert_allclose(sp[45], [[40.0, 20, 5, 10, 25]] * 2, atol=0.5)   # both hands alike
     assert np.degrees(out.base_flexion[45, :, 0]) == pytest.approx([30.0, 30.0], abs=0.5)
-    np.testing.assert_allclose(sp[:10], np.broadcast_to(hands.RELAXED_SPREAD_DEG, (10, 2, 5)), atol=0.5)
-    np.testing.assert_allclose(sp[-10:], np.broadcast_to(hands.RELAXED_SPREAD_DEG, (10, 2, 5)), atol=0.5)
+    np.testing.assert_allclose(sp[:10], np.broadcast_to(finger_solve.RELAXED_SPREAD_DEG, (10, 2, 5)), atol=0.5)
+    np.testing.assert_allclose(sp[-10:], np.broadcast_to(finger_solve.RELAXED_SPREAD_DEG, (10, 2, 5)), atol=0.5)
     assert np.abs(np.diff(sp, axis=0)).max() < 8.0                               # no snapping
-    none = hands.solve_hands(None, None, fps, frames=4)
-    np.testing.assert_allclose(none.rig_angles(), hands.relaxed_rig_angles((4, 2)))
+    none = finger_solve.solve_hands(None, None, fps, frames=4)
+    np.testing.assert_allclose(none.rig_angles(), finger_solve.relaxed_rig_angles((4, 2)))
 
 
 def test_spread_lands_on_the_generated_rigs_finger_bone():
     """Blender: the generated armature keyed with a spread index finger: the posed bone turns
     in the palm plane by the spread (from the rest fan), the thumb on its own axes."""
     bpy = pytest.importorskip("bpy")
-    from posemoe_blender.blender.armature import build_armature
-    from posemoe_blender.blender.keyframes import write_action
-    from posemoe_blender.core.skeleton import NUM_BONES
-    from posemoe_blender.core.solving import _rest_pose, solve_pose
+    from posemoe_blender.output.armature import build_armature
+    from posemoe_blender.output.keyframes import write_action
+    from posemoe_blender.solving.skeleton import NUM_BONES
+    from posemoe_blender.solving.body import _rest_pose, solve_pose
     bpy.ops.wm.read_factory_settings(use_empty=True)
     lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
                         0.13, 0.45, 0.45])
@@ -437,9 +438,9 @@ def test_spread_lands_on_the_generated_rigs_finger_bone():
             seen.append((_azimuth_elevation(np.array(pb.tail - pb.head), s),
                          _azimuth_elevation(np.array(th.tail - th.head), s)))
         (idx0, th0), (idx1, th1) = seen
-        assert idx0[0] == pytest.approx(hands.RELAXED_SPREAD_DEG[1], abs=0.05)
+        assert idx0[0] == pytest.approx(finger_solve.RELAXED_SPREAD_DEG[1], abs=0.05)
         assert idx1[0] == pytest.approx(20.0, abs=0.05) and idx1[1] == pytest.approx(idx0[1], abs=0.05)
-        assert th1 == pytest.approx((np.degrees(hands.THUMB_REST[0]) - 30.0, 40.0), abs=0.05)
+        assert th1 == pytest.approx((np.degrees(finger_solve.THUMB_REST[0]) - 30.0, 40.0), abs=0.05)
 
 
 @pytest.mark.parametrize("rig", ["rigify_metarig", "rigify_rig", "ue5_like"])
@@ -447,7 +448,7 @@ def test_spread_turns_the_index_of_other_rigs(rig):
     """Retargeted through the shipped bone maps, a spread index finger turns the mapped index
     bone by the spread (from the rest fan) towards the thumb; the middle finger stays."""
     bpy = pytest.importorskip("bpy")
-    angles = hands.relaxed_rig_angles((2, 2))
+    angles = finger_solve.relaxed_rig_angles((2, 2))
     angles[1, :, 1, 4] = np.radians(20.0)
     obj, mapping = _keyed_other_rig(bpy, rig, angles, "spread")
     sc = bpy.context.scene
@@ -467,7 +468,7 @@ def test_spread_turns_the_index_of_other_rigs(rig):
     for side in ("Left", "Right"):
         idx0, idx1 = a[side + "IndexProximal"][1], b[side + "IndexProximal"][1]
         turn = np.degrees(np.arccos(np.clip(idx0 @ idx1, -1, 1)))
-        assert turn == pytest.approx(20.0 - hands.RELAXED_SPREAD_DEG[1], abs=1.5), (rig, side, turn)
+        assert turn == pytest.approx(20.0 - finger_solve.RELAXED_SPREAD_DEG[1], abs=1.5), (rig, side, turn)
         towards_thumb = a[side + "ThumbProximal"][0] - a[side + "IndexProximal"][0]
         assert (idx1 - idx0) @ towards_thumb > 0, (rig, side)
         mid = np.degrees(np.arccos(np.clip(a[side + "MiddleProximal"][1] @ b[side + "MiddleProximal"][1], -1, 1)))
@@ -506,16 +507,16 @@ def test_a_hand_mediapipe_took_for_the_other_one_is_mirrored_back_in_depth(monke
     assert tracker.depth_flips == [0, 1]
     np.testing.assert_allclose(world[1], fist, atol=1e-6)   # mirrored back: a fist again
     for s in range(2):
-        flex = np.degrees(hands.finger_flexion(world[s], right=(s == 1)))
+        flex = np.degrees(finger_solve.finger_flexion(world[s], right=(s == 1)))
         assert np.all(flex[1:, 1] > 80), (s, flex)
 
 
 def _palms_bent(angle_deg: float, weight: float = 1.0, about: str = "v") -> tuple[np.ndarray, np.ndarray]:
     """(palm (1, 2, 3, 3), weight (1, 2)): both T-posed hands' palms (camera axes) turned by
     ``angle_deg`` about their own thumb axis ``v`` (flexion: along-the-hand towards the palm) or
-    their axis ``u`` (twist), as :class:`~hands.HandSolve` gives them."""
+    their axis ``u`` (twist), as :class:`~finger_solve.HandSolve` gives them."""
     from scipy.spatial.transform import Rotation
-    from posemoe_blender.core.solving import CAMERA_TO_BLENDER, _hand_frame
+    from posemoe_blender.solving.body import CAMERA_TO_BLENDER, _hand_frame
     palm = np.zeros((1, 2, 3, 3))
     for s in range(2):
         F = _hand_frame(s)                                   # armature: u, v, n of the rest hand
@@ -535,9 +536,9 @@ def _palms_bent(angle_deg: float, weight: float = 1.0, about: str = "v") -> tupl
     (30.0, 0.5, 1.0, 15.0), (30.0, 0.0, 1.0, 0.0),        # weighted (eased where unseen)
     (30.0, 1.0, None, 15.0)])                              # the default share of the swing
 def test_hand_bone_turns_with_the_palm_within_limits(angle, weight, share, expected, monkeypatch):
-    from posemoe_blender.core import solving
-    from posemoe_blender.core.skeleton import NUM_BONES, POINT_INDEX
-    from posemoe_blender.core.solving import _rest_pose, rig_points_world, solve_pose
+    from posemoe_blender.solving import body as solving
+    from posemoe_blender.solving.skeleton import NUM_BONES, POINT_INDEX
+    from posemoe_blender.solving.body import _rest_pose, rig_points_world, solve_pose
     assert solving.HAND_LIMITS_DEG["flexion"] == (-70.0, 80.0) and solving.HAND_SWING_SHARE == 0.5
     if share is not None:
         monkeypatch.setattr(solving, "HAND_SWING_SHARE", share)
@@ -556,8 +557,8 @@ def test_hand_bone_turns_with_the_palm_within_limits(angle, weight, share, expec
 
 
 def test_hand_twist_and_unseen_palm():
-    from posemoe_blender.core.skeleton import NUM_BONES, RIG_BONE_NAMES as NAMES
-    from posemoe_blender.core.solving import _rest_pose, solve_pose
+    from posemoe_blender.solving.skeleton import NUM_BONES, RIG_BONE_NAMES as NAMES
+    from posemoe_blender.solving.body import _rest_pose, solve_pose
     lengths = np.full(NUM_BONES, 0.3)
     P = _rest_pose(lengths)[0][None]
     b = [NAMES.index("LeftHand"), NAMES.index("RightHand")]
@@ -567,7 +568,7 @@ def test_hand_twist_and_unseen_palm():
         np.testing.assert_allclose(turn, angle, atol=0.5)
     # hands never seen (weight 0) stay on the forearms; a left "palm" that is no left hand's
     # frame (the identity) is ignored whatever the weight
-    none = hands.solve_hands(None, None, 30.0, frames=1)
+    none = finger_solve.solve_hands(None, None, 30.0, frames=1)
     anim = solve_pose(P, lengths, 30.0, palms=(none.palm, none.palm_weight))
     np.testing.assert_allclose(np.abs(anim.rotations[0, b, 0]), 1.0, atol=1e-9)
     anim = solve_pose(P, lengths, 30.0, palms=(none.palm, none.palm_weight + 1.0))
@@ -577,9 +578,9 @@ def test_hand_twist_and_unseen_palm():
 def test_solve_hands_palm_is_the_hands_frame_eased_where_unseen():
     fps, T = 30.0, 120
     h2, h3 = _tracks(T, slice(40, 80), FIST)
-    out = hands.solve_hands(h2, h3, fps, cutoff_hz=6.0)
+    out = finger_solve.solve_hands(h2, h3, fps, cutoff_hz=6.0)
     for s in range(2):
-        expect = hands.palm_frame(h3[60, s], right=(s == 1))
+        expect = finger_solve.palm_frame(h3[60, s], right=(s == 1))
         np.testing.assert_allclose(out.palm[60, s], expect, atol=1e-3)
         np.testing.assert_allclose(out.palm[0, s], expect, atol=1e-3)    # the nearest seen frame's
         assert np.linalg.det(out.palm[60, s]) == pytest.approx(1.0 if s == 1 else -1.0, abs=1e-6)

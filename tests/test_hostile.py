@@ -24,10 +24,10 @@ import pytest
 
 from posemoe_blender.cli import main
 from posemoe_blender.convert import Outputs, convert_clip, summary_line
-from posemoe_blender.core import detection
-from posemoe_blender.core.pipeline import ConvertOptions, process_clip
-from posemoe_blender.core.skeleton import BONE_HEAD_JOINT, BONE_TAIL_JOINT
-from posemoe_blender.core.video import open_video
+from posemoe_blender.detection import body as detection
+from posemoe_blender.pipeline import ConvertOptions, process_clip
+from posemoe_blender.solving.skeleton import BONE_HEAD_JOINT, BONE_TAIL_JOINT
+from posemoe_blender.video.reader import open_video
 from posemoe_blender.errors import PoseMoEError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,7 +208,7 @@ def test_person_missing_in_some_frames(tmp_path, person_frames):
         assert np.abs(kp[lo:hi, :, :2] - kp[lo, :, :2]).max() < 1e-3
     for part in (z["joints3d"][s + 5:mid - 3], z["joints3d"][mid + 3:e - 5]):
         assert np.abs(part - part[:1]).max() < 0.04
-    from posemoe_blender.blender.inspect_fbx import summarize_fbx
+    from posemoe_blender.output.inspect_fbx import summarize_fbx
     summary = summarize_fbx(fbx)
     assert summary["keyed_frames"] == 70
     assert summary["fps"] == pytest.approx(30.0)
@@ -338,7 +338,7 @@ def test_frame_rates_reach_the_fbx(tmp_path, person_frames, fps):
     fbx = tmp_path / "rate.fbx"
     info = convert_clip(str(clip), Outputs(fbx=str(fbx)), ConvertOptions())
     assert info["source_fps"] == pytest.approx(fps, rel=1e-3)
-    from posemoe_blender.blender.inspect_fbx import summarize_fbx
+    from posemoe_blender.output.inspect_fbx import summarize_fbx
     summary = summarize_fbx(fbx)
     assert summary["fps"] == pytest.approx(fps, rel=1e-3)
     assert summary["keyed_frames"] == 12
@@ -547,7 +547,7 @@ def test_sigint_inside_each_blender_step_writes_nothing(tmp_path, person_frames,
     the run must still stop at the next checkpoint, with no output or staging file left."""
     import bpy
     import posemoe_blender.convert as convert_mod
-    from posemoe_blender.blender import export, scene
+    from posemoe_blender.output import fbx as export, blend as scene
 
     def interrupt_self(*_):
         os.kill(os.getpid(), signal.SIGINT)

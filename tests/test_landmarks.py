@@ -1,9 +1,9 @@
-"""core/landmarks.py: the detector-to-training-skeleton landmark correction."""
+"""detection/landmarks.py: the detector-to-training-skeleton landmark correction."""
 
 import numpy as np
 import pytest
 
-from posemoe_blender.core import landmarks
+from posemoe_blender.detection import landmarks
 from posemoe_blender.joints import JOINT_INDEX as J, NUM_JOINTS
 
 
@@ -96,9 +96,9 @@ def test_pipeline_corrects_the_networks_input_only(sample_clip):
     touched."""
     from dataclasses import replace
 
-    from posemoe_blender.core import lifting
-    from posemoe_blender.core.pipeline import ConvertOptions, process_clip
-    from posemoe_blender.evaluation.detections import memoised_detections
+    from posemoe_blender.lifting import stage as lifting
+    from posemoe_blender.pipeline import ConvertOptions, process_clip
+    from posemoe_lab.evaluation.detections import memoised_detections
 
     seen = []
     original = lifting.lift_keypoints

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from posemoe_blender import options
-from posemoe_blender.core import landmarks
-from posemoe_blender.core import retarget_presets as rp
+from posemoe_blender.detection import landmarks
+from posemoe_blender.retargeting import presets as rp
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.fileio import atomic_output
 
@@ -46,7 +46,7 @@ def test_options_module_is_the_one_place_and_dependency_free():
     assert _imports(PKG / "options.py") <= {"__future__", "dataclasses", "typing", ".errors"}
     assert _imports(PKG / "errors.py") <= {"sys", "__future__"}
     from posemoe_blender import cli
-    from posemoe_blender.core import pipeline
+    from posemoe_blender import pipeline
     assert pipeline.ConvertOptions is options.ConvertOptions
     assert pipeline.LIFTERS is options.LIFTERS and pipeline.NETWORK_NAMES is options.NETWORK_NAMES
     parser = cli.build_parser()
@@ -114,8 +114,8 @@ def test_atomic_output(tmp_path):
 
 
 #: The writers that must go through ``fileio.atomic_output`` (no staging of their own).
-WRITERS = ["joints.py", "core/retarget_presets.py", "core/landmarks.py", "blender/export.py",
-           "blender/scene.py"]
+WRITERS = ["joints.py", "retargeting/presets.py", "detection/landmarks.py", "output/fbx.py",
+           "output/blend.py"]
 
 
 @pytest.mark.parametrize("module", WRITERS)
@@ -123,14 +123,14 @@ def test_writers_use_the_one_atomic_helper(module):
     text = (PKG / module).read_text(encoding="utf-8")
     assert "atomic_output" in text
     assert "os.replace(" not in text and "mkstemp(" not in text and "staging_file(" not in text
-    build = (REPO / "scripts" / "build_extension.py").read_text(encoding="utf-8")
+    build = (REPO / "posemoe_lab" / "extension.py").read_text(encoding="utf-8")
     assert "atomic_output" in build and "os.replace(" not in build
 
 
 #: Modules under issue #13's comment rule (what the code does, not when it was measured).
-COMMENT_RULE = ["addon", "blender", "cli.py", "convert.py", "bench.py", "fileio.py", "options.py",
-                "core/pipeline.py", "core/retarget.py", "core/retarget_presets.py", "core/footlock.py",
-                "core/solving.py", "core/skeleton.py", "core/smoothing.py", "core/landmarks.py"]
+COMMENT_RULE = ["addon", "output", "cli.py", "convert.py", "../posemoe_lab/evaluation/bench.py", "fileio.py", "options.py",
+                "pipeline.py", "retargeting/solve.py", "retargeting/presets.py", "solving/footlock.py",
+                "solving/body.py", "solving/skeleton.py", "smoothing/filters.py", "detection/landmarks.py"]
 
 
 def test_no_dates_in_code_comments():

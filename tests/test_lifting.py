@@ -1,4 +1,4 @@
-"""core/lifting.py: shapes, determinism, sliding windows, devices, weights errors."""
+"""lifting/stage.py: shapes, determinism, sliding windows, devices, weights errors."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from posemoe_blender.core import lifting
-from posemoe_blender.model import inference
+from posemoe_blender.lifting import stage as lifting
+from posemoe_blender.lifting import inference
 from posemoe_blender.errors import PoseMoEError
-from posemoe_blender.model.baselines import build_model
-from posemoe_blender.model.camera import normalize_keypoints
-from posemoe_blender.model.weights import save_weights
+from posemoe_blender.lifting.networks.baselines import build_model
+from posemoe_blender.camera import normalize_keypoints
+from posemoe_blender.lifting.weights import save_weights
 
 TINY = {"model": "posemoe", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "experts": 4,
         "top_k": 2, "expert_hidden": 16, "prior_hidden": 32}
@@ -73,7 +73,7 @@ def test_cpu_workers_give_the_same_result(tiny_weights, monkeypatch):
 
 
 def test_window_equals_direct_forward(tiny_weights):
-    from posemoe_blender.model.weights import load_model
+    from posemoe_blender.lifting.weights import load_model
 
     kp = _keypoints(27, seed=5)
     out = lifting.lift_keypoints(kp, 720, 1280, device="cpu", weights=tiny_weights)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from posemoe_blender.joints import BONES, JOINT_INDEX as J
-from posemoe_blender.model import asf, sources
+from posemoe_lab.training import asf, sources
 
 DATA = Path(os.environ.get("POSEMOE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "mocap"
 HDM05 = DATA / "hdm05-subset.tar.xz"

@@ -8,14 +8,13 @@ import torch
 
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_NAMES, MIRROR, PARENTS
-from posemoe_blender.model.baselines import build_model
-from posemoe_blender.model.bvh import forward_kinematics, parse_bvh_text
-from posemoe_blender.model.camera import normalize_keypoints
-from posemoe_blender.model.dataset import Mocap, sample_windows
-from posemoe_blender.model.metrics import (p_mpjpe, procrustes_align, reprojection_error,
-                                           reprojection_error_fitted)
-from posemoe_blender.model.train import compute_loss, make_config
-from posemoe_blender.model.weights import load_model, save_weights
+from posemoe_blender.lifting.networks.baselines import build_model
+from posemoe_lab.training.bvh import forward_kinematics, parse_bvh_text
+from posemoe_blender.camera import normalize_keypoints
+from posemoe_lab.training.dataset import Mocap, sample_windows
+from posemoe_lab.evaluation.pose_metrics import p_mpjpe, procrustes_align, reprojection_error, reprojection_error_fitted
+from posemoe_lab.training.train import compute_loss, make_config
+from posemoe_blender.lifting.weights import load_model, save_weights
 
 TINY = {"model": "posemoe", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "experts": 4,
         "top_k": 2, "expert_hidden": 16, "prior_hidden": 32}
@@ -154,7 +153,7 @@ def test_depth_sees_2d_variant_uses_the_2d_positions():
 def test_cross_gate_starts_closed_and_learns():
     """cross_gate: the cross-expert terms are multiplied by gates that start at zero (the
     aggregation is the identity at initialisation) and receive gradients."""
-    from posemoe_blender.model.posemoe import CrossAggregation, PoseMoEConfig
+    from posemoe_blender.lifting.networks.posemoe import CrossAggregation, PoseMoEConfig
 
     torch.manual_seed(0)
     agg = CrossAggregation(PoseMoEConfig(dim=16, heads=2, cross_gate=True))
@@ -170,7 +169,7 @@ def test_stream_widths_and_mapping_variant():
     """dim_d gives the depth stream its own width (cross-attention maps between the widths);
     mix_2d's depth -> 2D map starts closed, so at initialisation the 2D stream is exactly what
     it is without the depth stream's features, and the gate receives gradients."""
-    from posemoe_blender.model.posemoe import StreamMapping, PoseMoEConfig
+    from posemoe_blender.lifting.networks.posemoe import StreamMapping, PoseMoEConfig
 
     cfg = make_config("posemoe", 27, [], {"mix_2d": True, "dim": 32, "dim_d": 64, "expert_hidden": 32,
                                            "expert_hidden_d": 64, "cross_gate": True})
@@ -189,7 +188,7 @@ def test_stream_widths_and_mapping_variant():
     assert mix.gate_2d.grad.abs().sum() > 0
     # the first shipped layout is unchanged: the shipped file still loads key for key (strict)
     from pathlib import Path
-    from posemoe_blender.model.weights import load_model
+    from posemoe_blender.lifting.weights import load_model
     shipped = Path(__file__).resolve().parents[1] / "weights" / "posemoe_default.pt"
     if shipped.is_file():
         net, net_cfg = load_model(shipped)
@@ -237,7 +236,7 @@ def test_load_balance_loss_and_routing():
 def test_moe_equals_sparse_topk():
     """The stacked implementation computes exactly sum_{top-k} g_e * expert_e(x)."""
     torch.manual_seed(1)
-    from posemoe_blender.model.posemoe import MoE
+    from posemoe_blender.lifting.networks.posemoe import MoE
 
     moe = MoE(8, 5, experts=4, top_k=2)
     x = torch.randn(30, 8)
@@ -356,7 +355,7 @@ def test_training_loss_terms():
 
 def test_train_cli_smoke(tmp_path):
     """Two steps end to end on a synthetic prepared folder, then resume."""
-    from posemoe_blender.model import train
+    from posemoe_lab.training import train
 
     data = _synthetic_mocap()
     folder = tmp_path / "mocap"
@@ -384,7 +383,7 @@ def _prepared_folder(tmp_path, data: Mocap):
 
 def test_loader_workers_stream_does_not_depend_on_their_number(tmp_path):
     """--loader-workers N draws batch k from seed (seed, k): 1 and 2 workers train the same weights."""
-    from posemoe_blender.model import train
+    from posemoe_lab.training import train
 
     folder = _prepared_folder(tmp_path, _synthetic_mocap())
     cfg = '{"dim": 16, "depth": 1, "expert_hidden": 16, "prior_hidden": 32, "heads": 2}'
@@ -407,7 +406,7 @@ def test_loader_workers_stream_does_not_depend_on_their_number(tmp_path):
 
 
 def test_datapack_roundtrip_and_errors(tmp_path):
-    from posemoe_blender.model import datapack
+    from posemoe_lab.training import datapack
 
     data = _synthetic_mocap()
     folder = _prepared_folder(tmp_path, data)
@@ -426,7 +425,7 @@ def test_datapack_roundtrip_and_errors(tmp_path):
 
 def test_train_init_and_aug_overrides(tmp_path):
     """--init starts from a weights file (config must match); --aug overrides the augmentation."""
-    from posemoe_blender.model import train
+    from posemoe_lab.training import train
 
     folder = _prepared_folder(tmp_path, _synthetic_mocap())
     cfg = '{"dim": 16, "depth": 1, "expert_hidden": 16, "prior_hidden": 32, "heads": 2}'
@@ -444,30 +443,30 @@ def test_train_init_and_aug_overrides(tmp_path):
     assert train.make_augment({"bias_rel": 0.03}).bias_rel == 0.03
 
 
-def test_model_package_never_imports_core():
-    """Layering: ``posemoe_blender.model`` (network, data, training, inference) stands below the
-    pipeline: no module of it imports ``posemoe_blender.core`` (at module level or inside a
-    function), and importing the whole package loads no ``core`` module."""
+def test_lifting_stands_below_the_other_stages():
+    """Layering: ``posemoe_blender.lifting`` (the networks, their weights and inference) stands
+    below the pipeline: no module of it imports another stage (detection, smoothing, solving,
+    retargeting, output) or the pipeline, at module level or inside a function, and importing
+    the whole package loads none of them."""
     import ast
     import subprocess
     import sys
     from pathlib import Path
 
-    folder = Path(__file__).resolve().parents[1] / "posemoe_blender" / "model"
+    others = ("detection", "smoothing", "solving", "retargeting", "output", "pipeline", "convert", "batch")
+    folder = Path(__file__).resolve().parents[1] / "posemoe_blender" / "lifting"
     offenders = []
-    for path in sorted(folder.glob("*.py")):
+    for path in sorted(folder.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom):
-                mod = ("." * node.level) + (node.module or "")
-                if mod.startswith("..core") or mod.startswith("posemoe_blender.core"):
-                    offenders.append(f"{path.name}:{node.lineno} from {mod}")
-            elif isinstance(node, ast.Import):
-                offenders += [f"{path.name}:{node.lineno} import {a.name}" for a in node.names
-                              if a.name.startswith("posemoe_blender.core")]
+                mod = node.module or ""
+                parts = mod.split(".")
+                if node.level >= 2 and parts[0] in others or mod.startswith(tuple(f"posemoe_blender.{o}" for o in others)):
+                    offenders.append(f"{path.name}:{node.lineno} from {'.' * node.level}{mod}")
     assert not offenders, offenders
-    code = ("import pkgutil, importlib, sys, posemoe_blender.model as m\n"
-            "for i in pkgutil.iter_modules(m.__path__): importlib.import_module('posemoe_blender.model.' + i.name)\n"
-            "print(sorted(k for k in sys.modules if k.startswith('posemoe_blender.core')))")
+    code = ("import pkgutil, importlib, sys, posemoe_blender.lifting as m\n"
+            "for i in pkgutil.walk_packages(m.__path__, 'posemoe_blender.lifting.'): importlib.import_module(i.name)\n"
+            f"print(sorted(k for k in sys.modules if k.split('.')[1:2] and k.split('.')[1] in {others!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
@@ -491,7 +490,7 @@ def _walk(T=120, seed=0):
 
 
 def test_mediapipe_noise_model_fit_recovers_its_parameters(tmp_path):
-    from posemoe_blender.model import mpnoise
+    from posemoe_lab.training import mpnoise
     g = _walk(180)
     true = mpnoise.MPNoiseModel(size_mean=3.3, size_std=0.01, axis_log_mean=[0.0, 0.0, -0.3],
                                 axis_log_std=[0.01, 0.01, 0.02], swap_start=[0.03, 0.0],
@@ -529,8 +528,8 @@ def test_mediapipe_noise_model_fit_recovers_its_parameters(tmp_path):
 def test_mediapipe_noise_strength_per_window():
     """One strength per window: equal values give the scalar's landmarks exactly; a window at 0
     gets only the deterministic size and bias, a stronger window errs more."""
-    from posemoe_blender.model import mpnoise
-    from posemoe_blender.model.dataset import AugmentConfig
+    from posemoe_lab.training import mpnoise
+    from posemoe_lab.training.dataset import AugmentConfig
     model = mpnoise.MPNoiseModel.load("weights/mediapipe_noise.json")
     g = np.repeat(_walk(54)[None], 3, axis=0)
     a = model.sample(g, np.random.default_rng(4), strength=1.0)
@@ -545,7 +544,7 @@ def test_mediapipe_noise_strength_per_window():
 
 
 def test_mediapipe_noise_model_rejects_other_files(tmp_path):
-    from posemoe_blender.model import mpnoise
+    from posemoe_lab.training import mpnoise
     bad = tmp_path / "x.json"
     bad.write_text('{"format": "something-else"}')
     with pytest.raises(PoseMoEError):
@@ -559,7 +558,7 @@ def test_mediapipe_noise_model_rejects_other_files(tmp_path):
 def test_hint3d_network_starts_as_its_2d_network(kind, cfg):
     """A fused network warm-started from a 2D network predicts exactly what the 2D network did
     (the hint's input weights start at zero), and then learns from the hint."""
-    from posemoe_blender.model.train import warm_start
+    from posemoe_lab.training.train import warm_start
     torch.manual_seed(0)
     base = build_model({"model": kind, **cfg}).eval()
     fused = build_model({"model": kind, **cfg, "hint3d": True}).eval()
@@ -581,8 +580,8 @@ def test_hint3d_network_starts_as_its_2d_network(kind, cfg):
 
 
 def test_lift_keypoints_fuses_world3d_only_for_hint3d_networks(tmp_path):
-    from posemoe_blender.core import lifting
-    from posemoe_blender.model.weights import save_weights
+    from posemoe_blender.lifting import stage as lifting
+    from posemoe_blender.lifting.weights import save_weights
     torch.manual_seed(0)
     cfg = {"model": "entangled", "dim": 16, "depth": 1, "heads": 2, "mlp_hidden": 32, "hint3d": True}
     net = build_model(cfg)

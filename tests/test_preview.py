@@ -17,14 +17,14 @@ SAMPLE = REPO / "samples" / "demo.mp4"
 def result():
     if not SAMPLE.is_file():
         pytest.skip("samples/demo.mp4 is missing")
-    from posemoe_blender.core.pipeline import process_clip
+    from posemoe_blender.pipeline import process_clip
     from posemoe_blender.options import ConvertOptions
     return process_clip(str(SAMPLE), ConvertOptions(end=30, device="cpu"))
 
 
 def test_the_solved_rig_reprojects_onto_the_detection(result):
-    from posemoe_blender.core.preview import project, solved_camera_points
-    from posemoe_blender.core.solving import default_focal_px
+    from posemoe_blender.output.preview import project, solved_camera_points
+    from posemoe_blender.solving.body import default_focal_px
     cam = solved_camera_points(result)
     assert cam.shape == (30, 64, 3) and np.all(cam[..., 2] > 0.5)
     px = project(cam, default_focal_px(result.width, result.height), result.width / 2, result.height / 2)
@@ -32,7 +32,7 @@ def test_the_solved_rig_reprojects_onto_the_detection(result):
     # the solve fits the root to the 2D: the rig lands on the person (a 423 px tall figure)
     assert np.median(err) < 15.0, np.median(err)
     # the feet's points (balls, toe tips) are drawn near the detected toe tips
-    from posemoe_blender.core.skeleton import POINT_INDEX
+    from posemoe_blender.solving.skeleton import POINT_INDEX
     toes = px[:, [POINT_INDEX["LToeEnd"], POINT_INDEX["RToeEnd"]]]
     detected = result.feet2d[:, :, 2, :2]
     assert np.median(np.linalg.norm(toes - detected, axis=-1)) < 30.0
@@ -69,7 +69,7 @@ def test_convert_preview_writes_the_whole_clip(tmp_path):
 
 def test_contact_sheet(result, tmp_path):
     import cv2
-    from posemoe_blender.core.preview import write_contact_sheet
+    from posemoe_blender.output.preview import write_contact_sheet
     out = write_contact_sheet(SAMPLE, tmp_path / "sheet.png", result, frames=3, row_height=200)
     assert out["frames"] == [0, 14, 29]
     img = cv2.imread(str(tmp_path / "sheet.png"))

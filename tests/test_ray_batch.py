@@ -25,7 +25,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (requirements.txt 
 
 from test_batch import broken_clip, cut_clips, read_report  # noqa: E402
 
-from posemoe_blender import batch as batch_mod  # noqa: E402
+from posemoe_blender.batch import core as batch_mod  # noqa: E402
 from posemoe_blender.cli import main  # noqa: E402
 from posemoe_blender.options import ConvertOptions  # noqa: E402
 
@@ -246,7 +246,7 @@ def test_joining_a_cluster_started_with_ray_start(clips, tmp_path, capfd, monkey
 def test_the_driver_writes_returned_bytes_atomically(tmp_path):
     """Outputs come back as bytes and the driver writes them (the .npz, then the FBX) into OUT;
     an OUT that cannot be written makes that clip fail with one line."""
-    from posemoe_blender.distributed.ray_batch import _write_outputs
+    from posemoe_blender.batch.ray_cluster import _write_outputs
     out = tmp_path / "out"
     out.mkdir()
     job = batch_mod.Job(0, "/v/walk.mp4", str(out / "walk.fbx"), str(out / "walk.npz"))

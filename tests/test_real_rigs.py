@@ -24,8 +24,8 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 import rigs  # noqa: E402  (tests/rigs.py)
-from posemoe_blender.blender.retarget import RigRequest, build_rig_action  # noqa: E402
-from posemoe_blender.core.retarget_presets import detect_mapping, get_preset  # noqa: E402
+from posemoe_blender.retargeting.rig import RigRequest, build_rig_action  # noqa: E402
+from posemoe_blender.retargeting.presets import detect_mapping, get_preset  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "demo.mp4"
@@ -38,7 +38,7 @@ CHAIN_CM, ROOT_CM, FLOOR_CM, FACING_DEG = 1.0, 1.0, 1.0, 2.0
 def solved():
     if not SAMPLE.is_file():
         pytest.skip("samples/demo.mp4 is missing")
-    from posemoe_blender.core.pipeline import process_clip
+    from posemoe_blender.pipeline import process_clip
     from posemoe_blender.options import ConvertOptions
     return process_clip(str(SAMPLE), ConvertOptions(end=FRAMES, device="cpu")).animation
 

@@ -23,8 +23,7 @@ def test_render_set_figure_follows_the_heldout_mocap():
     """The benchmark's figure, driven by the solver's rotations, reproduces the mocap joints
     (so the rendered truth is the held-out motion), without rendering anything."""
     pytest.importorskip("bpy")
-    sys.path.insert(0, str(REPO / "scripts"))
-    import render_eval_set as rset
+    from posemoe_lab.renders import eval_set as rset
     from mathutils import Matrix
 
     short, source, start, _ = rset.CLIPS[0]
@@ -47,8 +46,7 @@ def test_benchmark_clips_are_held_out_and_calibration_clips_are_not():
     """The benchmark set renders only held-out clips; its calibration twin (which fits the
     landmark correction) only training clips, so the correction never sees the benchmark."""
     pytest.importorskip("bpy")
-    sys.path.insert(0, str(REPO / "scripts"))
-    import render_eval_set as rset
+    from posemoe_lab.renders import eval_set as rset
 
     with np.load(MOCAP) as d:
         split = dict(zip(map(str, d["clip_name"]), map(str, d["split"])))
@@ -64,10 +62,9 @@ def test_benchmark_clips_are_held_out_and_calibration_clips_are_not():
 @pytest.mark.skipif(not HDM05.is_file(), reason=f"{HDM05} is absent")
 def test_cross_source_clips_are_the_held_out_actors_every_class_longest_take():
     pytest.importorskip("bpy")
-    sys.path.insert(0, str(REPO / "scripts"))
-    import render_cross_set as cross
-    from posemoe_blender.model import asf
-    from posemoe_blender.model.sources import HDM05_HELD_OUT_ACTORS
+    from posemoe_lab.renders import cross_set as cross
+    from posemoe_lab.training import asf
+    from posemoe_lab.training.sources import HDM05_HELD_OUT_ACTORS
 
     clips = cross.cross_clips()
     assert len(clips) >= 20 and {c.actor for c in clips} == set(HDM05_HELD_OUT_ACTORS)

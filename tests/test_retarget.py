@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posemoe_blender.core import retarget_presets as rp
-from posemoe_blender.core.retarget import (
-    TargetRig, quaternions_to_euler, retarget, world_deltas)
-from posemoe_blender.core.skeleton import (
-    BONE_NAMES, RIG_BONE_NAMES, RIG_BONE_PARENTS, Animation)
-from posemoe_blender.core.solving import DEFAULT_BONE_LENGTHS, _rig_rest_pose, forward_kinematics
+from posemoe_blender.retargeting import presets as rp
+from posemoe_blender.retargeting.solve import TargetRig, quaternions_to_euler, retarget, world_deltas
+from posemoe_blender.solving.skeleton import BONE_NAMES, RIG_BONE_NAMES, RIG_BONE_PARENTS, Animation
+from posemoe_blender.solving.body import DEFAULT_BONE_LENGTHS, _rig_rest_pose, forward_kinematics
 from posemoe_blender.errors import PoseMoEError
 
 T = 12

@@ -1,11 +1,11 @@
-"""core/sides.py: the detector's left/right flips found and undone, real turns left alone."""
+"""detection/sides.py: the detector's left/right flips found and undone, real turns left alone."""
 
 import dataclasses
 
 import numpy as np
 
-from posemoe_blender.core import sides
-from posemoe_blender.core.detection import Detections
+from posemoe_blender.detection import sides
+from posemoe_blender.detection.body import Detections
 from posemoe_blender.joints import JOINT_INDEX as J, MIRROR, NUM_JOINTS
 
 

@@ -1,4 +1,4 @@
-"""Tests for posemoe_blender.core.smoothing with known answers."""
+"""Tests for posemoe_blender.smoothing.filters with known answers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from posemoe_blender.core.smoothing import (
-    Gap, cutoff_for_strength, fill_gaps, resample, smooth_joints)
+from posemoe_blender.smoothing.filters import Gap, cutoff_for_strength, fill_gaps, resample, smooth_joints
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_INDEX as J, MIRROR
 

@@ -1,4 +1,4 @@
-"""Tests for posemoe_blender.core.solving with synthetic skeletons (known answers)."""
+"""Tests for posemoe_blender.solving.body with synthetic skeletons (known answers)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posemoe_blender.core.skeleton import (
-    BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, NUM_RIG_BONES, POINT_INDEX, RIG_BONE_NAMES,
-    RIG_TAIL_POINT, Animation)
-from posemoe_blender.core.solving import (
-    ANKLE_HEIGHT, CAMERA_TO_BLENDER, DEFAULT_BONE_LENGTHS, default_focal_px, estimate_root,
-    forward_kinematics, rig_points_world, solve_animation)
+from posemoe_blender.solving.skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, NUM_RIG_BONES, POINT_INDEX, RIG_BONE_NAMES, RIG_TAIL_POINT, Animation
+from posemoe_blender.solving.body import ANKLE_HEIGHT, CAMERA_TO_BLENDER, DEFAULT_BONE_LENGTHS, default_focal_px, estimate_root, forward_kinematics, rig_points_world, solve_animation
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_INDEX as J
 
@@ -410,7 +406,7 @@ def test_twist_continuous_when_elbow_plane_turns(bend_deg):
 
 def test_stature_is_kept_within_a_human_range():
     """A lifter's scale is ambiguous: a child-sized or giant solve is scaled to the range."""
-    from posemoe_blender.core.solving import STATURE_RANGE
+    from posemoe_blender.solving.body import STATURE_RANGE
     T = 4
     joints = np.repeat(_to_camera(_tpose_blender())[None], T, axis=0)
     root = np.tile([0.0, 0.0, 4.0], (T, 1))
@@ -427,7 +423,7 @@ def test_stature_is_kept_within_a_human_range():
 
 def test_camera_joints_return_the_solved_pose_in_the_lifters_frame():
     """--save-joints writes the rig's joints mapped back to root-relative camera axes."""
-    from posemoe_blender.core.solving import camera_joints
+    from posemoe_blender.solving.body import camera_joints
     cam = _to_camera(_walk_blender(20))
     rel, root = _split_root(cam)
     anim = solve_animation(rel, root, FPS)

@@ -1,4 +1,4 @@
-"""Tests for posemoe_blender.core.video with small videos written by OpenCV."""
+"""Tests for posemoe_blender.video.reader with small videos written by OpenCV."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from posemoe_blender.core.video import open_video
+from posemoe_blender.video.reader import open_video
 from posemoe_blender.errors import PoseMoEError
 
 

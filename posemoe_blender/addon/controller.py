@@ -6,7 +6,7 @@ the panel shows lives on ``WindowManager.posemoe_job``; the job objects live on 
 controller, which lives on the running operator (or its timer).
 
 Imported when the add-on registers, so it imports only bpy, the standard library and numpy:
-the rig layer (:mod:`posemoe_blender.blender.retarget`, which needs SciPy) is imported inside
+the rig layer (:mod:`posemoe_blender.retargeting.rig`, which needs SciPy) is imported inside
 the functions that apply a finished conversion, after the dependencies are installed.
 """
 
@@ -18,7 +18,7 @@ from typing import Optional
 
 import bpy
 
-from ..core.retarget_presets import POSEMOE, BoneMapping, get_preset, mapping_from_dict
+from ..retargeting.presets import POSEMOE, BoneMapping, get_preset, mapping_from_dict
 from ..errors import PoseMoEError
 from ..fileio import ensure_output_folder
 from . import deps
@@ -27,8 +27,8 @@ from .worker import ThreadJob, make_options
 
 
 def _rig_layer():
-    """:mod:`posemoe_blender.blender.retarget`, imported on first use (it needs SciPy)."""
-    from ..blender import retarget
+    """:mod:`posemoe_blender.retargeting.rig`, imported on first use (it needs SciPy)."""
+    from ..retargeting import rig as retarget
     return retarget
 
 
@@ -94,7 +94,7 @@ def options_from_settings(settings, clip_range: bool = True):
 
 
 def request_from_settings(settings, video: str):
-    """The :class:`~posemoe_blender.blender.retarget.RigRequest` for the panel's settings."""
+    """The :class:`~posemoe_blender.retargeting.rig.RigRequest` for the panel's settings."""
     req = _rig_layer().RigRequest(video=video, target=settings.target, match_rest=settings.match_rest,
                        root_motion=settings.root_motion, start_frame=settings.start_frame,
                        set_scene_range=settings.set_scene_range, push_to_nla=settings.push_to_nla)
@@ -239,8 +239,8 @@ class ConvertController:
 
     def _footage(self, context, result) -> Optional[str]:
         """Record the source video on the new Action and, when the panel asks for it, show it
-        behind the rig (:mod:`posemoe_blender.blender.footage`, bpy only); a warning or None."""
-        from ..blender.footage import apply_footage, footage_info
+        behind the rig (:mod:`posemoe_blender.output.footage`, bpy only); a warning or None."""
+        from ..output.footage import apply_footage, footage_info
         info = result.info
         source = footage_info(self.request.video, result.animation, video_start=info.get("start", 0),
                               video_fps=info.get("source_fps") or info.get("fps") or 0.0,

@@ -14,12 +14,11 @@ from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy.types import Operator
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..core.retarget_presets import PRESETS, load_mapping, mapping_from_dict, save_mapping
-from ..core.skeleton import RIG_BONE_NAMES  # every bone of the generated rig, feet and toes included
+from ..retargeting.presets import PRESETS, load_mapping, mapping_from_dict, save_mapping
+from ..solving.skeleton import RIG_BONE_NAMES  # every bone of the generated rig, feet and toes included
 from ..errors import PoseMoEError
 from . import deps
-from .controller import (RUNNING, BatchController, ConvertController, choose_backend, get_prefs,
-                         site_packages_dir)
+from .controller import RUNNING, BatchController, ConvertController, choose_backend, get_prefs, site_packages_dir
 
 
 def _state(context):
@@ -191,7 +190,7 @@ class POSEMOE_OT_export_fbx(Operator):
     bl_label = "Export FBX"
 
     def execute(self, context):
-        from ..blender.export import export_fbx
+        from ..output.fbx import export_fbx
         from ..quiet import python_stdout_silenced
         settings = context.scene.posemoe
         obj = settings.armature if settings.target == 'EXISTING' else context.active_object
@@ -314,7 +313,7 @@ class POSEMOE_OT_footage(Operator):
         return obj is not None and obj.type == 'ARMATURE'
 
     def execute(self, context):
-        from ..blender import footage  # bpy only
+        from ..output import footage  # bpy only
         obj = context.active_object
         if self.action == 'REMOVE':
             n = footage.remove_footage(context, obj)

@@ -7,7 +7,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        IntProperty, PointerProperty, StringProperty)
 from bpy.types import PropertyGroup
 
-from ..core.retarget_presets import PRESETS
+from ..retargeting.presets import PRESETS
 from ..options import DEFAULT_FBX_PRESET, DEFAULT_LIFTER, LIFTER_HELP, LIFTER_NAMES, LIFTERS, ConvertOptions
 
 PRESET_ITEMS = [(key, m.name, m.description) for key, m in PRESETS.items()] + [
@@ -31,7 +31,7 @@ def _is_armature(self, obj):
 def _armature_chosen(self, context):
     """A newly chosen armature gets the shipped bone map that fits its bone names (as
     ``convert --target-rig`` picks one), unless a custom mapping is being edited."""
-    from ..core.retarget_presets import detect_mapping
+    from ..retargeting.presets import detect_mapping
     obj = self.armature
     if obj is None or obj.type != 'ARMATURE' or self.preset == 'CUSTOM':
         return

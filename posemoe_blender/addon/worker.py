@@ -1,6 +1,6 @@
 """Background conversion jobs for the add-on (no ``bpy`` here).
 
-A job runs one clip's bpy-free pipeline (:func:`~posemoe_blender.core.pipeline.process_clip`)
+A job runs one clip's bpy-free pipeline (:func:`~posemoe_blender.pipeline.process_clip`)
 off Blender's main thread; the main thread polls it (``fraction``, ``status``, ``finished``)
 from a timer and applies the result itself. Two kinds:
 
@@ -36,7 +36,7 @@ from ..errors import ConversionCancelled, PoseMoEError
 
 @dataclass
 class JobResult:
-    """A finished conversion: the solved :class:`~posemoe_blender.core.skeleton.Animation`
+    """A finished conversion: the solved :class:`~posemoe_blender.solving.skeleton.Animation`
     and a summary (``frames``, ``fps``, ``lifter``, ``seconds``, ``gaps``)."""
 
     animation: object
@@ -58,8 +58,8 @@ def make_options(**values):
 def footage_fields(res) -> dict:
     """What showing the footage behind the rig needs from a ``ClipResult`` (JSON-safe): the
     first converted video frame, the video's frame rate, its upright size and the solve's
-    focal length (see :mod:`posemoe_blender.blender.footage`)."""
-    from ..core.solving import default_focal_px
+    focal length (see :mod:`posemoe_blender.output.footage`)."""
+    from ..solving.body import default_focal_px
     return {"start": int(res.start), "source_fps": float(res.source_fps), "width": int(res.width),
             "height": int(res.height), "focal_px": float(default_focal_px(res.width, res.height))}
 
@@ -136,7 +136,7 @@ class ThreadJob(Job):
 
     def _run(self, video, options):
         try:
-            from ..core.pipeline import process_clip
+            from ..pipeline import process_clip
             self.stage = "loading"
             t0 = time.perf_counter()
             res = process_clip(video, options, self.progress)
@@ -176,7 +176,7 @@ def save_animation(path: str, animation, info: Optional[dict] = None) -> None:
 
 def load_animation(path: str):
     """Read :func:`save_animation`'s file: returns ``(Animation, info dict)``."""
-    from ..core.skeleton import Animation
+    from ..solving.skeleton import Animation
     try:
         with np.load(path, allow_pickle=False) as data:
             anim = Animation(fps=float(data["fps"]),
@@ -219,7 +219,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             say(f"PROGRESS {done} {total}")
 
     try:
-        from ..core.pipeline import process_clip
+        from ..pipeline import process_clip
         from ..quiet import native_output_silenced
         options, _ = make_options(**json.loads(args.options))
         t0 = time.perf_counter()

@@ -1,0 +1,404 @@
+"""Train a lifting network on virtual-camera views of the prepared mocap.
+
+``python -m posemoe_lab.training.train --model posemoe|entangled|tcn [--ablation A ...]
+--minutes M --out .cache/runs/NAME [--resume]``
+
+* seeded and reproducible: ``torch.manual_seed`` + a numpy ``Generator`` draw every window,
+  camera and noise in a fixed order; the generator and torch RNG states are checkpointed, so
+  a resumed run continues the same stream. With ``--steps N`` (and no ``--minutes``) the run
+  is bit-reproducible; with a wall-clock budget the number of steps depends on the machine.
+* AdamW, linear warm-up then cosine decay over the run's progress
+  (``max(elapsed / budget, step / max_steps)``), gradient clipping;
+* loss = MPJPE + 0.2 x velocity error + 0.01 x load balance (PoseMoE)
+  + 0.05 x depth-prior Gaussian NLL (PoseMoE with depth initialisation);
+* ``--loader-workers N`` (for a GPU, whose steps outrun one CPU core's window sampling): N
+  processes draw the batches ahead of the trainer; batch ``k`` then comes from its own
+  generator seeded with ``(seed, k)``, so the stream does not depend on N (but differs from the
+  one-generator stream of ``--loader-workers 0``, the default);
+* progress lines: step, loss, MPJPE (mm, running mean), it/s, ETA; a checkpoint every
+  ``--ckpt-seconds`` (``<out>/checkpoint.pt``) and, at the end, ``<out>/model.pt`` (the
+  weights format of :mod:`~posemoe_blender.lifting.weights`) + ``<out>/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from posemoe_blender.errors import PoseMoEError, run_main
+from posemoe_blender.lifting.networks.baselines import build_model
+from posemoe_lab.training.dataset import AugmentConfig, Mocap, RealPairs, sample_windows
+from posemoe_lab.training.mpnoise import MPNoiseModel
+from posemoe_blender.lifting.weights import load_model, save_weights
+
+ABLATIONS = {"no-depth-init": {"depth_init": False}, "no-router": {"router": False},
+             "no-cross": {"cross": False}}
+#: Default network sizes (see docs/model.md for the throughput/params trade-off).
+DEFAULT_CONFIGS = {
+    "posemoe": {"model": "posemoe", "dim": 48, "depth": 2, "heads": 4, "experts": 4, "top_k": 2,
+                "expert_hidden": 48, "prior_hidden": 128},
+    "entangled": {"model": "entangled", "dim": 64, "depth": 3, "heads": 4, "mlp_hidden": 192},
+    "tcn": {"model": "tcn", "channels": 256, "dropout": 0.1},
+}
+
+
+def make_config(model: str, frames: int, ablations: list[str], overrides: dict | None = None) -> dict:
+    cfg = dict(DEFAULT_CONFIGS[model])
+    cfg["frames"] = frames
+    for a in ablations:
+        if model != "posemoe":
+            raise PoseMoEError(f"--ablation {a} only applies to --model posemoe")
+        cfg.update(ABLATIONS[a])
+    cfg.update(overrides or {})
+    return cfg
+
+
+def mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (pred - target).norm(dim=-1).mean()
+
+
+def compute_loss(model, pred, target, weights=(0.2, 0.01, 0.05)):
+    w_vel, w_aux, w_nll = weights
+    loss_pos = mpjpe(pred, target)
+    loss = loss_pos
+    if pred.shape[1] > 1 and w_vel:
+        loss = loss + w_vel * ((pred[:, 1:] - pred[:, :-1]) - (target[:, 1:] - target[:, :-1])).norm(dim=-1).mean()
+    aux = model.aux_loss() if hasattr(model, "aux_loss") else torch.zeros(())
+    loss = loss + w_aux * aux
+    prior = getattr(model, "last_prior", None)
+    if prior is not None and w_nll:
+        mu, logvar = prior
+        z = target[..., 2]
+        nll = 0.5 * (logvar + (z - mu) ** 2 / logvar.exp())
+        loss = loss + w_nll * nll.mean()
+    return loss, loss_pos, aux
+
+
+def lr_at(progress: float, base: float, warmup: float = 0.03) -> float:
+    if progress < warmup:
+        return base * max(progress / warmup, 0.02)
+    p = min((progress - warmup) / (1 - warmup), 1.0)
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def _atomic_save(obj, path: Path):
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def make_augment(overrides: dict | None) -> AugmentConfig:
+    """The default :class:`~.dataset.AugmentConfig` with ``overrides`` (``--aug`` JSON) applied;
+    an unknown field is a PoseMoEError. Lists become tuples (the ranges)."""
+    fields = AugmentConfig.__dataclass_fields__
+    bad = sorted(set(overrides or {}) - set(fields))
+    if bad:
+        raise PoseMoEError(f"--aug: unknown field(s) {', '.join(bad)} (known: {', '.join(fields)})")
+    return AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in (overrides or {}).items()})
+
+
+#: Per-process state of a loader worker (set once by :func:`_loader_init`, read by :func:`_loader_batch`).
+_WORKER: dict = {}
+
+
+def _loader_init(data_dir: str, clips: int, frames: int, augment: bool, aug: dict | None = None,
+                 source_weights: dict | None = None, hint_model: str = "") -> None:
+    import torch as _torch
+    _torch.set_num_threads(1)
+    data = load_training_data(data_dir, clips, source_weights)
+    _WORKER.update(data=data, frames=frames, augment=augment, aug=make_augment(aug),
+                   hint=MPNoiseModel.load(hint_model) if hint_model else None)
+
+
+def _loader_batch(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, step, batch = job
+    rng = np.random.default_rng([seed, step])
+    b = sample_windows(_WORKER["data"], rng, batch, _WORKER["frames"], aug=_WORKER["aug"],
+                       augment_body=_WORKER["augment"], noise=_WORKER["augment"], hint=_WORKER["hint"])
+    return b["inputs"], b["target"]
+
+
+class BatchStream:
+    """Training batches ``(inputs (B, T, 17, 3), target (B, T, 17, 3))`` as numpy float32.
+
+    ``workers == 0``: drawn here from ``rng`` in order (the CPU default). ``workers > 0``: drawn
+    by a process pool, ``prefetch`` batches ahead, batch ``k`` seeded with ``(seed, k)``.
+    """
+
+    def __init__(self, args, data: Mocap, rng: np.random.Generator, first_step: int):
+        self.args, self.data, self.rng = args, data, rng
+        self.aug = make_augment(args.aug_overrides)
+        self.hint = MPNoiseModel.load(args.hint_model) if args.hint_model else None
+        self.real = RealPairs.load(args.real_pairs) if args.real_pairs else None
+        self.next_step = first_step
+        self.pool = None
+        self.pending: collections.deque = collections.deque()
+        if args.loader_workers > 0:
+            ctx = multiprocessing.get_context("spawn")  # never fork a process that holds CUDA
+            self.pool = ctx.Pool(args.loader_workers, initializer=_loader_init,
+                                 initargs=(args.data, args.clips, args.frames, not args.no_augment,
+                                           args.aug_overrides, args.source_weight_map, args.hint_model))
+            for _ in range(2 * args.loader_workers):
+                self._submit()
+
+    def _submit(self) -> None:
+        job = (self.args.seed, self.next_step, self.args.batch)
+        self.pending.append(self.pool.apply_async(_loader_batch, (job,)))
+        self.next_step += 1
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.pool is None:
+            n_real = int(round(self.args.real_frac * self.args.batch)) if self.real is not None else 0
+            b = sample_windows(self.data, self.rng, self.args.batch - n_real, self.args.frames,
+                               aug=self.aug, hint=self.hint,
+                               augment_body=not self.args.no_augment, noise=not self.args.no_augment)
+            if not n_real:
+                return b["inputs"], b["target"]
+            x, y = self.real.sample(self.rng, n_real, self.args.frames)
+            return np.concatenate([b["inputs"], x]), np.concatenate([b["target"], y])
+        result = self.pending.popleft().get()
+        self._submit()
+        return result
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+#: Config switches a fine-tune may turn on over its ``--init`` file.
+WARM_START_SWITCHES = ("hint3d", "scale_from_depth")
+
+
+def warm_start(model: torch.nn.Module, state: dict) -> list[str]:
+    """Load ``state`` into ``model``: every tensor of ``state`` must exist with the same shape;
+    the model's other tensors (new inputs) keep their initialisation. Returns their names."""
+    own = model.state_dict()
+    bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise PoseMoEError(f"--init: tensors that do not fit this network: {', '.join(bad[:5])}")
+    model.load_state_dict(state, strict=False)
+    return sorted(set(own) - set(state))
+
+
+def load_training_data(folder: str, clips: int = 0, source_weights: dict | None = None) -> Mocap:
+    """The training split of ``folder`` (``model.prepare``), with clip sampling weights that
+    give each source its share of the windows (``source_weights``; default: by frames)."""
+    data = Mocap.load(folder, "train")
+    if clips:
+        data = data.subset(np.arange(len(data)) < clips)
+    if source_weights:
+        data = data.with_source_weights(source_weights)
+    return data
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="posemoe_lab.training.train",
+                                 description="Train a 2D-to-3D lifting network (PoseMoE or a baseline).")
+    ap.add_argument("--model", choices=sorted(DEFAULT_CONFIGS), default="posemoe")
+    ap.add_argument("--ablation", action="append", default=[], choices=sorted(ABLATIONS),
+                    help="PoseMoE ablation switch (repeatable)")
+    ap.add_argument("--frames", type=int, default=27, help="window length T (27, 81 or 243)")
+    ap.add_argument("--minutes", type=float, default=0.0, help="training budget in minutes (see --clock)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="what --minutes counts: wall-clock time, or this process's CPU time (fair "
+                         "budgets on a machine shared with other jobs; with --threads 1, CPU time = compute)")
+    ap.add_argument("--steps", type=int, default=0, help="maximum number of steps (0 = budget only)")
+    ap.add_argument("--batch", type=int, default=32, help="windows per step")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--data", default=".cache/mocap", help="folder written by model.prepare")
+    ap.add_argument("--out", required=True, help="run folder (checkpoint, model.pt, log)")
+    ap.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    ap.add_argument("--config", default="", help="JSON overrides of the model config")
+    ap.add_argument("--aug", default="", help='JSON overrides of the augmentation (model/dataset.AugmentConfig), '
+                                              'e.g. \'{"bias_rel": 0.02}\'')
+    ap.add_argument("--init", default="", help="start from this weights file (fresh optimiser and schedule): "
+                                               "fine-tuning. Its config may differ only in switches that add "
+                                               "parameters (hint3d) or re-route the head (scale_from_depth); "
+                                               "new parameters keep their (silent) initialisation")
+    ap.add_argument("--new-lr-mult", type=float, default=1.0,
+                    help="with --init: learning-rate factor for the parameters the init file lacks "
+                         "(a new input) or whose meaning the config changed (the head's scale with scale_from_depth)")
+    ap.add_argument("--hint-model", default="", help="MediaPipe noise model (JSON, posemoe_lab/training/mpnoise.py): "
+                                                     "train a network that fuses MediaPipe's 3D (config hint3d)")
+    ap.add_argument("--real-pairs", default="", help="BlazePose's real outputs on rendered training motion "
+                                                     "(posemoe_lab/experiments/make_real_pairs.py): mixed into every batch")
+    ap.add_argument("--real-frac", type=float, default=0.5, help="share of each batch from --real-pairs")
+    ap.add_argument("--source-weights", default="", help='JSON share of the training windows per source '
+                                                         '(prepare\'s "source" names), e.g. '
+                                                         '\'{"bandai-1": 1, "bandai-2": 1, "hdm05": 1, "reactidle": 0.5}\'; '
+                                                         'default: in proportion to frames')
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--loader-workers", type=int, default=0,
+                    help="processes drawing batches ahead (for a GPU; 0 = draw them in this process)")
+    ap.add_argument("--ckpt-seconds", type=float, default=60.0)
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--clips", type=int, default=0, help="debug/overfit: use only the first N training clips")
+    ap.add_argument("--no-augment", action="store_true", help="debug/overfit: no body augmentation, no noise")
+    return ap
+
+
+def train(args) -> dict:
+    if args.minutes <= 0 and args.steps <= 0:
+        raise PoseMoEError("give a budget: --minutes M and/or --steps N")
+    torch.set_num_threads(max(1, args.threads))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    overrides = json.loads(args.config) if args.config else {}
+    if args.hint_model:
+        overrides.setdefault("hint3d", True)
+    cfg = make_config(args.model, args.frames, args.ablation, overrides)
+    if bool(cfg.get("hint3d")) != bool(args.hint_model):
+        raise PoseMoEError("a network with hint3d needs --hint-model (and --hint-model needs hint3d)")
+    if args.real_pairs and (not cfg.get("hint3d") or args.loader_workers):
+        raise PoseMoEError("--real-pairs: for hint3d networks, batches drawn in this process (--loader-workers 0)")
+    args.source_weight_map = json.loads(args.source_weights) if args.source_weights else None
+    args.aug_overrides = json.loads(args.aug) if args.aug else None
+    make_augment(args.aug_overrides)  # a bad --aug fails before anything runs
+
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    from posemoe_blender.lifting.inference import resolve_device
+    device = resolve_device(args.device)  # a missing GPU or an unknown name is a one-line error
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model = build_model(cfg)
+    new_params: list[str] = []
+    if args.init:
+        init_model, init_cfg = load_model(args.init)
+        same = {k: v for k, v in cfg.items() if k not in WARM_START_SWITCHES}
+        if {k: v for k, v in dict(init_cfg).items() if k not in WARM_START_SWITCHES} != same:
+            raise PoseMoEError(f"--init {args.init}: its config {json.dumps(init_cfg)} differs from the run's {json.dumps(cfg)}")
+        new_params = warm_start(model, init_model.state_dict())
+        if cfg.get("scale_from_depth") and not init_cfg.get("scale_from_depth"):
+            new_params += [k for k in model.state_dict() if k.startswith("head_scale.")]
+    model = model.to(device)
+    fresh = set(new_params) if args.init else set()
+    groups = [{"params": [p for n, p in model.named_parameters() if n not in fresh], "lr_mult": 1.0},
+              {"params": [p for n, p in model.named_parameters() if n in fresh], "lr_mult": args.new_lr_mult}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr, weight_decay=args.weight_decay)
+    step, elapsed, wall, cpu = 0, 0.0, 0.0, 0.0
+    history: list[dict] = []
+    if args.resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ck["config"] != cfg:
+            raise PoseMoEError(f"{ckpt_path}: checkpoint config differs from the requested run")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optim"])
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"].cpu())  # map_location moved it to the device
+        step, elapsed, history = ck["step"], ck["elapsed"], ck.get("history", [])
+        wall, cpu = ck.get("wall", 0.0), ck.get("cpu", 0.0)
+        print(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min done)", flush=True)
+
+    data = load_training_data(args.data, args.clips, args.source_weight_map)
+    n_params = sum(p.numel() for p in model.parameters())
+    budget = args.minutes * 60.0
+    print(f"model {cfg['model']} {json.dumps(cfg)} params {n_params} | train clips {len(data)} "
+          f"frames {int(data.clip_len.sum())} | budget {args.minutes} min steps {args.steps or '-'} "
+          f"batch {args.batch} threads {args.threads}", flush=True)
+
+    def progress() -> float:
+        p = 0.0
+        if budget > 0:
+            p = max(p, elapsed / budget)
+        if args.steps:
+            p = max(p, step / args.steps)
+        return p
+
+    def checkpoint():
+        _atomic_save({"config": cfg, "model": model.state_dict(), "optim": opt.state_dict(),
+                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                      "step": step, "elapsed": elapsed, "wall": wall, "cpu": cpu, "history": history, "args": vars(args)},
+                     ckpt_path)
+
+    device_name = torch.cuda.get_device_name(device) if cuda else "cpu"
+    stream = BatchStream(args, data, rng, step)
+    model.train()
+    run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
+    t_last, c_last = time.time(), time.process_time()
+    t_log, step_log = time.time(), step
+    last_ckpt = time.time()
+    try:
+        while progress() < 1.0:
+            inputs, target = stream.next()
+            x = torch.from_numpy(inputs)
+            y = torch.from_numpy(target)
+            if cuda:
+                x = x.pin_memory().to(device, non_blocking=True)
+                y = y.pin_memory().to(device, non_blocking=True)
+            lr = lr_at(progress(), args.lr)
+            for g in opt.param_groups:
+                g["lr"] = lr * g.get("lr_mult", 1.0)
+            pred = model(x)
+            loss, loss_pos, aux = compute_loss(model, pred, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            now, cnow = time.time(), time.process_time()
+            wall += now - t_last
+            cpu += cnow - c_last
+            elapsed = cpu if args.clock == "cpu" else wall
+            t_last, c_last = now, cnow
+            run_loss += loss.detach()   # summed on the device: no GPU sync per step
+            run_mpjpe += loss_pos.detach() * 1000
+            run_n += 1
+            if step % args.log_every == 0 or progress() >= 1.0:
+                its = (step - step_log) / max(now - t_log, 1e-9)
+                p = progress()
+                eta = (1 - p) * (elapsed / max(p, 1e-9)) if p > 0 else float("nan")
+                rec = {"step": step, "loss": float(run_loss) / run_n, "mpjpe_mm": float(run_mpjpe) / run_n,
+                       "lr": lr, "it_s": its, "elapsed_min": elapsed / 60, "wall_min": wall / 60,
+                       "cpu_min": cpu / 60, "aux": aux.item()}
+                history.append(rec)
+                print(f"step {step:6d} | loss {rec['loss']:.4f} | MPJPE {rec['mpjpe_mm']:6.1f} mm | "
+                      f"aux {rec['aux']:.3f} | lr {lr:.2e} | {its:5.2f} it/s | "
+                      f"{elapsed / 60:5.1f} min ({args.clock}) | ETA {eta / 60:5.1f} min", flush=True)
+                run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
+                t_log, step_log = now, step
+            if now - last_ckpt > args.ckpt_seconds:
+                checkpoint()
+                last_ckpt = time.time()
+    finally:
+        stream.close()
+    checkpoint()
+    meta = {"steps": step, "train_minutes": round(elapsed / 60, 2), "clock": args.clock,
+            "wall_minutes": round(wall / 60, 2), "cpu_minutes": round(cpu / 60, 2), "batch": args.batch,
+            "seed": args.seed, "params": n_params, "lr": args.lr, "threads": args.threads,
+            "device": device_name, "loader_workers": args.loader_workers,
+            "final_train_mpjpe_mm": history[-1]["mpjpe_mm"] if history else None,
+            "command": "python -m posemoe_lab.training.train " + " ".join(sys.argv[1:])}
+    sha = save_weights(out / "model.pt", model, cfg, meta)
+    summary = {"config": cfg, **meta, "sha256": sha}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"done: {step} steps in {elapsed / 60:.1f} min -> {out / 'model.pt'} (sha256 {sha[:12]})", flush=True)
+    return summary
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
