@@ -51,7 +51,6 @@ def test_registration_imports_no_heavy_module(tmp_path):
     main thread uses to apply a result import none of SciPy, torch, MediaPipe or OpenCV."""
     res = blender_like.run(f'''
         import sys
-        sys.path.insert(0, {str(REPO)!r})
         import bpy, posemoe_blender
         posemoe_blender.register()
         from posemoe_blender.addon import controller, deps, operators, panel, preferences, properties, remote, worker
@@ -61,7 +60,8 @@ def test_registration_imports_no_heavy_module(tmp_path):
         applying = sorted(m for m in sys.modules if m.split(".")[0] in {list(blender_like.REFUSED)!r})
         posemoe_blender.unregister()
         report(registration=registration, applying=applying)
-    ''', tmp_path / "user", tmp_path / "work", python=sys.executable, refuse=False)
+    ''', tmp_path / "user", tmp_path / "work", python=sys.executable, refuse=False,
+        env={"PYTHONPATH": str(REPO)})
     data = res.check()
     assert data == {"registration": [], "applying": []}
 
@@ -202,8 +202,7 @@ def test_fresh_process_converts_through_the_panel_operator(installed, tmp_path):
         import importlib, importlib.util, sys, time
         import bpy
         import addon_utils
-        sys.path.insert(0, sys.argv[2])
-        import rigs
+        import rigs  # tests/ is on PYTHONPATH
         PKG = "bl_ext.user_default.posemoe_blender.posemoe_blender"
         # Blender reads the saved preferences at start-up (the bpy module starts from factory
         # settings, so it is done here): the add-on is enabled from them
@@ -245,7 +244,7 @@ def test_fresh_process_converts_through_the_panel_operator(installed, tmp_path):
                frame_range=list(action.frame_range) if action else None, check=check, seconds=seconds,
                pollers=len(operators.POLLERS),
                origins={m.__name__: m.__file__.startswith(site) for m in (torch, scipy, mediapipe, cv2)})
-    ''', user, tmp_path / "work", args=[SAMPLE, TESTS], timeout=600)
+    ''', user, tmp_path / "work", args=[SAMPLE, TESTS], env={"PYTHONPATH": str(TESTS)}, timeout=600)
     data = res.check()
     print(f"conversion through the operator's timer: {data['seconds']:.1f} s, {data['ticks']} ticks")
     assert data["enabled"] and data["missing"] == [] and data["heavy_at_start"] == []
