@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fine-tune the shipped networks into MediaPipe-fusing lifters (hint3d) at equal steps on the
 # multi-source data (Bandai Namco 1+2, HDM05 train actors, ReActIdle), CPU, one thread each.
-# Usage: STEPS=2000 scripts/train_fused.sh posemoe entangled tcn   (runs the named ones in parallel)
-#        scripts/train_fused.sh tcn2d   (the control: the same fine-tune without the fusion input)
-#        SEED=12 TAG=_s12 scripts/train_fused.sh tcn   (another seed)
-#        AUG='{"hint_strength": [0.5, 2.0]}' TAG=_hs scripts/train_fused.sh tcn   (landmark noise strength per window)
+# Usage: STEPS=2000 posemoe_lab/recipes/train_fused.sh posemoe entangled tcn   (runs the named ones in parallel)
+#        posemoe_lab/recipes/train_fused.sh tcn2d   (the control: the same fine-tune without the fusion input)
+#        SEED=12 TAG=_s12 posemoe_lab/recipes/train_fused.sh tcn   (another seed)
+#        AUG='{"hint_strength": [0.5, 2.0]}' TAG=_hs posemoe_lab/recipes/train_fused.sh tcn   (landmark noise strength per window)
 # Resumable: rerun with RESUME=1 to continue the checkpoints in .cache/runs/fused_<model><TAG>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ PY=${PY:-.venv/bin/python}
 STEPS=${STEPS:-2000}
 # SW: the share of windows per source; TAG: a suffix for the run folder. Without HDM05 (so that
 # its held-out actors are another lab's motion and the weights carry no share-alike term):
-#   SW='{"bandai-1": 1, "bandai-2": 1, "reactidle": 0.5}' TAG=_nohdm scripts/train_fused.sh tcn
+#   SW='{"bandai-1": 1, "bandai-2": 1, "reactidle": 0.5}' TAG=_nohdm posemoe_lab/recipes/train_fused.sh tcn
 SW=${SW:-'{"bandai-1": 1, "bandai-2": 1, "hdm05": 1, "reactidle": 0.5}'}
 TAG=${TAG:-}
 declare -A INIT=([posemoe]=weights/posemoe_default.pt [entangled]=weights/entangled.pt [tcn]=weights/tcn_alt.pt

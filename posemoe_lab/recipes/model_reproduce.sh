@@ -25,7 +25,7 @@ steps abl300_no_router --model posemoe --ablation no-router & steps abl300_no_cr
 if [ -n "${SHIP:-}" ]; then
   rm -rf .cache/runs/posemoe_ship130 && cp -r .cache/runs/posemoe .cache/runs/posemoe_ship130
   for m in 20 32 80 130; do run posemoe_ship130 --model posemoe --minutes $m --resume; done
-  $PY scripts/model_ship.py .cache/runs/posemoe_ship130
+  $PY -m posemoe_lab.experiments.model_ship .cache/runs/posemoe_ship130
 fi
 $PY -m posemoe_lab.evaluation.mocap --runs posemoe=.cache/runs/posemoe entangled=.cache/runs/entangled tcn=.cache/runs/tcn \
     abl_full=.cache/runs/abl_full abl_no_depth_init=.cache/runs/abl_no_depth_init \

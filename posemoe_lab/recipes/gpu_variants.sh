@@ -4,7 +4,7 @@
 # docs/benchmarks-model.md (5,627 x 512 windows, seed 0), evaluate them on the held-out split,
 # time the best on the GPU, and leave everything under $OUT.
 #
-#   scripts/gpu_variants.sh NAME='{"mix_2d": true}' NAME2:entangled='{}' ...
+#   posemoe_lab/recipes/gpu_variants.sh NAME='{"mix_2d": true}' NAME2:entangled='{}' ...
 #
 # (NAME[:MODEL]=CONFIG_JSON: MODEL defaults to $MODEL, CONFIG_JSON overrides its default config.)
 #
@@ -44,7 +44,7 @@ stamp "evaluate (held-out split)"
 timeout 150 $PY -m posemoe_lab.evaluation.mocap --threads 12 --no-speed --segments $EVAL_SEGMENTS --runs "${runs[@]}" \
   shipped=weights/posemoe_default.pt --out $OUT/eval.md --json $OUT/eval.json; cat $OUT/eval.md
 if [ "$DEV" = cuda ] && [ "$GPU_EXTRAS" = 1 ]; then
-  stamp "GPU throughput"; timeout 60 $PY scripts/gpu_throughput.py --seconds 2 --frames 2000 --weights \
+  stamp "GPU throughput"; timeout 60 $PY -m posemoe_lab.experiments.gpu_throughput --seconds 2 --frames 2000 --weights \
     $(for r in "${runs[@]}"; do echo "${r%%=*}=${r#*=}/model.pt"; done) --json $OUT/gpu_fps.json
 fi
 stamp "pack results"

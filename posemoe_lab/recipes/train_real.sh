@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Second stage: the fused networks (scripts/train_fused.sh) continue on batches half simulated,
-# half BlazePose's real outputs on rendered training motion (scripts/render_train_set.py +
-# scripts/make_real_pairs.py --no-landmark-correction), at equal steps.
-# Usage: STEPS=600 scripts/train_real.sh posemoe entangled tcn    (RESUME=1 to continue)
+# Second stage: the fused networks (posemoe_lab/recipes/train_fused.sh) continue on batches half simulated,
+# half BlazePose's real outputs on rendered training motion (posemoe_lab/experiments/render_train_set.py +
+# posemoe_lab/experiments/make_real_pairs.py --no-landmark-correction), at equal steps.
+# Usage: STEPS=600 posemoe_lab/recipes/train_real.sh posemoe entangled tcn    (RESUME=1 to continue)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
