@@ -225,12 +225,14 @@ def _cmd_batch(args) -> int:
         raise PoseMoEError("batch never overwrites: delete the FBX files you want converted again")
     if args.ray is not None and not args.ray.strip():
         raise PoseMoEError("--ray: give auto or a cluster's HOST:PORT")
-    if args.ray is not None:
-        try:
-            import ray  # noqa: F401  (checked here: the local batch never imports it)
-        except ImportError:
+    if args.ray is not None:  # looked for, not imported: the local batch never imports Ray
+        from importlib.util import find_spec
+        if find_spec(".batch.ray_cluster", __package__) is None:  # the Blender extension's copy
+            raise PoseMoEError("--ray: Ray batches run from the project's install, "
+                               "not from the Blender extension's copy")
+        if find_spec("ray") is None:
             from .batch import RAY_VERSION
-            raise PoseMoEError(f"--ray needs Ray: .venv/bin/pip install 'ray=={RAY_VERSION}'") from None
+            raise PoseMoEError(f"--ray needs Ray: .venv/bin/pip install 'ray=={RAY_VERSION}'")
     total = len(clips)
     done = []
 

@@ -10,6 +10,11 @@ itself, ``weights/`` (when it has files) and ``LICENSE``. Keeping the package as
 mirrors the repository, so ``weights/`` sits where the package looks for it and an external
 Python can import the bundled package as ``posemoe_blender`` (see ``addon/remote.py``).
 
+The zip carries only what an animator runs: the lab (``posemoe_lab``: training, evaluation,
+render sets) is a separate package and never enters it, and the package's Ray module
+(:data:`EXCLUDED`) is left out, since the add-on never uses Ray and ``batch --ray`` runs from the
+project's install. The build refuses a bundled module that imports ``ray`` or ``posemoe_lab``.
+
 Checks before writing: the manifest's ``version`` equals ``posemoe_blender.__version__``,
 ``id`` is ``posemoe_blender``, the tagline is at most 64 characters without closing
 punctuation. When ``bpy`` is installed, Blender's own ``blender_ext.py validate`` is run on the
@@ -21,6 +26,7 @@ from __future__ import annotations
 from posemoe_lab import REPO_ROOT
 
 import argparse
+import ast
 import importlib.util
 import os
 import subprocess
@@ -37,6 +43,13 @@ ROOT_INIT = '''"""PoseMoE Blender extension: the add-on is the bundled ``posemoe
 
 from .posemoe_blender import register, unregister  # noqa: F401
 '''
+
+#: Package files left out of the zip (archive name -> why).
+EXCLUDED = {
+    f"{PACKAGE}/batch/ray_cluster.py": "Ray batches run from the project's install, not the add-on",
+}
+#: Top-level modules no bundled module may import.
+REFUSED_IMPORTS = ("ray", "posemoe_lab")
 
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".git"}
 _SKIP_SUFFIXES = (".pyc", ".pyo", ".orig", ".rej", ".tmp")
@@ -85,7 +98,9 @@ def entries() -> list[tuple[Path | None, str]]:
     out: list[tuple[Path | None, str]] = [(REPO / "blender_manifest.toml", "blender_manifest.toml"),
                                           (None, "__init__.py")]
     for f in iter_files(REPO / PACKAGE):
-        out.append((f, f.relative_to(REPO).as_posix()))
+        name = f.relative_to(REPO).as_posix()
+        if name not in EXCLUDED:
+            out.append((f, name))
     weights = REPO / "weights"
     if weights.is_dir():
         for f in iter_files(weights):
@@ -96,13 +111,36 @@ def entries() -> list[tuple[Path | None, str]]:
     return out
 
 
+def refused_imports(files: list[tuple[Path | None, str]]) -> list[str]:
+    """``"archive name: module"`` for each bundled module that imports one of
+    :data:`REFUSED_IMPORTS` (at any level, lazy imports included)."""
+    found = []
+    for src, name in files:
+        if src is None or not name.endswith(".py"):
+            continue
+        for node in ast.walk(ast.parse(src.read_text(encoding="utf-8"), str(src))):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module or ""]
+            else:
+                continue
+            found += [f"{name}: {m}" for m in modules if m.split(".")[0] in REFUSED_IMPORTS]
+    return found
+
+
 def build(output_dir: Path) -> Path:
     manifest = check_manifest(REPO / "blender_manifest.toml")
+    files = entries()
+    refused = refused_imports(files)
+    if refused:
+        raise SystemExit("error: the extension would carry modules that import the lab or Ray: "
+                         + "; ".join(refused))
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / f"{manifest['id']}-{manifest['version']}.zip"
     with atomic_output(target, ".zip") as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for src, name in entries():
+            for src, name in files:
                 if src is None:
                     zf.writestr(name, ROOT_INIT)
                 else:

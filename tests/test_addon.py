@@ -137,6 +137,9 @@ def test_zip_layout_and_manifest(ext):
     assert {"blender_manifest.toml", "__init__.py", "LICENSE", "posemoe_blender/__init__.py",
             "posemoe_blender/addon/__init__.py", "posemoe_blender/pipeline.py"} <= names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    from test_layering import extension_zip_problems  # tests/ is on the import path
+    assert extension_zip_problems(ext.zip) == []  # no lab, training, evaluation or Ray module
+    assert "posemoe_blender/batch/ray_cluster.py" not in names
     assert "from .posemoe_blender import register, unregister" in init
     from posemoe_blender import __version__
     assert ext.zip.name == f"posemoe_blender-{__version__}.zip"

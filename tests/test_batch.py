@@ -165,7 +165,8 @@ def test_ray_missing_is_one_line(tmp_path, capfd, monkeypatch):
 
 
 def test_only_the_ray_module_imports_ray():
-    """Statically: ray is imported by batch/ray_cluster.py and by cli's batch --ray check only."""
+    """Statically: ray is imported by batch/ray_cluster.py only (cli's batch --ray check looks
+    for it with ``find_spec``, so the extension's copy, which leaves that module out, has none)."""
     importers = []
     for path in sorted(PKG.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -173,7 +174,7 @@ def test_only_the_ray_module_imports_ray():
                      [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
             if any(n == "ray" or n.startswith("ray.") for n in names):
                 importers.append(str(path.relative_to(PKG)))
-    assert sorted(set(importers)) == ["batch/ray_cluster.py", "cli.py"]
+    assert sorted(set(importers)) == ["batch/ray_cluster.py"]
 
 
 def test_convert_addon_and_local_batch_never_import_ray(tmp_path):
