@@ -219,7 +219,7 @@ def _cmd_convert(args) -> int:
 
 def _cmd_batch(args) -> int:
     from .batch.core import run_batch
-    from .convert import expand_clips, format_table
+    from .batch.plan import REPORT_NAME, expand_clips, format_table
     clips = expand_clips(args.pattern)
     if args.overwrite:
         raise PoseMoEError("batch never overwrites: delete the FBX files you want converted again")
@@ -245,7 +245,7 @@ def _cmd_batch(args) -> int:
                      save_joints=args.save_joints, sheets=args.sheets, ray=args.ray.strip() if args.ray else None,
                      on_result=report, on_start=lambda line: print(line, file=sys.stderr))
     print(format_table(rows))
-    print(f"report: {os.path.join(os.path.abspath(os.path.expanduser(args.output)), 'report.json')}",
+    print(f"report: {os.path.join(os.path.abspath(os.path.expanduser(args.output)), REPORT_NAME)}",
           file=sys.stderr)
     return 1 if any(r["status"] == "failed" for r in rows) else 0
 

@@ -1,4 +1,4 @@
-"""One clip (or many) from video file to FBX / .blend / joints .npz: checks, stages, outputs.
+"""One clip from video file to FBX / .blend / joints .npz: checks, stages, outputs.
 
 The bpy-free stages run in :func:`posemoe_blender.pipeline.process_clip`; this module checks
 the outputs before any work starts, writes them atomically (temporary file + rename, so an
@@ -8,7 +8,6 @@ or .blend is asked for.
 
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import sys
@@ -437,77 +436,3 @@ def summary_line(info: dict) -> str:
             f"{'/'.join(names) if len(names) <= 4 else f'{len(names)} joints'} at frames {s}-{e - 1}"
             for s, e, names in joint_gaps))
     return "\n".join([f"note: {n}" for n in notes] + [line])
-
-
-def expand_clips(pattern: str) -> list[str]:
-    """The clips a ``batch`` pattern names: a glob, or a folder (its video files)."""
-    if os.path.isdir(pattern):
-        names = sorted(os.listdir(pattern))
-        clips = [os.path.join(pattern, n) for n in names
-                 if os.path.splitext(n)[1].lower() in {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}]
-    else:
-        clips = sorted(glob.glob(os.path.expanduser(pattern)))
-    clips = [c for c in clips if os.path.isfile(c)]
-    if not clips:
-        raise PoseMoEError(f"{pattern}: no video files match")
-    return clips
-
-
-def _batch_one(args) -> dict:
-    clip, out_dir, options, preset = args
-    fbx = os.path.join(out_dir, action_name_for(clip) + ".fbx")
-    t0 = time.perf_counter()
-    if os.path.exists(fbx):  # outputs are renamed into place only when complete
-        return {"video": clip, "status": "skipped", "fbx": fbx, "frames": 0, "seconds": 0.0, "error": ""}
-    try:
-        info = convert_clip(clip, Outputs(fbx=fbx, preset=preset), options)
-        return {"video": clip, "status": "ok", "fbx": fbx, "frames": info["frames"],
-                "seconds": time.perf_counter() - t0, "error": ""}
-    except PoseMoEError as exc:
-        return {"video": clip, "status": "failed", "fbx": None, "frames": 0,
-                "seconds": time.perf_counter() - t0, "error": str(exc)}
-
-
-def convert_batch(clips: list[str], out_dir: str, options: ConvertOptions, workers: int = 1,
-                  preset: str = "unity", on_result=None) -> list[dict]:
-    """Convert many clips to ``out_dir/<clip>.fbx``; already converted clips are skipped.
-
-    ``workers`` > 1 converts clips in parallel processes (spawned, each with its own detector
-    and its own Blender module state; a worker converts several clips in turn, so its start-up
-    (importing torch, MediaPipe and bpy) is paid once, not per clip; every conversion starts
-    from an empty factory scene). BlazePose itself uses several cores, so on a small machine
-    ``workers=1`` can be faster (docs/benchmarks-speed.md). ``on_result(row)`` is called
-    as each clip finishes.
-    """
-    out_dir = ensure_output_folder(os.path.abspath(out_dir))
-    jobs = [(clip, out_dir, options, preset) for clip in clips]
-    rows = []
-    if workers <= 1:
-        for job in jobs:
-            rows.append(_batch_one(job))
-            if on_result:
-                on_result(rows[-1])
-        return rows
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        for row in pool.map(_batch_one, jobs):
-            rows.append(row)
-            if on_result:
-                on_result(row)
-    return rows
-
-
-def format_table(rows: list[dict]) -> str:
-    """The table ``batch`` prints at the end: one line per clip, then the totals."""
-    width = max([len(os.path.basename(r["video"])) for r in rows] + [4])
-    lines = [f"{'clip':<{width}}  {'result':<7}  {'frames':>6}  {'time':>7}  detail",
-             f"{'-' * width}  {'-' * 7}  {'-' * 6}  {'-' * 7}  {'-' * 6}"]
-    for r in rows:
-        detail = r["error"] if r["status"] == "failed" else (r["fbx"] or "")
-        lines.append(f"{os.path.basename(r['video']):<{width}}  {r['status']:<7}  {r['frames']:>6}  "
-                     f"{r['seconds']:>6.1f}s  {detail}")
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
-    lines.append(f"{counts['ok']} converted, {counts['skipped']} skipped, {counts['failed']} failed")
-    return "\n".join(lines)

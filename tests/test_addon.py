@@ -675,6 +675,10 @@ def test_batch_fbx_and_actions(ext, tmp_path):
     assert _snapshot() == before  # the temporary export rig is gone
     assert [r.status for r in s.batch_rows] == ["failed", "ok"]
     assert "1 converted, 0 skipped, 1 failed" in ctrl.report()
+    report = json.loads((tmp_path / "fbx" / "report.json").read_text())  # as `batch` writes it
+    assert report["finished"] and report["totals"] == {"clips": 2, "ok": 1, "skipped": 0, "failed": 1, "pending": 0}
+    assert [(Path(r["video"]).name, r["status"], r["fbx"]) for r in report["rows"]] == \
+        [("broken.mp4", "failed", None), ("walk.mp4", "ok", str(tmp_path / "fbx" / "walk.fbx"))]
     # again: the converted clip is skipped
     ctrl = ext.controller.BatchController.from_context(bpy.context)
     ctrl.run_blocking(bpy.context)

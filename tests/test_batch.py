@@ -14,7 +14,9 @@ import cv2
 import pytest
 
 from posemoe_blender.batch import core as batch_mod
+from posemoe_blender.batch import plan
 from posemoe_blender.cli import main
+from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.options import ConvertOptions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,7 +81,7 @@ def test_report_after_each_clip_and_a_rerun_skips(tmp_path, capfd):
     assert report["totals"] == {"clips": 3, "ok": 2, "skipped": 0, "failed": 1, "pending": 0}
     for row in report["rows"]:
         assert set(row) == ROW_KEYS
-        assert row["node"] == batch_mod.node_name()
+        assert row["node"] == plan.node_name()
     ok = report["rows"][0]
     assert ok["video"] == str(clips / "a.mp4") and ok["fbx"] == str(out / "a.fbx") and ok["frames"] == 10
     assert ok["seconds"] > 0 and ok["error"] == ""
@@ -103,7 +105,7 @@ def test_report_after_each_clip_and_a_rerun_skips(tmp_path, capfd):
     assert (out / "a.fbx").stat().st_mtime_ns == stamp
     assert main(["batch", str(clips / "a.mp4"), "-o", str(out)]) == 0  # a third run: still carried over
     assert [(r["status"], r["frames"], r["node"]) for r in read_report(out)["rows"]] == \
-        [("skipped", 10, batch_mod.node_name())]
+        [("skipped", 10, plan.node_name())]
 
 
 def test_a_run_stopped_mid_batch_keeps_the_report_of_what_finished(tmp_path, monkeypatch):
@@ -182,10 +184,12 @@ def test_convert_addon_and_local_batch_never_import_ray(tmp_path):
     broken_clip(tmp_path / "x.mp4")
     code = f"""
 import sys
-import posemoe_blender.cli, posemoe_blender.convert, posemoe_blender.batch.core, posemoe_blender.addon
+import posemoe_blender.cli, posemoe_blender.convert, posemoe_blender.batch.core, posemoe_blender.batch.plan
+import posemoe_blender.addon
 import posemoe_blender.addon.controller, posemoe_blender.addon.worker, posemoe_blender.addon.remote
-import posemoe_blender.batch  # the package itself is Ray-free; only ray_batch imports ray
+import posemoe_blender.batch  # the package itself is Ray-free; only ray_cluster imports ray
 from posemoe_blender.cli import main
+from posemoe_blender.errors import PoseMoEError
 rc = main(["batch", {str(tmp_path / 'x.mp4')!r}, "-o", {str(tmp_path / 'out')!r}])
 assert rc == 1, rc
 loaded = sorted(m for m in sys.modules if m == "ray" or m.startswith("ray."))
@@ -197,15 +201,54 @@ print("RAY_MODULES", loaded)
 
 
 def test_report_rewrites_are_spaced_only_when_long(tmp_path, monkeypatch):
-    report = batch_mod.BatchReport(str(tmp_path), 3)
-    jobs = [batch_mod.Job(i, f"/v/{i}.mp4", f"/o/{i}.fbx") for i in range(3)]
-    report.add(0, batch_mod.row_for(jobs[0], "ok", 5))
+    report = plan.BatchReport(str(tmp_path), 3)
+    jobs = [plan.Job(i, f"/v/{i}.mp4", f"/o/{i}.fbx") for i in range(3)]
+    report.add(0, plan.row_for(jobs[0], "ok", 5))
     assert read_report(tmp_path)["totals"]["ok"] == 1  # cheap: every row is written at once
-    monkeypatch.setattr(batch_mod.BatchReport, "ALWAYS_ROWS", 1)  # as if the report were long
-    monkeypatch.setattr(batch_mod.BatchReport, "SECONDS_PER_ROW", 1e6)
-    report.add(1, batch_mod.row_for(jobs[1], "ok", 5))  # written (the last rewrite was of 1 row) ...
-    report.add(2, batch_mod.row_for(jobs[2], "failed", error="x"))  # ... this one waits
+    monkeypatch.setattr(plan.BatchReport, "ALWAYS_ROWS", 1)  # as if the report were long
+    monkeypatch.setattr(plan.BatchReport, "SECONDS_PER_ROW", 1e6)
+    report.add(1, plan.row_for(jobs[1], "ok", 5))  # written (the last rewrite was of 1 row) ...
+    report.add(2, plan.row_for(jobs[2], "failed", error="x"))  # ... this one waits
     assert read_report(tmp_path)["totals"] == {"clips": 3, "ok": 2, "skipped": 0, "failed": 0, "pending": 1}
     report.flush()  # what run_batch does when a run stops early
     assert read_report(tmp_path)["totals"]["failed"] == 1
     assert [r["status"] for r in report.finish()] == ["ok", "ok", "failed"] and read_report(tmp_path)["finished"]
+
+
+def _batch_imports(name: str) -> set:
+    """The modules of the batch package that ``batch/<name>.py`` imports (relatively)."""
+    tree = ast.parse((PKG / "batch" / f"{name}.py").read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found.update([node.module] if node.module else [a.name for a in node.names])
+    return found
+
+
+def test_no_import_cycle_in_the_batch_package():
+    """The plan and report module imports neither runner; the Ray runner imports the plan, never
+    the local runner (which imports the Ray runner only for --ray)."""
+    modules = {p.stem for p in (PKG / "batch").glob("*.py")} - {"__init__"}
+    assert modules == {"plan", "core", "ray_cluster"}
+    assert _batch_imports("plan") == set()
+    assert _batch_imports("ray_cluster") == {"plan"}
+    assert _batch_imports("core") == {"plan", "ray_cluster"}
+
+
+def test_expand_clips_and_the_table(tmp_path):
+    for name in ("b.MP4", "a.mov", "notes.txt", "c.webm"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.mp4").mkdir()  # a folder named like a video is not a clip
+    assert [Path(c).name for c in plan.expand_clips(str(tmp_path))] == ["a.mov", "b.MP4", "c.webm"]
+    assert [Path(c).name for c in plan.expand_clips(str(tmp_path / "*.mov"))] == ["a.mov"]
+    with pytest.raises(PoseMoEError, match=r"\*\.mkv: no video files match"):
+        plan.expand_clips(str(tmp_path / "*.mkv"))
+    jobs = [plan.Job(i, f"/v/{n}.mp4", f"/o/{n}.fbx") for i, n in enumerate(("walk", "run", "jump"))]
+    rows = [plan.row_for(jobs[0], "ok", 12, 1.25), plan.row_for(jobs[1], "skipped"),
+            plan.row_for(jobs[2], "failed", 0, 0.5, error="/v/jump.mp4: not a readable video")]
+    lines = plan.format_table(rows).splitlines()
+    assert lines[0].split() == ["clip", "result", "frames", "time", "detail"]
+    assert lines[2].split() == ["walk.mp4", "ok", "12", "1.2s", "/o/walk.fbx"]
+    assert lines[3].split() == ["run.mp4", "skipped", "0", "0.0s", "/o/run.fbx"]
+    assert lines[4].split()[:4] == ["jump.mp4", "failed", "0", "0.5s"] and lines[4].endswith("not a readable video")
+    assert lines[-1] == plan.totals_line(rows) == "1 converted, 1 skipped, 1 failed"

@@ -26,6 +26,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (requirements.txt 
 from test_batch import broken_clip, cut_clips, read_report  # noqa: E402
 
 from posemoe_blender.batch import core as batch_mod  # noqa: E402
+from posemoe_blender.batch import plan  # noqa: E402
 from posemoe_blender.cli import main  # noqa: E402
 from posemoe_blender.options import ConvertOptions  # noqa: E402
 
@@ -249,14 +250,14 @@ def test_the_driver_writes_returned_bytes_atomically(tmp_path):
     from posemoe_blender.batch.ray_cluster import _write_outputs
     out = tmp_path / "out"
     out.mkdir()
-    job = batch_mod.Job(0, "/v/walk.mp4", str(out / "walk.fbx"), str(out / "walk.npz"))
-    row = batch_mod.row_for(job, "ok", frames=3, node="n1")
+    job = plan.Job(0, "/v/walk.mp4", str(out / "walk.fbx"), str(out / "walk.npz"))
+    row = plan.row_for(job, "ok", frames=3, node="n1")
     assert _write_outputs(job, row, {"fbx": b"FBX", "joints": b"NPZ"}) == row
     assert (out / "walk.fbx").read_bytes() == b"FBX" and (out / "walk.npz").read_bytes() == b"NPZ"
     assert sorted(p.name for p in out.iterdir()) == ["walk.fbx", "walk.npz"]
     gone = tmp_path / "gone"  # OUT removed (or its disk unmounted) while the clip was converting
-    job = batch_mod.Job(1, "/v/run.mp4", str(gone / "run.fbx"))
-    failed = _write_outputs(job, batch_mod.row_for(job, "ok", frames=3), {"fbx": b"FBX"})
+    job = plan.Job(1, "/v/run.mp4", str(gone / "run.fbx"))
+    failed = _write_outputs(job, plan.row_for(job, "ok", frames=3), {"fbx": b"FBX"})
     assert failed["status"] == "failed" and failed["fbx"] is None
     assert failed["error"].startswith(f"cannot write {gone / 'run.fbx'}") and "\n" not in failed["error"]
     assert not gone.exists()

@@ -260,7 +260,12 @@ class ConvertController:
 
 
 class BatchController:
-    """A folder of clips: one Action per clip on a rig, or one FBX per clip."""
+    """A folder of clips: one Action per clip on a rig, or one FBX per clip.
+
+    The clips, the rows, the table and the summary are the batch core's
+    (:mod:`posemoe_blender.batch.plan`); exporting FBX files, the rows also go to the output
+    folder's ``report.json`` as each clip is decided, as ``batch`` writes it. The clips are
+    converted one at a time by the add-on's own jobs (a thread, or the external Python)."""
 
     kind = "batch"
 
@@ -280,10 +285,12 @@ class BatchController:
         self.rig_name = template.armature
         self.message = ""
         self.cancelled = False
+        self.record = None  # the output folder's BatchReport (FBX mode), from start()
+        self.record_error = ""
 
     @classmethod
     def from_context(cls, context) -> "BatchController":
-        from ..convert import expand_clips
+        from ..batch.plan import expand_clips
         settings = context.scene.posemoe
         folder = bpy.path.abspath(settings.batch_folder) if settings.batch_folder else ""
         if not folder or not os.path.isdir(folder):
@@ -308,6 +315,9 @@ class BatchController:
         state.running, state.kind, state.progress = True, self.kind, 0.0
         state.cancel_requested = False
         context.scene.posemoe.batch_rows.clear()
+        if self.mode == 'FBX':
+            from ..batch.plan import BatchReport
+            self.record = BatchReport(os.path.abspath(self.out_dir), len(self.clips))
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -329,12 +339,26 @@ class BatchController:
         return done[0].name if done else None
 
     def _row(self, context, clip, status, frames=0, seconds=0.0, error="", detail=""):
-        row = {"video": clip, "status": status, "frames": frames, "seconds": seconds,
-               "error": error, "fbx": detail}
+        """One row (:func:`~posemoe_blender.batch.plan.row_for`; its ``fbx``: the FBX written or
+        skipped, or the Action made or found); in the panel's list and, but for a clip cancelled
+        (still to do), in the output folder's report."""
+        from ..batch.plan import Job, node_name, row_for
+        row = row_for(Job(self.index, clip, detail), status, frames=frames, seconds=seconds, error=error,
+                      node=node_name())
         self.rows.append(row)
         item = context.scene.posemoe.batch_rows.add()
         item.video, item.status, item.frames = os.path.basename(clip), status, frames
         item.seconds, item.detail = seconds, error or detail
+        if self.record is not None and status != "cancelled":
+            self._write_record(self.record.add, self.index, row)
+
+    def _write_record(self, write, *args) -> None:
+        """``write(*args)`` (a :class:`BatchReport` method); a folder that cannot take the
+        report is said once, in the final message."""
+        try:
+            write(*args)
+        except PoseMoEError as exc:
+            self.record_error = self.record_error or str(exc)
 
     def step(self, context) -> str:
         state = context.window_manager.posemoe_job
@@ -407,16 +431,17 @@ class BatchController:
         self._row(context, clip, "ok", frames=frames, seconds=time.perf_counter() - self.t0, detail=detail)
 
     def report(self) -> str:
-        from ..convert import format_table
+        from ..batch.plan import format_table
         return format_table(self.rows) if self.rows else "no clips"
 
     def _finish(self, context) -> str:
+        from ..batch.plan import totals_line
         state = context.window_manager.posemoe_job
-        ok = sum(r["status"] == "ok" for r in self.rows)
-        skipped = sum(r["status"] == "skipped" for r in self.rows)
-        failed = sum(r["status"] == "failed" for r in self.rows)
-        self.message = (f"batch {'cancelled' if self.cancelled else 'done'}: {ok} converted, "
-                        f"{skipped} skipped, {failed} failed")
+        if self.record is not None:  # a batch cancelled stays unfinished in the report, as on Ctrl-C
+            self._write_record(self.record.flush if self.cancelled else self.record.finish)
+        self.message = f"batch {'cancelled' if self.cancelled else 'done'}: {totals_line(self.rows)}"
+        if self.record_error:
+            self.message += f" (no report: {self.record_error})"
         state.running, state.cancel_requested, state.status = False, False, ""
         state.progress = 1.0
         state.last_message = self.message

@@ -39,10 +39,10 @@ from typing import Callable, Optional
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from . import core as batch_mod
 from ..errors import PoseMoEError
 from ..fileio import atomic_output
 from ..options import ConvertOptions
+from .plan import Job, convert_job, row_for
 
 #: Seconds the driver waits for a worker to start when none is running or converting.
 START_TIMEOUT_S = 600.0
@@ -76,13 +76,13 @@ class ClipWorker:
     def ready(self) -> dict:
         return {"node": self.node, "pid": os.getpid(), "startup": self.startup}
 
-    def convert(self, job: "batch_mod.Job", attempt: int) -> tuple[dict, dict]:
+    def convert(self, job: Job, attempt: int) -> tuple[dict, dict]:
         """``(row, files)``: the report row and ``{"fbx": bytes, "joints": bytes, "sheet": bytes}``
         (ok only)."""
         if self.setup_error:
-            return batch_mod.row_for(job, "failed", node=self.node, error=self.setup_error), {}
+            return row_for(job, "failed", node=self.node, error=self.setup_error), {}
         if not os.path.isfile(job.video):
-            return batch_mod.row_for(job, "failed", node=self.node,
+            return row_for(job, "failed", node=self.node,
                                      error=f"{job.video}: no such file on node {self.node} (the videos "
                                            f"must be at the same path on every node)"), {}
         trace = os.environ.get("POSEMOE_RAY_TRACE_DIR")
@@ -96,10 +96,10 @@ class ClipWorker:
                         f.write(str(os.getpid()))
         folder = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-")
         try:
-            local = batch_mod.Job(job.index, job.video, os.path.join(folder, os.path.basename(job.fbx)),
+            local = Job(job.index, job.video, os.path.join(folder, os.path.basename(job.fbx)),
                                   os.path.join(folder, os.path.basename(job.joints)) if job.joints else None,
                                   os.path.join(folder, os.path.basename(job.sheet)) if job.sheet else None)
-            row = batch_mod.convert_job(local, self.options, self.preset, node=self.node, progress=progress)
+            row = convert_job(local, self.options, self.preset, node=self.node, progress=progress)
             files = {}
             if row["status"] == "ok":
                 for key, path in (("joints", local.joints), ("sheet", local.sheet), ("fbx", local.fbx)):
@@ -210,7 +210,7 @@ def _kill(actor) -> None:
         pass
 
 
-def _write_outputs(job: "batch_mod.Job", row: dict, files: dict) -> dict:
+def _write_outputs(job: Job, row: dict, files: dict) -> dict:
     """Write the returned bytes into OUT (the .npz and the contact sheet, then the FBX), each
     atomically."""
     try:
@@ -227,7 +227,7 @@ def _write_outputs(job: "batch_mod.Job", row: dict, files: dict) -> dict:
 def run(jobs: list, options: ConvertOptions, preset: str, address: str, *, workers: Optional[int] = None,
         on_row: Callable, on_start: Optional[Callable[[str], None]] = None,
         start_timeout: float = START_TIMEOUT_S) -> None:
-    """Convert ``jobs`` (:class:`~posemoe_blender.batch.core.Job`) on Ray; ``on_row(job, row)`` as
+    """Convert ``jobs`` (:class:`~posemoe_blender.batch.plan.Job`) on Ray; ``on_row(job, row)`` as
     each clip is decided (rows carry ``attempts``). Disconnects (and stops an ``auto``
     instance) at the end, also on Ctrl-C."""
     connect(address, workers)
@@ -281,7 +281,7 @@ def _run(jobs, options, preset, address, workers, on_row, on_start, start_timeou
             row, files = ray.get(ref)
         except RayTaskError as exc:  # an unexpected exception in the conversion: that clip fails
             cause = exc.cause if exc.cause is not None else exc
-            row, files = batch_mod.row_for(job, "failed", error=f"{type(cause).__name__}: {_one_line(cause)}"), {}
+            row, files = row_for(job, "failed", error=f"{type(cause).__name__}: {_one_line(cause)}"), {}
             idle.append(actor)
         except RayError as exc:  # the worker died (killed, out of memory, node lost)
             node_of.pop(actor, None)
@@ -291,7 +291,7 @@ def _run(jobs, options, preset, address, workers, on_row, on_start, start_timeou
             if attempt < MAX_ATTEMPTS:
                 pending.appendleft((job, attempt + 1, node))  # another worker, on another node if one is idle
                 return
-            row, files = batch_mod.row_for(job, "failed", error=f"its Ray worker died {attempt} times "
+            row, files = row_for(job, "failed", error=f"its Ray worker died {attempt} times "
                                                                 f"({type(exc).__name__})"), {}
         else:
             idle.append(actor)
