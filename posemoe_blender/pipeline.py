@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import PoseMoEError
 from .options import LIFTERS, NETWORK_NAMES, ConvertOptions, check_lifter
-from .lifting import weights as model_weights
+from .lifting.registry import NETWORKS
 from .detection import body as detection, landmarks, sides
 from .solving import fingers as fingers_mod
 from .solving import footlock, body as solving
@@ -137,7 +137,7 @@ def lifter_weights(options: ConvertOptions) -> Optional[Path]:
         return None
     if options.weights:
         return Path(options.weights)
-    return Path(model_weights.SHIPPED_WEIGHTS[options.lifter])
+    return Path(NETWORKS[options.lifter].weights)
 
 
 def _prepare(options: ConvertOptions) -> tuple[torch.device, Optional[Path], str]:

@@ -152,7 +152,7 @@ TINY_NETS = {
 def tiny_nets(tmp_path_factory):
     """A tiny (random) weights file per network lifter: {"posemoe": path, "entangled": path}."""
     import torch
-    from posemoe_blender.lifting.networks.baselines import build_model
+    from posemoe_blender.lifting.registry import build_model
     from posemoe_blender.lifting.weights import save_weights
     folder = tmp_path_factory.mktemp("nets")
     out = {}
@@ -169,15 +169,17 @@ def tiny_nets(tmp_path_factory):
 
 @pytest.fixture
 def shipped(monkeypatch, tmp_path, tiny_nets):
-    """SHIPPED_WEIGHTS pointed at the tiny files (never at weights/, which may lack entangled.pt);
-    ``shipped(posemoe=None)`` makes that lifter's shipped file missing."""
-    from posemoe_blender.lifting import weights as model_weights
+    """The registry's shipped weights pointed at the tiny files (never at weights/, which may
+    lack entangled.pt); ``shipped(posemoe=None)`` makes that lifter's shipped file missing."""
+    from dataclasses import replace
+    from posemoe_blender.lifting import registry
 
     def point(**missing):
         table = {name: (tmp_path / f"missing_{name}.pt" if name in missing else path)
                  for name, path in tiny_nets.items()}
-        monkeypatch.setattr(model_weights, "SHIPPED_WEIGHTS", table)
-        monkeypatch.setattr(model_weights, "SHIPPED_2D_WEIGHTS", table)
+        for name, path in table.items():
+            monkeypatch.setitem(registry.NETWORKS, name, replace(registry.NETWORKS[name], weights=path,
+                                                                 weights_2d=path))
         return table
     return point
 
@@ -337,9 +339,10 @@ def test_lift_fuses_world3d_with_the_fused_network(monkeypatch, tiny_nets, tmp_p
     """Keypoints with MediaPipe's world landmarks (convert --save-joints) lift with the network
     convert uses (here a fusing one), 2D alone with the 2D network."""
     import torch
+    from dataclasses import replace
+    from posemoe_blender.lifting import registry
     from posemoe_blender.lifting import stage as lifting
-    from posemoe_blender.lifting import weights as model_weights
-    from posemoe_blender.lifting.networks.baselines import build_model
+    from posemoe_blender.lifting.registry import build_model
     from posemoe_blender.lifting.weights import save_weights
     cfg = dict(TINY_NETS["entangled"], hint3d=True)
     torch.manual_seed(2)
@@ -349,8 +352,9 @@ def test_lift_fuses_world3d_with_the_fused_network(monkeypatch, tiny_nets, tmp_p
             p.add_(0.05 * torch.randn_like(p))
     fused = tmp_path / "fused.pt"
     save_weights(fused, net, cfg)
-    monkeypatch.setattr(model_weights, "SHIPPED_WEIGHTS", {"tcn": fused, "posemoe": fused, "entangled": fused})
-    monkeypatch.setattr(model_weights, "SHIPPED_2D_WEIGHTS", dict(tiny_nets))
+    for name in ("tcn", "posemoe", "entangled"):
+        monkeypatch.setitem(registry.NETWORKS, name, replace(registry.NETWORKS[name], weights=fused,
+                                                             weights_2d=tiny_nets[name]))
     world = np.random.default_rng(3).normal(0, 0.3, (40, 17, 3)).astype(np.float32)
     kp = _keypoints_npz(tmp_path / "both.npz", world3d=world)
     _keypoints_npz(tmp_path / "2d.npz")

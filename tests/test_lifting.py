@@ -9,7 +9,7 @@ import torch
 from posemoe_blender.lifting import stage as lifting
 from posemoe_blender.lifting import inference
 from posemoe_blender.errors import PoseMoEError
-from posemoe_blender.lifting.networks.baselines import build_model
+from posemoe_blender.lifting.registry import build_model
 from posemoe_blender.camera import normalize_keypoints
 from posemoe_blender.lifting.weights import save_weights
 

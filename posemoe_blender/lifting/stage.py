@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import PoseMoEError
 from ..joints import NUM_JOINTS
 from .inference import ModelCache, lift_sequence, network_inputs, resolve_device, uses_hint3d
-from .weights import DEFAULT_WEIGHTS
+from .registry import DEFAULT_WEIGHTS
 
 __all__ = ["MODELS", "default_weights_path", "lift_keypoints", "load_lifter", "needs_world3d",
            "resolve_device", "weights_available"]
