@@ -116,7 +116,7 @@ def weights_of(v: Variant) -> Optional[dict]:
     digits); None for MediaPipe's landmarks and the means."""
     if v.options is None:
         return None
-    from posemoe_blender.pipeline import lifter_weights
+    from posemoe_blender.lifting.stage import lifter_weights
     from posemoe_blender.lifting.weights import sha256_file
     path = lifter_weights(v.options)
     if path is None or not path.is_file():
