@@ -256,8 +256,7 @@ def _cmd_lift(args) -> int:
     from .detection import landmarks
     from .lifting import stage as lifting
     from .joints import load_npz, save_npz
-    from .lifting import weights as model_weights
-    from .options import NETWORK_NAMES
+    from .lifting.registry import NETWORKS
     out = check_output(args.output, ".npz", args.overwrite)
     data = load_npz(args.keypoints, required=("keypoints2d", "fps", "width", "height"))
     kp = data["keypoints2d"].astype(np.float32)
@@ -266,10 +265,10 @@ def _cmd_lift(args) -> int:
         raise PoseMoEError(f"{args.keypoints}: world3d has shape {world3d.shape}, keypoints2d {kp.shape}")
     # 2D + MediaPipe's 3D (convert --save-joints) lifts with the file convert uses; 2D alone
     # with the 2D network
-    table = model_weights.SHIPPED_WEIGHTS if world3d is not None else model_weights.SHIPPED_2D_WEIGHTS
-    weights = Path(args.weights) if args.weights else table[args.lifter]
+    network = NETWORKS[args.lifter]
+    weights = Path(args.weights) if args.weights else network.shipped(world3d is not None)
     if not lifting.weights_available(weights):
-        raise PoseMoEError(f"{weights}: no {NETWORK_NAMES[args.lifter]} weights file")
+        raise PoseMoEError(f"{weights}: no {network.title} weights file")
     device = lifting.resolve_device(args.device)  # a missing GPU fails before the network loads
     # the landmark correction belongs to BlazePose: only 2D that says it comes from BlazePose
     detector = str(data["detector"]) if "detector" in data else ""

@@ -18,7 +18,8 @@ from typing import Optional
 
 import numpy as np
 
-from .pipeline import ClipResult, Progress, prepare_lifter, process_clip
+from .lifting.stage import prepare_lifter
+from .pipeline import ClipResult, Progress, process_clip
 from .smoothing import filters as smoothing
 from .retargeting.presets import BoneMapping
 from .solving.body import camera_joints

@@ -14,14 +14,12 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from .errors import PoseMoEError
 from .options import LIFTERS, NETWORK_NAMES, ConvertOptions, check_lifter
-from .lifting import weights as model_weights
 from .detection import body as detection, landmarks, sides
 from .solving import fingers as fingers_mod
 from .solving import footlock, body as solving
@@ -30,14 +28,10 @@ from .smoothing import filters as smoothing
 from .solving.skeleton import Animation
 from .video.reader import open_video
 
-if TYPE_CHECKING:
-    import torch
-
 Progress = Callable[[int, int], None]
 
 #: The choices and their defaults live in :mod:`posemoe_blender.options` (no heavy imports).
-__all__ = ["ConvertOptions", "LIFTERS", "NETWORK_NAMES", "ClipResult", "process_clip",
-           "prepare_lifter", "check_lifter", "lifter_weights"]
+__all__ = ["ConvertOptions", "LIFTERS", "NETWORK_NAMES", "ClipResult", "process_clip", "check_lifter"]
 
 
 @dataclass
@@ -98,79 +92,6 @@ def _check_range(start: int, end: Optional[int], frame_count: int, path: str) ->
     return start, stop
 
 
-def hold_person_gaps(joints3d: np.ndarray, gaps: list) -> np.ndarray:
-    """Freeze the 3D pose over long whole-person gaps the way the 2D was frozen.
-
-    :func:`~.smoothing.fill_gaps` holds the 2D keypoints of a long absence (each frame takes
-    the nearest frame with a detection) but a temporal lifter still sees the absence (zero
-    confidence, windows straddling its edges) and lets the 3D pose wander inside it. Each
-    frame of such a gap gets the 3D pose of the same nearest detected frame instead.
-    """
-    out = np.array(joints3d, copy=True)
-    T = out.shape[0]
-    for g in gaps:
-        if not g.whole_person:
-            continue
-        left = g.start - 1 if g.start > 0 else None
-        right = g.end if g.end < T else None
-        if left is None and right is None:
-            continue
-        for t in range(g.start, g.end):
-            src = left if right is None or (left is not None and t - left <= right - t) else right
-            out[t] = out[src]
-    return out
-
-
-def detected_world(dets, fps: float, max_gap_s: float) -> np.ndarray:
-    """MediaPipe's world landmarks ``(T, 17, 3)`` with the frames where nobody was detected
-    filled like the 2D (:func:`~.smoothing.fill_gaps`, whole frames only: every landmark of a
-    detected frame is kept): the second input of a lifter that fuses them."""
-    seen = np.repeat(dets.detected[:, None, None].astype(np.float32), dets.world3d.shape[1], axis=1)
-    return smoothing.fill_gaps(np.concatenate([dets.world3d, seen], axis=-1), fps,
-                               max_gap_s=max_gap_s)[0][..., :3]
-
-
-def lifter_weights(options: ConvertOptions) -> Optional[Path]:
-    """The weights file a network lifter loads: ``options.weights`` when given (it wins for
-    either network), else the lifter's shipped file; None for ``mediapipe``."""
-    if check_lifter(options.lifter) not in NETWORK_NAMES:
-        return None
-    if options.weights:
-        return Path(options.weights)
-    return Path(model_weights.SHIPPED_WEIGHTS[options.lifter])
-
-
-def _prepare(options: ConvertOptions) -> tuple[torch.device, Optional[Path], str]:
-    """``(device, weights or None, label)``: ``weights`` is the network file to lift with
-    (loaded and cached here), None when MediaPipe's world landmarks are the lifter (asked
-    for, or the network's *shipped* weights file is missing; an explicit ``options.weights``
-    that does not exist is a PoseMoEError); ``label`` names what lifts
-    (:attr:`ClipResult.lifter`): the loaded network's kind (``posemoe``, ``entangled``, ...,
-    from the file's config) or ``mediapipe-world ...``."""
-    weights = lifter_weights(options)
-    device = lifting.resolve_device(options.device)
-    if weights is None:
-        return device, None, "mediapipe-world"
-    if options.weights and not Path(options.weights).is_file():  # a typo must not silently change the lifter
-        raise PoseMoEError(f"{options.weights}: no such weights file")
-    if not lifting.weights_available(weights):
-        return device, None, f"mediapipe-world (no trained {NETWORK_NAMES[options.lifter]} weights found)"
-    config = lifting.load_lifter(weights, device)
-    return device, weights, str(config.get("model", "posemoe"))
-
-
-def prepare_lifter(options: ConvertOptions) -> tuple[torch.device, bool]:
-    """Check the lifter options and load (and cache) the network's weights.
-
-    Returns ``(device, use_network)``: ``use_network`` is False when the MediaPipe world
-    landmarks are the lifter (asked for, or no trained weights for the chosen network). Raises
-    PoseMoEError for an unknown lifter, an unusable device or a bad weights file, before any
-    detection work.
-    """
-    device, weights, _label = _prepare(options)
-    return device, weights is not None
-
-
 def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Progress] = None,
                  lift_gate: Optional[threading.Event] = None) -> ClipResult:
     """Run detection, lifting, smoothing and solving on one clip. Raises PoseMoEError.
@@ -181,7 +102,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     """
     timings = {}
     t0 = time.perf_counter()
-    device, weights, lifter = _prepare(options)  # a bad weights file fails before detection
+    lifter = lifting.resolve_lifter(options)  # a bad weights file fails before detection
     timings["lift_setup"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -220,17 +141,9 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         lift_gate.wait()
     t0 = time.perf_counter()
     kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
-    kp_lift = kp2d  # the 2D the 3D joints are meant to project onto (root fit below)
-    world3d = detected_world(dets, fps, options.max_gap_s)
-    if weights is not None:
-        if options.landmark_correction:
-            kp_lift = landmarks.to_training_convention(kp2d)
-        joints3d = lifting.lift_keypoints(kp_lift, dets.width, dets.height, device=str(device),
-                                          weights=weights, flip=options.flip, world3d=world3d)
-    else:
-        world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
-        joints3d = smoothing.fill_gaps(world, fps, max_gap_s=options.max_gap_s)[0][..., :3]
-    joints3d = hold_person_gaps(joints3d, gaps)
+    lifted = lifting.lift(kp2d, gaps, dets, fps, options, lifter, fill_gaps=smoothing.fill_gaps,
+                          correct_2d=landmarks.to_training_convention)
+    joints3d, kp_lift, world3d = lifted.joints3d, lifted.keypoints2d, lifted.world3d
     timings["lift"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -286,7 +199,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         if not np.all(np.isfinite(arr)):
             raise PoseMoEError(f"{video_path}: internal error, {name} has NaN values")
     return ClipResult(kp2d.astype(np.float32), joints3d.astype(np.float32), root.astype(np.float32),
-                      anim, out_fps, fps, dets.width, dets.height, lifter, gaps, timings,
+                      anim, out_fps, fps, dets.width, dets.height, lifted.label, gaps, timings,
                       followed=dets.followed, undetected=int((~dets.detected).sum()), start=start,
                       expected_frames=stop - start if not variable_rate else kp2d.shape[0],
                       variable_rate=variable_rate, world3d=world3d.astype(np.float32),

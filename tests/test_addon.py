@@ -741,14 +741,15 @@ def test_lifter_property_reaches_the_options(ext, monkeypatch):
     assert ctrl.options.lifter == 'entangled' and ctrl.options.weights is None
     # the entangled network is the one loaded (a tiny one here: weights/ may lack entangled.pt)
     import torch
-    from posemoe_blender.lifting.networks.baselines import build_model
+    from dataclasses import replace
+    from posemoe_blender.lifting.registry import build_model
     from posemoe_blender.lifting.weights import save_weights
     cfg = {"model": "entangled", "frames": 27, "dim": 16, "depth": 1, "heads": 2, "mlp_hidden": 32}
     torch.manual_seed(0)
     tiny = Path(ext.user) / "tiny_entangled.pt"
     save_weights(tiny, build_model(cfg), cfg)
-    weights_mod = importlib.import_module(PKG + ".lifting.weights")
-    monkeypatch.setitem(weights_mod.SHIPPED_WEIGHTS, "entangled", tiny)
+    registry = importlib.import_module(PKG + ".lifting.registry")
+    monkeypatch.setitem(registry.NETWORKS, "entangled", replace(registry.NETWORKS["entangled"], weights=tiny))
     _settings(frames=10)
     ctrl = ext.controller.ConvertController.from_context(bpy.context)
     assert ctrl.run_blocking(bpy.context, timeout=120) == "FINISHED", ctrl.message

@@ -152,7 +152,7 @@ TINY_NETS = {
 def tiny_nets(tmp_path_factory):
     """A tiny (random) weights file per network lifter: {"posemoe": path, "entangled": path}."""
     import torch
-    from posemoe_blender.lifting.networks.baselines import build_model
+    from posemoe_blender.lifting.registry import build_model
     from posemoe_blender.lifting.weights import save_weights
     folder = tmp_path_factory.mktemp("nets")
     out = {}
@@ -169,17 +169,26 @@ def tiny_nets(tmp_path_factory):
 
 @pytest.fixture
 def shipped(monkeypatch, tmp_path, tiny_nets):
-    """SHIPPED_WEIGHTS pointed at the tiny files (never at weights/, which may lack entangled.pt);
-    ``shipped(posemoe=None)`` makes that lifter's shipped file missing."""
-    from posemoe_blender.lifting import weights as model_weights
+    """The registry's shipped weights pointed at the tiny files (never at weights/, which may
+    lack entangled.pt); ``shipped(posemoe=None)`` makes that lifter's shipped file missing."""
+    from dataclasses import replace
+    from posemoe_blender.lifting import registry
 
     def point(**missing):
         table = {name: (tmp_path / f"missing_{name}.pt" if name in missing else path)
                  for name, path in tiny_nets.items()}
-        monkeypatch.setattr(model_weights, "SHIPPED_WEIGHTS", table)
-        monkeypatch.setattr(model_weights, "SHIPPED_2D_WEIGHTS", table)
+        for name, path in table.items():
+            monkeypatch.setitem(registry.NETWORKS, name, replace(registry.NETWORKS[name], weights=path,
+                                                                 weights_2d=path))
         return table
     return point
+
+
+def _resolved(options):
+    """``(weights file or None, label)`` of the lifter that ``options`` resolve to (loaded)."""
+    from posemoe_blender.lifting.stage import resolve_lifter
+    lifter = resolve_lifter(options)
+    return lifter.weights, lifter.label
 
 
 def test_lifter_choices_agree_everywhere():
@@ -200,7 +209,8 @@ def test_lifter_choices_agree_everywhere():
 
 
 def test_unknown_lifter_is_a_one_line_error(capsys):
-    from posemoe_blender.pipeline import ConvertOptions, prepare_lifter
+    from posemoe_blender.pipeline import ConvertOptions
+    from posemoe_blender.lifting.stage import prepare_lifter
     from posemoe_blender.errors import PoseMoEError
     with pytest.raises(PoseMoEError) as exc:
         prepare_lifter(ConvertOptions(lifter="transformer", device="cpu"))
@@ -221,7 +231,9 @@ def test_unknown_lifter_is_a_one_line_error(capsys):
 
 
 def test_each_lifter_selects_its_weights(shipped, tiny_nets, tmp_path):
-    from posemoe_blender.pipeline import ConvertOptions, _prepare, lifter_weights, prepare_lifter
+    from posemoe_blender.pipeline import ConvertOptions
+    from posemoe_blender.lifting.registry import NETWORKS
+    from posemoe_blender.lifting.stage import lifter_weights, prepare_lifter, resolve_lifter
     table = shipped()
     assert lifter_weights(ConvertOptions()) == table["tcn"]  # the default: the cross-source leader
     assert lifter_weights(ConvertOptions(lifter="entangled")) == table["entangled"]
@@ -229,30 +241,37 @@ def test_each_lifter_selects_its_weights(shipped, tiny_nets, tmp_path):
     for lifter in ("tcn", "posemoe", "entangled"):  # an explicit --weights wins for any network
         assert lifter_weights(ConvertOptions(lifter=lifter, weights="mine.pt")) == Path("mine.pt")
     # the label names the network actually loaded (its file's config), not the flag
-    assert _prepare(ConvertOptions(lifter="entangled", device="cpu"))[1:] == (table["entangled"], "entangled")
-    assert _prepare(ConvertOptions(device="cpu"))[1:] == (table["tcn"], "tcn")
-    assert _prepare(ConvertOptions(lifter="posemoe", device="cpu"))[1:] == (table["posemoe"], "posemoe")
-    assert _prepare(ConvertOptions(lifter="posemoe", device="cpu", weights=str(tiny_nets["entangled"])))[2] == "entangled"
-    assert _prepare(ConvertOptions(lifter="mediapipe", device="cpu"))[1:] == (None, "mediapipe-world")
+    assert _resolved(ConvertOptions(lifter="entangled", device="cpu")) == (table["entangled"], "entangled")
+    assert _resolved(ConvertOptions(device="cpu")) == (table["tcn"], "tcn")
+    assert _resolved(ConvertOptions(lifter="posemoe", device="cpu")) == (table["posemoe"], "posemoe")
+    assert _resolved(ConvertOptions(lifter="posemoe", device="cpu", weights=str(tiny_nets["entangled"])))[1] == "entangled"
+    assert _resolved(ConvertOptions(lifter="mediapipe", device="cpu")) == (None, "mediapipe-world")
     assert prepare_lifter(ConvertOptions(lifter="entangled", device="cpu"))[1] is True
+    # the network entry is the one the file's config names
+    assert resolve_lifter(ConvertOptions(lifter="posemoe", device="cpu",
+                                         weights=str(tiny_nets["entangled"]))).network is NETWORKS["entangled"]
+    assert resolve_lifter(ConvertOptions(lifter="tcn", device="cpu")).network is NETWORKS["tcn"]
+    assert resolve_lifter(ConvertOptions(lifter="mediapipe", device="cpu")).network is None
 
 
 def test_missing_network_weights_fall_back_to_mediapipe(shipped):
     """As for PoseMoE before: no weights file -> MediaPipe's world landmarks, and the label says why."""
-    from posemoe_blender.pipeline import ConvertOptions, _prepare, prepare_lifter
+    from posemoe_blender.pipeline import ConvertOptions
+    from posemoe_blender.lifting.stage import prepare_lifter
     shipped(tcn=None, posemoe=None, entangled=None)
-    assert _prepare(ConvertOptions(device="cpu"))[1:] == (
+    assert _resolved(ConvertOptions(device="cpu")) == (
         None, "mediapipe-world (no trained temporal convolution network weights found)")
-    assert _prepare(ConvertOptions(lifter="posemoe", device="cpu"))[1:] == (
+    assert _resolved(ConvertOptions(lifter="posemoe", device="cpu")) == (
         None, "mediapipe-world (no trained PoseMoE weights found)")
-    assert _prepare(ConvertOptions(lifter="entangled", device="cpu"))[1:] == (
+    assert _resolved(ConvertOptions(lifter="entangled", device="cpu")) == (
         None, "mediapipe-world (no trained entangled transformer weights found)")
     assert prepare_lifter(ConvertOptions(lifter="entangled", device="cpu"))[1] is False
 
 
 def test_explicit_weights_that_do_not_exist_are_an_error(tmp_path, capsys):
     """A mistyped --weights must not silently fall back to MediaPipe's landmarks."""
-    from posemoe_blender.pipeline import ConvertOptions, prepare_lifter
+    from posemoe_blender.pipeline import ConvertOptions
+    from posemoe_blender.lifting.stage import prepare_lifter
     with pytest.raises(PoseMoEError, match="typo.pt: no such weights file"):
         prepare_lifter(ConvertOptions(device="cpu", weights=str(tmp_path / "typo.pt")))
     video = tmp_path / "never_opened.mp4"
@@ -337,9 +356,10 @@ def test_lift_fuses_world3d_with_the_fused_network(monkeypatch, tiny_nets, tmp_p
     """Keypoints with MediaPipe's world landmarks (convert --save-joints) lift with the network
     convert uses (here a fusing one), 2D alone with the 2D network."""
     import torch
+    from dataclasses import replace
+    from posemoe_blender.lifting import registry
     from posemoe_blender.lifting import stage as lifting
-    from posemoe_blender.lifting import weights as model_weights
-    from posemoe_blender.lifting.networks.baselines import build_model
+    from posemoe_blender.lifting.registry import build_model
     from posemoe_blender.lifting.weights import save_weights
     cfg = dict(TINY_NETS["entangled"], hint3d=True)
     torch.manual_seed(2)
@@ -349,8 +369,9 @@ def test_lift_fuses_world3d_with_the_fused_network(monkeypatch, tiny_nets, tmp_p
             p.add_(0.05 * torch.randn_like(p))
     fused = tmp_path / "fused.pt"
     save_weights(fused, net, cfg)
-    monkeypatch.setattr(model_weights, "SHIPPED_WEIGHTS", {"tcn": fused, "posemoe": fused, "entangled": fused})
-    monkeypatch.setattr(model_weights, "SHIPPED_2D_WEIGHTS", dict(tiny_nets))
+    for name in ("tcn", "posemoe", "entangled"):
+        monkeypatch.setitem(registry.NETWORKS, name, replace(registry.NETWORKS[name], weights=fused,
+                                                             weights_2d=tiny_nets[name]))
     world = np.random.default_rng(3).normal(0, 0.3, (40, 17, 3)).astype(np.float32)
     kp = _keypoints_npz(tmp_path / "both.npz", world3d=world)
     _keypoints_npz(tmp_path / "2d.npz")

@@ -9,7 +9,7 @@ import torch
 from posemoe_blender.lifting import stage as lifting
 from posemoe_blender.lifting import inference
 from posemoe_blender.errors import PoseMoEError
-from posemoe_blender.lifting.networks.baselines import build_model
+from posemoe_blender.lifting.registry import build_model
 from posemoe_blender.camera import normalize_keypoints
 from posemoe_blender.lifting.weights import save_weights
 
@@ -174,3 +174,70 @@ def test_flip_makes_lifting_mirror_equivariant(tiny_weights):
     plain_m = lifting.lift_keypoints(mirrored, 1080, 1920, device="cpu", weights=tiny_weights)
     assert np.abs(inference.mirror(plain_m) - plain).max() > 1e-3   # not so without it
     assert a.shape == (60, 17, 3) and np.allclose(a[:, 0], 0.0)
+
+
+# --------------------------------------------------------------------------- the stage's entry point
+
+def _detections(T=60, seed=7):
+    """Detection-stage-like arrays: 2D with a long whole-person gap and one unsure joint."""
+    from types import SimpleNamespace
+    rng = np.random.default_rng(seed)
+    kp = _keypoints(T, seed=seed)
+    kp[20:40] = 0.0                        # nobody detected for 20 frames (> max_gap_s at 30 fps)
+    kp[5:8, 3, 2] = 0.1                    # one joint unsure for a few frames
+    detected = np.ones(T, bool)
+    detected[20:40] = False
+    world = rng.normal(0, 0.3, (T, 17, 3)).astype(np.float32)
+    world[~detected] = 0.0
+    return SimpleNamespace(keypoints2d=kp, world3d=world, detected=detected, width=1080, height=1920)
+
+
+def test_hold_person_gaps_freezes_the_nearest_detected_pose():
+    from types import SimpleNamespace
+    joints = np.arange(10 * 17 * 3, dtype=np.float32).reshape(10, 17, 3)
+    gaps = [SimpleNamespace(start=2, end=6, whole_person=True), SimpleNamespace(start=7, end=9, whole_person=False)]
+    held = lifting.hold_person_gaps(joints, gaps)
+    assert np.array_equal(held[[2, 3]], joints[[1, 1]]) and np.array_equal(held[[4, 5]], joints[[6, 6]])
+    assert np.array_equal(held[6:], joints[6:]) and np.array_equal(held[:2], joints[:2])
+    assert np.array_equal(lifting.hold_person_gaps(joints, [SimpleNamespace(start=0, end=10, whole_person=True)]), joints)
+
+
+def test_lift_entry_point(tiny_weights):
+    """``lift``: the network (corrected 2D when asked) or MediaPipe's landmarks, held over the
+    long whole-person gap; the 2D for the root fit and the filled world landmarks beside it."""
+    from posemoe_blender.options import ConvertOptions
+    from posemoe_blender.smoothing import filters as smoothing
+
+    dets, fps = _detections(), 30.0
+    kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=0.5)
+    assert any(g.whole_person for g in gaps)
+    world = lifting.detected_world(dets, fps, 0.5, smoothing.fill_gaps)
+    assert world.shape == (60, 17, 3) and np.array_equal(world[:20], dets.world3d[:20])
+
+    def shifted(kp):
+        out = kp.copy()
+        out[..., 0] += 5.0
+        return out
+
+    for correction in (False, True):
+        options = ConvertOptions(device="cpu", weights=str(tiny_weights), flip=False,
+                                 landmark_correction=correction)
+        lifter = lifting.resolve_lifter(options)
+        assert (lifter.network.name, lifter.weights, lifter.label) == ("posemoe", tiny_weights, "posemoe")
+        out = lifting.lift(kp2d, gaps, dets, fps, options, lifter, fill_gaps=smoothing.fill_gaps,
+                           correct_2d=shifted)
+        kp_net = shifted(kp2d) if correction else kp2d
+        expected = lifting.lift_keypoints(kp_net, 1080, 1920, device="cpu", weights=tiny_weights, world3d=world)
+        assert np.array_equal(out.joints3d, lifting.hold_person_gaps(expected, gaps))
+        assert np.array_equal(out.keypoints2d, kp_net) and np.array_equal(out.world3d, world)
+        assert out.label == "posemoe" and out.joints3d.shape == (60, 17, 3)
+        assert np.array_equal(out.joints3d[20:30], np.repeat(out.joints3d[19:20], 10, axis=0))
+
+    options = ConvertOptions(device="cpu", lifter="mediapipe", landmark_correction=True)
+    lifter = lifting.resolve_lifter(options)
+    assert (lifter.network, lifter.weights, lifter.label) == (None, None, "mediapipe-world")
+    out = lifting.lift(kp2d, gaps, dets, fps, options, lifter, fill_gaps=smoothing.fill_gaps, correct_2d=shifted)
+    filled = smoothing.fill_gaps(np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], -1), fps,
+                                 max_gap_s=0.5)[0][..., :3]
+    assert np.array_equal(out.joints3d, lifting.hold_person_gaps(filled, gaps))
+    assert out.keypoints2d is kp2d and out.label == "mediapipe-world"

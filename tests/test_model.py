@@ -8,7 +8,7 @@ import torch
 
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_NAMES, MIRROR, PARENTS
-from posemoe_blender.lifting.networks.baselines import build_model
+from posemoe_blender.lifting.registry import build_model
 from posemoe_lab.training.bvh import forward_kinematics, parse_bvh_text
 from posemoe_blender.camera import normalize_keypoints
 from posemoe_lab.training.dataset import Mocap, sample_windows
@@ -469,6 +469,60 @@ def test_lifting_stands_below_the_other_stages():
             f"print(sorted(k for k in sys.modules if k.split('.')[1:2] and k.split('.')[1] in {others!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+
+def test_registry_names_the_options_networks():
+    """One entry per network lifter of ``options`` (names, order, messages' names), each
+    building its own class from its own config dataclass."""
+    from dataclasses import fields
+    from posemoe_blender import options
+    from posemoe_blender.lifting.registry import DEFAULT_WEIGHTS, NETWORKS, WEIGHTS_DIR, network_for
+
+    assert tuple(NETWORKS) == options.NETWORK_LIFTERS
+    for name, net in NETWORKS.items():
+        assert net.name == name and net.title == options.NETWORK_NAMES[name]
+        model = build_model({"model": name, "frames": 27})
+        assert type(model) is net.module and model.cfg == net.config()
+        assert network_for(net.config().to_dict()) is net and net.config().model == name
+        assert {f.name for f in fields(net.config)} >= {"model", "frames", "joints", "hint3d"}
+        assert net.weights.parent == net.weights_2d.parent == WEIGHTS_DIR
+        assert (net.shipped(True), net.shipped(False)) == (net.weights, net.weights_2d)
+    assert network_for({}) is NETWORKS["posemoe"] and DEFAULT_WEIGHTS == NETWORKS["posemoe"].weights_2d
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        build_model({"model": "nope"})
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['colour'\] for tcn"):
+        build_model({"model": "tcn", "colour": "red"})
+
+
+def test_one_network_per_module():
+    """``lifting/networks``: each network module imports the shared layers, never another network."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "posemoe_blender" / "lifting" / "networks"
+    assert sorted(p.stem for p in folder.glob("*.py")) == ["__init__", "entangled", "layers", "posemoe", "tcn"]
+    for path in folder.glob("*.py"):
+        own = {node.module for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.ImportFrom) and node.level == 1}
+        assert own <= ({None} if path.stem == "layers" else {"layers"}), (path.name, own)
+
+
+def test_shipped_weights_load_unchanged():
+    """Every shipped weights file builds its registry entry's network and loads its state dict
+    strictly (the networks' attribute names, hence the state-dict keys, are unchanged)."""
+    from posemoe_blender.lifting.registry import NETWORKS
+
+    found = 0
+    for name, net in NETWORKS.items():
+        for path in (net.weights, net.weights_2d):
+            if not path.is_file():
+                continue
+            model, config = load_model(path)
+            assert type(model) is net.module and config.get("model", "posemoe") == name, path
+            found += 1
+    if not found:
+        pytest.skip("no shipped weights in weights/")
 
 
 # --------------------------------------------------------------------------- MediaPipe fusion

@@ -59,7 +59,7 @@ class ClipWorker:
     def __init__(self, options: ConvertOptions, preset: str):
         t0 = time.perf_counter()
         from ..detection.body import PoseDetector
-        from ..pipeline import prepare_lifter
+        from ..lifting.stage import prepare_lifter
         self.options, self.preset = options, preset
         self.setup_error = ""
         try:

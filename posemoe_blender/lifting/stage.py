@@ -1,38 +1,56 @@
 """The pipeline's lifting stage: detected 2D (and MediaPipe's 3D) -> root-relative 3D joints.
 
-The network code lives in :mod:`posemoe_blender.model` (:mod:`~posemoe_blender.lifting.inference`
-runs it over a sequence); this stage checks the pipeline's arrays, loads the chosen weights
-once per process (:data:`MODELS`) and gives the network the inputs its config asks for.
+The networks live in :mod:`~posemoe_blender.lifting.networks`, named by
+:mod:`~posemoe_blender.lifting.registry`; :mod:`~posemoe_blender.lifting.inference` runs one
+over a sequence. This stage resolves a conversion's lifter (its network, weights file and
+label), loads the chosen weights once per process (:data:`MODELS`), checks the pipeline's
+arrays and gives the network the inputs its config asks for, or takes MediaPipe's own world
+landmarks when no network lifts.
 
 Public API::
 
     resolve_device("auto" | "cpu" | "cuda") -> torch.device
     default_weights_path() -> pathlib.Path
     weights_available(path=None) -> bool
-    load_lifter(weights, device) -> dict (the network's config; loads and caches it)
+    lifter_weights(options) -> pathlib.Path | None (the file resolve_lifter loads; no loading)
+    resolve_lifter(options) -> Lifter (network entry, weights, label, device; loads and caches it)
+    prepare_lifter(options) -> (torch.device, use_network)
     lift_keypoints(keypoints2d, width, height, device="auto", weights=None, batch_size=16,
                    flip=False, world3d=None) -> (T, 17, 3) float32 metres
+    detected_world(dets, fps, max_gap_s, fill_gaps) -> (T, 17, 3) metres
+    hold_person_gaps(joints3d, gaps) -> (T, 17, 3)
+    lift(keypoints2d, gaps, dets, fps, options, lifter, fill_gaps=, correct_2d=) -> Lifted
 
 ``keypoints2d`` is ``(T, 17, 3)`` = pixels (x right, y down, origin top-left of the upright
 image) + confidence; ``world3d`` ``(T, 17, 3)`` MediaPipe's world landmarks (metres,
 root-relative, camera axes), read only by networks trained to fuse them (``hint3d`` in their
 config).
+
+This package stands below detection and smoothing (it imports neither), so :func:`lift` is
+handed the two functions of theirs it applies: the gap filling
+(:func:`posemoe_blender.smoothing.filters.fill_gaps`) and the landmark correction
+(:func:`posemoe_blender.detection.landmarks.to_training_convention`).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
+import torch
 
 from ..errors import PoseMoEError
 from ..joints import NUM_JOINTS
+from ..options import ConvertOptions, check_lifter
 from .inference import ModelCache, lift_sequence, network_inputs, resolve_device, uses_hint3d
-from .weights import DEFAULT_WEIGHTS
+from .registry import DEFAULT_WEIGHTS, NETWORKS, Network, network_for
 
-__all__ = ["MODELS", "default_weights_path", "lift_keypoints", "load_lifter", "needs_world3d",
-           "resolve_device", "weights_available"]
+__all__ = ["MODELS", "Lifted", "Lifter", "default_weights_path", "detected_world", "hold_person_gaps",
+           "lift", "lift_keypoints", "lifter_weights", "needs_world3d", "prepare_lifter",
+           "resolve_device", "resolve_lifter", "weights_available"]
 
 #: The networks this process has loaded (one file and device at a time).
 MODELS = ModelCache()
@@ -47,15 +65,6 @@ def weights_available(path: str | os.PathLike | None = None) -> bool:
     """True when the weights file exists and is non-empty (not validated: see ``load_model``)."""
     p = Path(path) if path is not None else default_weights_path()
     return p.is_file() and p.stat().st_size > 0
-
-
-def load_lifter(weights: str | os.PathLike | None, device) -> dict:
-    """Load (and cache) the network of a weights file on ``device``; return its config.
-
-    Raises :class:`PoseMoEError` for a missing, corrupted or mismatched file, so a caller can
-    check the weights before spending time on detection.
-    """
-    return MODELS.get(weights if weights is not None else default_weights_path(), device)[1]
 
 
 def needs_world3d(config: dict) -> bool:
@@ -95,3 +104,150 @@ def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
     world = _check("world3d", world3d, kp.shape[0]) if (world3d is not None and uses_hint3d(config)) else None
     x = network_inputs(kp, width, height, world, config)
     return lift_sequence(model, x, dev, batch_size=batch_size, flip=flip)
+
+
+@dataclass(frozen=True)
+class Lifter:
+    """What lifts a conversion's 2D, and where (:func:`resolve_lifter`).
+
+    ``network``: the registry entry of the network loaded from ``weights`` (the one its
+    file's config names, whatever lifter was asked for), None when MediaPipe's world
+    landmarks are the lifter; ``label``: :attr:`~posemoe_blender.pipeline.ClipResult.lifter`,
+    the network's name or ``mediapipe-world`` (with the reason when a network was asked for
+    but its shipped weights file is missing); ``device``: where the network runs.
+    """
+
+    network: Optional[Network]
+    weights: Optional[Path]
+    label: str
+    device: torch.device
+
+
+def lifter_weights(options: ConvertOptions) -> Optional[Path]:
+    """The weights file a network lifter loads: ``options.weights`` when given (it wins for
+    any network), else the lifter's shipped file (:data:`~.registry.NETWORKS`); None for
+    ``mediapipe``. Checks the lifter's name, loads nothing."""
+    if check_lifter(options.lifter) not in NETWORKS:
+        return None
+    if options.weights:
+        return Path(options.weights)
+    return Path(NETWORKS[options.lifter].weights)
+
+
+def resolve_lifter(options: ConvertOptions) -> Lifter:
+    """Resolve ``options``' lifter, weights and device, loading (and caching) the network.
+
+    MediaPipe's world landmarks lift when asked for or when the network's *shipped* weights
+    file is missing. Raises :class:`PoseMoEError` for an unknown lifter, an unusable device,
+    an explicit ``options.weights`` that does not exist or a bad weights file, so a caller
+    can check all of it before spending time on detection.
+    """
+    weights = lifter_weights(options)
+    device = resolve_device(options.device)
+    if weights is None:
+        return Lifter(None, None, "mediapipe-world", device)
+    if options.weights and not Path(options.weights).is_file():  # a typo must not silently change the lifter
+        raise PoseMoEError(f"{options.weights}: no such weights file")
+    if not weights_available(weights):
+        return Lifter(None, None, f"mediapipe-world (no trained {NETWORKS[options.lifter].title} weights found)",
+                      device)
+    network = network_for(MODELS.get(weights, device)[1])
+    return Lifter(network, weights, network.name, device)
+
+
+def prepare_lifter(options: ConvertOptions) -> tuple[torch.device, bool]:
+    """Check the lifter options and load (and cache) the network's weights.
+
+    Returns ``(device, use_network)``: ``use_network`` is False when the MediaPipe world
+    landmarks are the lifter (asked for, or no trained weights for the chosen network). Raises
+    PoseMoEError as :func:`resolve_lifter` does, before any detection work.
+    """
+    lifter = resolve_lifter(options)
+    return lifter.device, lifter.weights is not None
+
+
+#: ``fill_gaps(tracks (T, 17, C), fps, max_gap_s=...) -> (filled (T, 17, C), gaps)``: the
+#: smoothing stage's gap filling, last channel a confidence.
+FillGaps = Callable[..., tuple]
+
+
+def hold_person_gaps(joints3d: np.ndarray, gaps: list) -> np.ndarray:
+    """Freeze the 3D pose ``(T, 17, 3)`` over long whole-person gaps the way the 2D was frozen.
+
+    The smoothing stage's ``fill_gaps`` holds the 2D keypoints of a long absence (each frame
+    takes the nearest frame with a detection) but a temporal lifter still sees the absence
+    (zero confidence, windows straddling its edges) and lets the 3D pose wander inside it.
+    Each frame of such a gap (``gaps``: the smoothing stage's ``Gap`` list, frame numbers of
+    ``joints3d``) gets the 3D pose of the same nearest detected frame instead.
+    """
+    out = np.array(joints3d, copy=True)
+    T = out.shape[0]
+    for g in gaps:
+        if not g.whole_person:
+            continue
+        left = g.start - 1 if g.start > 0 else None
+        right = g.end if g.end < T else None
+        if left is None and right is None:
+            continue
+        for t in range(g.start, g.end):
+            src = left if right is None or (left is not None and t - left <= right - t) else right
+            out[t] = out[src]
+    return out
+
+
+def detected_world(dets, fps: float, max_gap_s: float, fill_gaps: FillGaps) -> np.ndarray:
+    """MediaPipe's world landmarks ``(T, 17, 3)`` metres with the frames where nobody was
+    detected filled like the 2D (``fill_gaps``, whole frames only: every landmark of a
+    detected frame is kept): the second input of a lifter that fuses them.
+
+    ``dets``: the detection stage's result (``world3d`` (T, 17, 3), ``detected`` (T,) bool).
+    """
+    seen = np.repeat(dets.detected[:, None, None].astype(np.float32), dets.world3d.shape[1], axis=1)
+    return fill_gaps(np.concatenate([dets.world3d, seen], axis=-1), fps, max_gap_s=max_gap_s)[0][..., :3]
+
+
+@dataclass
+class Lifted:
+    """The lifting stage's result, on the 2D's time base (T frames).
+
+    * ``joints3d``: (T, 17, 3) metres, root-relative camera coordinates (x right, y down,
+      z forward), held over long whole-person gaps, not smoothed;
+    * ``keypoints2d``: (T, 17, 3) pixels + confidence, the 2D the joints are meant to project
+      onto (the root fit): the network's input (landmark-corrected when that is on), else
+      the detected 2D;
+    * ``world3d``: (T, 17, 3) metres, MediaPipe's world landmarks with the undetected frames
+      filled (:func:`detected_world`);
+    * ``label``: what lifted (:attr:`Lifter.label`).
+    """
+
+    joints3d: np.ndarray
+    keypoints2d: np.ndarray
+    world3d: np.ndarray
+    label: str
+
+
+def lift(keypoints2d: np.ndarray, gaps: list, dets, fps: float, options: ConvertOptions,
+         lifter: Lifter, *, fill_gaps: FillGaps,
+         correct_2d: Callable[[np.ndarray], np.ndarray]) -> Lifted:
+    """The lifting stage: gap-filled 2D -> root-relative 3D joints.
+
+    ``keypoints2d``: (T, 17, 3) pixels + confidence, gaps filled; ``gaps``: the gaps
+    ``fill_gaps`` reported for them; ``dets``: the detection stage's result (``world3d``,
+    ``detected``, ``keypoints2d`` as detected, ``width``, ``height``), ``fps`` its frame rate;
+    ``lifter``: :func:`resolve_lifter`'s. A network lifts the 2D (moved onto the training
+    convention by ``correct_2d`` first with ``options.landmark_correction``) with MediaPipe's
+    world landmarks beside it, mirrored too with ``options.flip``; without a network MediaPipe's
+    world landmarks are the joints, gaps filled per joint by ``fill_gaps``. Either way the 3D
+    is then held over long whole-person gaps (:func:`hold_person_gaps`).
+    """
+    kp_lift = keypoints2d  # the 2D the 3D joints are meant to project onto (root fit)
+    world3d = detected_world(dets, fps, options.max_gap_s, fill_gaps)
+    if lifter.weights is not None:
+        if options.landmark_correction:
+            kp_lift = correct_2d(keypoints2d)
+        joints3d = lift_keypoints(kp_lift, dets.width, dets.height, device=str(lifter.device),
+                                  weights=lifter.weights, flip=options.flip, world3d=world3d)
+    else:
+        world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
+        joints3d = fill_gaps(world, fps, max_gap_s=options.max_gap_s)[0][..., :3]
+    return Lifted(hold_person_gaps(joints3d, gaps), kp_lift, world3d, lifter.label)

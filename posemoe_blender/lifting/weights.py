@@ -21,20 +21,9 @@ import torch
 
 from ..errors import PoseMoEError
 from ..fileio import staging_file
-from .networks.baselines import build_model
+from .registry import DEFAULT_WEIGHTS, build_model
 
 FORMAT = "posemoe-blender-weights/1"
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
-#: The 2D-only PoseMoE (T=27): the weights file ``load_model()`` loads by default.
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "posemoe_default.pt"
-#: Shipped networks by lifter name (``options.NETWORK_LIFTERS``) for 2D + MediaPipe's 3D
-#: landmarks (what ``convert`` has; the network may or may not fuse the landmarks: its config's
-#: ``hint3d`` says) ...
-SHIPPED_WEIGHTS = {"tcn": WEIGHTS_DIR / "tcn_fused.pt", "posemoe": WEIGHTS_DIR / "posemoe_fused.pt",
-                   "entangled": WEIGHTS_DIR / "entangled_fused.pt"}
-#: ... and for 2D alone (``lift`` of keypoints without ``world3d``).
-SHIPPED_2D_WEIGHTS = {"tcn": WEIGHTS_DIR / "tcn_alt.pt", "posemoe": WEIGHTS_DIR / "posemoe_default.pt",
-                      "entangled": WEIGHTS_DIR / "entangled.pt"}
 
 
 def sha256_file(path: str | os.PathLike) -> str:

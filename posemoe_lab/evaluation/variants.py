@@ -15,10 +15,10 @@ Kinds of variant:
   onto A by one rigid transform for the clip first.
 
 Names say what runs, whatever the current defaults are: for every network lifter of
-``options.NETWORK_LIFTERS`` (with its shipped weights, ``model.weights.SHIPPED_WEIGHTS``)
+``options.NETWORK_LIFTERS`` (with its shipped weights, ``lifting.registry.NETWORKS``' ``weights``)
 ``<lifter>_corr`` (BlazePose's 2D moved by the landmark correction first) and
 ``<lifter>_nocorr`` (the 2D as detected); ``<lifter>2d_corr`` / ``<lifter>2d_nocorr`` the same
-with the lifter's 2D-only network (``SHIPPED_2D_WEIGHTS``) where that is another file; ``mediapipe`` is MediaPipe's world landmarks through
+with the lifter's 2D-only network (``weights_2d``) where that is another file; ``mediapipe`` is MediaPipe's world landmarks through
 the pipeline; the other options are ``convert``'s defaults. The row that is exactly ``convert``'s
 default is marked (``default``, bold in the report). :func:`default_variants`: ``mediapipe_raw``,
 those rows for every lifter of ``options.LIFTERS`` that can run, then
@@ -68,8 +68,8 @@ def _runs(lifter: str) -> bool:
     if lifter not in opts.NETWORK_LIFTERS:
         return True
     from posemoe_blender.lifting import stage as lifting
-    from posemoe_blender.lifting.weights import SHIPPED_WEIGHTS
-    return lifter in SHIPPED_WEIGHTS and lifting.weights_available(SHIPPED_WEIGHTS[lifter])
+    from posemoe_blender.lifting.registry import NETWORKS
+    return lifter in NETWORKS and lifting.weights_available(NETWORKS[lifter].weights)
 
 
 def _pipeline(name: str, label: str, **kw) -> Variant:
@@ -97,9 +97,9 @@ def catalogue(weights: Optional[str] = None, flip: Optional[bool] = None) -> dic
         else:
             out[lifter] = _pipeline(lifter, f"{name} through the pipeline", **kw)
         if network and own is None:  # the lifter's 2D-only network, when another file ships for that
-            from posemoe_blender.lifting.weights import SHIPPED_2D_WEIGHTS, SHIPPED_WEIGHTS
-            two_d = SHIPPED_2D_WEIGHTS.get(lifter)
-            if two_d is not None and two_d != SHIPPED_WEIGHTS.get(lifter) and two_d.is_file():
+            from posemoe_blender.lifting.registry import NETWORKS
+            two_d = NETWORKS[lifter].weights_2d
+            if two_d != NETWORKS[lifter].weights and two_d.is_file():
                 for corr in (True, False):
                     n = f"{lifter}2d_{'corr' if corr else 'nocorr'}"
                     out[n] = _pipeline(n, f"{name}, 2D-only network ({two_d.name}), landmark correction "
@@ -116,7 +116,7 @@ def weights_of(v: Variant) -> Optional[dict]:
     digits); None for MediaPipe's landmarks and the means."""
     if v.options is None:
         return None
-    from posemoe_blender.pipeline import lifter_weights
+    from posemoe_blender.lifting.stage import lifter_weights
     from posemoe_blender.lifting.weights import sha256_file
     path = lifter_weights(v.options)
     if path is None or not path.is_file():

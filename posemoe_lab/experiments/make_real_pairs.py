@@ -28,7 +28,7 @@ REPO = str(REPO_ROOT)
 
 from posemoe_blender.detection import landmarks  # noqa: E402
 from posemoe_blender.smoothing import filters as smoothing
-from posemoe_blender.pipeline import detected_world  # noqa: E402
+from posemoe_blender.lifting.stage import detected_world  # noqa: E402
 from posemoe_blender.errors import PoseMoEError  # noqa: E402
 from posemoe_lab.evaluation.detections import cached_detections  # noqa: E402
 from posemoe_blender.lifting.inference import network_inputs  # noqa: E402
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
             kp, _ = smoothing.fill_gaps(dets.keypoints2d, dets.fps)
             if not args.no_landmark_correction:
                 kp = landmarks.to_training_convention(kp)
-            world = detected_world(dets, dets.fps, 0.5)
+            world = detected_world(dets, dets.fps, 0.5, smoothing.fill_gaps)
             x = network_inputs(kp[:n], dets.width, dets.height, world[:n], {"hint3d": True})
             inputs.append(x)
             targets.append(truth[:n] - truth[:n, :1])

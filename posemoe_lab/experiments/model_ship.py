@@ -15,7 +15,8 @@ from pathlib import Path
 
 REPO = REPO_ROOT
 
-from posemoe_blender.lifting.weights import DEFAULT_WEIGHTS, load_model, read_weights, save_weights  # noqa: E402
+from posemoe_blender.lifting.registry import DEFAULT_WEIGHTS  # noqa: E402
+from posemoe_blender.lifting.weights import load_model, read_weights, save_weights  # noqa: E402
 
 
 def main() -> None:

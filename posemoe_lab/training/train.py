@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from posemoe_blender.errors import PoseMoEError, run_main
-from posemoe_blender.lifting.networks.baselines import build_model
+from posemoe_blender.lifting.registry import build_model
 from posemoe_lab.training.dataset import AugmentConfig, Mocap, RealPairs, sample_windows
 from posemoe_lab.training.mpnoise import MPNoiseModel
 from posemoe_blender.lifting.weights import load_model, save_weights
