@@ -1,10 +1,12 @@
 """What a user can choose for one conversion, in one place (standard library only).
 
-The command line (:mod:`posemoe_blender.cli`), the add-on's panel
-(:mod:`posemoe_blender.addon.properties`), the pipeline (:mod:`posemoe_blender.pipeline`)
-and the lifting networks (:mod:`posemoe_blender.model`) all take their choices, names and
-defaults from here. This module imports nothing but the standard library, so the add-on can
-build its panel before the pipeline's packages (torch, MediaPipe, SciPy, OpenCV) are installed.
+Each :class:`ConvertOptions` field is declared once, with its :class:`Option`: the command
+line (:mod:`posemoe_blender.cli`, and the lab's ``bench``) makes its flags from it, the add-on
+(:mod:`posemoe_blender.addon.properties`) its panel property, and :func:`options_from_panel`
+reads the panel back; the pipeline (:mod:`posemoe_blender.pipeline`) and the lifting stage
+(:mod:`posemoe_blender.lifting`) take their choices, names and defaults from here too. This
+module imports nothing but the standard library, so the add-on can build its panel before the
+pipeline's packages (torch, MediaPipe, SciPy, OpenCV) are installed.
 """
 
 from __future__ import annotations
