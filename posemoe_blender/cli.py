@@ -15,7 +15,8 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .errors import PoseMoEError
-from .options import ConvertOptions, DEFAULT_FBX_PRESET, DEFAULT_LIFTER, DEVICES, FBX_PRESETS, LIFTER_HELP, LIFTERS, NETWORK_LIFTERS
+from .options import (ConvertOptions, DEFAULT_FBX_PRESET, FBX_PRESETS, Option,
+                      option_default, option_fields, option_type)
 from .quiet import native_output_silenced
 
 
@@ -47,38 +48,68 @@ def _strength(text: str) -> float:
     return value
 
 
-def _add_lifter_options(p: argparse.ArgumentParser, choices: Sequence[str] = LIFTERS) -> None:
-    p.add_argument("--lifter", choices=choices, default=DEFAULT_LIFTER,
-                   help="2D-to-3D lifting: " + "; ".join(f"{n}: {LIFTER_HELP[n]}" for n in choices))
-    p.add_argument("--weights", help="weights file for the chosen network lifter instead of the shipped "
-                                     "one (lifting/weights.py: SHIPPED_WEIGHTS)")
-    p.add_argument("--flip", dest="flip", action="store_true", default=ConvertOptions.flip,
-                   help="test-time mirroring for the network lifters: average with the mirrored "
-                        "video's prediction (twice the lifting work; on by default)")
-    p.add_argument("--no-flip", dest="flip", action="store_false",
-                   help="lift the video as it is, without the mirrored pass")
-    p.add_argument("--landmark-correction", dest="landmark_correction", action="store_true",
-                   default=ConvertOptions.landmark_correction,
-                   help="move BlazePose's 2D onto the motion-capture joint convention before lifting "
-                        "(detection/landmarks.py; off by default)")
-    p.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
-                   help="lift BlazePose's 2D as detected (the default)")
+#: The argparse ``type`` of a number flag with these bounds: ``(type, minimum, maximum,
+#: above)`` of its :class:`~posemoe_blender.options.Option` -> the check.
+_NUMBER_CHECKS = {(int, 0, None, None): _non_negative_int, (int, 1, None, None): _positive_int,
+                  (float, None, None, 0): _positive_float, (float, 0, 1, None): _strength}
+
+#: The fields of the lifting flags (``--lifter``, ``--weights``, ``--flip``, ``--landmark-correction``).
+LIFTER_FIELDS = ("weights", "lifter", "flip", "landmark_correction")
 
 
-def _add_hands_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-hands", dest="hands", action="store_false", default=ConvertOptions.hands,
-                   help="do not look for the hands: the finger bones keep a relaxed pose (faster)")
+def _number_type(name: str, option: Option):
+    """The argparse ``type`` of field ``name``'s flag: its bounds checked (:data:`_NUMBER_CHECKS`)."""
+    kind = option_type(name)
+    key = (kind, option.minimum, option.maximum, option.above)
+    if key[1:] == (None, None, None):
+        return kind
+    if key not in _NUMBER_CHECKS:
+        raise ValueError(f"ConvertOptions.{name}: no command-line check for bounds {key[1:]} (cli._NUMBER_CHECKS)")
+    return _NUMBER_CHECKS[key]
 
 
-def _add_pipeline_options(p: argparse.ArgumentParser, target_rig: bool = False) -> None:
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="where the lifting network runs (auto: CUDA when present, else CPU)")
-    p.add_argument("--smoothing", type=_strength, default=0.5, metavar="0..1",
-                   help="smoothing strength (0 = off; default 0.5)")
-    p.add_argument("--no-root-motion", action="store_true", help="keep the character in place")
-    p.add_argument("--foot-lock", action=argparse.BooleanOptionalAction, default=True,
-                   help="pin feet in contact with the floor (default: on)")
-    _add_hands_option(p)
+def _add_option_flags(p: argparse.ArgumentParser, command: str, names: Optional[Sequence[str]] = None) -> None:
+    """Add the flags of the :class:`ConvertOptions` fields that ``command`` has (as their
+    :class:`~posemoe_blender.options.Option` declares them), in the fields' order; ``names``:
+    only these fields."""
+    for name, option in option_fields():
+        if command not in option.commands or (names is not None and name not in names):
+            continue
+        default = option_default(name)
+        if option_type(name) is bool:
+            if option.flag and option.no_flag and not option.no_help:
+                p.add_argument(option.flag, dest=name, action=argparse.BooleanOptionalAction,
+                               default=default, help=option.help)
+                continue
+            if option.flag:
+                p.add_argument(option.flag, dest=name, action="store_true", default=default, help=option.help)
+            if option.no_flag:
+                p.add_argument(option.no_flag, dest=name, action="store_false", help=option.no_help,
+                               **({} if option.flag else {"default": default}))
+            continue
+        choices = (option.command_choices or {}).get(command, option.choices) or None
+        text = option.help
+        if option.choice_help and choices:
+            text += ": " + "; ".join(f"{c}: {option.choice_help[c]}" for c in choices)
+        metavar = (f"{option.minimum:g}..{option.maximum:g}"
+                   if option.minimum is not None and option.maximum is not None else None)
+        kind = option_type(name)
+        p.add_argument(option.flag, dest=name, default=default, type=None if kind is str else _number_type(name, option),
+                       choices=choices, metavar=metavar, help=text)
+
+
+def _add_lifter_options(p: argparse.ArgumentParser, command: str = "bench") -> None:
+    """The lifting flags (:data:`LIFTER_FIELDS`) as ``command`` has them."""
+    _add_option_flags(p, command, LIFTER_FIELDS)
+
+
+def _add_hands_option(p: argparse.ArgumentParser, command: str = "bench") -> None:
+    """The hands flag (``--no-hands``) as ``command`` has it."""
+    _add_option_flags(p, command, ("hands",))
+
+
+def _add_pipeline_options(p: argparse.ArgumentParser, command: str, target_rig: bool = False) -> None:
+    _add_option_flags(p, command)
     if target_rig:
         p.add_argument("--target-rig", metavar="RIG.blend|RIG.fbx",
                        help="retarget onto this rig instead of building the generated one (a .blend "
@@ -96,7 +127,6 @@ def _add_pipeline_options(p: argparse.ArgumentParser, target_rig: bool = False) 
         p.add_argument("--preset", choices=FBX_PRESETS, help="older spelling of --fbx-preset")
     p.add_argument("--fbx-preset", choices=FBX_PRESETS,
                    help=f"FBX axis/scale settings for the target application (default {DEFAULT_FBX_PRESET})")
-    _add_lifter_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
@@ -127,14 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--preview", metavar="OUT.mp4",
                    help="also write a preview video: the footage with the detected 2D skeleton, the "
                         "solved rig reprojected, a side view and planted feet")
-    c.add_argument("--fps-out", type=_positive_float, help="resample the animation to this frame rate")
-    c.add_argument("--start", type=_non_negative_int, default=0, help="first frame (default 0)")
-    c.add_argument("--end", type=_positive_int, help="stop before this frame (default: end of clip)")
     c.add_argument("--no-footage", dest="footage", action="store_false",
                    help="--blend: do not show the video behind the rig (by default a camera with the "
                         "footage as its background, in step with the Action)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_pipeline_options(c, target_rig=True)
+    _add_pipeline_options(c, "convert", target_rig=True)
 
     b = sub.add_parser("batch", help="convert many clips, one FBX each")
     b.add_argument("pattern", help='a glob such as "clips/*.mp4" (quote it) or a folder')
@@ -150,31 +177,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-contact-sheets", dest="sheets", action="store_false",
                    help="do not write OUT/<clip>.png (a few frames of footage beside the rig from the "
                         "front and the side)")
-    _add_pipeline_options(b)
+    _add_pipeline_options(b, "batch")
 
     lf = sub.add_parser("lift", help="lift 2D keypoints (.npz) to 3D joints (.npz)")
     lf.add_argument("keypoints", help="npz with keypoints2d, fps, width, height; optionally world3d "
                                       "(MediaPipe's world landmarks) and detector (\"blazepose\": the "
                                       "landmark correction applies), as convert --save-joints writes")
     lf.add_argument("-o", "--output", required=True, help="npz to write (joints3d, joint_names)")
-    lf.add_argument("--device", choices=DEVICES, default="auto")
-    _add_lifter_options(lf, NETWORK_LIFTERS)
+    _add_option_flags(lf, "lift")
     lf.add_argument("--overwrite", action="store_true")
 
     return parser
 
 
-def _options(args) -> "ConvertOptions":
-    from .options import ConvertOptions
-    return ConvertOptions(device=args.device, smoothing=args.smoothing,
-                          root_motion=not args.no_root_motion, weights=args.weights,
-                          start=getattr(args, "start", 0), end=getattr(args, "end", None),
-                          fps_out=getattr(args, "fps_out", None),
-                          foot_lock=getattr(args, "foot_lock", True),
-                          lifter=getattr(args, "lifter", DEFAULT_LIFTER), flip=getattr(args, "flip", ConvertOptions.flip),
-                          landmark_correction=getattr(args, "landmark_correction",
-                                                      ConvertOptions.landmark_correction),
-                          hands=getattr(args, "hands", ConvertOptions.hands))
+def _options(args) -> ConvertOptions:
+    """The :class:`ConvertOptions` of a parsed ``convert`` or ``batch`` command line: each
+    field its command has a flag for from ``args``, the others their defaults."""
+    return ConvertOptions(**{name: getattr(args, name) for name, option in option_fields()
+                             if args.command in option.commands})
 
 
 def _fbx_preset(args) -> str:

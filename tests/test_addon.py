@@ -780,6 +780,26 @@ def test_hands_switch_reaches_the_options(ext):
     assert any(c[0] == "prop" and c[1][1] == "hands" for c in layout.calls)
 
 
+def test_hand_rotation_switch_reaches_the_options(ext):
+    """The panel's *Turn hands with palms* checkbox (next to *Hands and fingers*) defaults from
+    ``ConvertOptions.hand_rotation`` (on) and becomes it for convert and batch, in-process and
+    for the external Python."""
+    _fresh()
+    s = _settings()
+    assert s.hand_rotation is True and importlib.import_module(PKG + ".options").ConvertOptions.hand_rotation is True
+    for value in (False, True):
+        s.hand_rotation = value
+        for clip_range in (True, False):
+            options, ignored = ext.controller.options_from_settings(s, clip_range=clip_range)
+            assert options.hand_rotation is value and options.hands is True and ignored == []
+        remote, _ = ext.worker.make_options(**json.loads(json.dumps(ext.worker.options_dict(options))))
+        assert remote.hand_rotation is value
+    layout = _Layout()
+    importlib.import_module(PKG + ".addon.panel").POSEMOE_PT_main.draw(SimpleNamespace(layout=layout), bpy.context)
+    props = [c[1][1] for c in layout.calls if c[0] == "prop"]
+    assert props.index("hand_rotation") == props.index("hands") + 1
+
+
 # --------------------------------------------------------------------------- drawing
 
 class _Layout:

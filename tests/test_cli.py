@@ -192,10 +192,10 @@ def _resolved(options):
 
 
 def test_lifter_choices_agree_everywhere():
-    from posemoe_blender import cli
+    from posemoe_blender import cli, options
     from posemoe_blender import pipeline
-    assert cli.LIFTERS == pipeline.LIFTERS == ("tcn", "posemoe", "entangled", "mediapipe")
-    assert set(cli.NETWORK_LIFTERS) == set(pipeline.NETWORK_NAMES) == {"tcn", "posemoe", "entangled"}
+    assert options.LIFTERS == pipeline.LIFTERS == ("tcn", "posemoe", "entangled", "mediapipe")
+    assert set(options.NETWORK_LIFTERS) == set(pipeline.NETWORK_NAMES) == {"tcn", "posemoe", "entangled"}
     from posemoe_lab.__main__ import build_parser as lab_parser
     for command in ("convert x.mp4 -o x.fbx", "batch clips -o out", "bench x.mp4", "lift kp.npz -o j.npz"):
         parser = lab_parser() if command.startswith("bench") else cli.build_parser()

@@ -20,10 +20,11 @@ import bpy
 
 from ..retargeting.presets import POSEMOE, BoneMapping, get_preset, mapping_from_dict
 from ..errors import PoseMoEError
+from ..options import options_from_panel
 from ..fileio import ensure_output_folder
 from . import deps
 from .remote import RemoteJob
-from .worker import ThreadJob, make_options
+from .worker import ThreadJob
 
 
 def _rig_layer():
@@ -83,14 +84,10 @@ def choose_backend(prefs) -> tuple[str, Optional[str]]:
 
 
 def options_from_settings(settings, clip_range: bool = True):
-    values = dict(device=settings.device, lifter=settings.lifter, smoothing=float(settings.smoothing),
-                  root_motion=bool(settings.root_motion), foot_lock=bool(settings.foot_lock),
-                  landmark_correction=bool(settings.landmark_correction))
-    if hasattr(settings, "hands"):  # settings saved before the switch existed: the default
-        values["hands"] = bool(settings.hands)
-    if clip_range and settings.use_range:
-        values.update(start=int(settings.clip_start), end=int(settings.clip_end))
-    return make_options(**values)
+    """``(ConvertOptions, ignored)`` from the panel's settings: convert (``clip_range``: the
+    clip range when its switch is on) and batch (``clip_range`` False: whole clips); see
+    :func:`posemoe_blender.options.options_from_panel`."""
+    return options_from_panel(settings, clip_range)
 
 
 def request_from_settings(settings, video: str):

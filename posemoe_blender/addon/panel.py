@@ -70,6 +70,9 @@ class POSEMOE_PT_main(_Base, Panel):
         layout.prop(s, "root_motion")
         layout.prop(s, "foot_lock")
         layout.prop(s, "hands")
+        sub = layout.row()
+        sub.active = s.hands  # the palms come from the hands
+        sub.prop(s, "hand_rotation")
         layout.prop(s, "push_to_nla")
         layout.prop(s, "show_footage")
 

@@ -1,4 +1,9 @@
-"""The add-on's settings (``Scene.posemoe``) and runtime state (``WindowManager.posemoe_job``)."""
+"""The add-on's settings (``Scene.posemoe``) and runtime state (``WindowManager.posemoe_job``).
+
+The settings of the conversion itself are made from :class:`~posemoe_blender.options.ConvertOptions`'
+declarations (:func:`option_properties`); the rest (video, target rig, clip range switch, batch,
+export) are the panel's own.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 from bpy.types import PropertyGroup
 
 from ..retargeting.presets import PRESETS
-from ..options import DEFAULT_FBX_PRESET, DEFAULT_LIFTER, LIFTER_HELP, LIFTER_NAMES, LIFTERS, ConvertOptions
+from ..options import DEFAULT_FBX_PRESET, LIFTER_ITEMS, Option, option_default, option_fields, option_type
 
 PRESET_ITEMS = [(key, m.name, m.description) for key, m in PRESETS.items()] + [
     ("CUSTOM", "Custom mapping", "The mapping edited below (save/load it as JSON)")]
@@ -20,8 +25,33 @@ EXPORT_ITEMS = [
 ]
 
 #: The 2D-to-3D lifter (``ConvertOptions.lifter``; the identifiers are its values).
-LIFTER_ITEMS = [(name, LIFTER_NAMES[name][:1].upper() + LIFTER_NAMES[name][1:],
-                 LIFTER_HELP[name][:1].upper() + LIFTER_HELP[name][1:]) for name in LIFTERS]
+LIFTER_ITEMS = list(LIFTER_ITEMS)
+
+
+def option_property(name: str, option: Option):
+    """The panel property of :class:`~posemoe_blender.options.ConvertOptions` field ``name``:
+    an enum for an ``Option`` with ``items``, else a bool, int or float property of the field's
+    type, with the option's label, tooltip, bounds and default (``panel_default`` where set)."""
+    default = option.panel_default if option.panel_default is not None else option_default(name)
+    common = dict(name=option.label, description=option.description, default=default)
+    if option.items:
+        return EnumProperty(items=list(option.items), **common)
+    kind = option_type(name)
+    if kind is bool:
+        return BoolProperty(**common)
+    bounds = {key: kind(value) for key, value in (("min", option.minimum), ("max", option.maximum))
+              if value is not None}
+    if kind is int:
+        return IntProperty(subtype=option.subtype, **bounds, **common)
+    if kind is float:
+        return FloatProperty(subtype=option.subtype, **bounds, **common)
+    raise TypeError(f"ConvertOptions.{name}: no panel property for {kind.__name__} values")
+
+
+def option_properties() -> dict:
+    """``{property name: property}`` for each ConvertOptions field on the panel (a label)."""
+    return {option.prop or name: option_property(name, option)
+            for name, option in option_fields() if option.label}
 
 
 def _is_armature(self, obj):
@@ -82,32 +112,13 @@ class PoseMoESettings(PropertyGroup):
 
     use_range: BoolProperty(name="Frame range", default=False,
                             description="Convert only part of the clip")
-    clip_start: IntProperty(name="First", min=0, default=0, description="First video frame (0-based)")
-    clip_end: IntProperty(name="End", min=1, default=100,
-                          description="Stop before this video frame")
+    # clip_start, clip_end (ConvertOptions.start, .end; counted while use_range is on) and the
+    # other conversion options: option_properties(), added below
     start_frame: IntProperty(name="Start frame", default=1,
                              description="Scene frame where the animation starts")
     set_scene_range: BoolProperty(name="Set scene range and fps", default=True,
                                   description="Set the scene's frame range and frame rate to the clip")
 
-    lifter: EnumProperty(name="Lifter", items=LIFTER_ITEMS, default=DEFAULT_LIFTER,
-                         description="What turns the detected 2D joints into 3D")
-    landmark_correction: BoolProperty(
-        name="Correct landmarks", default=ConvertOptions.landmark_correction,
-        description="Move the detected 2D joints onto a motion-capture skeleton's joint positions before "
-                    "lifting (BlazePose puts hips lower and wider, and ankles higher); networks only, off by default")
-    device: EnumProperty(name="Device", items=[
-        ('auto', "Auto", "The GPU when one is found, else the CPU"),
-        ('cpu', "CPU", "Always the CPU"),
-        ('cuda', "GPU", "A CUDA GPU (fails when none is found)")], default='auto')
-    smoothing: FloatProperty(name="Smoothing", min=0.0, max=1.0, default=0.5, subtype='FACTOR',
-                             description="0 = off, 1 = strongest (zero-phase low-pass filter)")
-    root_motion: BoolProperty(name="Root motion", default=True,
-                              description="Move the character through space (off: in place, height kept)")
-    foot_lock: BoolProperty(name="Foot locking", default=True,
-                            description="Pin each foot while it is planted and put the floor under the contacts (no sliding or floating)")
-    hands: BoolProperty(name="Hands and fingers", default=ConvertOptions.hands,
-                        description="Find the person's hands and animate the fingers (off: relaxed fingers, faster)")
     show_footage: BoolProperty(name="Show footage behind the rig", default=True,
                                description="After converting, add a camera that sees the rig as the video does, "
                                            "with the video as its background, in step with the Action "
@@ -125,6 +136,9 @@ class PoseMoESettings(PropertyGroup):
 
     export_preset: EnumProperty(name="FBX preset", items=EXPORT_ITEMS, default=DEFAULT_FBX_PRESET)
     export_path: StringProperty(name="FBX file", subtype='FILE_PATH', default="//animation.fbx")
+
+
+PoseMoESettings.__annotations__.update(option_properties())
 
 
 class PoseMoEJobState(PropertyGroup):
