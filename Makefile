@@ -48,10 +48,10 @@ render-cross: $(STAMP)
 	$(PY) -m posemoe_lab.evaluation.detections .cache/render_cross
 
 # Every lifter with and without the landmark correction, MediaPipe raw and through the pipeline,
-# on the cross-source set (per actor) and on the four synchronised real views (docs/benchmarks-quality.md).
+# on the cross-source set (per actor) and on the four synchronised real views (docs/benchmarks.md).
 CROSS_VARIANTS := mediapipe_raw;tcn_nocorr;tcn_corr;tcn_noflip=tcn,nocorr,noflip;posemoe_nocorr;posemoe_corr;entangled_nocorr;entangled_corr;mediapipe;tcn2d_nocorr;mean:entangled_nocorr+mediapipe
 evaluate-cross: $(STAMP)
-	$(PY) -m posemoe_lab.evaluation .cache/render_cross --out docs/benchmarks-quality.md --variants '$(CROSS_VARIANTS)'
+	$(PY) -m posemoe_lab.evaluation .cache/render_cross --out benchmarks/cross_source/report.md --variants '$(CROSS_VARIANTS)'
 	$(PY) -m posemoe_lab.evaluation.multiview --variants '$(CROSS_VARIANTS)' --markdown
 
 clean:

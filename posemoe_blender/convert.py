@@ -237,7 +237,7 @@ def _process_while_importing_bpy(video: str, options: ConvertOptions,
                                  progress: Optional[Progress]) -> tuple[ClipResult, float]:
     """Run :func:`process_clip` on a worker thread while the main thread imports bpy.
 
-    Importing bpy is a noticeable part of a short conversion (docs/benchmarks-speed.md) and
+    Importing bpy is a noticeable part of a short conversion (docs/benchmarks.md) and
     Blender must be imported on the main thread; detection does not care which thread it runs on. Ctrl-C
     (which arrives on the main thread) cancels the worker at its next frame and is re-raised.
     Returns the clip result and the seconds the import took (hidden behind detection).

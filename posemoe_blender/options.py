@@ -19,7 +19,7 @@ from .errors import PoseMoEError
 #: ``--lifter`` / the panel's *Lifter*: the three shipped networks, then MediaPipe's own 3D
 #: world landmarks (no network). Each network reads BlazePose's 2D and MediaPipe's 3D
 #: landmarks together; the default is the one that is most accurate on footage and motion from
-#: sources the project never trained on (docs/benchmarks-quality.md).
+#: sources the project never trained on (docs/benchmarks.md).
 LIFTERS = ("tcn", "posemoe", "entangled", "mediapipe")
 #: The lifters that are networks (``lift`` takes only these; ``--weights`` applies to them).
 NETWORK_LIFTERS = ("tcn", "posemoe", "entangled")

@@ -9,7 +9,7 @@ was made with::
     cp /tmp/hands_fixture/close_front_a.mp4 tests/data/hands_close.mp4
     cp /tmp/hands_fixture/close_front_a_truth.npz tests/data/hands_close_truth.npz
 
-Thresholds: measured on it (docs/benchmarks-hands.md, "Renders with articulated fingers") with
+Thresholds: measured on it (docs/benchmarks.md, "Renders with articulated fingers") with
 a margin.
 """
 

@@ -464,7 +464,7 @@ def _rss_mb():
 def test_memory_stays_flat_while_streaming(tmp_path, person_frames):
     """Frames are streamed (decoder queue of 8), only (17, 3) arrays are kept per frame: resident
     memory after 30 and after 150 frames of a 540x960 clip is the same (+-40 MB; holding the
-    frames would add 190 MB). See docs/benchmarks-robustness.md for 2- and 10-minute runs."""
+    frames would add 190 MB). See docs/benchmarks.md for 2- and 10-minute runs."""
     clip = tmp_path / "long.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 60.0, (540, 960))
     big = [cv2.resize(f, (540, 960)) for f in person_frames[:25]]

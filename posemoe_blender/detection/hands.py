@@ -12,7 +12,7 @@ swaps from it). Crops are a fraction of the frame, so both sides cost less than 
 palm search on large videos.
 
 Measured on the six real clips of ``shared/data/videos`` (600 frames, 1080x1920, this 2-core
-machine; ``posemoe_lab/experiments/hands_eval.py``, docs/benchmarks-hands.md): hands found in 61% of the
+machine; ``posemoe_lab/experiments/hands_eval.py``, docs/benchmarks.md): hands found in 61% of the
 hand-frames (per clip and side 12-96%), 13-17 ms a frame for both sides, about as much as
 BlazePose itself (crops of 1.6 forearms with the lite model: 51%, 10 ms; static mode: 58%,
 26 ms; MediaPipe's confidence thresholds lowered to 0.1: 70%, but the extra hands' landmarks
@@ -33,7 +33,7 @@ index, 9-12 middle, 13-16 ring, 17-20 little):
 **Cost** (issue #15: at most 30% of a convert): looks at up to :data:`HAND_RATE_HZ` with the
 frames between filled (:func:`fill_skipped`) and a per-side palm-search back-off
 (:data:`BACKOFF_AFTER_S`), the two sides' graphs run at once (:data:`PARALLEL_SIDES`);
-docs/benchmarks-hands.md, "Palm-search back-off and hands cost".
+docs/benchmarks.md, "Palm-search back-off and hands cost".
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ ATTACH_FOREARMS = 0.8
 #: Hands are looked for at about this rate (Hz) at most: every ``hand_stride(fps)``-th frame
 #: (60 fps: every 4th frame; 30 fps: every other; below 30 fps: every frame), the frames in
 #: between filled from the nearest looks (:func:`fill_skipped`: interpolated where both found
-#: the hand, else held from the nearer look that did). On the six real clips (docs/benchmarks-hands.md,
+#: the hand, else held from the nearer look that did). On the six real clips (docs/benchmarks.md,
 #: "Palm-search back-off and hands cost"): 60 fps: 61.4% of the hand-frames found between the
 #: first and last looks, as when searched every frame, for a third of the cost (16 -> 5 ms a
 #: frame), 63.4% with the frames after the last look held too; their 30 fps versions: 57.8 /

@@ -38,7 +38,7 @@ from .weights import load_model
 
 #: Torch threads per op for CPU lifting: the network's ops are small, and two intra-op threads
 #: on a machine that is also decoding or detecting make every op wait for a descheduled
-#: thread (docs/benchmarks-speed.md), so each op runs on one thread ...
+#: thread (docs/benchmarks.md), so each op runs on one thread ...
 CPU_THREADS = int(os.environ.get("POSEMOE_LIFT_THREADS", "1"))
 #: ... and the windows are shared by this many worker threads instead.
 CPU_WORKERS = int(os.environ.get("POSEMOE_LIFT_WORKERS", str(min(4, os.cpu_count() or 1))))

@@ -85,7 +85,8 @@ def run_bench(video: str, device: str = "auto", start: int = 0, end: Optional[in
     its weights file, default the shipped one); returns the report dict (see module doc)."""
     from posemoe_blender.convert import Outputs, convert_clip
     from posemoe_blender.detection import body as detection
-    from posemoe_blender.pipeline import ConvertOptions, _check_range, check_lifter
+    from posemoe_blender.detection.clip import check_range as _check_range
+    from posemoe_blender.options import ConvertOptions, check_lifter
     from posemoe_blender.video.reader import open_video
     from posemoe_blender.quiet import native_output_silenced
 

@@ -1,7 +1,7 @@
 """Evaluate lifting networks on the held-out split and write a Markdown benchmark.
 
 ``python -m posemoe_lab.evaluation.mocap --runs posemoe=.cache/runs/posemoe ...
---out docs/benchmarks-model.md``
+--out benchmarks/model/evaluation.md``
 
 Protocol (fixed seed, identical for every row): ``--segments`` segments of ``--length``
 frames at 30 fps are cut from the held-out clips (dataset-1 style ``happy``, dataset-2 style
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="posemoe_lab.evaluation.mocap", description=__doc__.split("\n")[0])
     ap.add_argument("--runs", nargs="+", required=True, help="NAME=RUN_DIR_or_model.pt (repeat)")
     ap.add_argument("--data", default=".cache/mocap")
-    ap.add_argument("--out", default="docs/benchmarks-model.md")
+    ap.add_argument("--out", default="benchmarks/model/evaluation.md")
     ap.add_argument("--json", default="", help="also write the raw numbers here")
     ap.add_argument("--segments", type=int, default=400)
     ap.add_argument("--length", type=int, default=81)

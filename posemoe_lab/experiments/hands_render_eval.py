@@ -4,7 +4,7 @@ relaxed-hand (no fingers) baseline (issue #15).
 Usage (from the repository root, after ``posemoe_lab/renders/hand_set.py``)::
 
     .venv/bin/python -m posemoe_lab.experiments.hands_render_eval                        # .cache/render_hands, table
-    .venv/bin/python -m posemoe_lab.experiments.hands_render_eval --markdown             # + docs/benchmarks-hands.md
+    .venv/bin/python -m posemoe_lab.experiments.hands_render_eval --markdown             # + benchmarks/hands/render_eval.md
     .venv/bin/python -m posemoe_lab.experiments.hands_render_eval --clips close_front_a --draw /tmp/look
 
 Each clip goes through what ``convert`` runs (``core.pipeline.process_clip`` with the default
@@ -44,7 +44,7 @@ from typing import Optional  # noqa: E402
 from posemoe_blender.joints import FINGER_NAMES  # noqa: E402
 from posemoe_blender.solving.fingers import relaxed_flexion
 
-DOC = os.path.join(REPO, "docs", "benchmarks-hands.md")
+DOC = os.path.join(REPO, "benchmarks", "hands", "render_eval.md")
 SECTION = "## Renders with articulated fingers"
 JOINTS = (("CMC", "MCP", "IP"), ("MCP", "PIP", "DIP"))
 

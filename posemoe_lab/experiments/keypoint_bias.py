@@ -12,7 +12,7 @@
    for the torso, head and shoulder joints, the parent bone for the limbs -- and across the
    body's width line) leave-one-clip-out (fitted on the other clips, applied to this one), and reports each network's PA-MPJPE (mm, frames with a
    detection, before smoothing) on the raw and on the corrected 2D.
-Results and what they mean: docs/benchmarks-quality.md ("Where the render set's error comes from").
+Results and what they mean: docs/benchmarks.md ("Where the render set's error comes from").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m posemoe_lab.experiments.make_long_clip SRC.mp4 DST.mp4 N_FRAMES [--fps 60]
 
-Used for the memory benchmark in docs/benchmarks-robustness.md (write DST outside the repo).
+Used for the memory benchmark in docs/benchmarks.md (write DST outside the repo).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the PoseMoE routers do, measured on the held-out split (docs/benchmarks-model.md, "Why").
+"""What the PoseMoE routers do, measured on the held-out split (docs/benchmarks.md, "Why").
 
 ``python -m posemoe_lab.experiments.router_analysis WEIGHTS [--segments 200]``
 

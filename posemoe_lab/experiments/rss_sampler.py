@@ -3,7 +3,7 @@
     .venv/bin/python -m posemoe_lab.experiments.rss_sampler LOG -- COMMAND ...
 
 Writes the samples and the command's stderr to LOG; the last line gives the sampled peak and
-the kernel's ``ru_maxrss`` (docs/benchmarks-robustness.md).
+the kernel's ``ru_maxrss`` (docs/benchmarks.md).
 """
 
 from __future__ import annotations

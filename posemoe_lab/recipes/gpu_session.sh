@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU lease, one command: train PoseMoE, the entangled transformer and the TCN at an equal
 # number of steps side by side on one CUDA GPU, measure GPU lifting speed, evaluate on the
-# held-out split, and leave everything under $OUT (see docs/benchmarks-model.md, "GPU").
+# held-out split, and leave everything under $OUT (see docs/benchmarks.md, "GPU").
 # Needs the mocap pack (python -m posemoe_lab.training.datapack pack .cache/mocap .pack/mocap.npz)
 # carried in .pack/. Knobs: PY, DEV, TRAIN_SECONDS, BATCH, LR, SMOKE_STEPS, W_P/W_E/W_T (loader
 # workers per trainer), AUG (JSON augmentation overrides for all three, e.g. '{"bias_rel": 0.025}').

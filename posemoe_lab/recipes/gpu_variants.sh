@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU lease, one command: train several PoseMoE configurations side by side on one CUDA GPU
 # with the data stream, batch, learning rate and step budget of the equal-steps comparison in
-# docs/benchmarks-model.md (5,627 x 512 windows, seed 0), evaluate them on the held-out split,
+# docs/benchmarks.md (5,627 x 512 windows, seed 0), evaluate them on the held-out split,
 # time the best on the GPU, and leave everything under $OUT.
 #
 #   posemoe_lab/recipes/gpu_variants.sh NAME='{"mix_2d": true}' NAME2:entangled='{}' ...

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the lifting-network results of docs/benchmarks-model.md (CPU, ~2 h on 2 cores;
+# Reproduce the lifting-network results of docs/benchmarks.md (CPU, ~2 h on 2 cores;
 # SHIP=1 also retrains the shipped weights: +130 CPU-minutes).
 # Every run gets the same compute: --clock cpu counts this process's CPU time, --threads 1.
 set -euo pipefail
@@ -32,4 +32,4 @@ $PY -m posemoe_lab.evaluation.mocap --runs posemoe=.cache/runs/posemoe entangled
     abl_no_router=.cache/runs/abl_no_router abl_no_cross=.cache/runs/abl_no_cross \
     abl300_full=.cache/runs/abl300_full abl300_no_depth_init=.cache/runs/abl300_no_depth_init \
     abl300_no_router=.cache/runs/abl300_no_router abl300_no_cross=.cache/runs/abl300_no_cross \
-    --out docs/benchmarks-model.md --json .cache/runs/benchmark.json
+    --out benchmarks/model/evaluation.md --json .cache/runs/benchmark.json
