@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from posemoe_blender.solving.footlock import ANKLE_HEIGHT, _runs, LEGS, FootLockConfig, detect_contacts, lock_feet, two_bone_ik
-from posemoe_blender.solving.body import CAMERA_TO_BLENDER, solve_animation
+from posemoe_blender.solving.body import solve_animation
+from posemoe_blender.solving.root import CAMERA_TO_BLENDER
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_INDEX as J
 

@@ -42,7 +42,7 @@ from ..joints import JOINT_INDEX as J
 
 #: BlazePose landmarks per side: (ankle, heel, toe tip), [left, right].
 FOOT_LANDMARKS = ((27, 29, 31), (28, 30, 32))
-#: Height of the ankle joint above the sole (metres; the same as ``solving.ANKLE_HEIGHT``).
+#: Height of the ankle joint above the sole (metres; the same as ``rest.ANKLE_HEIGHT``).
 ANKLE_HEIGHT = 0.08
 #: Rest foot for a leg (thigh + shin) of :data:`REFERENCE_LEG` metres; horizontal sizes scale
 #: with the leg, heights do not. Ball of the foot ahead of the ankle and its height; toe
