@@ -22,7 +22,7 @@ from .lifting.stage import prepare_lifter
 from .pipeline import ClipResult, Progress, process_clip
 from .smoothing import filters as smoothing
 from .retargeting.presets import BoneMapping
-from .solving.body import camera_joints
+from .solving.kinematics import camera_joints
 from .errors import ConversionCancelled, PoseMoEError
 from .options import DEFAULT_FBX_PRESET, ConvertOptions
 from .fileio import ensure_output_folder, missing_folders, remove_empty_folders
@@ -202,7 +202,7 @@ def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[st
     from .output import blend as scene
     from .output.fbx import export_fbx
     from .output.footage import footage_info
-    from .solving.body import default_focal_px
+    from .solving.root import default_focal_px
     timings["blender_import"] = time.perf_counter() - t0
     checkpoint()
     source = footage_info(video, result.animation, video_start=result.start, video_fps=result.source_fps,

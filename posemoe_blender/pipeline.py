@@ -23,6 +23,7 @@ from .options import LIFTERS, NETWORK_NAMES, ConvertOptions, check_lifter
 from .detection import body as detection, landmarks, sides
 from .solving import fingers as fingers_mod
 from .solving import footlock, body as solving
+from .solving.root import estimate_root
 from .lifting import stage as lifting
 from .smoothing import filters as smoothing
 from .solving.skeleton import Animation
@@ -151,7 +152,7 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     cutoff = smoothing.cutoff_for_strength(options.smoothing)
     if cutoff:
         joints3d = smoothing.smooth_joints(joints3d, fps, cutoff_hz=cutoff, confidence=confidence)
-    root = solving.estimate_root(joints3d, kp_lift, dets.width, dets.height)
+    root = estimate_root(joints3d, kp_lift, dets.width, dets.height)
     if cutoff:
         root = smoothing.smooth_joints(root[:, None, :], fps, cutoff_hz=min(cutoff, 3.0))[:, 0]
     out_fps = fps

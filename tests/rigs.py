@@ -201,7 +201,7 @@ def check_posed_rig(obj, mapping, anim, scale: float, start_frame: int = 1) -> d
     import importlib  # the package under whatever name it is installed (an extension's too)
     package = type(anim).__module__.rsplit(".", 2)[0]
     POINT_INDEX = importlib.import_module(package + ".solving.skeleton").POINT_INDEX
-    ours_pts = importlib.import_module(package + ".solving.body").rig_points_world(anim)
+    ours_pts = importlib.import_module(package + ".solving.kinematics").rig_points_world(anim)
     foot = 0.0
     chain = {k: 0.0 for k in CHAINS}
     root, floor_d, face = 0.0, [], 0.0

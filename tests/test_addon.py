@@ -454,7 +454,7 @@ def test_retarget_preset(ext, converted, preset_id):
     # every mapped bone points where ours points; the unmapped prop keeps its pose
     jw = anim.joints_world
     from posemoe_blender.solving.skeleton import RIG_HEAD_POINT, RIG_TAIL_POINT
-    from posemoe_blender.solving.body import rig_points_world
+    from posemoe_blender.solving.kinematics import rig_points_world
     pts = rig_points_world(anim)  # the joints and the rig's other points (feet, toes, ...)
     assert {"LeftFoot", "RightToes"} <= set(mapping.bones)
     for frame in (1, 15, FRAMES):

@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from posemoe_blender.solving import feet
-from posemoe_blender.solving.body import CAMERA_TO_BLENDER
+from posemoe_blender.solving.root import CAMERA_TO_BLENDER
 from posemoe_blender.joints import JOINT_INDEX as J
 
 FPS = 30.0

@@ -1,4 +1,4 @@
-"""Foot contacts, foot locking and ground placement (posemoe_blender.solving.footlock) on
+"""Foot contacts, foot locking and ground placement (posemoe_blender.solving.contacts and .footlock) on
 synthetic walks with known contacts."""
 
 from __future__ import annotations
@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posemoe_blender.solving.footlock import ANKLE_HEIGHT, _runs, LEGS, FootLockConfig, detect_contacts, lock_feet, two_bone_ik
-from posemoe_blender.solving.body import CAMERA_TO_BLENDER, solve_animation
+from posemoe_blender.solving.contacts import LEGS, FootLockConfig, detect_contacts, true_runs
+from posemoe_blender.solving.footlock import ANKLE_HEIGHT, lock_feet, two_bone_ik
+from posemoe_blender.solving.body import solve_animation
+from posemoe_blender.solving.root import CAMERA_TO_BLENDER
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_INDEX as J
 
@@ -99,15 +101,15 @@ def test_contact_detection_precision_recall(noise):
     found = detect_contacts(P, FPS)
     both_ends = detect_contacts(P, FPS, config=FootLockConfig(grow_end_s=None))
     for k in range(2):
-        for (s0, e0), (s1, e1), (s2, e2) in zip(_runs(strict[:, k]), _runs(found[:, k]),
-                                                _runs(both_ends[:, k])):
+        for (s0, e0), (s1, e1), (s2, e2) in zip(true_runs(strict[:, k]), true_runs(found[:, k]),
+                                                true_runs(both_ends[:, k])):
             assert (s1, e1) == (max(s0 - 1, 0), e0) and (s2, e2) == (max(s0 - 1, 0), min(e0 + 1, len(P)))
     tp = (found & truth).sum()
     precision, recall = tp / found.sum(), tp / truth.sum()
     assert precision >= 0.85 and recall >= 0.95, (precision, recall)
     # both feet, every step (a contact cut by the clip's end shorter than 0.1 s excepted)
     for k in range(2):
-        assert len(_runs(found[:, k])) == len([r for r in _runs(truth[:, k]) if r[1] - r[0] >= 3])
+        assert len(true_runs(found[:, k])) == len([r for r in true_runs(truth[:, k]) if r[1] - r[0] >= 3])
 
 
 def test_standing_still_is_all_contact_and_jumping_is_not():

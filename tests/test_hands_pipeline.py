@@ -61,13 +61,14 @@ def test_no_hands_is_a_relaxed_hand():
 
 
 def test_finger_bones_named_and_fist_vs_open_rotations():
-    from posemoe_blender.solving.body import solve_pose, _rest_pose
+    from posemoe_blender.solving.body import solve_pose
+    from posemoe_blender.solving.rest import rest_pose
     from posemoe_blender.solving.skeleton import NUM_BONES
     assert len(FINGER_BONE_NAMES) == 30 and FINGER_BONE_NAMES[:4] == (
         "LeftThumbProximal", "LeftThumbIntermediate", "LeftThumbDistal", "LeftIndexProximal")
     assert set(FINGER_BONE_NAMES) <= set(RIG_BONE_NAMES) and "RightLittleDistal" in RIG_BONE_NAMES
     lengths = np.full(NUM_BONES, 0.3)
-    P = np.repeat(_rest_pose(lengths)[0][None], 2, axis=0)
+    P = np.repeat(rest_pose(lengths)[0][None], 2, axis=0)
     fingers = np.zeros((2, 2, 5, 3))
     fingers[1] = np.radians(FIST)
     anim = solve_pose(P, lengths, 30.0, fingers=np.clip(fingers, *[np.radians(np.array(
@@ -77,7 +78,7 @@ def test_finger_bones_named_and_fist_vs_open_rotations():
     assert angle[0].max() < 1e-6  # open: straight, as at rest
     assert angle[1].min() > 50.0  # fist: every finger bone turned
     # the fist curls towards the palm (down, -Z, in the T-pose) on both hands
-    from posemoe_blender.solving.body import rig_points_world
+    from posemoe_blender.solving.kinematics import rig_points_world
     pts = rig_points_world(anim)
     from posemoe_blender.solving.skeleton import POINT_INDEX
     for s in "LR":
@@ -151,11 +152,12 @@ def test_fbx_round_trip_has_the_finger_bones_and_the_fist(tmp_path):
     bpy = pytest.importorskip("bpy")
     from posemoe_blender.output import blend as scene
     from posemoe_blender.solving.skeleton import NUM_BONES
-    from posemoe_blender.solving.body import _rest_pose, solve_animation
+    from posemoe_blender.solving.body import solve_animation
+    from posemoe_blender.solving.rest import rest_pose
     lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
                         0.13, 0.45, 0.45])
     assert len(lengths) == NUM_BONES
-    rest = _rest_pose(lengths)[0]                          # Blender axes, Z up
+    rest = rest_pose(lengths)[0]                           # Blender axes, Z up
     cam = np.stack([rest[:, 0], -rest[:, 2], rest[:, 1]], axis=-1)  # camera axes: x right, y down, z forward
     joints3d = np.repeat((cam - cam[0])[None], 4, axis=0)
     fingers = np.zeros((4, 2, 5, 3))
@@ -288,10 +290,11 @@ def _keyed_other_rig(bpy, rig: str, fingers: np.ndarray, video: str):
     import rigs
     from posemoe_blender.retargeting.rig import RigRequest, build_rig_action
     from posemoe_blender.retargeting.presets import get_preset
-    from posemoe_blender.solving.body import _rest_pose, solve_animation
+    from posemoe_blender.solving.body import solve_animation
+    from posemoe_blender.solving.rest import rest_pose
     lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
                         0.13, 0.45, 0.45])
-    rest = _rest_pose(lengths)[0]
+    rest = rest_pose(lengths)[0]
     cam = np.stack([rest[:, 0], -rest[:, 2], rest[:, 1]], axis=-1)
     anim = solve_animation(np.repeat((cam - cam[0])[None], 2, axis=0), None, 30.0, fingers=fingers)
     if rig == "ue5_like":
@@ -364,9 +367,11 @@ def _azimuth_elevation(d: np.ndarray, side: str) -> tuple[float, float]:
 
 def test_spread_and_thumb_axes_on_the_generated_rig():
     from posemoe_blender.solving.skeleton import NUM_BONES, POINT_INDEX
-    from posemoe_blender.solving.body import _rest_pose, rig_points_world, solve_pose
+    from posemoe_blender.solving.body import solve_pose
+    from posemoe_blender.solving.kinematics import rig_points_world
+    from posemoe_blender.solving.rest import rest_pose
     lengths = np.full(NUM_BONES, 0.3)
-    P = np.repeat(_rest_pose(lengths)[0][None], 2, axis=0)
+    P = np.repeat(rest_pose(lengths)[0][None], 2, axis=0)
     anim = solve_pose(P, lengths, 30.0, fingers=_spread_angles(2))
     pts = rig_points_world(anim)
     for s in "LR":
@@ -420,12 +425,13 @@ def test_spread_lands_on_the_generated_rigs_finger_bone():
     from posemoe_blender.output.armature import build_armature
     from posemoe_blender.output.keyframes import write_action
     from posemoe_blender.solving.skeleton import NUM_BONES
-    from posemoe_blender.solving.body import _rest_pose, solve_pose
+    from posemoe_blender.solving.body import solve_pose
+    from posemoe_blender.solving.rest import rest_pose
     bpy.ops.wm.read_factory_settings(use_empty=True)
     lengths = np.array([0.23, 0.26, 0.12, 0.12, 0.15, 0.28, 0.25, 0.15, 0.28, 0.25, 0.13, 0.45, 0.45,
                         0.13, 0.45, 0.45])
     assert len(lengths) == NUM_BONES
-    P = np.repeat(_rest_pose(lengths)[0][None], 2, axis=0)
+    P = np.repeat(rest_pose(lengths)[0][None], 2, axis=0)
     anim = solve_pose(P, lengths, 30.0, fingers=_spread_angles(2))
     obj = build_armature(anim, "SpreadRig")
     write_action(obj, anim, "spread")
@@ -516,10 +522,11 @@ def _palms_bent(angle_deg: float, weight: float = 1.0, about: str = "v") -> tupl
     ``angle_deg`` about their own thumb axis ``v`` (flexion: along-the-hand towards the palm) or
     their axis ``u`` (twist), as :class:`~finger_solve.HandSolve` gives them."""
     from scipy.spatial.transform import Rotation
-    from posemoe_blender.solving.body import CAMERA_TO_BLENDER, _hand_frame
+    from posemoe_blender.solving.hand_bones import hand_frame
+    from posemoe_blender.solving.root import CAMERA_TO_BLENDER
     palm = np.zeros((1, 2, 3, 3))
     for s in range(2):
-        F = _hand_frame(s)                                   # armature: u, v, n of the rest hand
+        F = hand_frame(s)                                    # armature: u, v, n of the rest hand
         axis = F[:, 1] if about == "v" else F[:, 0]
         # flexion takes u towards -n (the palm): about v by +angle for a right hand (n = u x v),
         # mirrored for the left (n = -(u x v))
@@ -536,14 +543,16 @@ def _palms_bent(angle_deg: float, weight: float = 1.0, about: str = "v") -> tupl
     (30.0, 0.5, 1.0, 15.0), (30.0, 0.0, 1.0, 0.0),        # weighted (eased where unseen)
     (30.0, 1.0, None, 15.0)])                              # the default share of the swing
 def test_hand_bone_turns_with_the_palm_within_limits(angle, weight, share, expected, monkeypatch):
-    from posemoe_blender.solving import body as solving
+    from posemoe_blender.solving import hand_bones
     from posemoe_blender.solving.skeleton import NUM_BONES, POINT_INDEX
-    from posemoe_blender.solving.body import _rest_pose, rig_points_world, solve_pose
-    assert solving.HAND_LIMITS_DEG["flexion"] == (-70.0, 80.0) and solving.HAND_SWING_SHARE == 0.5
+    from posemoe_blender.solving.body import solve_pose
+    from posemoe_blender.solving.kinematics import rig_points_world
+    from posemoe_blender.solving.rest import rest_pose
+    assert hand_bones.HAND_LIMITS_DEG["flexion"] == (-70.0, 80.0) and hand_bones.HAND_SWING_SHARE == 0.5
     if share is not None:
-        monkeypatch.setattr(solving, "HAND_SWING_SHARE", share)
+        monkeypatch.setattr(hand_bones, "HAND_SWING_SHARE", share)
     lengths = np.full(NUM_BONES, 0.3)
-    P = _rest_pose(lengths)[0][None]
+    P = rest_pose(lengths)[0][None]
     anim = solve_pose(P, lengths, 30.0, palms=_palms_bent(angle, weight))
     rest = rig_points_world(solve_pose(P, lengths, 30.0))
     pts = rig_points_world(anim)
@@ -558,9 +567,10 @@ def test_hand_bone_turns_with_the_palm_within_limits(angle, weight, share, expec
 
 def test_hand_twist_and_unseen_palm():
     from posemoe_blender.solving.skeleton import NUM_BONES, RIG_BONE_NAMES as NAMES
-    from posemoe_blender.solving.body import _rest_pose, solve_pose
+    from posemoe_blender.solving.body import solve_pose
+    from posemoe_blender.solving.rest import rest_pose
     lengths = np.full(NUM_BONES, 0.3)
-    P = _rest_pose(lengths)[0][None]
+    P = rest_pose(lengths)[0][None]
     b = [NAMES.index("LeftHand"), NAMES.index("RightHand")]
     for angle in (60.0, 170.0):                             # the twist is the hand's, unlimited
         anim = solve_pose(P, lengths, 30.0, palms=_palms_bent(angle, about="u"))

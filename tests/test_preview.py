@@ -24,7 +24,7 @@ def result():
 
 def test_the_solved_rig_reprojects_onto_the_detection(result):
     from posemoe_blender.output.preview import project, solved_camera_points
-    from posemoe_blender.solving.body import default_focal_px
+    from posemoe_blender.solving.root import default_focal_px
     cam = solved_camera_points(result)
     assert cam.shape == (30, 64, 3) and np.all(cam[..., 2] > 0.5)
     px = project(cam, default_focal_px(result.width, result.height), result.width / 2, result.height / 2)

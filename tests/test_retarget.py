@@ -11,7 +11,8 @@ from scipy.spatial.transform import Rotation
 from posemoe_blender.retargeting import presets as rp
 from posemoe_blender.retargeting.solve import TargetRig, quaternions_to_euler, retarget, world_deltas
 from posemoe_blender.solving.skeleton import BONE_NAMES, RIG_BONE_NAMES, RIG_BONE_PARENTS, Animation
-from posemoe_blender.solving.body import DEFAULT_BONE_LENGTHS, _rig_rest_pose, forward_kinematics
+from posemoe_blender.solving.kinematics import forward_kinematics
+from posemoe_blender.solving.rest import DEFAULT_BONE_LENGTHS, rig_rest_pose
 from posemoe_blender.errors import PoseMoEError
 
 T = 12
@@ -21,7 +22,7 @@ def _anim(seed=0) -> Animation:
     """A random, smooth animation of the generated rig."""
     rng = np.random.default_rng(seed)
     lengths = np.array([DEFAULT_BONE_LENGTHS[n] for n in BONE_NAMES])
-    _, heads, tails, mats = _rig_rest_pose(lengths)
+    _, heads, tails, mats = rig_rest_pose(lengths)
     axes = rng.normal(size=(len(RIG_BONE_NAMES), 3))
     t = np.linspace(0, 1, T)[:, None, None]
     rotvec = 0.8 * np.sin(2.5 * t + rng.uniform(0, 3, (1, len(RIG_BONE_NAMES), 1))) * axes / np.linalg.norm(axes, axis=1, keepdims=True)

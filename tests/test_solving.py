@@ -1,4 +1,4 @@
-"""Tests for posemoe_blender.solving.body with synthetic skeletons (known answers)."""
+"""Tests for posemoe_blender.solving (body, root, rest, kinematics) with synthetic skeletons (known answers)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from posemoe_blender.solving.skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, NUM_RIG_BONES, POINT_INDEX, RIG_BONE_NAMES, RIG_TAIL_POINT, Animation
-from posemoe_blender.solving.body import ANKLE_HEIGHT, CAMERA_TO_BLENDER, DEFAULT_BONE_LENGTHS, default_focal_px, estimate_root, forward_kinematics, rig_points_world, solve_animation
+from posemoe_blender.solving.body import solve_animation
+from posemoe_blender.solving.kinematics import forward_kinematics, rig_points_world
+from posemoe_blender.solving.rest import ANKLE_HEIGHT, DEFAULT_BONE_LENGTHS
+from posemoe_blender.solving.root import CAMERA_TO_BLENDER, default_focal_px, estimate_root
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_INDEX as J
 
@@ -423,7 +426,7 @@ def test_stature_is_kept_within_a_human_range():
 
 def test_camera_joints_return_the_solved_pose_in_the_lifters_frame():
     """--save-joints writes the rig's joints mapped back to root-relative camera axes."""
-    from posemoe_blender.solving.body import camera_joints
+    from posemoe_blender.solving.kinematics import camera_joints
     cam = _to_camera(_walk_blender(20))
     rel, root = _split_root(cam)
     anim = solve_animation(rel, root, FPS)

@@ -59,7 +59,7 @@ def footage_fields(res) -> dict:
     """What showing the footage behind the rig needs from a ``ClipResult`` (JSON-safe): the
     first converted video frame, the video's frame rate, its upright size and the solve's
     focal length (see :mod:`posemoe_blender.output.footage`)."""
-    from ..solving.body import default_focal_px
+    from ..solving.root import default_focal_px
     return {"start": int(res.start), "source_fps": float(res.source_fps), "width": int(res.width),
             "height": int(res.height), "focal_px": float(default_focal_px(res.width, res.height))}
 

@@ -36,7 +36,8 @@ from ..fileio import atomic_output
 from ..joints import BONES
 from ..joints import FINGERS
 from ..solving.skeleton import POINT_INDEX, RIG_HEAD_POINT, RIG_TAIL_POINT
-from ..solving.body import default_focal_px, rig_points_world
+from ..solving.kinematics import rig_points_world
+from ..solving.root import default_focal_px
 from ..video.reader import open_video
 
 #: BGR colours.

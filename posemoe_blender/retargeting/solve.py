@@ -35,7 +35,8 @@ way ours turns:
    planted feet stay on the floor whatever the target's proportions) and written as the target
    root bone's ``location`` (bone-local, ``W_root^T @ H_parent^T @ d / object_scale``).
 
-The rotation conversions here are plain numpy (no SciPy): the add-on applies a conversion in
+The rotation conversions here (and :func:`~posemoe_blender.geometry.min_rotation` with
+``numpy_only``) are plain numpy (no SciPy): the add-on applies a conversion in
 Blender's own Python, which may have only numpy (the pipeline itself can run in another
 Python, see ``addon/remote.py``).
 """
@@ -48,10 +49,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import PoseMoEError
+from ..geometry import continuous_quaternions, min_rotation, unit
 from .presets import BoneMapping
 from ..solving.skeleton import BONE_HEAD_JOINT, BONE_NAMES, BONE_TAIL_JOINT, FINGER_BONE_NAMES, RIG_BONE_NAMES, RIG_HEAD_POINT, RIG_TAIL_POINT, Animation
 
-_EPS = 1e-9
 #: Our bones whose rest direction is aligned with the target's (``match_rest``): all but the pelvis.
 REST_ALIGNED = frozenset(n for n in RIG_BONE_NAMES if n != "Hips")
 FINGER_BONES = frozenset(FINGER_BONE_NAMES)
@@ -114,42 +115,9 @@ class RetargetResult:
 
 # --------------------------------------------------------------------------- helpers
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.divide(v, n, out=np.zeros_like(v, dtype=np.float64), where=n > _EPS)
-
-
-def rotvec_to_matrix(rotvec: np.ndarray) -> np.ndarray:
-    """(..., 3) rotation vectors (axis times angle, radians) -> (..., 3, 3) (Rodrigues)."""
-    v = np.asarray(rotvec, float)
-    angle = np.linalg.norm(v, axis=-1)
-    axis = _unit(v)
-    K = np.zeros(v.shape[:-1] + (3, 3))
-    K[..., 0, 1], K[..., 0, 2] = -axis[..., 2], axis[..., 1]
-    K[..., 1, 0], K[..., 1, 2] = axis[..., 2], -axis[..., 0]
-    K[..., 2, 0], K[..., 2, 1] = -axis[..., 1], axis[..., 0]
-    s, c = np.sin(angle)[..., None, None], np.cos(angle)[..., None, None]
-    return np.eye(3) + s * K + (1 - c) * (K @ K)
-
-
-def min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(3, 3) smallest rotation taking direction ``a`` onto direction ``b``."""
-    a, b = _unit(np.asarray(a, float)), _unit(np.asarray(b, float))
-    axis = np.cross(a, b)
-    s, c = np.linalg.norm(axis), float(np.dot(a, b))
-    if s < 1e-9:
-        if c > 0:
-            return np.eye(3)
-        perp = np.cross(a, [1.0, 0.0, 0.0])
-        if np.linalg.norm(perp) < 1e-6:
-            perp = np.cross(a, [0.0, 1.0, 0.0])
-        return rotvec_to_matrix(_unit(perp) * np.pi)
-    return rotvec_to_matrix(axis / s * np.arctan2(s, c))
-
-
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """(..., 4) w-x-y-z quaternions (normalised here) -> (..., 3, 3) rotation matrices."""
-    q = _unit(np.asarray(q, float))
+    q = unit(np.asarray(q, float))
     w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
     m = np.empty(q.shape[:-1] + (3, 3))
     m[..., 0, 0] = 1 - 2 * (y * y + z * z)
@@ -183,7 +151,7 @@ def matrix_to_quat(m: np.ndarray) -> np.ndarray:
     s3 = 2 * np.sqrt(np.maximum(1 - m00 - m11 + m22, 1e-12))
     cands[..., 3, :] = np.stack([(m10 - m01) / s3, (m02 + m20) / s3, (m12 + m21) / s3, s3 / 4], -1)
     q = np.take_along_axis(cands, case[..., None, None], axis=-2)[..., 0, :]
-    return _unit(q)
+    return unit(q)
 
 
 def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
@@ -193,12 +161,7 @@ def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
 
 def _matrix_to_quat(m: np.ndarray) -> np.ndarray:
     """(..., 3, 3) -> (..., 4) w-x-y-z, sign-continuous along the first axis."""
-    q = matrix_to_quat(m)
-    if q.ndim > 1 and q.shape[0] > 1:
-        dots = np.sum(q[1:] * q[:-1], axis=-1)
-        signs = np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)
-        q[1:] *= signs[..., None]
-    return q
+    return continuous_quaternions(matrix_to_quat(m))
 
 
 def _split_world(matrix_world: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -248,13 +211,13 @@ def _frame(left: np.ndarray, up: np.ndarray) -> Optional[np.ndarray]:
     """Columns: left, forward (= up x left), up; None when degenerate. A spine within 45
     degrees of world +Z counts as upright: the frame then only turns about Z (a leaning or
     curved rest spine does not tilt the whole animation)."""
-    up = _unit(np.asarray(up, float))
+    up = unit(np.asarray(up, float))
     if float(up[2]) > np.cos(np.radians(45)):
         up = np.array([0.0, 0.0, 1.0])
     left = np.asarray(left, float) - np.dot(left, up) * up
     if np.linalg.norm(up) < 0.5 or np.linalg.norm(left) < 1e-6:
         return None
-    left = _unit(left)
+    left = unit(left)
     return np.stack([left, np.cross(up, left), up], axis=1)
 
 
@@ -335,7 +298,8 @@ def retarget(anim: Animation, target: TargetRig, mapping: BoneMapping, *,
         v = (end - th[tidx[t]]) if end is not None else W[tidx[t]][:, 1]
         if np.linalg.norm(v) < 1e-6:
             v = W[tidx[t]][:, 1]
-        A[t] = min_rotation(v, u) if match_rest and o in REST_ALIGNED else np.eye(3)
+        A[t] = (min_rotation(unit(v), unit(u), exact_parallel=True, numpy_only=True)
+                if match_rest and o in REST_ALIGNED else np.eye(3))
 
     # walk the target hierarchy
     H: dict[int, Optional[np.ndarray]] = {}   # world delta per bone (None = identity)
@@ -481,5 +445,5 @@ def quaternions_to_euler(quat: np.ndarray, order: str) -> np.ndarray:
     return out
 
 
-__all__ = ["TargetRig", "RetargetResult", "retarget", "world_deltas", "min_rotation",
+__all__ = ["TargetRig", "RetargetResult", "retarget", "world_deltas",
            "quaternions_to_euler", "BONE_NAMES", "RIG_BONE_NAMES"]

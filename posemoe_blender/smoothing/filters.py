@@ -238,17 +238,6 @@ def nearest_kept(kept: np.ndarray) -> np.ndarray:
     return np.where(np.abs(idx[prv] - frames) < np.abs(idx[pos] - frames), idx[prv], idx[pos])
 
 
-def continuous_quaternions(q: np.ndarray) -> np.ndarray:
-    """(T, 4) quaternions of T rotations in time order, each sign flipped where needed so that
-    consecutive ones lie in the same hemisphere (q and -q are the same rotation), ready to be
-    filtered; a new array."""
-    q = np.array(q, dtype=np.float64, copy=True)
-    if len(q) > 1:
-        dots = np.sum(q[1:] * q[:-1], axis=-1)
-        q[1:] *= np.cumprod(np.where(dots < 0, -1.0, 1.0))[:, None]
-    return q
-
-
 #: Frame intervals may deviate this much (fraction of 1 / fps) before a clip counts as variable rate.
 VFR_TOLERANCE = 0.25
 

@@ -37,11 +37,12 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
+from ..geometry import Z_AXIS, continuous_quaternions, rot_z, smoothstep, unit
 from ..joints import JOINT_INDEX as J
 
 #: BlazePose landmarks per side: (ankle, heel, toe tip), [left, right].
 FOOT_LANDMARKS = ((27, 29, 31), (28, 30, 32))
-#: Height of the ankle joint above the sole (metres; the same as ``solving.ANKLE_HEIGHT``).
+#: Height of the ankle joint above the sole (metres; the same as ``rest.ANKLE_HEIGHT``).
 ANKLE_HEIGHT = 0.08
 #: Rest foot for a leg (thigh + shin) of :data:`REFERENCE_LEG` metres; horizontal sizes scale
 #: with the leg, heights do not. Ball of the foot ahead of the ankle and its height; toe
@@ -59,9 +60,6 @@ SMOOTH_S = 0.04
 CONTACT_EASE_S = 0.1
 #: Visibility ramp of the landmarks' weight.
 VISIBILITY_RAMP = (0.4, 0.8)
-
-_Z = np.array([0.0, 0.0, 1.0])
-
 
 @dataclass
 class FootPose:
@@ -93,24 +91,11 @@ def foot_offsets(leg_length: float) -> dict:
             "heel": np.array([0.0, HEEL_BACK * k, -ANKLE_HEIGHT])}
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.divide(v, n, out=np.zeros_like(v, dtype=np.float64), where=n > 1e-9)
-
-
 def _frame(fwd: np.ndarray, up: np.ndarray) -> np.ndarray:
     """(..., 3, 3) orthonormal frames, columns (side, forward, up), from forward and an up hint."""
-    f = _unit(fwd)
-    u = _unit(up - np.sum(up * f, axis=-1, keepdims=True) * f)
+    f = unit(fwd)
+    u = unit(up - np.sum(up * f, axis=-1, keepdims=True) * f)
     return np.stack([np.cross(f, u), f, u], axis=-1)
-
-
-def _rot_z(yaw: np.ndarray) -> np.ndarray:
-    c, s = np.cos(yaw), np.sin(yaw)
-    out = np.zeros(yaw.shape + (3, 3))
-    out[..., 0, 0], out[..., 0, 1], out[..., 1, 0], out[..., 1, 1] = c, -s, s, c
-    out[..., 2, 2] = 1.0
-    return out
 
 
 def _slerp_to(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -135,7 +120,6 @@ def _smooth_rotations(D: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian low-pass of (T, 3, 3) rotations through sign-continuous quaternions."""
     if sigma <= 0 or len(D) < 3:
         return D
-    from ..smoothing.filters import continuous_quaternions
     q = continuous_quaternions(Rotation.from_matrix(D).as_quat())
     q = gaussian_filter1d(q, sigma, axis=0, mode="nearest")
     return Rotation.from_quat(q).as_matrix()
@@ -146,7 +130,7 @@ def _limit_to_shin(D: np.ndarray, shin_up: np.ndarray, rest: np.ndarray) -> np.n
     between the foot's up and the shin (ankle -> knee) in the foot's sagittal plane."""
     F = D @ rest                                       # posed frames (side, fwd, up)
     side, fwd, up = F[..., 0], F[..., 1], F[..., 2]
-    s = _unit(shin_up - np.sum(shin_up * side, -1, keepdims=True) * side)
+    s = unit(shin_up - np.sum(shin_up * side, -1, keepdims=True) * side)
     # pitch > 0: toes up relative to the shin's right angle
     pitch = np.arctan2(np.sum(np.cross(up, s) * side, -1), np.sum(up * s, -1))
     pitch = -pitch
@@ -198,10 +182,10 @@ def solve_feet(P: np.ndarray, fps: float, leg_length: float,
     off = foot_offsets(leg_length)
     rest = _frame(off["toe"] - off["heel"], -off["heel"])  # (3, 3) the rest foot frame
     line = P[:, J["LHip"]] - P[:, J["RHip"]]
-    facing = np.cross(line, _Z)
+    facing = np.cross(line, Z_AXIS)
     yaw_fb = np.arctan2(facing[:, 0], -facing[:, 1])
     yaw_fb = np.where(np.linalg.norm(facing[:, :2], axis=-1) > 1e-9, yaw_fb, 0.0)
-    D_fb = _rot_z(yaw_fb)                               # flat, turned with the pelvis
+    D_fb = rot_z(yaw_fb)                               # flat, turned with the pelvis
 
     rotations = np.empty((T, 2, 3, 3))
     measured = np.zeros((T, 2))
@@ -224,11 +208,10 @@ def solve_feet(P: np.ndarray, fps: float, leg_length: float,
             fwd = pts[:, 2] - pts[:, 1]
             up = pts[:, 0] - pts[:, 1]
             ok = (np.linalg.norm(fwd, axis=-1) > 1e-4) & np.all(np.isfinite(pts), axis=(1, 2))
-            x = np.clip((vis - VISIBILITY_RAMP[0]) / (VISIBILITY_RAMP[1] - VISIBILITY_RAMP[0]), 0, 1)
-            w = np.where(ok, x * x * (3 - 2 * x), 0.0)
+            w = np.where(ok, smoothstep(vis, *VISIBILITY_RAMP), 0.0)
             if w.any():
                 D_m = np.einsum("tij,kj->tik", _frame(np.where(ok[:, None], fwd, -rest[:, 1]),
-                                                      np.where(ok[:, None], up, _Z)), rest)
+                                                      np.where(ok[:, None], up, Z_AXIS)), rest)
                 D = _slerp_to(D_fb, D_m, w)
             measured[:, s] = w
         shin_up = P[:, J[knee]] - P[:, J[ankle]]
@@ -248,10 +231,9 @@ def solve_feet(P: np.ndarray, fps: float, leg_length: float,
                     nearer = d < dist
                     target[nearer] = run_yaw
                     dist[nearer] = d[nearer]
-                x = np.clip(1.0 - dist / ease, 0.0, 1.0)
-                wc = x * x * (3 - 2 * x)
+                wc = smoothstep(1.0 - dist / ease)
                 sel = wc > 0
-                D[sel] = _slerp_to(D[sel], _rot_z(target[sel]), wc[sel])
+                D[sel] = _slerp_to(D[sel], rot_z(target[sel]), wc[sel])
                 flat[:, s] = wc
         D = _keep_above_floor(D, P[:, J[ankle], 2], off, rest)
         rotations[:, s] = D

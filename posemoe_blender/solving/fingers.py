@@ -20,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..geometry import continuous_quaternions, smoothstep
 from ..joints import FINGER_NAMES, FINGERS, NUM_HAND_LANDMARKS, PHALANX_NAMES
 
 #: Flexion range (degrees) of the three joints of the thumb and of the other fingers.
@@ -228,7 +229,7 @@ def palm_frame_track(hands3d: np.ndarray, seen: np.ndarray, right: bool, fps: fl
         if not drop.any() or drop.all():
             break
         ok[idx[drop]] = False
-    q = smoothing.continuous_quaternions(Rotation.from_matrix(raw[smoothing.nearest_kept(ok)]).as_quat())
+    q = continuous_quaternions(Rotation.from_matrix(raw[smoothing.nearest_kept(ok)]).as_quat())
     if cutoff_hz and np.isfinite(cutoff_hz) and cutoff_hz > 0 and T >= 3:
         c = ok.astype(np.float64) * (1.0 if confidence is None else np.clip(confidence, 0.0, 1.0))
         q = smoothing.smooth_joints(q[:, None, :], fps, cutoff_hz=cutoff_hz, confidence=c[:, None])[:, 0]
@@ -274,8 +275,7 @@ def finger_bases(hands3d: np.ndarray, right: bool, confidence: Optional[np.ndarr
             spread[..., 0] = elevation
         else:
             flex[..., f] = elevation
-            w = np.clip((np.cos(elevation) - SPREAD_FLEX_COS[1]) / (SPREAD_FLEX_COS[0] - SPREAD_FLEX_COS[1]), 0.0, 1.0)
-            w = w * w * (3 - 2 * w)
+            w = smoothstep(np.cos(elevation), SPREAD_FLEX_COS[1], SPREAD_FLEX_COS[0])
             spread[..., f] = w * _SPREAD_SIGN[f - 1] * azimuth + (1 - w) * relaxed_spread[f]
     flex = np.clip(flex, *np.radians(np.array(BASE_FLEX_LIMITS_DEG)).T)
     spread = np.clip(spread, *np.radians(np.array(SPREAD_LIMITS_DEG)).T)

@@ -246,7 +246,7 @@ def score(pred: np.ndarray, gt_world: np.ndarray, fps: float, contacts: Optional
     out["foot_slide_cm_s"] = foot_slide_cm_s(alignment.align_world(pred, gt), contacts, fps)
     out["bone_std_mm"] = bone_std_mm(pred)
     if floor_frame:
-        from posemoe_blender.solving.body import ANKLE_HEIGHT
+        from posemoe_blender.solving.rest import ANKLE_HEIGHT
         out["contact_height_err_cm"] = contact_height_err_cm(pred, contacts, ANKLE_HEIGHT)
         out["swing_height_err_cm"] = swing_height_err_cm(pred, gt, contacts, ANKLE_HEIGHT)
     if locks is not None:

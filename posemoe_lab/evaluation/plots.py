@@ -56,7 +56,7 @@ def make_plots(row: dict, folder: str, default: str, others: tuple[str, ...] = (
     arm_key = default + "_armature"
     if arm_key not in tr:
         return paths
-    from posemoe_blender.solving.body import ANKLE_HEIGHT
+    from posemoe_blender.solving.rest import ANKLE_HEIGHT
     fig, axes = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
     gt, contacts = tr["truth"], tr["contacts"]
     floor_truth = truth_floor(gt)

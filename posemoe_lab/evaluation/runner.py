@@ -29,12 +29,12 @@ def mediapipe_world(dets, fps: float) -> np.ndarray:
 
 def mediapipe_raw_joints(dets, fps: float) -> np.ndarray:
     """:func:`mediapipe_world` placed on the per-frame root the pipeline estimates from the 2D
-    (``core.solving.estimate_root``, unsmoothed): the ``mediapipe_raw`` row."""
+    (:func:`posemoe_blender.solving.root.estimate_root`, unsmoothed): the ``mediapipe_raw`` row."""
     from posemoe_blender.smoothing import filters as smoothing
-    from posemoe_blender.solving import body as solving
+    from posemoe_blender.solving.root import estimate_root
     kp2d = smoothing.fill_gaps(dets.keypoints2d, fps)[0]
     rel = mediapipe_world(dets, fps)
-    return rel - rel[:, :1] + solving.estimate_root(rel, kp2d, dets.width, dets.height)[:, None]
+    return rel - rel[:, :1] + estimate_root(rel, kp2d, dets.width, dets.height)[:, None]
 
 
 def lock_mask(animation) -> Optional[np.ndarray]:

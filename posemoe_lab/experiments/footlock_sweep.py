@@ -3,7 +3,7 @@
     .venv/bin/python -m posemoe_lab.experiments.footlock_sweep .cache/render_cross --actor mm \
         --configs '{"base": {}, "w2d_0.5": {"weight_2d": 0.5}}'
 
-Runs ``convert``'s default pipeline once per named ``core.footlock.FootLockConfig`` override
+Runs ``convert``'s default pipeline once per named :class:`~posemoe_blender.solving.contacts.FootLockConfig` override
 (cached BlazePose detections, ``make render-cross``) and prints, per config, the foot metrics
 of ``posemoe_lab.evaluation`` over the 12 limb joints: foot sliding over the truth's
 contacts (cm/s), lock precision / recall against the truth's contacts (%), locks in the
@@ -25,6 +25,7 @@ import numpy as np
 REPO = str(REPO_ROOT)
 
 from posemoe_blender.solving import footlock  # noqa: E402
+from posemoe_blender.solving.contacts import FootLockConfig  # noqa: E402
 from posemoe_lab.evaluation import runner, variants  # noqa: E402
 
 KEYS = ("foot_slide_cm_s", "lock_precision_pct", "lock_recall_pct", "locks_mid_swing_pct",
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
     print("|---|" + "---:|" * len(KEYS))
     try:
         for name, over in configs.items():
-            cfg = footlock.FootLockConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in over.items()})
+            cfg = FootLockConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in over.items()})
             footlock.lock_feet = functools.partial(original, config=cfg)
             _, rows = runner.evaluate_set(args.set_dir, default, actor=args.actor)
             m = [r["methods"][default[0].name] for r in rows]

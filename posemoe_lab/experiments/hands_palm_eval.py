@@ -23,6 +23,7 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 from posemoe_blender import pipeline  # noqa: E402
 from posemoe_blender.output import preview
 from posemoe_blender.solving import body as solving
+from posemoe_blender.solving.rest import rig_rest_pose
 from posemoe_blender.solving.skeleton import POINT_INDEX, RIG_BONE_NAMES, RIG_BONE_PARENTS  # noqa: E402
 from posemoe_blender.options import ConvertOptions  # noqa: E402
 from posemoe_blender.quiet import native_output_silenced  # noqa: E402
@@ -36,7 +37,7 @@ def _ang(a, b):
 
 def world_rotations(anim, lengths):
     """(T, B, 3, 3) each bone's world delta from the local quaternions (w, x, y, z)."""
-    M = solving._rig_rest_pose(lengths)[3]
+    M = rig_rest_pose(lengths)[3]
     q = anim.rotations
     T, B = q.shape[:2]
     L = Rotation.from_quat(np.concatenate([q[..., 1:], q[..., :1]], -1).reshape(-1, 4)).as_matrix().reshape(T, B, 3, 3)

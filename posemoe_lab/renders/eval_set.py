@@ -61,7 +61,8 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 from posemoe_lab.renders import sample as rs  # noqa: E402
 from posemoe_blender.output.armature import build_armature  # noqa: E402
 from posemoe_blender.solving.skeleton import BONE_HEAD_JOINT, BONE_NAMES as RIG_JOINT_BONES, BONE_PARENTS, BONE_TAIL_JOINT, SEGMENT_NAMES as BONE_NAMES  # noqa: E402  (the figure keeps the segments' own names)
-from posemoe_blender.solving.body import CAMERA_TO_BLENDER, solve_animation  # noqa: E402
+from posemoe_blender.solving.body import solve_animation  # noqa: E402
+from posemoe_blender.solving.root import CAMERA_TO_BLENDER  # noqa: E402
 from posemoe_blender.joints import JOINT_INDEX as J, JOINT_NAMES, save_npz  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
