@@ -1,33 +1,37 @@
-"""Video -> 3D joints -> solved animation, without Blender.
+"""Video -> 3D joints -> solved animation, without Blender: the stages in order.
 
-This module only strings the stages together; each stage lives in its own module:
-:mod:`.video` (streaming decode), :mod:`.detection` (BlazePose -> 17 joints),
-:mod:`.lifting` (PoseMoE or the entangled transformer, see :data:`LIFTERS`),
-:mod:`.smoothing` (gaps, filtering, resampling), :mod:`.solving` (joints placed in armature
-space), :mod:`.footlock` (contacts, pinned feet) and :mod:`.solving` again (the root trajectory,
-decided in :func:`~.solving.root_trajectory`, and the bone rotations).
+Each stage is a package with one entry point that takes and returns a record:
+
+1. :func:`~.detection.clip.detect_clip` (video, BlazePose, hands, flips, time base) -> :class:`~.detection.clip.DetectedClip`;
+2. :func:`~.lifting.stage.lift` (gap-filled 2D + MediaPipe's 3D -> root-relative 3D) -> :class:`~.lifting.stage.Lifted`;
+3. :func:`~.smoothing.stage.smooth_motion` (joints and root path, ``--fps-out``) -> :class:`~.smoothing.stage.Motion`;
+4. :func:`~.solving.fingers.hand_keys` (the fingers and palms) -> :class:`~.solving.fingers.HandKeys`;
+5. :func:`~.solving.stage.solve_motion` (bone lengths, foot lock, root, rotations) -> :class:`~.solving.stage.Solved`.
+
+:func:`process_clip` runs them and returns a :class:`ClipResult`; :mod:`.convert` adds the
+retargeting and the outputs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 
+from .detection.clip import detect_clip
 from .errors import PoseMoEError
-from .options import LIFTERS, NETWORK_NAMES, ConvertOptions, check_lifter
-from .detection import body as detection, landmarks, sides
-from .solving import fingers as fingers_mod
-from .solving import footlock, body as solving
-from .solving.root import estimate_root
 from .lifting import stage as lifting
-from .smoothing import filters as smoothing
+from .options import LIFTERS, NETWORK_NAMES, ConvertOptions, check_lifter
+from .smoothing.filters import fill_gaps
+from .smoothing.stage import smooth_motion
+from .solving.fingers import HandSolve, hand_keys
+from .solving.footlock import FootLock
 from .solving.skeleton import Animation
-from .video.reader import open_video
+from .solving.stage import solve_motion
 
 Progress = Callable[[int, int], None]
 
@@ -47,18 +51,18 @@ class ClipResult:
       network was asked for but its weights file is missing);
     * ``animation``: the solved rig animation (Blender axes), T' frames at ``fps``.
     T' differs from T only with ``fps_out``.
-    * ``gaps``: :class:`~.smoothing.Gap` list (frame numbers relative to ``start``, the
+    * ``gaps``: :class:`~.smoothing.filters.Gap` list (frame numbers relative to ``start``, the
       first video frame converted); ``undetected``: frames in which nobody was found;
       ``expected_frames``: frames the container announced for the range (more than T when the
       file ends early, e.g. a truncated download).
     * ``variable_rate``: the clip had a variable frame rate; its detections were resampled to
       a regular ``source_fps`` time base (frame numbers then count regular frames).
-    * ``followed``: which person was followed (see :class:`~.detection.PersonFollower`).
+    * ``followed``: which person was followed (see :class:`~.detection.body.PersonFollower`).
     * ``timings``: seconds per stage: ``decode`` (decoder thread, overlaps detection),
       ``decode_wait`` (detection waiting for frames), ``detect``, ``hands_setup`` and
       ``hands`` (MediaPipe Hands, during detection), ``decode+detect`` (wall), ``lift``,
       ``smooth``, ``hands_solve``, ``foot_lock``, ``solve``.
-    * ``hands``: :class:`~.hands.HandSolve` (the hands smoothed, the fingers' flexion on the
+    * ``hands``: :class:`~.solving.fingers.HandSolve` (the hands smoothed, the fingers' flexion on the
       2D's time base) or None with ``ConvertOptions.hands`` off.
     """
 
@@ -79,18 +83,19 @@ class ClipResult:
     expected_frames: int = 0
     variable_rate: bool = False
     world3d: Optional[np.ndarray] = None   # (T, 17, 3) MediaPipe's world landmarks, gaps filled (the 2D's time base)
-    foot_lock: Optional[footlock.FootLock] = None  # the foot-locking stage's result (None: off)
+    foot_lock: Optional[FootLock] = None  # the foot-locking stage's result (None: off)
     feet2d: Optional[np.ndarray] = None    # (T, 2, 3, 3) ankles, heels, toe tips: pixels + visibility (the 2D's time base)
-    hands: Optional[fingers_mod.HandSolve] = None  # the hands, smoothed, and the fingers' flexion (the 2D's time base); None: hands off
+    hands: Optional[HandSolve] = None  # the hands, smoothed, and the fingers' flexion (the 2D's time base); None: hands off
 
 
-def _check_range(start: int, end: Optional[int], frame_count: int, path: str) -> tuple[int, int]:
-    if start < 0:
-        raise PoseMoEError(f"{path}: --start must be >= 0 (got {start})")
-    stop = frame_count if end is None else min(end, frame_count)
-    if stop <= start:
-        raise PoseMoEError(f"{path}: empty frame range {start}..{end} (the clip has {frame_count} frames)")
-    return start, stop
+@contextmanager
+def _timed(timings: dict, key: str):
+    """Add the seconds the block takes to ``timings[key]``."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
 
 
 def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Progress] = None,
@@ -101,107 +106,28 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
     wait for this event before lifting (a caller importing Blender on another thread sets it
     when the import is over: torch must not load or run while bpy's extension initialises).
     """
-    timings = {}
-    t0 = time.perf_counter()
-    lifter = lifting.resolve_lifter(options)  # a bad weights file fails before detection
-    timings["lift_setup"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    with open_video(video_path) as reader:
-        start, stop = _check_range(options.start, options.end, reader.frame_count, str(video_path))
-        extra = {"hands": True} if options.hands else {}  # a cache of detections may not know hands
-        dets = detection.detect_video(reader, start=start, end=stop, progress=progress,
-                                      timings=timings, **extra)
-        timings["decode"] = reader.decode_seconds
-    timings["decode+detect"] = time.perf_counter() - t0
-    dets, _ = sides.unflip_detections(dets)  # the detector's left/right flips undone (detection/sides.py)
-    fps = float(dets.fps)
-    grid = smoothing.regular_grid(dets.times, fps) if dets.times is not None else None
-    if grid is not None:  # variable frame rate: sample the detections at regular times
-        valid = dets.detected
-        kp, det_ok = smoothing.resample_detections(dets.keypoints2d, dets.times, grid, valid)
-        world, _ = smoothing.resample_detections(dets.world3d, dets.times, grid, valid)
-        kp[~det_ok] = 0.0
-        world[~det_ok] = 0.0
-        feet = {}
-        for key in ("feet2d", "feet3d", "hands2d", "hands3d"):
-            arr = getattr(dets, key, None)
-            if arr is not None:
-                ok = valid
-                if key.startswith("hands"):  # blend two frames only where both hands were seen in each
-                    ok = valid & (dets.hands2d[..., 0, 2] > 0).all(axis=1)
-                arr = smoothing.resample_detections(arr, dets.times, grid, ok)[0]
-                arr[~det_ok] = 0.0
-                feet[key] = arr
-        # a copy: detections may be shared (e.g. memoised by evaluate_render)
-        dets = dataclasses.replace(dets, keypoints2d=kp, world3d=world, detected=det_ok,
-                                   times=grid, frame_indices=np.arange(len(grid)) + start, **feet)
-    variable_rate = grid is not None
-
+    timings: dict = {}
+    with _timed(timings, "lift_setup"):
+        lifter = lifting.resolve_lifter(options)
+    clip = detect_clip(video_path, options, progress, timings)
+    dets, fps = clip.detections, float(clip.detections.fps)
     if lift_gate is not None:
         lift_gate.wait()
-    t0 = time.perf_counter()
-    kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
-    lifted = lifting.lift(kp2d, gaps, dets, fps, options, lifter, fill_gaps=smoothing.fill_gaps,
-                          correct_2d=landmarks.to_training_convention)
-    joints3d, kp_lift, world3d = lifted.joints3d, lifted.keypoints2d, lifted.world3d
-    timings["lift"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    confidence = kp2d[..., 2]
-    cutoff = smoothing.cutoff_for_strength(options.smoothing)
-    if cutoff:
-        joints3d = smoothing.smooth_joints(joints3d, fps, cutoff_hz=cutoff, confidence=confidence)
-    root = estimate_root(joints3d, kp_lift, dets.width, dets.height)
-    if cutoff:
-        root = smoothing.smooth_joints(root[:, None, :], fps, cutoff_hz=min(cutoff, 3.0))[:, 0]
-    out_fps = fps
-    if options.fps_out and abs(options.fps_out - fps) > 1e-6:
-        joints3d = smoothing.resample(joints3d, fps, options.fps_out)
-        root = smoothing.resample(root[:, None, :], fps, options.fps_out)[:, 0]
-        out_fps = float(options.fps_out)
-    timings["smooth"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()  # fingers: relaxed where unseen, or everywhere (hands off / no hands in the detections)
-    hand_solve = None
-    if options.hands:
-        hand_solve = fingers_mod.solve_hands(getattr(dets, "hands2d", None), getattr(dets, "hands3d", None),
-                                           fps, cutoff_hz=cutoff, frames=kp2d.shape[0])
-        fingers = hand_solve.rig_angles()  # the flexion, the bases' flexion and the spread
-        # the hand bones turn with the palms (``ConvertOptions.hand_rotation``)
-        palms = (hand_solve.palm, hand_solve.palm_weight) if getattr(options, "hand_rotation", True) else None
-        if fingers.shape[0] != joints3d.shape[0]:
-            fingers = fingers_mod.resample_fingers(fingers, fps, out_fps)
-            near = smoothing.nearest_frames(joints3d.shape[0], fps, out_fps, len(hand_solve.weight))
-            palms = None if palms is None else (hand_solve.palm[near], hand_solve.palm_weight[near])
-    else:
-        fingers = palms = None
-    timings["hands_solve"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    placed = solving.place_joints(joints3d, root, out_fps)
-    timings["solve"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()  # foot locking: contacts, pins, the body on its planted feet
-    lock = None
-    if options.foot_lock:
-        kp_out = kp2d if kp2d.shape[0] == joints3d.shape[0] else smoothing.resample(kp2d, fps, out_fps)
-        lock = footlock.lock_feet(placed.joints, out_fps, keypoints2d=kp_out)
-    timings["foot_lock"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()  # the root trajectory (one place), the feet and the bone rotations
-    feet3d = getattr(dets, "feet3d", None)
-    if feet3d is not None and feet3d.shape[0] != joints3d.shape[0]:  # --fps-out: nearest source frame
-        feet3d = feet3d[smoothing.nearest_frames(joints3d.shape[0], fps, out_fps, len(feet3d))]
-    anim = solving.animation_from(placed, lock, out_fps, root_motion=options.root_motion,
-                                  feet3d=feet3d, fingers=fingers, palms=palms)
-    timings["solve"] += time.perf_counter() - t0
-    for name, arr in (("joints3d", joints3d), ("root", root), ("rotations", anim.rotations)):
+    with _timed(timings, "lift"):
+        kp2d, gaps = fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
+        lifted = lifting.lift(kp2d, gaps, dets, fps, options, lifter)
+    with _timed(timings, "smooth"):
+        motion = smooth_motion(lifted.joints3d, kp2d, lifted.keypoints2d, dets.width, dets.height, fps, options)
+    with _timed(timings, "hands_solve"):
+        hands = hand_keys(dets.hands2d, dets.hands3d, fps, motion.cutoff_hz, kp2d.shape[0],
+                          motion.joints3d.shape[0], motion.fps, options)
+    solved = solve_motion(motion, kp2d, dets.feet3d, hands, options, timings)
+    for name, arr in (("joints3d", motion.joints3d), ("root", motion.root), ("rotations", solved.animation.rotations)):
         if not np.all(np.isfinite(arr)):
             raise PoseMoEError(f"{video_path}: internal error, {name} has NaN values")
-    return ClipResult(kp2d.astype(np.float32), joints3d.astype(np.float32), root.astype(np.float32),
-                      anim, out_fps, fps, dets.width, dets.height, lifted.label, gaps, timings,
-                      followed=dets.followed, undetected=int((~dets.detected).sum()), start=start,
-                      expected_frames=stop - start if not variable_rate else kp2d.shape[0],
-                      variable_rate=variable_rate, world3d=world3d.astype(np.float32),
-                      foot_lock=lock, feet2d=getattr(dets, "feet2d", None), hands=hand_solve)
+    return ClipResult(kp2d.astype(np.float32), motion.joints3d.astype(np.float32), motion.root.astype(np.float32),
+                      solved.animation, motion.fps, fps, dets.width, dets.height, lifted.label, gaps, timings,
+                      followed=dets.followed, undetected=int((~dets.detected).sum()), start=clip.start,
+                      expected_frames=clip.expected_frames, variable_rate=clip.variable_rate,
+                      world3d=lifted.world3d.astype(np.float32), foot_lock=solved.foot_lock,
+                      feet2d=dets.feet2d, hands=hands.solve)

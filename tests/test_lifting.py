@@ -202,7 +202,7 @@ def test_hold_person_gaps_freezes_the_nearest_detected_pose():
     assert np.array_equal(lifting.hold_person_gaps(joints, [SimpleNamespace(start=0, end=10, whole_person=True)]), joints)
 
 
-def test_lift_entry_point(tiny_weights):
+def test_lift_entry_point(tiny_weights, monkeypatch):
     """``lift``: the network (corrected 2D when asked) or MediaPipe's landmarks, held over the
     long whole-person gap; the 2D for the root fit and the filled world landmarks beside it."""
     from posemoe_blender.options import ConvertOptions
@@ -211,21 +211,21 @@ def test_lift_entry_point(tiny_weights):
     dets, fps = _detections(), 30.0
     kp2d, gaps = smoothing.fill_gaps(dets.keypoints2d, fps, max_gap_s=0.5)
     assert any(g.whole_person for g in gaps)
-    world = lifting.detected_world(dets, fps, 0.5, smoothing.fill_gaps)
+    world = lifting.detected_world(dets, fps, 0.5)
     assert world.shape == (60, 17, 3) and np.array_equal(world[:20], dets.world3d[:20])
 
     def shifted(kp):
         out = kp.copy()
         out[..., 0] += 5.0
         return out
+    monkeypatch.setattr(lifting, "to_training_convention", shifted)  # the correction, recognisable
 
     for correction in (False, True):
         options = ConvertOptions(device="cpu", weights=str(tiny_weights), flip=False,
                                  landmark_correction=correction)
         lifter = lifting.resolve_lifter(options)
         assert (lifter.network.name, lifter.weights, lifter.label) == ("posemoe", tiny_weights, "posemoe")
-        out = lifting.lift(kp2d, gaps, dets, fps, options, lifter, fill_gaps=smoothing.fill_gaps,
-                           correct_2d=shifted)
+        out = lifting.lift(kp2d, gaps, dets, fps, options, lifter)
         kp_net = shifted(kp2d) if correction else kp2d
         expected = lifting.lift_keypoints(kp_net, 1080, 1920, device="cpu", weights=tiny_weights, world3d=world)
         assert np.array_equal(out.joints3d, lifting.hold_person_gaps(expected, gaps))
@@ -236,7 +236,7 @@ def test_lift_entry_point(tiny_weights):
     options = ConvertOptions(device="cpu", lifter="mediapipe", landmark_correction=True)
     lifter = lifting.resolve_lifter(options)
     assert (lifter.network, lifter.weights, lifter.label) == (None, None, "mediapipe-world")
-    out = lifting.lift(kp2d, gaps, dets, fps, options, lifter, fill_gaps=smoothing.fill_gaps, correct_2d=shifted)
+    out = lifting.lift(kp2d, gaps, dets, fps, options, lifter)
     filled = smoothing.fill_gaps(np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], -1), fps,
                                  max_gap_s=0.5)[0][..., :3]
     assert np.array_equal(out.joints3d, lifting.hold_person_gaps(filled, gaps))

@@ -17,17 +17,17 @@ Public API::
     prepare_lifter(options) -> (torch.device, use_network)
     lift_keypoints(keypoints2d, width, height, device="auto", weights=None, batch_size=16,
                    flip=False, world3d=None) -> (T, 17, 3) float32 metres
-    detected_world(dets, fps, max_gap_s, fill_gaps) -> (T, 17, 3) metres
+    detected_world(dets, fps, max_gap_s) -> (T, 17, 3) metres
     hold_person_gaps(joints3d, gaps) -> (T, 17, 3)
-    lift(keypoints2d, gaps, dets, fps, options, lifter, fill_gaps=, correct_2d=) -> Lifted
+    lift(keypoints2d, gaps, dets, fps, options, lifter) -> Lifted
 
 ``keypoints2d`` is ``(T, 17, 3)`` = pixels (x right, y down, origin top-left of the upright
 image) + confidence; ``world3d`` ``(T, 17, 3)`` MediaPipe's world landmarks (metres,
 root-relative, camera axes), read only by networks trained to fuse them (``hint3d`` in their
 config).
 
-This package stands below detection and smoothing (it imports neither), so :func:`lift` is
-handed the two functions of theirs it applies: the gap filling
+The networks, their registry, weights files and inference import no other stage; this stage
+module alone applies two helpers of the stages around it: the gap filling
 (:func:`posemoe_blender.smoothing.filters.fill_gaps`) and the landmark correction
 (:func:`posemoe_blender.detection.landmarks.to_training_convention`).
 """
@@ -37,14 +37,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
+from ..detection.landmarks import to_training_convention
 from ..errors import PoseMoEError
 from ..joints import NUM_JOINTS
 from ..options import ConvertOptions, check_lifter
+from ..smoothing.filters import fill_gaps
 from .inference import ModelCache, lift_sequence, network_inputs, resolve_device, uses_hint3d
 from .registry import DEFAULT_WEIGHTS, NETWORKS, Network, network_for
 
@@ -166,11 +168,6 @@ def prepare_lifter(options: ConvertOptions) -> tuple[torch.device, bool]:
     return lifter.device, lifter.weights is not None
 
 
-#: ``fill_gaps(tracks (T, 17, C), fps, max_gap_s=...) -> (filled (T, 17, C), gaps)``: the
-#: smoothing stage's gap filling, last channel a confidence.
-FillGaps = Callable[..., tuple]
-
-
 def hold_person_gaps(joints3d: np.ndarray, gaps: list) -> np.ndarray:
     """Freeze the 3D pose ``(T, 17, 3)`` over long whole-person gaps the way the 2D was frozen.
 
@@ -195,7 +192,7 @@ def hold_person_gaps(joints3d: np.ndarray, gaps: list) -> np.ndarray:
     return out
 
 
-def detected_world(dets, fps: float, max_gap_s: float, fill_gaps: FillGaps) -> np.ndarray:
+def detected_world(dets, fps: float, max_gap_s: float) -> np.ndarray:
     """MediaPipe's world landmarks ``(T, 17, 3)`` metres with the frames where nobody was
     detected filled like the 2D (``fill_gaps``, whole frames only: every landmark of a
     detected frame is kept): the second input of a lifter that fuses them.
@@ -227,24 +224,23 @@ class Lifted:
 
 
 def lift(keypoints2d: np.ndarray, gaps: list, dets, fps: float, options: ConvertOptions,
-         lifter: Lifter, *, fill_gaps: FillGaps,
-         correct_2d: Callable[[np.ndarray], np.ndarray]) -> Lifted:
+         lifter: Lifter) -> Lifted:
     """The lifting stage: gap-filled 2D -> root-relative 3D joints.
 
     ``keypoints2d``: (T, 17, 3) pixels + confidence, gaps filled; ``gaps``: the gaps
     ``fill_gaps`` reported for them; ``dets``: the detection stage's result (``world3d``,
     ``detected``, ``keypoints2d`` as detected, ``width``, ``height``), ``fps`` its frame rate;
     ``lifter``: :func:`resolve_lifter`'s. A network lifts the 2D (moved onto the training
-    convention by ``correct_2d`` first with ``options.landmark_correction``) with MediaPipe's
+    convention first (:func:`to_training_convention`) with ``options.landmark_correction``) with MediaPipe's
     world landmarks beside it, mirrored too with ``options.flip``; without a network MediaPipe's
-    world landmarks are the joints, gaps filled per joint by ``fill_gaps``. Either way the 3D
+    world landmarks are the joints, gaps filled per joint (:func:`fill_gaps`). Either way the 3D
     is then held over long whole-person gaps (:func:`hold_person_gaps`).
     """
     kp_lift = keypoints2d  # the 2D the 3D joints are meant to project onto (root fit)
-    world3d = detected_world(dets, fps, options.max_gap_s, fill_gaps)
+    world3d = detected_world(dets, fps, options.max_gap_s)
     if lifter.weights is not None:
         if options.landmark_correction:
-            kp_lift = correct_2d(keypoints2d)
+            kp_lift = to_training_convention(keypoints2d)
         joints3d = lift_keypoints(kp_lift, dets.width, dets.height, device=str(lifter.device),
                                   weights=lifter.weights, flip=options.flip, world3d=world3d)
     else:

@@ -442,3 +442,40 @@ def finger_bone_names(side: str) -> tuple:
     """Unity Humanoid names of the 15 finger bones of one ``side`` (``Left`` / ``Right``),
     finger by finger, proximal first: ``LeftThumbProximal``, ``LeftThumbIntermediate``, ..."""
     return tuple(f"{side}{f}{p}" for f in FINGER_NAMES for p in PHALANX_NAMES)
+
+
+@dataclass
+class HandKeys:
+    """What the solve keys on the hands, on the animation's frames (T').
+
+    * ``solve``: the hands smoothed and solved (:func:`solve_hands`, the 2D's time base), None
+      with ``ConvertOptions.hands`` off;
+    * ``fingers``: (T', 2, 5, 5) the finger bones' angles (:meth:`HandSolve.rig_angles`), None:
+      relaxed hands;
+    * ``palms``: ``(palm (T', 2, 3, 3), weight (T', 2))`` the hand bones turn with
+      (``ConvertOptions.hand_rotation``), None: the hands continue the forearms.
+    """
+
+    solve: Optional[HandSolve]
+    fingers: Optional[np.ndarray]
+    palms: Optional[tuple]
+
+
+def hand_keys(hands2d: Optional[np.ndarray], hands3d: Optional[np.ndarray], fps: float, cutoff_hz: float,
+              frames: int, frames_out: int, fps_out: float, options) -> HandKeys:
+    """The hands' stage of one clip: ``hands2d`` / ``hands3d`` (T, 2, 21, 3) as detected (None:
+    not looked for) at ``fps`` over ``frames`` frames, smoothed at ``cutoff_hz``
+    (:func:`solve_hands`), then put on the animation's ``frames_out`` frames at ``fps_out``
+    (:func:`resample_fingers`; the palms from the nearest source frame). ``options``: a
+    ``ConvertOptions`` (``hands``, ``hand_rotation``)."""
+    if not options.hands:
+        return HandKeys(None, None, None)
+    from ..smoothing import filters as smoothing
+    solved = solve_hands(hands2d, hands3d, fps, cutoff_hz=cutoff_hz, frames=frames)
+    fingers = solved.rig_angles()
+    palms = (solved.palm, solved.palm_weight) if options.hand_rotation else None
+    if fingers.shape[0] != frames_out:
+        fingers = resample_fingers(fingers, fps, fps_out)
+        near = smoothing.nearest_frames(frames_out, fps, fps_out, len(solved.weight))
+        palms = None if palms is None else (solved.palm[near], solved.palm_weight[near])
+    return HandKeys(solved, fingers, palms)

@@ -5,9 +5,9 @@ Usage (repository root)::
     .venv/bin/python -m posemoe_lab.experiments.hands_palm_eval .cache/render_hands/close_45_a.mp4 ...   # renders: truth
     .venv/bin/python -m posemoe_lab.experiments.hands_palm_eval /work/shared/data/videos/single_person_cam01.mp4 ...
 
-Each clip runs once through ``core.pipeline.process_clip`` (default options); the rig is solved
-twice from the same placed joints: ``before`` (palms=None: the hands continue the forearms) and
-``after`` (the palms as the pipeline passes them). Renders (a ``*_truth.npz`` beside the video):
+Each clip runs twice through ``posemoe_blender.pipeline.process_clip``: ``before``
+(``hand_rotation=False``: the hands continue the forearms) and ``after`` (the default: the hand
+bones turn with the palms); detection is deterministic, so both solve the same placed joints. Renders (a ``*_truth.npz`` beside the video):
 mean angle (degrees) between the rig's hand axis (wrist -> middle knuckle) / palm normal
 (knuckle line x hand axis), in the solved camera, and the true ones (``hands_cam``), over the
 frames the truth shows the hand. Every clip: 95th percentile of the hand bone's world
@@ -22,7 +22,6 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 
 from posemoe_blender import pipeline  # noqa: E402
 from posemoe_blender.output import preview
-from posemoe_blender.solving import body as solving
 from posemoe_blender.solving.rest import rig_rest_pose
 from posemoe_blender.solving.skeleton import POINT_INDEX, RIG_BONE_NAMES, RIG_BONE_PARENTS  # noqa: E402
 from posemoe_blender.options import ConvertOptions  # noqa: E402
@@ -54,22 +53,13 @@ def speed(G):
 
 
 def main(clips):
-    orig = solving.animation_from
     for clip in clips:
         store = {}
-
-        def af(placed, *a, **k):
-            store["before"] = orig(placed, *a, **dict(k, palms=None))
-            store["after"] = orig(placed, *a, **k)
-            store["lengths"] = placed.lengths
-            return store["after"]
-
-        pipeline.solving.animation_from = af
-        try:
-            with native_output_silenced():
-                res = pipeline.process_clip(clip, ConvertOptions())
-        finally:
-            pipeline.solving.animation_from = orig
+        with native_output_silenced():
+            for mode, turn in (("before", False), ("after", True)):
+                res = pipeline.process_clip(clip, ConvertOptions(hand_rotation=turn))
+                store[mode] = res.animation
+        store["lengths"] = np.array(list(res.animation.info["bone_lengths"].values()))
         tp = clip[:-4] + "_truth.npz"
         truth = np.load(tp) if os.path.exists(tp) else None
         name = os.path.basename(clip)[:-4]

@@ -56,7 +56,7 @@ def main(argv=None) -> int:
             kp, _ = smoothing.fill_gaps(dets.keypoints2d, dets.fps)
             if not args.no_landmark_correction:
                 kp = landmarks.to_training_convention(kp)
-            world = detected_world(dets, dets.fps, 0.5, smoothing.fill_gaps)
+            world = detected_world(dets, dets.fps, 0.5)
             x = network_inputs(kp[:n], dets.width, dets.height, world[:n], {"hint3d": True})
             inputs.append(x)
             targets.append(truth[:n] - truth[:n, :1])
