@@ -252,3 +252,22 @@ def test_expand_clips_and_the_table(tmp_path):
     assert lines[3].split() == ["run.mp4", "skipped", "0", "0.0s", "/o/run.fbx"]
     assert lines[4].split()[:4] == ["jump.mp4", "failed", "0", "0.5s"] and lines[4].endswith("not a readable video")
     assert lines[-1] == plan.totals_line(rows) == "1 converted, 1 skipped, 1 failed"
+
+
+def test_ray_environment_keeps_runs_on_this_machine_on_loopback(tmp_path, monkeypatch):
+    """What Ray must read when it is first imported: ``auto`` and a cluster on 127.0.0.1 stay on
+    the loopback address; joining one uses the token `ray start --head` keeps; a remote cluster
+    gets nothing (Ray's defaults)."""
+    from posemoe_blender.batch.core import is_loopback, ray_environment
+    for key in ("RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    loopback = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    assert ray_environment("head-node:6379", home=str(tmp_path)) == {} and not is_loopback("head-node:6379")
+    assert ray_environment("auto", home=str(tmp_path)) == loopback
+    assert ray_environment("127.0.0.1:6379", home=str(tmp_path)) == loopback  # no token kept here
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("t")
+    assert ray_environment("127.0.0.1:6379", home=str(tmp_path)) == dict(loopback, RAY_AUTH_MODE="token")
+    assert ray_environment("localhost:6379", home=str(tmp_path))["RAY_AUTH_MODE"] == "token"
+    assert ray_environment("auto", home=str(tmp_path)) == loopback  # a new instance makes its own
+    assert ray_environment("head-node:6379", home=str(tmp_path)) == {}

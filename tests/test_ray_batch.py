@@ -21,11 +21,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from posemoe_blender.batch import core as batch_mod  # noqa: E402
+
+# Ray reads its switch between 127.0.0.1 and the network address when it is first imported:
+# every node and driver of these tests stays on the loopback address, as `batch --ray auto` does.
+for _key, _value in batch_mod.ray_environment("auto").items():
+    os.environ.setdefault(_key, _value)
 ray = pytest.importorskip("ray", reason="Ray is not installed (requirements.txt pins it)")
 
 from test_batch import broken_clip, cut_clips, read_report  # noqa: E402
 
-from posemoe_blender.batch import core as batch_mod  # noqa: E402
 from posemoe_blender.batch import plan  # noqa: E402
 from posemoe_blender.cli import main  # noqa: E402
 from posemoe_blender.options import ConvertOptions  # noqa: E402
@@ -56,13 +61,10 @@ def trace_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster(trace_dir):
     """``(address, cluster)``: a head node and one worker node, one CPU each, on 127.0.0.1."""
-    from ray._private import ray_constants
     from ray.cluster_utils import Cluster
     saved = {k: os.environ.get(k) for k in ("POSEMOE_RAY_TRACE_DIR", "RAY_USAGE_STATS_ENABLED")}
     os.environ["POSEMOE_RAY_TRACE_DIR"] = str(trace_dir)  # inherited by the nodes' workers
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    loopback = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False  # every address on 127.0.0.1, none on the network
     c = None
     try:
         c = Cluster(initialize_head=True, head_node_args={
@@ -75,7 +77,6 @@ def cluster(trace_dir):
             ray.shutdown()
         if c is not None:
             c.shutdown()
-        ray_constants.ENABLE_RAY_CLUSTER = loopback
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -204,20 +205,23 @@ def test_a_bad_option_fails_each_clip_with_the_local_batchs_line(cluster, clips,
         [line.split()[:2] + line.split()[4:] for line in tables[1].splitlines()]  # all but the seconds
 
 
-def test_joining_a_cluster_started_with_ray_start(clips, tmp_path, capfd, monkeypatch, time_limit):
+def test_joining_a_cluster_started_with_ray_start(clips, tmp_path, time_limit):
     """The documented flow: `ray start --head` (its token authentication on, as Ray's default),
-    then `batch --ray 127.0.0.1:PORT`. The head runs in its own process group, stopped here."""
+    then `python -m posemoe_blender batch --ray 127.0.0.1:PORT` in a fresh process, which stays on
+    the loopback address and uses the head's token (batch.core.ray_environment, set before Ray is
+    imported). The head runs in its own process group, stopped here."""
     import socket
     import subprocess
     import sys
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # restored afterwards (the join may set it)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RAY_AUTH_MODE", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "POSEMOE_RAY_TRACE_DIR")}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ray_cli = Path(sys.executable).with_name("ray")
     head = subprocess.Popen([str(ray_cli), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                             "--num-cpus=1", "--include-dashboard=false", "--block"], cwd=tmp_path,
+                             "--num-cpus=1", "--include-dashboard=false", "--block"], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
@@ -230,10 +234,12 @@ def test_joining_a_cluster_started_with_ray_start(clips, tmp_path, capfd, monkey
                 time.sleep(0.5)
         time.sleep(2)  # the head's raylet registers just after its control service answers
         out = tmp_path / "out"
-        assert main(["batch", str(clips / "b.mp4"), "-o", str(out), "--ray", f"127.0.0.1:{port}"]) == 0
-        captured = capfd.readouterr()
-        assert f"ray: 1 worker on the Ray cluster at 127.0.0.1:{port} (1 node, 1 CPU)" in captured.err
-        assert "WARNING" not in captured.err and "1 converted" in captured.out
+        proc = subprocess.run([sys.executable, "-m", "posemoe_blender", "batch", str(clips / "b.mp4"), "-o", str(out),
+                               "--ray", f"127.0.0.1:{port}"], cwd=Path(__file__).resolve().parents[1], env=env,
+                              capture_output=True, text=True, timeout=200)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert f"ray: 1 worker on the Ray cluster at 127.0.0.1:{port} (1 node, 1 CPU)" in proc.stderr
+        assert "WARNING" not in proc.stderr and "1 converted" in proc.stdout
         assert read_report(out)["rows"][0]["status"] == "ok"
     finally:
         head.terminate()  # `ray start --block` stops the head's processes on SIGTERM

@@ -9,6 +9,7 @@ them to :mod:`.ray_cluster` (imported only for ``--ray``). This module never imp
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import FIRST_COMPLETED, wait
 from typing import Callable, Optional
 
@@ -50,6 +51,32 @@ def run_local(jobs: list[Job], options: ConvertOptions, preset: str, workers: in
                 on_row(job, row)
 
 
+def is_loopback(address: str) -> bool:
+    """True for ``auto`` (a private instance on this machine) and a ``HOST:PORT`` on 127.x,
+    ``localhost`` or ``::1``."""
+    if address == "auto":
+        return True
+    host = address.rpartition(":")[0].strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def ray_environment(address: str, home: Optional[str] = None) -> dict:
+    """The settings Ray reads from the environment when it is first imported, for ``--ray
+    address``: a private instance or a cluster on this machine stays on the loopback address
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, Ray's switch between 127.0.0.1 and the network
+    address), and joining a cluster on this machine authenticates with the token that
+    ``ray start --head`` keeps (``RAY_AUTH_MODE=token`` when ``RAY_AUTH_TOKEN_PATH`` or
+    ``~/.ray/auth_token`` exists). Empty for a remote cluster. The caller applies them with
+    ``os.environ.setdefault`` (what the user set wins) before Ray is imported."""
+    if not is_loopback(address):
+        return {}
+    env = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    token = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.join(home or os.path.expanduser("~"), ".ray", "auth_token")
+    if address != "auto" and (os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token)):
+        env["RAY_AUTH_MODE"] = "token"
+    return env
+
+
 def run_batch(clips: list[str], out_dir: str, options: ConvertOptions, *, workers: Optional[int] = None,
               preset: str = DEFAULT_FBX_PRESET, save_joints: bool = False, sheets: bool = True,
               ray: Optional[str] = None,
@@ -60,6 +87,9 @@ def run_batch(clips: list[str], out_dir: str, options: ConvertOptions, *, worker
     ones first; ``ray``: ``"auto"`` (a local Ray instance for this run) or a cluster's address,
     None for this machine; ``on_start(message)``: a line about where the clips are converted."""
     if ray is not None:
+        if "ray" not in sys.modules:  # Ray reads these when it is first imported
+            for key, value in ray_environment(ray).items():
+                os.environ.setdefault(key, value)
         from . import ray_cluster  # Ray only when asked for
         ray_cluster.check_address(ray)  # a wrong address fails before anything is written
     out_dir = ensure_output_folder(os.path.abspath(os.path.expanduser(out_dir)))

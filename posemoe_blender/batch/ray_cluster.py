@@ -158,18 +158,12 @@ def connect(address: str, workers: Optional[int]) -> None:
     if ray.is_initialized():
         ray.shutdown()
     common = dict(logging_level=logging.ERROR, log_to_driver=False, namespace="posemoe-batch")
-    from ray._private import ray_constants
-    enabled = ray_constants.ENABLE_RAY_CLUSTER
     try:
-        if address == "auto":
-            ray_constants.ENABLE_RAY_CLUSTER = False  # the private instance binds to 127.0.0.1 only
+        if address == "auto":  # loopback only: core.ray_environment set Ray's switch before its import
             ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
                      _node_ip_address="127.0.0.1", **common)
         else:
             check_address(address)
-            if _is_loopback(address):  # a cluster on 127.0.0.1 (`ray start --head` here) is joined
-                ray_constants.ENABLE_RAY_CLUSTER = False  # from 127.0.0.1, not the network address,
-                _use_local_token()  # and with the token `ray start --head` keeps in ~/.ray
             ray.init(address=address, **common)
     except PoseMoEError:
         raise
@@ -181,26 +175,6 @@ def connect(address: str, workers: Optional[int]) -> None:
                                f"RAY_AUTH_MODE=token and RAY_AUTH_TOKEN, or copy the head's "
                                f"~/.ray/auth_token here)") from None
         raise PoseMoEError(f"cannot {where}: {_one_line(exc)}") from None
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = enabled
-
-
-def _use_local_token() -> None:
-    """Token authentication (Ray's default for `ray start --head`) when this machine holds a
-    token and RAY_AUTH_MODE does not say otherwise, as Ray does for a cluster it finds itself."""
-    from ray._private.authentication import authentication_token_setup as auth
-    log = logging.getLogger(auth.__name__)
-    level = log.level
-    log.setLevel(logging.ERROR)  # no "token authentication is enabled" notice on the terminal
-    try:
-        auth.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
-    finally:
-        log.setLevel(level)
-
-
-def _is_loopback(address: str) -> bool:
-    host = address.rpartition(":")[0].strip("[]")
-    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 def _kill(actor) -> None:
