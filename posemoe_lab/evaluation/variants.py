@@ -98,8 +98,9 @@ def catalogue(weights: Optional[str] = None, flip: Optional[bool] = None) -> dic
             out[lifter] = _pipeline(lifter, f"{name} through the pipeline", **kw)
         if network and own is None:  # the lifter's 2D-only network, when another file ships for that
             from posemoe_blender.lifting.registry import NETWORKS
-            two_d = NETWORKS[lifter].weights_2d
-            if two_d != NETWORKS[lifter].weights and two_d.is_file():
+            entry = NETWORKS.get(lifter)  # a lifter the registry does not know yet has no 2D-only file
+            two_d = entry.weights_2d if entry is not None else None
+            if two_d is not None and two_d != entry.weights and two_d.is_file():
                 for corr in (True, False):
                     n = f"{lifter}2d_{'corr' if corr else 'nocorr'}"
                     out[n] = _pipeline(n, f"{name}, 2D-only network ({two_d.name}), landmark correction "
