@@ -11,12 +11,9 @@ side comes from the body's wrist, never from MediaPipe's handedness guess (no le
 swaps from it). Crops are a fraction of the frame, so both sides cost less than a full-frame
 palm search on large videos.
 
-Measured on the six real clips of ``shared/data/videos`` (600 frames, 1080x1920, this 2-core
-machine; ``posemoe_lab/experiments/hands_eval.py``, docs/benchmarks.md): hands found in 61% of the
-hand-frames (per clip and side 12-96%), 13-17 ms a frame for both sides, about as much as
-BlazePose itself (crops of 1.6 forearms with the lite model: 51%, 10 ms; static mode: 58%,
-26 ms; MediaPipe's confidence thresholds lowered to 0.1: 70%, but the extra hands' landmarks
-are mostly collapsed fans, not hands). ``convert`` finds them during its one video pass
+The found rate and the cost of these choices against the alternatives (crop sizes, the lite
+model, static mode, lower confidence thresholds) are measured by
+``posemoe_lab/experiments/hands_eval.py`` (docs/benchmarks.md, hands). ``convert`` finds them during its one video pass
 (:class:`HandTracker` in :func:`~.detection.detect_video`), :func:`solve_hands` smooths them
 and solves the fingers, and the generated rig's finger bones are keyed with the result
 (``--no-hands`` turns it off).
@@ -53,12 +50,8 @@ ATTACH_FOREARMS = 0.8
 #: Hands are looked for at about this rate (Hz) at most: every ``hand_stride(fps)``-th frame
 #: (60 fps: every 4th frame; 30 fps: every other; below 30 fps: every frame), the frames in
 #: between filled from the nearest looks (:func:`fill_skipped`: interpolated where both found
-#: the hand, else held from the nearer look that did). On the six real clips (docs/benchmarks.md,
-#: "Palm-search back-off and hands cost"): 60 fps: 61.4% of the hand-frames found between the
-#: first and last looks, as when searched every frame, for a third of the cost (16 -> 5 ms a
-#: frame), 63.4% with the frames after the last look held too; their 30 fps versions: 57.8 /
-#: 59.2% against 57.0% every frame, half the cost. (30 Hz with interpolation alone, the
-#: previous default: 54.4% at 60 fps.) The default smoothing low-passes the fingers at 6 Hz.
+#: the hand, else held from the nearer look that did): about as many hand-frames found as when
+#: searched every frame, for a fraction of the cost (docs/benchmarks.md, hands).
 HAND_RATE_HZ = 15.0
 #: Smallest crop (pixels) and the hand's centre along the forearm beyond the wrist.
 MIN_CROP = 64
@@ -129,15 +122,13 @@ def hand_crop(keypoints2d: np.ndarray, side: str, width: int, height: int
 
 
 #: Run the two sides' MediaPipe graphs at once (a worker thread for the right hand) when both
-#: are due: the same work, ~30% less wall time for the hands on 2 cores.
+#: are due: the same work in less wall time on more than one core.
 PARALLEL_SIDES = True
 #: MediaPipe's handedness label that contradicts the body's side ([left, right]). MediaPipe
 #: labels hands as if the picture were mirrored (a selfie), so the body's left hand reads
 #: "Right" when MediaPipe gets it right. When it reads the other label, MediaPipe took the hand
 #: for its mirror image and its 3D landmarks are mirrored in depth (the fingers bend out of the
-#: back of the hand): on the six real clips 98 of 359 hands kept, 73% of their finger joints
-#: (PIP, DIP) hyperextended against 13% for the others; with the depth flipped back, 24%. Those
-#: hands' world landmarks get ``z -> -z`` (the side itself always comes from the body).
+#: back of the hand, docs/benchmarks.md, hands). Those hands' world landmarks get ``z -> -z`` (the side itself always comes from the body).
 MIRRORED_LABEL = ("Left", "Right")
 
 
@@ -249,8 +240,7 @@ class HandTracker:
 
     def _run(self, rgb: np.ndarray, jobs: list) -> list:
         """MediaPipe on each job's ``(side, box)`` crop; with both sides due, the right one in a
-        worker thread while the left runs here (two graphs, released GIL: on this 2-core
-        machine a look at both hands takes ~30% less wall time)."""
+        worker thread while the left runs here (two graphs, released GIL)."""
         def one(job):
             s, (x0, y0, x1, y1) = job
             return self._sides[s].detect(rgb[y0:y1, x0:x1], (x0, y0))

@@ -73,7 +73,7 @@ HAND_IMPLAUSIBLE_DEG = 30.0
 
 #: The share of the palm's measured swing (flexion, deviation: where the hand points) that
 #: the hand bone takes; the rest continues the forearm. Decided on the 45-degree renders
-#: (docs/benchmarks-hands.md): the whole swing pointed the hand worse than the forearm did
+#: (docs/benchmarks.md): the whole swing pointed the hand worse than the forearm did
 #: (MediaPipe's hand landmarks overstate it), half of it better; the twist is taken whole.
 HAND_SWING_SHARE = 0.5
 
