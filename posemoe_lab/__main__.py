@@ -17,6 +17,8 @@ from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.options import DEVICES
 from posemoe_blender.quiet import native_output_silenced
 
+from .evaluation.command import add_arguments as add_evaluation_arguments
+
 #: ``prepare``, ``train`` and ``evaluate`` take their own arguments: the module that runs each.
 PASSTHROUGH = {"prepare": ("posemoe_lab.training.prepare", "prepare motion-capture training data"),
                "train": ("posemoe_lab.training.train", "train a lifting network (see docs/model.md)"),
@@ -41,18 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate-render",
                         help="motion-quality metrics on a rendered set with ground truth (make render-set)")
-    ev.add_argument("set_dir", help="rendered set folder (manifest.json, *.mp4, *_truth.npz)")
-    ev.add_argument("--json", action="store_true", help="print the results as JSON")
-    ev.add_argument("--out", help="write the report (markdown) to this file")
-    ev.add_argument("--plots", help="folder for the PNG plots (default: img/ next to --out)")
-    ev.add_argument("--weights", help="the default lifter's network file instead of the shipped one")
-    ev.add_argument("--flip", dest="flip", action="store_true", default=None,
-                    help="every network row with test-time mirroring (default: as convert)")
-    ev.add_argument("--no-flip", dest="flip", action="store_false",
-                    help="every network row without test-time mirroring")
-    ev.add_argument("--no-landmark-correction", dest="landmark_correction", action="store_false",
-                    help="lift BlazePose's 2D as detected (as convert --no-landmark-correction)")
-    ev.add_argument("--limit", type=_positive_int, help="evaluate only the first N videos")
+    add_evaluation_arguments(ev)  # the same options as python -m posemoe_lab.evaluation
 
     for name, (_module, helptext) in PASSTHROUGH.items():
         t = sub.add_parser(name, help=helptext, add_help=False)
