@@ -19,11 +19,11 @@ from posemoe_lab import REPO_ROOT  # noqa: E402
 #: The spine, left to right: (folder, lines inside the box, the record handed to the next stage).
 STAGES = [
     ("video/", ["reader.py", "streams frames", "(reader thread)"], "frames"),
-    ("detection/", ["body: BlazePose,", "person following", "sides: L/R flips", "landmarks", "hands: tracking"], "Detections"),
-    ("lifting/", ["stage.py", "inference.py", "weights.py", "networks/: tcn,", "posemoe, entangled"], "joints3d"),
-    ("smoothing/", ["filters.py", "zero-phase, Hz", "gaps filled/held"], "joints3d, Gap"),
-    ("solving/", ["root, body", "feet, foot lock", "fingers", "skeleton"], "Animation"),
-    ("retargeting/", ["presets (bone maps)", "solve (numpy)", "rig.py (bpy)"], "RetargetResult"),
+    ("detection/", ["clip: detect_clip", "body: BlazePose,", "person following", "sides: L/R flips", "hands: tracking"], "DetectedClip"),
+    ("lifting/", ["stage: lift", "registry, inference", "weights", "networks/: tcn,", "posemoe, entangled"], "Lifted"),
+    ("smoothing/", ["stage: smooth_motion", "filters: zero-phase,", "Hz, gaps"], "Motion"),
+    ("solving/", ["stage: solve_motion", "root, body, rest", "feet, foot lock", "fingers, hand bones"], "Solved"),
+    ("retargeting/", ["presets (bone maps)", "solve (numpy)", "rig.py (bpy)"], "Retarget-\nResult"),
     ("output/", ["armature, keyframes", "FBX, .blend", "footage, preview", "inspect_fbx"], None),
 ]
 
