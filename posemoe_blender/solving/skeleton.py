@@ -270,7 +270,6 @@ class Animation:
     joints_world: np.ndarray
     bone_names: tuple = RIG_BONE_NAMES
     bone_parents: tuple = RIG_BONE_PARENTS
-    info: dict = field(default_factory=dict)
     contacts: Optional[np.ndarray] = None
     root_shift: Optional[np.ndarray] = None
     camera: Optional[CameraMapping] = None
