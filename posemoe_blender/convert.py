@@ -123,7 +123,8 @@ def save_joints(path: str, result: ClipResult) -> None:
                  finger_spread=angles[..., 4].astype(np.float32))
     followed = result.followed or {}
     joints3d = camera_joints(result.animation)  # what the rig shows, in the lifter's frame
-    root = result.root * float(result.animation.info.get("scale", 1.0))
+    camera = result.animation.camera
+    root = result.root * (1.0 if camera is None else float(camera.scale))
     save_npz(path, joints3d=joints3d, root=root.astype(np.float32),
              keypoints2d=kp2d.astype(np.float32), fps=np.float32(result.fps),
              width=np.int32(result.width), height=np.int32(result.height),

@@ -25,6 +25,7 @@ cv2 = pytest.importorskip("cv2")
 from posemoe_blender.output import footage  # noqa: E402
 from posemoe_blender.output.blend import ARMATURE_NAME, write_outputs  # noqa: E402
 from posemoe_blender.errors import PoseMoEError  # noqa: E402
+from posemoe_blender.solving.skeleton import CameraMapping  # noqa: E402
 from test_blender_layer import make_animation  # noqa: E402  (tests/ is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ SAMPLE = REPO / "samples" / "demo.mp4"
 #: The solve's camera for the synthetic animation: 4 m in front of the rig (which faces -Y),
 #: 1 m up, camera x right -> +X, y down -> -Z, z forward -> +Y, stature scale 1.1.
 CAMERA = {"camera_to_armature": (1.1 * np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], float)).tolist(),
-          "armature_offset": [0.0, -4.0, 1.0]}
+          "armature_offset": [0.0, -4.0, 1.0], "scale": 1.1}
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +46,7 @@ def empty_scene():
 
 def _animation(fps=30.0, frames=24):
     anim = make_animation(frames=frames, fps=fps)
-    anim.info = dict(CAMERA)
+    anim.camera = CameraMapping.from_dict(CAMERA)
     return anim
 
 

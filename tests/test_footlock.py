@@ -222,8 +222,8 @@ def test_solve_animation_hook():
     rel, root = cam - cam[:, :1], cam[:, 0]
     off = solve_animation(rel, root, FPS, stature_range=None)
     on = solve_animation(rel, root, FPS, stature_range=None, foot_lock=True)
-    assert off.info["foot_lock"] is None and off.contacts is None
-    assert on.info["foot_lock"]["contacts"] >= 8
+    assert off.report.foot_lock is None and off.contacts is None
+    assert on.report.foot_lock["contacts"] >= 8
     assert on.contacts.shape == (on.num_frames, 2) and on.contacts.dtype == bool
     assert contact_speed(off.joints_world, truth) > 0.1
     assert contact_speed(on.joints_world, truth) < 0.01
@@ -231,10 +231,10 @@ def test_solve_animation_hook():
     # the animation still reproduces its joints (FK) and the rest pose is the same
     np.testing.assert_allclose(on.rest_heads, off.rest_heads, atol=1e-9)
     # armature = camera_to_armature @ camera + offset still holds for the (unchanged) pelvis
-    A = np.array(on.info["camera_to_armature"])
-    drop = on.info["foot_lock"]["pelvis_drop_max_m"]
+    A = np.array(on.camera.camera_to_armature)
+    drop = on.report.foot_lock["pelvis_drop_max_m"]
     shift = on.root_shift
-    np.testing.assert_allclose(root @ A.T + on.info["armature_offset"] + shift, on.joints_world[:, 0],
+    np.testing.assert_allclose(root @ A.T + on.camera.armature_offset + shift, on.joints_world[:, 0],
                                atol=1e-6 + drop)
 
 
@@ -356,7 +356,7 @@ def test_process_clip_has_a_visible_typed_foot_lock_stage(sample_clip, tmp_path)
     anim = res.animation
     np.testing.assert_array_equal(anim.contacts, res.foot_lock.contacts)
     assert anim.contacts.shape == (30, 2) and anim.root_shift.shape == (30, 3)
-    assert anim.info["foot_lock"] == res.foot_lock.summary()
+    assert anim.report.foot_lock == res.foot_lock.summary()
 
     def no_long_lists(value):
         if isinstance(value, dict):
@@ -365,10 +365,12 @@ def test_process_clip_has_a_visible_typed_foot_lock_stage(sample_clip, tmp_path)
             return len(value) <= 3 and all(no_long_lists(v) for v in value)  # 3x3 matrices at most
         return True
 
-    assert no_long_lists(anim.info) and json.dumps(anim.info)
+    for record in (anim.camera.to_dict(), anim.report.to_dict()):
+        assert no_long_lists(record) and json.dumps(record)
     save_animation(tmp_path / "a.npz", anim)
     back, _ = load_animation(tmp_path / "a.npz")
+    assert back.camera.to_dict() == anim.camera.to_dict() and back.report == anim.report
     np.testing.assert_array_equal(back.contacts, anim.contacts)
     np.testing.assert_allclose(back.root_shift, anim.root_shift)
     off = process_clip(str(sample_clip), ConvertOptions(end=30, device="cpu", foot_lock=False))
-    assert off.foot_lock is None and off.animation.contacts is None and off.animation.info["foot_lock"] is None
+    assert off.foot_lock is None and off.animation.contacts is None and off.animation.report.foot_lock is None

@@ -126,8 +126,8 @@ def _stand_blender(T, fps=FPS):
 
 
 def _expected_armature(anim, cam_world):
-    R = np.asarray(anim.info["camera_to_armature"])
-    off = np.asarray(anim.info["armature_offset"])
+    R = np.asarray(anim.camera.camera_to_armature)
+    off = np.asarray(anim.camera.armature_offset)
     return cam_world @ R.T + off + np.asarray(anim.root_shift)[:, None, :]
 
 
@@ -235,10 +235,10 @@ def test_tilted_camera_upright_and_grounded(tilt_deg):
     rel, root = _split_root(cam)
     anim = solve_animation(rel, root, FPS)
     _check_animation(anim, T)
-    assert anim.info["tilt_corrected"]
+    assert anim.report.tilt_corrected
     # the true world up, seen by the tilted camera, becomes +Z again
     up_cam = _to_camera(tilt.apply([0.0, 0.0, 1.0])[None])[0]
-    up = np.asarray(anim.info["camera_to_armature"]) @ up_cam
+    up = np.asarray(anim.camera.camera_to_armature) @ up_cam
     assert np.degrees(np.arccos(up[2])) < 2.0
     jw = anim.joints_world
     assert np.all(jw[:, J["Head"], 2] > jw[:, J["Pelvis"], 2] + 0.4)
@@ -415,11 +415,11 @@ def test_stature_is_kept_within_a_human_range():
     root = np.tile([0.0, 0.0, 4.0], (T, 1))
     normal = solve_animation(joints, root, 30.0)
     stature = normal.joints_world[0, 10, 2]
-    assert STATURE_RANGE[0] <= stature + 1e-6 and normal.info["scale"] == 1.0
+    assert STATURE_RANGE[0] <= stature + 1e-6 and normal.camera.scale == 1.0
     small = solve_animation(joints * 0.6, root * 0.6, 30.0)
     assert small.joints_world[0, 10, 2] == pytest.approx(STATURE_RANGE[0], abs=1e-4)
     ankle = 0.08  # solving.ANKLE_HEIGHT: sole to ankle, not scaled
-    assert small.info["scale"] == pytest.approx((STATURE_RANGE[0] - ankle) / (0.6 * (stature - ankle)), rel=1e-3)
+    assert small.camera.scale == pytest.approx((STATURE_RANGE[0] - ankle) / (0.6 * (stature - ankle)), rel=1e-3)
     off = solve_animation(joints * 0.6, root * 0.6, 30.0, stature_range=None)
     assert off.joints_world[0, 10, 2] == pytest.approx(0.6 * (stature - ankle) + ankle, rel=1e-3)
 

@@ -161,8 +161,21 @@ _ARRAYS = ("rest_heads", "rest_tails", "rest_matrices", "rotations", "root_locat
 _OPTIONAL = ("contacts", "root_shift")
 
 
+def _as_dict(record) -> Optional[dict]:
+    """A :class:`~.solving.skeleton.CameraMapping` or :class:`~.solving.skeleton.SolveReport` as
+    JSON-friendly data (None stays None)."""
+    return None if record is None else record.to_dict()
+
+
+def _from_dict(cls, text: str):
+    """``cls.from_dict`` of the JSON ``text``, or None for ``null``."""
+    data = json.loads(text)
+    return None if data is None else cls.from_dict(data)
+
+
 def save_animation(path: str, animation, info: Optional[dict] = None) -> None:
-    """Write an Animation (and a JSON-safe ``info`` dict) to ``path`` (.npz, atomic)."""
+    """Write an Animation (and a JSON-safe ``info`` dict, the job's summary) to ``path`` (.npz,
+    atomic); the animation's ``camera`` and ``report`` travel as JSON (``null`` when None)."""
     from ..joints import save_npz
     arrays = {k: np.asarray(getattr(animation, k), dtype=np.float64) for k in _ARRAYS}
     for k in _OPTIONAL:
@@ -170,19 +183,23 @@ def save_animation(path: str, animation, info: Optional[dict] = None) -> None:
             arrays[k] = np.asarray(getattr(animation, k))
     save_npz(path, fps=np.float64(animation.fps), bone_names=np.array(animation.bone_names),
              bone_parents=np.array(animation.bone_parents, dtype=np.int32),
-             anim_info=np.array(json.dumps(animation.info)), job_info=np.array(json.dumps(info or {})),
+             anim_camera=np.array(json.dumps(_as_dict(animation.camera))),
+             anim_report=np.array(json.dumps(_as_dict(animation.report))),
+             job_info=np.array(json.dumps(info or {})),
              **arrays)
 
 
 def load_animation(path: str):
-    """Read :func:`save_animation`'s file: returns ``(Animation, info dict)``."""
-    from ..solving.skeleton import Animation
+    """Read :func:`save_animation`'s file: returns ``(Animation, info dict)``, the animation's
+    ``camera`` and ``report`` rebuilt."""
+    from ..solving.skeleton import Animation, CameraMapping, SolveReport
     try:
         with np.load(path, allow_pickle=False) as data:
             anim = Animation(fps=float(data["fps"]),
                              bone_names=tuple(str(n) for n in data["bone_names"]),
                              bone_parents=tuple(int(p) for p in data["bone_parents"]),
-                             info=json.loads(str(data["anim_info"])),
+                             camera=_from_dict(CameraMapping, str(data["anim_camera"])),
+                             report=_from_dict(SolveReport, str(data["anim_report"])),
                              **{k: np.array(data[k]) for k in _ARRAYS},
                              **{k: np.array(data[k]) for k in _OPTIONAL if k in data.files})
             info = json.loads(str(data["job_info"]))

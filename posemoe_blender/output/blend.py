@@ -74,7 +74,7 @@ def write_outputs(animation, action_name: str, fbx_path: str | os.PathLike | Non
         obj, mapping = load_target_rig(target_rig, mapping, armature)
         request = RigRequest(video=source, action_name=action_name, target='EXISTING',
                              armature=obj.name, mapping=mapping, match_rest=match_rest,
-                             root_motion=bool(animation.info.get("root_motion", True)))
+                             root_motion=animation.camera is None or bool(animation.camera.root_motion))
     out = build_rig_action(bpy.context, request, animation)
     obj = bpy.data.objects[out["object"]]
     scene = bpy.context.scene

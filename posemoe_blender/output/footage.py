@@ -6,11 +6,12 @@ together (look through the camera: Numpad 0). Camera background images are drawn
 viewport only (a render does not show them).
 
 * **The camera** is the one the solve assumed: the conversion maps camera coordinates to the
-  rig's armature space with ``anim.info["camera_to_armature"]`` (a rotation times the stature
-  scale) and ``["armature_offset"]``, so the camera sits at the offset, turned by that rotation
-  (camera x right, y down, z forward -> Blender's camera X right, Y up, -Z forward), with the
-  focal length the solve used (``focal_px``; a 27 mm-equivalent lens) and the scene's
-  resolution set to the upright video's size. On the generated rig the overlay matches what
+  rig's armature space with ``anim.camera.camera_to_armature`` (a rotation times the stature
+  scale) and ``anim.camera.armature_offset`` (:class:`~.solving.skeleton.CameraMapping`), so
+  the camera sits at the offset, turned by that rotation (camera x right, y down, z forward
+  -> Blender's camera X right, Y up, -Z forward), with the focal length the solve used
+  (``focal_px``; a 27 mm-equivalent lens) and the scene's resolution set to the upright
+  video's size. On the generated rig the overlay matches what
   ``convert --preview`` draws; on your own rig the path is scaled by the leg-length ratio, so
   the overlay is approximate. Without that information (a hand-made record), the camera looks
   at the rig from the front.
@@ -104,10 +105,10 @@ def footage_info(video: str, animation, *, video_start: int = 0, video_fps: floa
                  frame_start: int = 1, width: int = 0, height: int = 0, focal_px: float = 0.0,
                  scale: float = 1.0) -> FootageInfo:
     """A :class:`FootageInfo` for ``animation`` (its ``fps``, frame count and the solve's camera
-    from ``animation.info``) keyed from scene frame ``frame_start``."""
-    info = getattr(animation, "info", None) or {}
-    a = info.get("camera_to_armature")
-    off = info.get("armature_offset")
+    from ``animation.camera``; none when it is None) keyed from scene frame ``frame_start``."""
+    camera = getattr(animation, "camera", None)
+    a = None if camera is None else camera.camera_to_armature
+    off = None if camera is None else camera.armature_offset
     return FootageInfo(video=os.path.abspath(os.fspath(video)), video_start=int(video_start),
                        video_fps=float(video_fps or animation.fps), frame_start=int(frame_start),
                        fps=float(animation.fps), frames=int(animation.num_frames),

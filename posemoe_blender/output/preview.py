@@ -58,18 +58,17 @@ def solved_camera_points(result) -> np.ndarray:
     """(T', 64, 3) the solved rig's points (:data:`~.skeleton.POINT_NAMES`) in the camera
     the solve assumed (metres, x right, y down, z forward), T' = the animation's frames.
 
-    ``camera = camera_to_armature^-1 @ (armature - armature_offset)``: the rig where the solve
+    ``camera = camera_to_armature^-1 @ (armature - armature_offset)`` (the solve's
+    :class:`~.solving.skeleton.CameraMapping`, ``animation.camera``): the rig where the solve
     put it, foot locking's shifts included. With root motion off (the pelvis kept above the
     origin) the pelvis is put on the camera root estimate ``result.root`` instead.
     """
     anim = result.animation
     pts = rig_points_world(anim)
-    A = np.asarray(anim.info["camera_to_armature"], dtype=np.float64)
-    Ainv = np.linalg.inv(A)
-    if anim.info.get("root_motion", True):
-        off = np.asarray(anim.info["armature_offset"], dtype=np.float64)
-        return (pts - off) @ Ainv.T
-    rel = (pts - pts[:, :1]) @ Ainv.T
+    camera = anim.camera
+    if camera.root_motion:
+        return camera.to_camera(pts)
+    rel = camera.to_camera(pts - pts[:, :1], relative=True)
     return rel + np.asarray(result.root, dtype=np.float64)[: len(pts), None, :]
 
 

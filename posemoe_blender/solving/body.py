@@ -28,8 +28,8 @@ Pipeline of :func:`solve_animation`:
    the palm and palmar abduction) where given (:func:`.fingers.solve_hands`; a relaxed hand
    without hands).
 
-Armature space = ``camera_to_armature @ p_camera + armature_offset`` (both in ``info``), plus
-``Animation.root_shift[t]`` (frames raised onto the floor, foot locking; see
+Armature space = ``camera_to_armature @ p_camera + armature_offset`` (both in
+``Animation.camera``, a :class:`~.skeleton.CameraMapping`), plus ``Animation.root_shift[t]`` (frames raised onto the floor, foot locking; see
 :class:`~.root.RootTrajectory`).
 """
 
@@ -49,7 +49,7 @@ from .hand_bones import FINGER_BONE_INDEX, finger_base_rotation, hand_rotation
 from .kinematics import forward_kinematics
 from .rest import ANKLE_HEIGHT, bone_lengths, leg_length, rechain, rest_pose, rig_points, rig_rest_pose
 from .root import CAMERA_TO_BLENDER, check_joints, root_trajectory
-from .skeleton import BONE_NAMES, NUM_RIG_BONES, RIG_BONE_NAMES, RIG_BONE_PARENTS, RIG_HEAD_POINT, RIG_TAIL_POINT, Animation
+from .skeleton import BONE_NAMES, NUM_RIG_BONES, RIG_BONE_NAMES, RIG_BONE_PARENTS, RIG_HEAD_POINT, RIG_TAIL_POINT, Animation, CameraMapping, SolveReport
 
 #: Camera tilts larger than this are not corrected (the person may be lying down).
 MAX_TILT_DEG = 45.0
@@ -201,7 +201,7 @@ def solve_pose(P: np.ndarray, lengths: np.ndarray, fps: float, feet=None,
     the forearms) or ``(palm (T, 2, 3, 3), weight (T, 2))`` (:class:`~.fingers.HandSolve`'s
     ``palm`` and ``palm_weight``), the hand bones turned with the palms (:func:`~.hand_bones.hand_rotation`;
     ``camera_to_armature``: the camera's axes in the armature, default
-    :data:`~.root.CAMERA_TO_BLENDER`). ``info`` is left for the caller."""
+    :data:`~.root.CAMERA_TO_BLENDER`). ``camera`` and ``report`` are left for the caller."""
     T = P.shape[0]
     rest_pts, heads, tails, M = rig_rest_pose(lengths)
     if feet is None:
@@ -292,7 +292,7 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         stature_range: (min, max) metres of standing height (top of head to sole) of the
             solved character. A monocular estimate's absolute scale is ambiguous, so a person
             solved outside this range is scaled (about the camera centre, which keeps the 2D
-            projection) to the nearest bound; ``info["scale"]`` says by how much. None: off.
+            projection) to the nearest bound; ``camera.scale`` says by how much. None: off.
         foot_lock: detect foot contacts, pin the contacting feet (two-bone leg IK, exact
             thigh/shin lengths) and put the floor under them (:mod:`.footlock`); the body's
             horizontal track and height then follow the planted feet.
@@ -317,15 +317,17 @@ def solve_animation(joints3d: np.ndarray, root: np.ndarray | None, fps: float,
         (minimal rotation) relative to its parent, so knees and elbows are hinges; the
         feet and toes come from :func:`~.feet.solve_feet`.
         ``contacts`` holds the locked frames ((T, 2) bool, None without foot locking) and
-        ``root_shift`` the per-frame shift of :class:`~.root.RootTrajectory`; ``info`` holds
-        ``bone_lengths`` (dict, metres), ``floor_offset`` (metres removed from Z),
-        ``up_correction_deg``, ``estimated_tilt_deg``, ``tilt_corrected``, ``scale``,
-        ``camera_to_armature`` (3x3 list) and ``armature_offset`` (3 list) such that
-        ``armature = camera_to_armature @ camera + armature_offset + root_shift[t]``,
-        ``ankle_height``, ``root_motion``, ``foot_lock`` (:meth:`~.footlock.FootLock.summary`,
-        or None) and ``feet`` (:meth:`~.feet.FootPose.summary`); ``bone_lengths`` holds the 16
-        joint bones' lengths (``Spine``: the whole Spine -> Thorax segment, which the rig
-        splits into ``Spine`` and ``Chest``). All values are JSON-serialisable scalars, small lists or dicts.
+        ``root_shift`` the per-frame shift of :class:`~.root.RootTrajectory`; ``camera`` (a
+        :class:`~.skeleton.CameraMapping`) holds ``camera_to_armature`` (3, 3) and
+        ``armature_offset`` (3,) such that
+        ``armature = camera_to_armature @ camera + armature_offset + root_shift[t]``, the
+        stature ``scale`` and ``root_motion``; ``report`` (a :class:`~.skeleton.SolveReport`)
+        holds ``bone_lengths`` (the 16 joint bones' lengths in metres; ``Spine``: the whole
+        Spine -> Thorax segment, which the rig splits into ``Spine`` and ``Chest``),
+        ``floor_offset`` (metres removed from Z), ``up_correction_deg``,
+        ``estimated_tilt_deg``, ``tilt_corrected``, ``ankle_height``, ``foot_lock``
+        (:meth:`~.footlock.FootLock.summary`, or None) and ``feet``
+        (:meth:`~.feet.FootPose.summary`).
     """
     placed = place_joints(joints3d, root, fps, symmetric, max_tilt_deg, stature_range)
     if lock is None and foot_lock:
@@ -350,19 +352,17 @@ def animation_from(placed: PlacedJoints, lock, fps: float, root_motion: bool = T
                       camera_to_armature=traj.camera_to_armature)
     anim.contacts = contacts
     anim.root_shift = traj.shift
-    anim.info = {
-        "bone_lengths": {n: float(x) for n, x in zip(BONE_NAMES, placed.lengths)},
-        "floor_offset": traj.floor_offset,
-        "up_correction_deg": placed.tilt_deg if placed.tilt_corrected else 0.0,
-        "scale": placed.scale,
-        "estimated_tilt_deg": placed.tilt_deg,
-        "tilt_corrected": placed.tilt_corrected,
-        "camera_to_armature": traj.camera_to_armature.tolist(),
-        "armature_offset": traj.armature_offset.tolist(),
-        "ankle_height": ANKLE_HEIGHT,
-        "root_motion": bool(root_motion),
-        "foot_lock": None if lock is None else lock.summary(),
-        "feet": feet.summary(),
-    }
+    anim.camera = CameraMapping(camera_to_armature=np.array(traj.camera_to_armature, dtype=np.float64),
+                                armature_offset=np.array(traj.armature_offset, dtype=np.float64),
+                                root_motion=bool(root_motion), scale=placed.scale)
+    anim.report = SolveReport(
+        bone_lengths={n: float(x) for n, x in zip(BONE_NAMES, placed.lengths)},
+        floor_offset=traj.floor_offset,
+        up_correction_deg=placed.tilt_deg if placed.tilt_corrected else 0.0,
+        estimated_tilt_deg=placed.tilt_deg,
+        tilt_corrected=placed.tilt_corrected,
+        ankle_height=ANKLE_HEIGHT,
+        foot_lock=None if lock is None else lock.summary(),
+        feet=feet.summary())
     return anim
 

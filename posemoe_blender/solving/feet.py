@@ -75,7 +75,7 @@ class FootPose:
     flat: np.ndarray
 
     def summary(self) -> dict:
-        """JSON-friendly figures for ``Animation.info["feet"]``."""
+        """JSON-friendly figures for ``SolveReport.feet`` (``Animation.report``)."""
         return {"landmark_frames": float(np.mean(self.measured > 0.5)),
                 "planted_frames": float(np.mean(self.flat > 0.99)),
                 "toe_bend_frames": float(np.mean(self.toe_bend > np.radians(5))),

@@ -21,11 +21,11 @@ def camera_joints(anim: Animation) -> np.ndarray:
     root-relative, camera-oriented (x right, y down, z forward).
 
     These are the joints the rig actually shows (constant bone lengths, foot locking, the
-    stature range applied), for ``--save-joints``.
+    stature range applied), for ``--save-joints``; mapped back with the solve's
+    :class:`~.skeleton.CameraMapping` (``anim.camera``, which must be set).
     """
-    A = np.asarray(anim.info["camera_to_armature"], dtype=np.float64)
     rel = anim.joints_world - anim.joints_world[:, :1]
-    return (rel @ np.linalg.inv(A).T).astype(np.float32)
+    return anim.camera.to_camera(rel, relative=True).astype(np.float32)
 
 
 def _joint_sources(bone_names) -> tuple:

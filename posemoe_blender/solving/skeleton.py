@@ -140,6 +140,103 @@ assert JOINT_INDEX["Thorax"] == RIG_TAIL_POINT[RIG_BONE_INDEX["Chest"]]
 
 
 @dataclass
+class CameraMapping:
+    """How the solve put the lifter's camera frame into the armature's space.
+
+    ``armature = camera_to_armature @ camera + armature_offset`` (plus the animation's
+    ``root_shift[t]``: frames raised onto the floor, foot locking; see
+    :class:`~.root.RootTrajectory`), camera coordinates x right, y down, z forward, armature
+    coordinates Blender's (Z up), both in metres.
+
+    * ``camera_to_armature``: (3, 3) float64, the rotation from the camera's axes to the
+      armature's (axes swap and up correction, foot locking's levelling) times the stature
+      ``scale``.
+    * ``armature_offset``: (3,) float64 metres.
+    * ``root_motion``: False when the pelvis was kept above the origin (the mapping then only
+      holds for Z).
+    * ``scale``: the stature scale applied about the camera centre (1.0: none); already part of
+      ``camera_to_armature``.
+    """
+
+    camera_to_armature: np.ndarray
+    armature_offset: np.ndarray
+    root_motion: bool = True
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.camera_to_armature = np.asarray(self.camera_to_armature, dtype=np.float64)
+        self.armature_offset = np.asarray(self.armature_offset, dtype=np.float64)
+
+    def to_armature(self, points: np.ndarray) -> np.ndarray:
+        """(..., 3) armature-space metres of camera-space points (..., 3), ``root_shift``
+        not included."""
+        return np.asarray(points, dtype=np.float64) @ self.camera_to_armature.T + self.armature_offset
+
+    def to_camera(self, points: np.ndarray, relative: bool = False) -> np.ndarray:
+        """(..., 3) camera-space metres of armature-space points (..., 3):
+        ``camera_to_armature^-1 @ (armature - armature_offset)``; ``relative``: the points
+        are differences (e.g. joints relative to the pelvis), the offset is not removed."""
+        inverse = np.linalg.inv(self.camera_to_armature)
+        if relative:
+            return points @ inverse.T
+        return (points - self.armature_offset) @ inverse.T
+
+    def to_dict(self) -> dict:
+        """JSON-friendly lists and scalars (:meth:`from_dict` reads them back exactly)."""
+        return {"camera_to_armature": self.camera_to_armature.tolist(),
+                "armature_offset": self.armature_offset.tolist(),
+                "root_motion": bool(self.root_motion), "scale": float(self.scale)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CameraMapping":
+        return cls(camera_to_armature=data["camera_to_armature"], armature_offset=data["armature_offset"],
+                   root_motion=bool(data.get("root_motion", True)), scale=float(data.get("scale", 1.0)))
+
+
+@dataclass
+class SolveReport:
+    """What the solve found and decided, for reports and evaluation (JSON-friendly figures).
+
+    * ``bone_lengths``: joint bone name (:data:`BONE_NAMES`) -> metres (``Spine``: the whole
+      Spine -> Thorax segment, which the rig splits into ``Spine`` and ``Chest``).
+    * ``floor_offset``: metres removed from Z to put the floor at Z = 0.
+    * ``up_correction_deg``: the camera tilt corrected (degrees; 0.0 when not corrected);
+      ``estimated_tilt_deg``: the tilt estimated; ``tilt_corrected``: whether it was.
+    * ``ankle_height``: metres from the sole to the ankle joint
+      (:data:`~.rest.ANKLE_HEIGHT`).
+    * ``foot_lock``: :meth:`~.footlock.FootLock.summary`, or None without foot locking.
+    * ``feet``: :meth:`~.feet.FootPose.summary`.
+    """
+
+    bone_lengths: dict
+    floor_offset: float
+    up_correction_deg: float
+    estimated_tilt_deg: float
+    tilt_corrected: bool
+    ankle_height: float
+    foot_lock: Optional[dict] = None
+    feet: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly scalars and dicts (:meth:`from_dict` reads them back)."""
+        return {"bone_lengths": {str(k): float(v) for k, v in self.bone_lengths.items()},
+                "floor_offset": float(self.floor_offset), "up_correction_deg": float(self.up_correction_deg),
+                "estimated_tilt_deg": float(self.estimated_tilt_deg),
+                "tilt_corrected": bool(self.tilt_corrected), "ankle_height": float(self.ankle_height),
+                "foot_lock": None if self.foot_lock is None else dict(self.foot_lock),
+                "feet": dict(self.feet)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SolveReport":
+        return cls(bone_lengths=dict(data["bone_lengths"]), floor_offset=float(data["floor_offset"]),
+                   up_correction_deg=float(data["up_correction_deg"]),
+                   estimated_tilt_deg=float(data["estimated_tilt_deg"]),
+                   tilt_corrected=bool(data["tilt_corrected"]), ankle_height=float(data["ankle_height"]),
+                   foot_lock=None if data.get("foot_lock") is None else dict(data["foot_lock"]),
+                   feet=dict(data.get("feet") or {}))
+
+
+@dataclass
 class Animation:
     """Everything the Blender layer needs to build and key the generated rig.
 
@@ -157,7 +254,9 @@ class Animation:
       kinematics (armature space), kept for checks and evaluation.
     * ``contacts``: (T, 2) bool, the frames foot locking pinned the left / right foot (None
       when it was off); ``root_shift``: (T, 3) metres, the per-frame part of the body's path
-      beyond the camera mapping (see ``core.solving.RootTrajectory``), or None.
+      beyond the camera mapping (see :class:`~.root.RootTrajectory`), or None.
+    * ``camera``: the :class:`CameraMapping` of the solve (None for an animation not solved
+      from a video, e.g. a hand-made one); ``report``: its :class:`SolveReport`, or None.
     * ``bone_names`` / ``bone_parents``: (B,) names and parent index (-1 = root), parents
       first (default: the generated rig, :data:`RIG_BONE_NAMES`).
     """
@@ -171,9 +270,10 @@ class Animation:
     joints_world: np.ndarray
     bone_names: tuple = RIG_BONE_NAMES
     bone_parents: tuple = RIG_BONE_PARENTS
-    info: dict = field(default_factory=dict)
     contacts: Optional[np.ndarray] = None
     root_shift: Optional[np.ndarray] = None
+    camera: Optional[CameraMapping] = None
+    report: Optional[SolveReport] = None
 
     @property
     def num_frames(self) -> int:

@@ -59,7 +59,7 @@ def main(clips):
             for mode, turn in (("before", False), ("after", True)):
                 res = pipeline.process_clip(clip, ConvertOptions(hand_rotation=turn))
                 store[mode] = res.animation
-        store["lengths"] = np.array(list(res.animation.info["bone_lengths"].values()))
+        store["lengths"] = np.array(list(res.animation.report.bone_lengths.values()))
         tp = clip[:-4] + "_truth.npz"
         truth = np.load(tp) if os.path.exists(tp) else None
         name = os.path.basename(clip)[:-4]

@@ -174,7 +174,7 @@ def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _segment_lengths(anim) -> dict:
     """The solved segment lengths under the figure's bone names (segment name -> metres)."""
-    return {seg: anim.info["bone_lengths"][bone] for seg, bone in zip(BONE_NAMES, RIG_JOINT_BONES)}
+    return {seg: anim.report.bone_lengths[bone] for seg, bone in zip(BONE_NAMES, RIG_JOINT_BONES)}
 
 
 def solve_figure_motion(P: np.ndarray, layout) -> tuple[list, np.ndarray, dict]:
