@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: PA-MPJPE (mm) of the sample clip's saved joints (the solved rig's joints) against its truth.
 #: Measured 2026-11-25 with the shipped PoseMoE weights: 66.6 mm (MediaPipe fallback: 59.5 mm),
-#: `posemoe_lab/experiments/sample_accuracy.py`, docs/benchmarks.md. The bound leaves ~20% headroom.
+#: `posemoe_lab/evaluation/sample_accuracy.py`, docs/benchmarks.md. The bound leaves ~20% headroom.
 SAMPLE_PA_MPJPE_BOUND_MM = 80.0
 
 

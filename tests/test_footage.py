@@ -26,7 +26,7 @@ from posemoe_blender.output import footage  # noqa: E402
 from posemoe_blender.output.blend import ARMATURE_NAME, write_outputs  # noqa: E402
 from posemoe_blender.errors import PoseMoEError  # noqa: E402
 from posemoe_blender.solving.skeleton import CameraMapping  # noqa: E402
-from test_blender_layer import make_animation  # noqa: E402  (tests/ is on sys.path)
+from posemoe_lab.synthetic import make_animation  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "demo.mp4"

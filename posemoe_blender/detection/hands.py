@@ -13,7 +13,7 @@ palm search on large videos.
 
 The found rate and the cost of these choices against the alternatives (crop sizes, the lite
 model, static mode, lower confidence thresholds) are measured by
-``posemoe_lab/experiments/hands_eval.py`` (docs/benchmarks.md, hands). ``convert`` finds them during its one video pass
+``posemoe_lab/evaluation/hands_eval.py`` (docs/benchmarks.md, hands). ``convert`` finds them during its one video pass
 (:class:`HandTracker` in :func:`~.detection.detect_video`), :func:`solve_hands` smooths them
 and solves the fingers, and the generated rig's finger bones are keyed with the result
 (``--no-hands`` turns it off).

@@ -1,4 +1,5 @@
-"""Evaluation: how good the pipeline's motion is, against rendered truth and across real views.
+"""Evaluation, all of it: how good and how fast the pipeline is, against rendered truth, across
+real views and on the held-out mocap split.
 
 Modules, one job each:
 
@@ -15,5 +16,13 @@ Modules, one job each:
 * :mod:`.plots`: the joint-track and foot-height plots of one video;
 * :mod:`.keyed`: the keyed Blender rig's joints (the scored joints are what is keyed);
 * :mod:`.multiview`: truth-free agreement of synchronised real views;
-* :mod:`.command`: ``evaluate-render`` / ``python -m posemoe_lab.evaluation``.
+* :mod:`.command`: ``evaluate-render`` / ``python -m posemoe_lab.evaluation``;
+* :mod:`.pose_metrics`, :mod:`.mocap`: the networks on the held-out mocap windows
+  (``python -m posemoe_lab evaluate``);
+* :mod:`.bench`, :mod:`.bench_keyframes`, :mod:`.gpu_throughput`: speed (``python -m posemoe_lab bench``);
+* :mod:`.hands_eval`, :mod:`.hands_render_eval`, :mod:`.hands_palm_eval`, :mod:`.hands_finger_sources`:
+  the hands on real footage and on the renders with articulated fingers;
+* :mod:`.lift_eval`, :mod:`.axis_errors`, :mod:`.foot_pitch_eval`, :mod:`.sample_accuracy`:
+  single questions about the lifting, the limbs' directions, the feet and the sample clip;
+* :mod:`.same_joints`: a refactoring's check (the joint files before and after, bit for bit).
 """

@@ -102,7 +102,7 @@ def main(argv=None) -> int:
                                                      "simulated MediaPipe 3D for networks that fuse it")
     ap.add_argument("--notes", default="", help="Markdown file appended after the table")
     ap.add_argument("--gpu-fps", default="",
-                    help="JSON written by posemoe_lab/experiments/gpu_throughput.py on a GPU machine: fills the GPU column "
+                    help="JSON written by posemoe_lab/evaluation/gpu_throughput.py on a GPU machine: fills the GPU column "
                          "for the runs it names (same NAME), '-' for the others")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
         f"Generated {when} by `python -m posemoe_lab.evaluation.mocap "
         + " ".join(argv if argv is not None else sys.argv[1:]) + "`", "",
         f"Machine: {platform.machine()} CPU, {torch.get_num_threads()} torch threads; torch {torch.__version__}. "
-        + (f"GPU fps: measured on an {gpu['device']} (torch {gpu['torch']}) by `posemoe_lab/experiments/gpu_throughput.py` "
+        + (f"GPU fps: measured on an {gpu['device']} (torch {gpu['torch']}) by `posemoe_lab/evaluation/gpu_throughput.py` "
            f"(batches of {next(iter(gpu['network'].values()))['batch']} windows, bf16 autocast), read from "
            f"`{args.gpu_fps}`." if gpu else "No GPU measured."), "",
         f"Test set: {args.segments} segments x {args.length} frames (30 fps) from the held-out styles "

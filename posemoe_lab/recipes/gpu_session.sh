@@ -18,7 +18,7 @@ $PY -c "import sys,torch,numpy,scipy;print(sys.version.split()[0],'torch',torch.
 stamp "unpack data"; $PY -m posemoe_lab.training.datapack unpack .pack/mocap.npz .cache/mocap || exit 1
 if [ "$DEV" = cuda ]; then
   stamp "CUDA test"; timeout 60 $PY -m pytest -q -p no:cacheprovider tests/test_lifting.py 2>&1 | tail -4
-  stamp "GPU throughput"; timeout 90 $PY -m posemoe_lab.experiments.gpu_throughput --weights shipped=weights/posemoe_default.pt --json $OUT/gpu_fps_shipped.json
+  stamp "GPU throughput"; timeout 90 $PY -m posemoe_lab.evaluation.gpu_throughput --weights shipped=weights/posemoe_default.pt --json $OUT/gpu_fps_shipped.json
 fi
 common="--device $DEV --batch $BATCH --lr $LR --clock wall --ckpt-seconds 60 --log-every 100"
 trainer() { # name model workers extra...
@@ -53,7 +53,7 @@ timeout 90 $PY -m posemoe_lab.evaluation.mocap --threads 8 --no-speed --runs gpu
   gpu_entangled=.cache/runs/gpu_entangled gpu_tcn=.cache/runs/gpu_tcn shipped=weights/posemoe_default.pt \
   --out /tmp/eval.md --json $OUT/eval.json; cat /tmp/eval.md
 if [ "$DEV" = cuda ]; then
-  stamp "GPU throughput of the new weights"; timeout 90 $PY -m posemoe_lab.experiments.gpu_throughput --frames 2000 --weights \
+  stamp "GPU throughput of the new weights"; timeout 90 $PY -m posemoe_lab.evaluation.gpu_throughput --frames 2000 --weights \
     gpu_posemoe=.cache/runs/gpu_posemoe/model.pt $( [ -d .cache/runs/gpu_posemoe_eq ] && echo gpu_posemoe_eq=.cache/runs/gpu_posemoe_eq/model.pt ) gpu_entangled=.cache/runs/gpu_entangled/model.pt \
     gpu_tcn=.cache/runs/gpu_tcn/model.pt --json $OUT/gpu_fps.json
 fi

@@ -44,7 +44,7 @@ stamp "evaluate (held-out split)"
 timeout 150 $PY -m posemoe_lab.evaluation.mocap --threads 12 --no-speed --segments $EVAL_SEGMENTS --runs "${runs[@]}" \
   shipped=weights/posemoe_default.pt --out $OUT/eval.md --json $OUT/eval.json; cat $OUT/eval.md
 if [ "$DEV" = cuda ] && [ "$GPU_EXTRAS" = 1 ]; then
-  stamp "GPU throughput"; timeout 60 $PY -m posemoe_lab.experiments.gpu_throughput --seconds 2 --frames 2000 --weights \
+  stamp "GPU throughput"; timeout 60 $PY -m posemoe_lab.evaluation.gpu_throughput --seconds 2 --frames 2000 --weights \
     $(for r in "${runs[@]}"; do echo "${r%%=*}=${r#*=}/model.pt"; done) --json $OUT/gpu_fps.json
 fi
 stamp "pack results"

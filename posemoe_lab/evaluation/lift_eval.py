@@ -4,7 +4,7 @@ MediaPipe's own world landmarks and their per-joint mean with each network.
 
 Usage::
 
-    .venv/bin/python -m posemoe_lab.experiments.lift_eval SET_DIR NAME=WEIGHTS.pt [NAME=WEIGHTS.pt ...]
+    .venv/bin/python -m posemoe_lab.evaluation.lift_eval SET_DIR NAME=WEIGHTS.pt [NAME=WEIGHTS.pt ...]
         [--no-landmark-correction] [--actor mm]
 
 Scores over the 12 limb joints (hips, knees, ankles, shoulders, elbows, wrists), frames where

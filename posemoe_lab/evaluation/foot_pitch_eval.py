@@ -9,7 +9,7 @@ the landmarks alone, without levelling planted feet, and the pitch over all fram
 
 Usage (from the repository root; detections are run afresh, the caches hold no feet)::
 
-    .venv/bin/python -m posemoe_lab.experiments.foot_pitch_eval .cache/render_cross [N_VIDEOS]
+    .venv/bin/python -m posemoe_lab.evaluation.foot_pitch_eval .cache/render_cross [N_VIDEOS]
 """
 
 from __future__ import annotations

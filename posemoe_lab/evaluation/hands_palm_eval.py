@@ -2,8 +2,8 @@
 
 Usage (repository root)::
 
-    .venv/bin/python -m posemoe_lab.experiments.hands_palm_eval .cache/render_hands/close_45_a.mp4 ...   # renders: truth
-    .venv/bin/python -m posemoe_lab.experiments.hands_palm_eval /work/shared/data/videos/single_person_cam01.mp4 ...
+    .venv/bin/python -m posemoe_lab.evaluation.hands_palm_eval .cache/render_hands/close_45_a.mp4 ...   # renders: truth
+    .venv/bin/python -m posemoe_lab.evaluation.hands_palm_eval /work/shared/data/videos/single_person_cam01.mp4 ...
 
 Each clip runs twice through ``posemoe_blender.pipeline.process_clip``: ``before``
 (``hand_rotation=False``: the hands continue the forearms) and ``after`` (the default: the hand

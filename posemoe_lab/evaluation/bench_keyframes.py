@@ -5,13 +5,12 @@ Two measurements: the 16-bone generated rig (``blender.keyframes.write_action``,
 retargets onto one (``fill_fcurve`` per quaternion channel + root location, as
 ``addon.apply.apply_to_rig``).
 
-    .venv/bin/python -m posemoe_lab.experiments.bench_keyframes [--frames 10000] [--rig-bones 20]
+    .venv/bin/python -m posemoe_lab.evaluation.bench_keyframes [--frames 10000] [--rig-bones 20]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -24,7 +23,7 @@ def main(argv=None) -> int:
     import bpy
     from posemoe_blender.output.armature import build_armature
     from posemoe_blender.output.keyframes import write_action
-    from test_blender_layer import make_animation  # the tests' synthetic animation
+    from posemoe_lab.synthetic import make_animation
     anim = make_animation(frames=args.frames, amplitude=0.2, seed=3)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     obj = build_armature(anim, "Rig")

@@ -3,9 +3,9 @@ relaxed-hand (no fingers) baseline (issue #15).
 
 Usage (from the repository root, after ``posemoe_lab/renders/hand_set.py``)::
 
-    .venv/bin/python -m posemoe_lab.experiments.hands_render_eval                        # .cache/render_hands, table
-    .venv/bin/python -m posemoe_lab.experiments.hands_render_eval --markdown             # + benchmarks/hands/render_eval.md
-    .venv/bin/python -m posemoe_lab.experiments.hands_render_eval --clips close_front_a --draw /tmp/look
+    .venv/bin/python -m posemoe_lab.evaluation.hands_render_eval                        # .cache/render_hands, table
+    .venv/bin/python -m posemoe_lab.evaluation.hands_render_eval --markdown             # + benchmarks/hands/render_eval.md
+    .venv/bin/python -m posemoe_lab.evaluation.hands_render_eval --clips close_front_a --draw /tmp/look
 
 Each clip goes through what ``convert`` runs (``core.pipeline.process_clip`` with the default
 ``ConvertOptions``: one video pass of BlazePose + MediaPipe Hands, the left/right un-flip, the
@@ -337,7 +337,7 @@ def preamble(per_framing: dict, settings: dict) -> str:
         "",
         "```",
         ".venv/bin/python -m posemoe_lab.renders.hand_set --out .cache/render_hands   # ~6 min",
-        ".venv/bin/python -m posemoe_lab.experiments.hands_render_eval --markdown                # ~1 min",
+        ".venv/bin/python -m posemoe_lab.evaluation.hands_render_eval --markdown                # ~1 min",
         "```",
         "",
     ]

@@ -1,6 +1,6 @@
 """Where each lifter's error is: per-axis mean |error| on the held-out split (docs/model.md, "Why").
 
-``python -m posemoe_lab.experiments.axis_errors [NAME=WEIGHTS ...] [--segments 200]``
+``python -m posemoe_lab.evaluation.axis_errors [NAME=WEIGHTS ...] [--segments 200]``
 
 x, y (image plane) and z (depth) mean absolute error in mm, root-relative, as predicted and after
 a per-frame least-squares scale (which removes the monocular scale guess). For a PoseMoE with

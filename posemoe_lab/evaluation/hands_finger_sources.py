@@ -16,8 +16,8 @@ Protocol: the 45-degree clips decide, the front clips report. Real footage (no t
 fraction of PIP/DIP joints read hyperextended (> 5 degrees backwards, unclipped) on the looked
 and found hand-frames of the six clips of ``shared/data/videos``.
 
-    .venv/bin/python -m posemoe_lab.experiments.hands_finger_sources renders [--dir .cache/render_hands]
-    .venv/bin/python -m posemoe_lab.experiments.hands_finger_sources real [--videos /work/shared/data/videos]
+    .venv/bin/python -m posemoe_lab.evaluation.hands_finger_sources renders [--dir .cache/render_hands]
+    .venv/bin/python -m posemoe_lab.evaluation.hands_finger_sources real [--videos /work/shared/data/videos]
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _capture_solve():
 
 
 def renders(args) -> dict:
-    from posemoe_lab.experiments import hands_render_eval as E
+    from posemoe_lab.evaluation import hands_render_eval as E
     from posemoe_blender.pipeline import process_clip
     from posemoe_blender.options import ConvertOptions
 

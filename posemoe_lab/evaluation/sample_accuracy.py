@@ -1,6 +1,6 @@
 """Accuracy of the whole pipeline on the project's own sample clip (samples/demo.mp4).
 
-    .venv/bin/python -m posemoe_lab.experiments.sample_accuracy
+    .venv/bin/python -m posemoe_lab.evaluation.sample_accuracy
 
 Runs the bpy-free pipeline (detection, lifting, smoothing, solving, foot locking) on the
 rendered clip once per lifter and compares with the clip's true joints (samples/demo_truth.npz)

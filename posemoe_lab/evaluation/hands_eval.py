@@ -1,7 +1,7 @@
 """Hands on real footage (issue #15): found rate per clip and side, cost per frame, and
 wrong-person hands on the two-people clips.
 
-    .venv/bin/python -m posemoe_lab.experiments.hands_eval [FOLDER ...] [--end N] [--json OUT]
+    .venv/bin/python -m posemoe_lab.evaluation.hands_eval [FOLDER ...] [--end N] [--json OUT]
         [--settings current|before|both] [--bench VIDEO ...]
 
 ``--settings before``: the hands' settings before the palm-search back-off (looks at up to

@@ -1,6 +1,6 @@
 """Lifting throughput on a CUDA GPU: network frames/s per weights file, and the pipeline's lifting.
 
-``python -m posemoe_lab.experiments.gpu_throughput --weights NAME=PATH ... --json OUT.json``
+``python -m posemoe_lab.evaluation.gpu_throughput --weights NAME=PATH ... --json OUT.json``
 
 * network: batched windows (``--batch`` windows of T frames, bf16 autocast as the pipeline
   runs them), frames/s = windows x T / s over ``--seconds`` after a warm-up, synchronised;
