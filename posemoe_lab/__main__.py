@@ -52,11 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args.command in PASSTHROUGH:
-            module = importlib.import_module(PASSTHROUGH[args.command][0])
-            return int(module.main(args.args) or 0)
+        # ``prepare``/``train``/``evaluate`` hand every following argument to their module
+        # unparsed: argparse's REMAINDER drops a leading ``--option``, so they never reach it
+        if argv and argv[0] in PASSTHROUGH:
+            module = importlib.import_module(PASSTHROUGH[argv[0]][0])
+            return int(module.main(argv[1:]) or 0)
+        args = build_parser().parse_args(argv)
         with native_output_silenced():
             if args.command == "bench":
                 from .evaluation.bench import main as bench_main

@@ -33,7 +33,6 @@ The neck and head rule is the one used for the Bandai Namco ``Head`` joint (docs
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from scipy.spatial.transform import Rotation
 
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_NAMES
+from posemoe_lab.training.archive import extract_once
 
 HEAD_NOSE_M = 0.09
 HEAD_TOP_M = 0.20
@@ -225,13 +225,7 @@ class AmcTake:
 
 def unpack(archive: Path, dest: Path) -> Path:
     """Unpack the subset once under ``dest``; returns ``dest / "hdm05-subset"``."""
-    root = dest / "hdm05-subset"
-    if not root.is_dir():
-        if not archive.is_file():
-            raise PoseMoEError(f"{archive}: no such file (the HDM05 subset)")
-        dest.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["tar", "-xJf", str(archive), "-C", str(dest)], check=True)
-    return root
+    return extract_once(archive, dest, "hdm05-subset", "*/*/*.amc", "the HDM05 subset's AMC takes")
 
 
 _AMC = re.compile(r"HDM_([a-z]+)_(.+?)_(\d+)_120\.amc$")

@@ -30,14 +30,48 @@ class BVHSkeleton:
 
 
 _TOKEN = re.compile(r"\S+")
+_CHANNELS = {f"{a}{kind}" for a in "XYZ" for kind in ("position", "rotation")}
 
 
 def parse_bvh_text(text: str, path: str = "<bvh>") -> tuple[BVHSkeleton, np.ndarray, float]:
-    """Parse BVH text -> (skeleton, motion (F, n_channels) float64, frame_time seconds)."""
+    """Parse BVH text -> (skeleton, motion (F, n_channels) float64, frame_time seconds).
+
+    A file that is not a BVH, is cut short, has no frames (F = 0), a non-positive frame time or
+    values that are not finite numbers raises :class:`PoseMoEError` naming ``path``.
+    """
     pos = text.find("MOTION")
     if pos < 0:
         raise PoseMoEError(f"{path}: not a BVH file (no MOTION section)")
     head, motion = text[:pos], text[pos + len("MOTION"):]
+    try:
+        skel = _parse_hierarchy(head)
+    except (ValueError, IndexError, KeyError):
+        raise PoseMoEError(f"{path}: BVH HIERARCHY unreadable (truncated or malformed)") from None
+    m = re.search(r"Frames:\s*(\d+)\s*Frame Time:\s*([0-9.eE+-]+)", motion)
+    if not m:
+        raise PoseMoEError(f"{path}: BVH MOTION header unreadable")
+    n_frames, frame_time = int(m.group(1)), float(m.group(2))
+    if n_frames == 0:
+        raise PoseMoEError(f"{path}: BVH has no frames (MOTION says Frames: 0)")
+    if not (np.isfinite(frame_time) and frame_time > 0):
+        raise PoseMoEError(f"{path}: BVH frame time {m.group(2)} is not a positive number of seconds")
+    try:
+        values = np.array(motion[m.end():].split(), dtype=np.float64)
+    except ValueError:
+        raise PoseMoEError(f"{path}: BVH motion holds a value that is not a number") from None
+    n_ch = sum(len(c) for c in skel.channels)
+    if n_ch == 0:
+        raise PoseMoEError(f"{path}: BVH without joints or channels")
+    if values.size < n_frames * n_ch:
+        raise PoseMoEError(f"{path}: BVH motion truncated ({values.size} values, "
+                           f"expected {n_frames} x {n_ch})")
+    if not np.all(np.isfinite(values[: n_frames * n_ch])):
+        raise PoseMoEError(f"{path}: BVH motion contains NaN or infinite values")
+    return skel, values[: n_frames * n_ch].reshape(n_frames, n_ch), frame_time
+
+
+def _parse_hierarchy(head: str) -> BVHSkeleton:
+    """The skeleton of a BVH HIERARCHY section (ValueError/IndexError/KeyError when malformed)."""
     skel = BVHSkeleton()
     tokens = _TOKEN.findall(head)
     stack: list[int] = []
@@ -67,6 +101,8 @@ def parse_bvh_text(text: str, path: str = "<bvh>") -> tuple[BVHSkeleton, np.ndar
             i += 1
         elif t == "OFFSET":
             off = tuple(float(v) for v in tokens[i + 1:i + 4])
+            if len(off) != 3:
+                raise ValueError("OFFSET needs three numbers")
             if in_end:
                 skel.end_offsets[[s for s in stack if s >= 0][-1]] = off  # type: ignore[assignment]
             else:
@@ -75,21 +111,14 @@ def parse_bvh_text(text: str, path: str = "<bvh>") -> tuple[BVHSkeleton, np.ndar
         elif t == "CHANNELS":
             n = int(tokens[i + 1])
             skel.channels[last] = tokens[i + 2:i + 2 + n]
+            if len(skel.channels[last]) != n or not set(skel.channels[last]) <= _CHANNELS:
+                raise ValueError("bad CHANNELS line")
             i += 2 + n
         else:
             i += 1
-    # Fix parent bookkeeping: the stack holds the joint whose block we are in.
-    m = re.search(r"Frames:\s*(\d+)\s*Frame Time:\s*([0-9.eE+-]+)", motion)
-    if not m:
-        raise PoseMoEError(f"{path}: BVH MOTION header unreadable")
-    n_frames, frame_time = int(m.group(1)), float(m.group(2))
-    body = motion[m.end():]
-    values = np.array(body.split(), dtype=np.float64)
-    n_ch = sum(len(c) for c in skel.channels)
-    if n_ch == 0 or values.size < n_frames * n_ch:
-        raise PoseMoEError(f"{path}: BVH motion truncated ({values.size} values, "
-                           f"expected {n_frames} x {n_ch})")
-    return skel, values[: n_frames * n_ch].reshape(n_frames, n_ch), frame_time
+    if stack:
+        raise ValueError("unbalanced braces")
+    return skel
 
 
 def forward_kinematics(skel: BVHSkeleton, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,19 +20,19 @@ benchmark). Everything is deterministic (sorted file lists, no randomness).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import os
-import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from posemoe_blender.cli import _Parser
 from posemoe_blender.errors import PoseMoEError, run_main
-from posemoe_blender.joints import JOINT_NAMES, NUM_JOINTS
+from posemoe_blender.fileio import atomic_output
+from posemoe_blender.joints import JOINT_NAMES, NUM_JOINTS, save_npz
+from posemoe_lab.training.archive import extract_once
 from posemoe_lab.training.bvh import forward_kinematics, parse_bvh_text
 from posemoe_lab.training.sources import READERS
 
@@ -75,37 +75,38 @@ def _parse_one(path: str) -> tuple[str, np.ndarray, float]:
     skel, motion, frame_time = parse_bvh_text(text, path)
     pos, rot = forward_kinematics(skel, motion)
     pos *= 0.01  # cm -> m
-    joints = map_to_h36m(skel.names, pos, rot).astype(np.float32)
+    try:
+        joints = map_to_h36m(skel.names, pos, rot).astype(np.float32)
+    except KeyError as exc:
+        raise PoseMoEError(f"{path}: not the Bandai Namco skeleton (no joint {exc.args[0]})") from None
     return path, joints, frame_time
 
 
 def unpack(data_dir: Path, raw_dir: Path) -> list[Path]:
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    roots = []
-    for k, arch in enumerate(ARCHIVES, start=1):
-        src = data_dir / arch
-        dest = raw_dir / f"Bandai-Namco-Research-Motiondataset-{k}"
-        if not (dest / "data").is_dir():
-            if not src.is_file():
-                raise PoseMoEError(f"{src}: no such file (expected the Bandai Namco archive)")
-            print(f"unpacking {src} ...", flush=True)
-            subprocess.run(["tar", "-xJf", str(src), "-C", str(raw_dir)], check=True)
-        roots.append(dest)
-    return roots
+    """The two Bandai Namco archives unpacked (once) under ``raw_dir``; their top folders."""
+    return [extract_once(data_dir / arch, raw_dir, f"Bandai-Namco-Research-Motiondataset-{k}", "data/*.bvh",
+                         "the Bandai Namco BVH clips")
+            for k, arch in enumerate(ARCHIVES, start=1)]
 
 
 def clip_meta(bvh: Path, cfg: Path) -> dict:
-    label = json.loads(bvh.with_suffix(".json").read_text())
-    contents = cfg.joinpath("content_label.txt").read_text().split()
-    styles = cfg.joinpath("style_label.txt").read_text().split()
+    """A Bandai clip's labels (its ``.json`` beside it, the label lists in ``cfg``); a missing
+    or unreadable label is a PoseMoEError."""
+    try:
+        label = json.loads(bvh.with_suffix(".json").read_text())
+        contents = cfg.joinpath("content_label.txt").read_text().split()
+        styles = cfg.joinpath("style_label.txt").read_text().split()
+        style = styles[label["style"]].split("_", 1)[1]
+        content = contents[label["content"]].split("_", 1)[1]
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise PoseMoEError(f"{bvh}: its labels ({bvh.with_suffix('.json').name}, {cfg}/*_label.txt) "
+                           f"are missing or unreadable ({type(exc).__name__})") from None
     ds = bvh.name.split("_")[0]
-    style = styles[label["style"]].split("_", 1)[1]
-    content = contents[label["content"]].split("_", 1)[1]
     return {"name": bvh.stem, "dataset": ds, "style": style, "content": content}
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="posemoe_lab.training.prepare", description=__doc__.split("\n")[0])
+    ap = _Parser(prog="python -m posemoe_lab prepare", description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="../shared/data/mocap", help="folder with the .tar.xz archives")
     ap.add_argument("--out", default=".cache/mocap", help="output folder")
     ap.add_argument("--workers", type=int, default=2)
@@ -113,6 +114,17 @@ def main(argv=None) -> int:
     ap.add_argument("--sources", default="bandai,hdm05,reactidle",
                     help="comma-separated sources (bandai, hdm05, reactidle)")
     args = ap.parse_args(argv)
+    out = Path(args.out)
+    fresh = [d for d in (out, out / "raw") if not d.exists()]
+    try:
+        return _prepare(args)
+    finally:
+        for d in reversed(fresh):  # folders this run made and left empty (it failed early)
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+
+
+def _prepare(args) -> int:
     t0 = time.time()
     out = Path(args.out)
     sources = {x.strip() for x in args.sources.split(",") if x.strip()}
@@ -144,13 +156,15 @@ def main(argv=None) -> int:
             arrays.append(take.joints)
             metas.append({"name": take.name, "dataset": take.source, "source": take.source,
                           "style": take.style, "content": take.style, "split": take.split})
+    if not arrays:
+        raise PoseMoEError(f"{args.data}: no clips in the sources {', '.join(sorted(sources))}")
     lens = np.array([a.shape[0] for a in arrays], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
     split = np.array([m["split"] for m in metas])
     source = np.array([m["source"] for m in metas])
     joints = np.concatenate(arrays, axis=0).astype(np.float32)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "mocap.npz", joints=joints, clip_start=starts, clip_len=lens,
+    save_npz(out / "mocap.npz", joints=joints, clip_start=starts, clip_len=lens,
              clip_name=np.array([m["name"] for m in metas]),
              dataset=np.array([m["dataset"] for m in metas]), source=source,
              style=np.array([m["style"] for m in metas]),
@@ -167,7 +181,8 @@ def main(argv=None) -> int:
                     for n in sorted(set(source.tolist()))},
         "joints_sha256": digest, "seconds": round(time.time() - t0, 1),
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    with atomic_output(out / "manifest.json") as tmp:
+        Path(tmp).write_text(json.dumps(manifest, indent=2))
     print(json.dumps(manifest, indent=2), flush=True)
     return 0
 

@@ -19,7 +19,6 @@ Frame rates are converted to 30 fps by linear interpolation in time.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_NAMES, NUM_JOINTS
+from posemoe_lab.training.archive import extract_once
 from posemoe_lab.training.bvh import forward_kinematics, parse_bvh_text
 
 HEAD_NOSE_M = 0.09
@@ -57,17 +57,6 @@ def to_30fps(joints: np.ndarray, fps: float) -> np.ndarray:
     return out.reshape(len(t_dst), NUM_JOINTS, 3).astype(np.float32)
 
 
-def unpack(archive: Path, dest: Path, marker: str) -> Path:
-    """Unpack ``archive`` into ``dest`` once (``dest / marker`` exists afterwards)."""
-    if not (dest / marker).exists():
-        if not archive.is_file():
-            raise PoseMoEError(f"{archive}: no such file")
-        dest.mkdir(parents=True, exist_ok=True)
-        print(f"unpacking {archive} ...", flush=True)
-        subprocess.run(["tar", "-xJf", str(archive), "-C", str(dest)], check=True)
-    return dest / marker
-
-
 # ---------------------------------------------------------------------- ReActIdle
 
 def reactidle_to_h36m(names: list[str], pos: np.ndarray, rot: np.ndarray, end_offsets: dict) -> np.ndarray:
@@ -93,16 +82,20 @@ def reactidle_to_h36m(names: list[str], pos: np.ndarray, rot: np.ndarray, end_of
 
 
 def read_reactidle(data_dir: Path, raw_dir: Path) -> list[Take]:
-    root = unpack(data_dir / "reactidle-idle.tar.xz", raw_dir, "reactidle")
+    archive = data_dir / "reactidle-idle.tar.xz"
+    root = extract_once(archive, raw_dir, "reactidle", "*/*.bvh", "ReActIdle's BVH takes")
     takes = []
     for bvh in sorted(root.glob("*/*.bvh")):
         skel, motion, frame_time = parse_bvh_text(bvh.read_text(errors="replace"), str(bvh))
         pos, rot = forward_kinematics(skel, motion)
-        joints = reactidle_to_h36m(skel.names, pos, rot, skel.end_offsets)
+        try:
+            joints = reactidle_to_h36m(skel.names, pos, rot, skel.end_offsets)
+        except KeyError as exc:
+            raise PoseMoEError(f"{bvh}: not ReActIdle's skeleton (no joint or end site {exc.args[0]})") from None
         takes.append(Take(f"reactidle_{bvh.stem}", "reactidle", bvh.parent.name, "train",
                           to_30fps(joints, 1.0 / frame_time)))
     if not takes:
-        raise PoseMoEError(f"{root}: no BVH files")
+        raise PoseMoEError(f"{archive}: no BVH files (expected reactidle/*/*.bvh)")
     return takes
 
 
