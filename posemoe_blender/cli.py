@@ -280,7 +280,7 @@ def _cmd_lift(args) -> int:
     out = check_output(args.output, ".npz", args.overwrite)
     data = load_npz(args.keypoints, required=("keypoints2d", "fps", "width", "height"))
     kp = data["keypoints2d"].astype(np.float32)
-    world3d = data.get("world3d")
+    world3d = data.get("world3d")  # load_npz checked it: (T', 17, 3), finite
     if world3d is not None and world3d.shape != kp.shape:
         raise PoseMoEError(f"{args.keypoints}: world3d has shape {world3d.shape}, keypoints2d {kp.shape}")
     # 2D + MediaPipe's 3D (convert --save-joints) lifts with the file convert uses; 2D alone

@@ -54,10 +54,13 @@ def save_npz(path: str | os.PathLike, compressed: bool = False, **arrays) -> Non
 
 
 def load_npz(path: str | os.PathLike, required: tuple[str, ...]) -> Mapping[str, np.ndarray]:
-    """Read a contract ``.npz`` and check the keys in ``required`` and the array shapes.
+    """Read a contract ``.npz`` and check the keys in ``required`` and the arrays' contents.
 
-    Raises :class:`PoseMoEError` with a one-line reason when the file is missing, not an npz,
-    lacks a key or has a wrong shape.
+    ``keypoints2d``, ``joints3d`` and ``world3d``, where present, must be real numbers of shape
+    ``(T, 17, 3)`` with ``T > 0``, all finite; the confidence of ``keypoints2d`` (last channel)
+    in [0, 1]. ``fps`` (frames per second) must be one finite number > 0, ``width`` and
+    ``height`` (pixels) one whole number > 0 each. Raises :class:`PoseMoEError` with a
+    one-line reason when the file is missing, not an npz, lacks a key or breaks these rules.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -70,15 +73,45 @@ def load_npz(path: str | os.PathLike, required: tuple[str, ...]) -> Mapping[str,
     missing = [k for k in required if k not in out]
     if missing:
         raise PoseMoEError(f"{path}: missing array(s) {', '.join(missing)}")
-    for key in ("keypoints2d", "joints3d"):
+    for key in ("keypoints2d", "joints3d", "world3d"):
         if key in out:
             arr = out[key]
+            if not _real(arr):
+                raise PoseMoEError(f"{path}: {key} holds {arr.dtype} values, expected numbers")
             if arr.ndim != 3 or arr.shape[1:] != (NUM_JOINTS, 3) or arr.shape[0] == 0:
                 raise PoseMoEError(
                     f"{path}: {key} has shape {arr.shape}, expected (T, {NUM_JOINTS}, 3) with T > 0")
             if not np.all(np.isfinite(arr)):
-                raise PoseMoEError(f"{path}: {key} contains NaN or infinite values")
+                bad = np.argwhere(~np.isfinite(arr))[0]
+                raise PoseMoEError(f"{path}: {key} contains NaN or infinite values "
+                                   f"(first at frame {bad[0]}, joint {JOINT_NAMES[bad[1]]})")
+    if "keypoints2d" in out:
+        conf = out["keypoints2d"][..., 2]
+        if conf.min() < 0.0 or conf.max() > 1.0:
+            raise PoseMoEError(f"{path}: keypoints2d confidence (last channel) outside [0, 1] "
+                               f"({float(conf.min()):g} to {float(conf.max()):g})")
+    for key, whole in (("fps", False), ("width", True), ("height", True)):
+        if key in out:
+            v = out[key]
+            ok = _real(v) and v.size == 1 and np.isfinite(v).all() and float(v.reshape(())) > 0
+            if ok and whole:
+                ok = float(v.reshape(())) == int(v.reshape(()))
+            if not ok:
+                kind = "a whole number of pixels > 0" if whole else "a number of frames per second > 0"
+                raise PoseMoEError(f"{path}: {key} is {_short(v)}, expected {kind}")
     return out
+
+
+def _real(arr: np.ndarray) -> bool:
+    """Whether ``arr`` holds real numbers (ints, floats, bools)."""
+    return np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating) or arr.dtype == bool
+
+
+def _short(arr: np.ndarray) -> str:
+    """``arr`` for an error line: its value when it is one number, else its shape and type."""
+    if arr.size == 1 and _real(arr):
+        return repr(arr.reshape(()).item())
+    return f"an array of shape {arr.shape} ({arr.dtype})"
 
 #: MediaPipe's 21 hand landmarks (0 wrist, 1-4 thumb, 5-8 index, 9-12 middle, 13-16 ring, 17-20 little).
 NUM_HAND_LANDMARKS = 21
