@@ -354,7 +354,7 @@ def test_training_loss_terms():
 
 
 def test_train_cli_smoke(tmp_path):
-    """Two steps end to end on a synthetic prepared folder, then resume."""
+    """Two of three steps end to end on a synthetic prepared folder, then resume to the end."""
     from posemoe_lab.training import train
 
     data = _synthetic_mocap()
@@ -364,12 +364,13 @@ def test_train_cli_smoke(tmp_path):
              clip_name=data.clip_name, style=data.style, dataset=data.dataset, split=data.split)
     out = tmp_path / "run"
     cfg = '{"dim": 16, "depth": 1, "expert_hidden": 16, "prior_hidden": 32, "heads": 2}'
-    argv = ["--model", "posemoe", "--steps", "2", "--batch", "2", "--data", str(folder), "--out", str(out),
+    argv = ["--model", "posemoe", "--steps", "3", "--batch", "2", "--data", str(folder), "--out", str(out),
             "--config", cfg]
-    assert train.main(argv) == 0
+    assert train.main(argv + ["--stop-after", "2"]) == 0
     model, conf = load_model(out / "model.pt")
     assert conf["dim"] == 16
-    assert train.main(argv[:3] + ["3"] + argv[4:] + ["--resume"]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2
+    assert train.main(argv + ["--resume"]) == 0
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
 
 

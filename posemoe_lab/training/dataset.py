@@ -55,14 +55,31 @@ class Mocap:
 
     @classmethod
     def load(cls, folder: str | Path, split: str | None = None) -> "Mocap":
+        """``<folder>/mocap.npz`` (written by prepare), only ``split``'s clips when given; a missing,
+        unreadable or inconsistent file is a PoseMoEError."""
         path = Path(folder) / "mocap.npz"
         if not path.is_file():
             raise PoseMoEError(f"{path}: no such file (run `python -m posemoe_lab.training.prepare` first)")
-        d = np.load(path, allow_pickle=False)
-        source = d["source"] if "source" in d.files else np.array(
+        try:
+            with np.load(path, allow_pickle=False) as d:
+                arrays = {k: d[k] for k in d.files}
+        except Exception as exc:  # noqa: BLE001 - zip/format/OS errors all mean "unreadable"
+            raise PoseMoEError(f"{path}: not a readable .npz file ({type(exc).__name__})") from None
+        missing = [k for k in ("joints", "clip_start", "clip_len", "clip_name", "style", "dataset", "split")
+                   if k not in arrays]
+        if missing:
+            raise PoseMoEError(f"{path}: not a prepared mocap file (no {', '.join(missing)})")
+        d = arrays
+        n = len(d["clip_len"])
+        j, start, length = d["joints"], d["clip_start"], d["clip_len"]
+        if (j.ndim != 3 or j.shape[1:] != (NUM_JOINTS, 3) or any(len(d[k]) != n for k in ("clip_start", "clip_name", "style", "dataset", "split"))
+                or (n and (start.min() < 0 or length.min() < 0 or (start + length).max() > len(j)))):
+            raise PoseMoEError(f"{path}: inconsistent mocap arrays (joints {j.shape}, {n} clips)")
+        if not np.all(np.isfinite(j)):
+            raise PoseMoEError(f"{path}: joints contain NaN or infinite values")
+        source = d["source"] if "source" in d else np.array(
             [{"dataset-1": "bandai-1", "dataset-2": "bandai-2"}.get(x, str(x)) for x in d["dataset"]])
-        m = cls(d["joints"], d["clip_start"], d["clip_len"], d["clip_name"], d["style"],
-                d["dataset"], d["split"], source)
+        m = cls(j, start, length, d["clip_name"], d["style"], d["dataset"], d["split"], source)
         return m.subset(m.split == split) if split else m
 
     def with_source_weights(self, weights: dict) -> "Mocap":

@@ -1,14 +1,17 @@
 """Train a lifting network on virtual-camera views of the prepared mocap.
 
-``python -m posemoe_lab.training.train --model posemoe|entangled|tcn [--ablation A ...]
---minutes M --out .cache/runs/NAME [--resume]``
+``python -m posemoe_lab train --model posemoe|entangled|tcn [--ablation A ...]
+--steps N [--minutes M] [--stop-after K] --out .cache/runs/NAME [--resume]``
 
 * seeded and reproducible: ``torch.manual_seed`` + a numpy ``Generator`` draw every window,
-  camera and noise in a fixed order; the generator and torch RNG states are checkpointed, so
-  a resumed run continues the same stream. With ``--steps N`` (and no ``--minutes``) the run
-  is bit-reproducible; with a wall-clock budget the number of steps depends on the machine.
-* AdamW, linear warm-up then cosine decay over the run's progress
-  (``max(elapsed / budget, step / max_steps)``), gradient clipping;
+  camera and noise in a fixed order; the generator and torch RNG states are checkpointed;
+* AdamW, gradient clipping, and a learning-rate schedule that is a function of the step alone:
+  ``torch.optim.lr_scheduler.LambdaLR`` with :class:`WarmupCosine` over ``--steps N``, the run's
+  total, fixed when it starts and kept in the checkpoint. ``--minutes M`` (the run's time over
+  all its parts) and ``--stop-after K`` end a run early without reshaping the schedule;
+  ``--resume`` then continues it exactly (model, optimiser, schedule and both RNG states
+  restored: the same weights, bit for bit, as a run that never stopped). A resume that asks for
+  another total, config or data stream is refused;
 * loss = MPJPE + 0.2 x velocity error + 0.01 x load balance (PoseMoE)
   + 0.05 x depth-prior Gaussian NLL (PoseMoE with depth initialisation);
 * ``--loader-workers N`` (for a GPU, whose steps outrun one CPU core's window sampling): N
@@ -35,7 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from posemoe_blender.cli import _Parser
 from posemoe_blender.errors import PoseMoEError, run_main
+from posemoe_blender.fileio import atomic_output
 from posemoe_blender.lifting.registry import build_model
 from posemoe_lab.training.dataset import AugmentConfig, Mocap, RealPairs, sample_windows
 from posemoe_lab.training.mpnoise import MPNoiseModel
@@ -84,11 +89,31 @@ def compute_loss(model, pred, target, weights=(0.2, 0.01, 0.05)):
     return loss, loss_pos, aux
 
 
-def lr_at(progress: float, base: float, warmup: float = 0.03) -> float:
-    if progress < warmup:
-        return base * max(progress / warmup, 0.02)
-    p = min((progress - warmup) / (1 - warmup), 1.0)
-    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * p)))
+class WarmupCosine:
+    """The learning-rate factor of step ``k`` (0-based) for ``torch.optim.lr_scheduler.LambdaLR``.
+
+    A linear warm-up from ``floor`` to 1 over the first ``warmup`` steps (``warmup_frac`` of
+    ``total``, at least one), then a cosine from 1 down to ``floor`` at step ``total``. A
+    callable object, not a function, so that ``LambdaLR.state_dict`` saves ``total`` with the
+    scheduler's state.
+    """
+
+    def __init__(self, total: int, warmup_frac: float = 0.03, floor: float = 0.02):
+        self.total = int(total)
+        self.warmup = max(1, int(round(warmup_frac * self.total)))
+        self.floor = float(floor)
+
+    def __call__(self, k: int) -> float:
+        if k < self.warmup:
+            return self.floor + (1.0 - self.floor) * k / self.warmup
+        p = min((k - self.warmup) / max(self.total - self.warmup, 1), 1.0)
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def make_schedule(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The run's schedule over ``total`` steps: each parameter group's ``lr`` times
+    :class:`WarmupCosine` of the step (``scheduler.step()`` once after each optimiser step)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(total))
 
 
 def _atomic_save(obj, path: Path):
@@ -177,8 +202,25 @@ class BatchStream:
             self.pool = None
 
 
-#: Config switches a fine-tune may turn on over its ``--init`` file.
-WARM_START_SWITCHES = ("hint3d", "scale_from_depth")
+#: Config switches a fine-tune may turn on over its ``--init`` file: each adds an input whose
+#: weights start at zero, so the network starts as its ``--init`` network. A switch that changes
+#: the head (``scale_from_depth``) or any size is not here: such a network trains from scratch.
+WARM_START_SWITCHES = {"hint3d": "adds MediaPipe's 3D landmarks as an input whose weights start at zero"}
+
+
+def check_init_config(init_cfg: dict, cfg: dict, path: str) -> list[str]:
+    """The config keys in which the run's ``cfg`` differs from its ``--init`` file's ``init_cfg``.
+
+    Only switches of :data:`WARM_START_SWITCHES` turned on by the run may differ; anything else
+    (a size, the head, a switch turned off) is a PoseMoEError naming each differing key.
+    """
+    diff = sorted(k for k in set(init_cfg) | set(cfg) if init_cfg.get(k) != cfg.get(k))
+    refused = [k for k in diff if not (k in WARM_START_SWITCHES and cfg.get(k) and not init_cfg.get(k))]
+    if refused:
+        said = ", ".join(f"{k} {json.dumps(init_cfg.get(k))} -> {json.dumps(cfg.get(k))}" for k in refused)
+        raise PoseMoEError(f"--init {path}: its config differs from the run's in {said}; only turning on "
+                           f"{', '.join(WARM_START_SWITCHES)} may differ (any other change trains from scratch)")
+    return diff
 
 
 def warm_start(model: torch.nn.Module, state: dict) -> list[str]:
@@ -194,45 +236,99 @@ def warm_start(model: torch.nn.Module, state: dict) -> list[str]:
 
 def load_training_data(folder: str, clips: int = 0, source_weights: dict | None = None) -> Mocap:
     """The training split of ``folder`` (``model.prepare``), with clip sampling weights that
-    give each source its share of the windows (``source_weights``; default: by frames)."""
-    data = Mocap.load(folder, "train")
+    give each source its share of the windows (``source_weights``; default: by frames).
+
+    A folder without ``mocap.npz``, an unreadable one, or one without training clips of at
+    least two frames is a PoseMoEError.
+    """
+    everything = Mocap.load(folder)
+    data = everything.subset(everything.split == "train")
+    if not len(data):
+        splits = sorted(set(everything.split.tolist()))
+        raise PoseMoEError(f"{Path(folder) / 'mocap.npz'}: no training clips (split 'train'; it holds "
+                           f"{', '.join(repr(x) for x in splits) or 'no clips'})")
     if clips:
         data = data.subset(np.arange(len(data)) < clips)
+    if not (data.clip_len >= 2).any():
+        raise PoseMoEError(f"{Path(folder) / 'mocap.npz'}: no training clip has two frames or more")
     if source_weights:
         data = data.with_source_weights(source_weights)
     return data
 
 
+def _positive(kind):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return v
+    return parse
+
+
+def _non_negative(kind):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not v >= 0:
+            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        return v
+    return parse
+
+
+def _json_option(name: str, text: str) -> dict | None:
+    """``--name`` JSON (an object) -> dict; empty -> None; anything else is a PoseMoEError."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PoseMoEError(f"--{name}: not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise PoseMoEError(f"--{name}: expected a JSON object, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="posemoe_lab.training.train",
-                                 description="Train a 2D-to-3D lifting network (PoseMoE or a baseline).")
+    ap = _Parser(prog="python -m posemoe_lab train",
+                 description="Train a 2D-to-3D lifting network (PoseMoE or a baseline).")
     ap.add_argument("--model", choices=sorted(DEFAULT_CONFIGS), default="posemoe")
     ap.add_argument("--ablation", action="append", default=[], choices=sorted(ABLATIONS),
                     help="PoseMoE ablation switch (repeatable)")
-    ap.add_argument("--frames", type=int, default=27, help="window length T (27, 81 or 243)")
-    ap.add_argument("--minutes", type=float, default=0.0, help="training budget in minutes (see --clock)")
+    ap.add_argument("--frames", type=_positive(int), default=27, help="window length T (27, 81 or 243)")
+    ap.add_argument("--steps", type=_positive(int), default=None,
+                    help="the run's total number of steps: the learning-rate schedule's length, fixed "
+                         "when the run starts (required; a resume must give the same N)")
+    ap.add_argument("--minutes", type=_non_negative(float), default=0.0,
+                    help="stop early once the run (all its parts) has trained this long (see --clock); "
+                         "the schedule stays the one over --steps, and --resume continues it")
+    ap.add_argument("--stop-after", type=_non_negative(int), default=0,
+                    help="stop early after step K of --steps (0: run to the end); --resume continues it")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="what --minutes counts: wall-clock time, or this process's CPU time (fair "
                          "budgets on a machine shared with other jobs; with --threads 1, CPU time = compute)")
-    ap.add_argument("--steps", type=int, default=0, help="maximum number of steps (0 = budget only)")
-    ap.add_argument("--batch", type=int, default=32, help="windows per step")
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--batch", type=_positive(int), default=32, help="windows per step")
+    ap.add_argument("--lr", type=_positive(float), default=1e-3, help="peak learning rate")
+    ap.add_argument("--weight-decay", type=_non_negative(float), default=0.01)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    ap.add_argument("--data", default=".cache/mocap", help="folder written by model.prepare")
+    ap.add_argument("--threads", type=_positive(int), default=1, help="torch CPU threads")
+    ap.add_argument("--data", default=".cache/mocap", help="folder written by `python -m posemoe_lab prepare`")
     ap.add_argument("--out", required=True, help="run folder (checkpoint, model.pt, log)")
-    ap.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue <out>/checkpoint.pt exactly (a fresh run when there is none)")
     ap.add_argument("--config", default="", help="JSON overrides of the model config")
     ap.add_argument("--aug", default="", help='JSON overrides of the augmentation (model/dataset.AugmentConfig), '
                                               'e.g. \'{"bias_rel": 0.02}\'')
     ap.add_argument("--init", default="", help="start from this weights file (fresh optimiser and schedule): "
-                                               "fine-tuning. Its config may differ only in switches that add "
-                                               "parameters (hint3d) or re-route the head (scale_from_depth); "
-                                               "new parameters keep their (silent) initialisation")
-    ap.add_argument("--new-lr-mult", type=float, default=1.0,
-                    help="with --init: learning-rate factor for the parameters the init file lacks "
-                         "(a new input) or whose meaning the config changed (the head's scale with scale_from_depth)")
+                                               "fine-tuning. Its config must be the run's, except that the run "
+                                               "may turn on " + ", ".join(WARM_START_SWITCHES) + " (a new input "
+                                               "that starts silent); a changed head or size trains from scratch")
+    ap.add_argument("--new-lr-mult", type=_positive(float), default=1.0,
+                    help="with --init: learning-rate factor for the parameters the init file lacks (a new input)")
     ap.add_argument("--hint-model", default="", help="MediaPipe noise model (JSON, posemoe_lab/training/mpnoise.py): "
                                                      "train a network that fuses MediaPipe's 3D (config hint3d)")
     ap.add_argument("--real-pairs", default="", help="BlazePose's real outputs on rendered training motion "
@@ -243,23 +339,45 @@ def build_parser() -> argparse.ArgumentParser:
                                                          '\'{"bandai-1": 1, "bandai-2": 1, "hdm05": 1, "reactidle": 0.5}\'; '
                                                          'default: in proportion to frames')
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--loader-workers", type=int, default=0,
+    ap.add_argument("--loader-workers", type=_non_negative(int), default=0,
                     help="processes drawing batches ahead (for a GPU; 0 = draw them in this process)")
     ap.add_argument("--ckpt-seconds", type=float, default=60.0)
-    ap.add_argument("--log-every", type=int, default=20)
-    ap.add_argument("--clips", type=int, default=0, help="debug/overfit: use only the first N training clips")
+    ap.add_argument("--log-every", type=_positive(int), default=20)
+    ap.add_argument("--clips", type=_non_negative(int), default=0,
+                    help="debug/overfit: use only the first N training clips")
     ap.add_argument("--no-augment", action="store_true", help="debug/overfit: no body augmentation, no noise")
     return ap
 
 
+#: The options that define a run's stream of batches and updates: a resume must repeat them.
+RUN_OPTIONS = ("steps", "batch", "lr", "weight_decay", "seed", "aug_overrides", "source_weight_map",
+               "hint_model", "real_pairs", "real_frac", "loader_workers", "clips", "no_augment",
+               "init", "new_lr_mult")
+
+
+def check_resume(ck: dict, cfg: dict, run: dict, path: Path) -> None:
+    """Refuse (PoseMoEError, one line) a checkpoint that this run cannot continue exactly: one
+    written before step-based schedules, or one whose config or run options differ."""
+    if "schedule" not in ck or "run" not in ck:
+        raise PoseMoEError(f"{path}: a checkpoint without its schedule (written by an older trainer) cannot "
+                           "be continued exactly; start a new run (--init from its model.pt to keep the weights)")
+    diff = [f"{k} {json.dumps(ck['config'].get(k))} -> {json.dumps(cfg.get(k))}"
+            for k in sorted(set(ck["config"]) | set(cfg)) if ck["config"].get(k) != cfg.get(k)]
+    diff += [f"--{k.replace('_', '-')} {json.dumps(ck['run'].get(k))} -> {json.dumps(run.get(k))}"
+             for k in RUN_OPTIONS if ck["run"].get(k) != run.get(k)]
+    if diff:
+        raise PoseMoEError(f"{path}: the run was started with other settings ({'; '.join(diff)}); resume it "
+                           "with the options it started with (its schedule is "
+                           f"{ck['run'].get('steps')} steps), or start a new run in another --out")
+
+
 def train(args) -> dict:
-    if args.minutes <= 0 and args.steps <= 0:
-        raise PoseMoEError("give a budget: --minutes M and/or --steps N")
-    torch.set_num_threads(max(1, args.threads))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
-    overrides = json.loads(args.config) if args.config else {}
+    if not args.steps:
+        raise PoseMoEError("give --steps N: the run's total, the schedule's length "
+                           "(--minutes and --stop-after only end a run early)")
+    if args.stop_after and args.stop_after > args.steps:
+        raise PoseMoEError(f"--stop-after {args.stop_after} is past the run's end (--steps {args.steps})")
+    overrides = _json_option("config", args.config) or {}
     if args.hint_model:
         overrides.setdefault("hint3d", True)
     cfg = make_config(args.model, args.frames, args.ablation, overrides)
@@ -267,10 +385,22 @@ def train(args) -> dict:
         raise PoseMoEError("a network with hint3d needs --hint-model (and --hint-model needs hint3d)")
     if args.real_pairs and (not cfg.get("hint3d") or args.loader_workers):
         raise PoseMoEError("--real-pairs: for hint3d networks, batches drawn in this process (--loader-workers 0)")
-    args.source_weight_map = json.loads(args.source_weights) if args.source_weights else None
-    args.aug_overrides = json.loads(args.aug) if args.aug else None
+    args.source_weight_map = _json_option("source-weights", args.source_weights)
+    args.aug_overrides = _json_option("aug", args.aug)
     make_augment(args.aug_overrides)  # a bad --aug fails before anything runs
+    run = {k: getattr(args, k) for k in RUN_OPTIONS}
+    out = Path(args.out)
+    ckpt_path = out / "checkpoint.pt"
+    ck = None
+    if args.resume and ckpt_path.is_file():
+        try:
+            ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line error
+            raise PoseMoEError(f"{ckpt_path}: not a readable checkpoint ({type(exc).__name__})") from None
+        check_resume(ck, cfg, run, ckpt_path)
+    data = load_training_data(args.data, args.clips, args.source_weight_map)  # bad data fails before any output
 
+    torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     from posemoe_blender.lifting.inference import resolve_device
@@ -279,54 +409,50 @@ def train(args) -> dict:
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    model = build_model(cfg)
+    try:
+        model = build_model(cfg)
+    except (TypeError, ValueError) as exc:
+        raise PoseMoEError(f"--config: {' '.join(str(exc).split())}") from None
     new_params: list[str] = []
     if args.init:
         init_model, init_cfg = load_model(args.init)
-        same = {k: v for k, v in cfg.items() if k not in WARM_START_SWITCHES}
-        if {k: v for k, v in dict(init_cfg).items() if k not in WARM_START_SWITCHES} != same:
-            raise PoseMoEError(f"--init {args.init}: its config {json.dumps(init_cfg)} differs from the run's {json.dumps(cfg)}")
+        check_init_config(dict(init_cfg), cfg, args.init)
         new_params = warm_start(model, init_model.state_dict())
-        if cfg.get("scale_from_depth") and not init_cfg.get("scale_from_depth"):
-            new_params += [k for k in model.state_dict() if k.startswith("head_scale.")]
     model = model.to(device)
-    fresh = set(new_params) if args.init else set()
+    fresh = set(new_params)
     groups = [{"params": [p for n, p in model.named_parameters() if n not in fresh], "lr_mult": 1.0},
               {"params": [p for n, p in model.named_parameters() if n in fresh], "lr_mult": args.new_lr_mult}]
-    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr, weight_decay=args.weight_decay)
+    groups = [{**g, "lr": args.lr * g["lr_mult"]} for g in groups if g["params"]]
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.weight_decay)
+    sched = make_schedule(opt, args.steps)
     step, elapsed, wall, cpu = 0, 0.0, 0.0, 0.0
     history: list[dict] = []
-    if args.resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ck["config"] != cfg:
-            raise PoseMoEError(f"{ckpt_path}: checkpoint config differs from the requested run")
+    if ck is not None:
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optim"])
+        opt.load_state_dict(ck["optim"])      # before the schedule: it holds the groups' lr
+        sched.load_state_dict(ck["schedule"])
         rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"].cpu())  # map_location moved it to the device
+        torch.set_rng_state(ck["torch_rng"])
         step, elapsed, history = ck["step"], ck["elapsed"], ck.get("history", [])
         wall, cpu = ck.get("wall", 0.0), ck.get("cpu", 0.0)
-        print(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min done)", flush=True)
+        print(f"resumed from {ckpt_path} at step {step} of {args.steps} ({elapsed / 60:.1f} min done)", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
 
-    data = load_training_data(args.data, args.clips, args.source_weight_map)
     n_params = sum(p.numel() for p in model.parameters())
     budget = args.minutes * 60.0
+    stop_at = args.stop_after or args.steps
     print(f"model {cfg['model']} {json.dumps(cfg)} params {n_params} | train clips {len(data)} "
-          f"frames {int(data.clip_len.sum())} | budget {args.minutes} min steps {args.steps or '-'} "
-          f"batch {args.batch} threads {args.threads}", flush=True)
+          f"frames {int(data.clip_len.sum())} | steps {args.steps} (stop at {stop_at}) budget "
+          f"{args.minutes or '-'} min | batch {args.batch} threads {args.threads}", flush=True)
 
-    def progress() -> float:
-        p = 0.0
-        if budget > 0:
-            p = max(p, elapsed / budget)
-        if args.steps:
-            p = max(p, step / args.steps)
-        return p
+    def done() -> bool:
+        return step >= stop_at or (budget > 0 and elapsed >= budget)
 
     def checkpoint():
-        _atomic_save({"config": cfg, "model": model.state_dict(), "optim": opt.state_dict(),
-                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                      "step": step, "elapsed": elapsed, "wall": wall, "cpu": cpu, "history": history, "args": vars(args)},
+        _atomic_save({"config": cfg, "run": run, "model": model.state_dict(), "optim": opt.state_dict(),
+                      "schedule": sched.state_dict(), "rng": rng.bit_generator.state,
+                      "torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed, "wall": wall,
+                      "cpu": cpu, "history": history, "args": vars(args)},
                      ckpt_path)
 
     device_name = torch.cuda.get_device_name(device) if cuda else "cpu"
@@ -337,22 +463,21 @@ def train(args) -> dict:
     t_log, step_log = time.time(), step
     last_ckpt = time.time()
     try:
-        while progress() < 1.0:
+        while not done():
             inputs, target = stream.next()
             x = torch.from_numpy(inputs)
             y = torch.from_numpy(target)
             if cuda:
                 x = x.pin_memory().to(device, non_blocking=True)
                 y = y.pin_memory().to(device, non_blocking=True)
-            lr = lr_at(progress(), args.lr)
-            for g in opt.param_groups:
-                g["lr"] = lr * g.get("lr_mult", 1.0)
+            lr = opt.param_groups[0]["lr"] / opt.param_groups[0]["lr_mult"]   # this step's (base) rate
             pred = model(x)
             loss, loss_pos, aux = compute_loss(model, pred, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
+            sched.step()
             step += 1
             now, cnow = time.time(), time.process_time()
             wall += now - t_last
@@ -362,15 +487,14 @@ def train(args) -> dict:
             run_loss += loss.detach()   # summed on the device: no GPU sync per step
             run_mpjpe += loss_pos.detach() * 1000
             run_n += 1
-            if step % args.log_every == 0 or progress() >= 1.0:
+            if step % args.log_every == 0 or done():
                 its = (step - step_log) / max(now - t_log, 1e-9)
-                p = progress()
-                eta = (1 - p) * (elapsed / max(p, 1e-9)) if p > 0 else float("nan")
+                eta = (args.steps - step) / max(its, 1e-9)
                 rec = {"step": step, "loss": float(run_loss) / run_n, "mpjpe_mm": float(run_mpjpe) / run_n,
                        "lr": lr, "it_s": its, "elapsed_min": elapsed / 60, "wall_min": wall / 60,
                        "cpu_min": cpu / 60, "aux": aux.item()}
                 history.append(rec)
-                print(f"step {step:6d} | loss {rec['loss']:.4f} | MPJPE {rec['mpjpe_mm']:6.1f} mm | "
+                print(f"step {step:6d}/{args.steps} | loss {rec['loss']:.4f} | MPJPE {rec['mpjpe_mm']:6.1f} mm | "
                       f"aux {rec['aux']:.3f} | lr {lr:.2e} | {its:5.2f} it/s | "
                       f"{elapsed / 60:5.1f} min ({args.clock}) | ETA {eta / 60:5.1f} min", flush=True)
                 run_loss, run_mpjpe, run_n = 0.0, 0.0, 0
@@ -381,21 +505,28 @@ def train(args) -> dict:
     finally:
         stream.close()
     checkpoint()
-    meta = {"steps": step, "train_minutes": round(elapsed / 60, 2), "clock": args.clock,
+    meta = {"steps": step, "total_steps": args.steps, "finished": step >= args.steps,
+            "schedule": f"LambdaLR WarmupCosine over {args.steps} steps",
+            "train_minutes": round(elapsed / 60, 2), "clock": args.clock,
             "wall_minutes": round(wall / 60, 2), "cpu_minutes": round(cpu / 60, 2), "batch": args.batch,
             "seed": args.seed, "params": n_params, "lr": args.lr, "threads": args.threads,
             "device": device_name, "loader_workers": args.loader_workers,
             "final_train_mpjpe_mm": history[-1]["mpjpe_mm"] if history else None,
-            "command": "python -m posemoe_lab.training.train " + " ".join(sys.argv[1:])}
+            "command": "python -m posemoe_lab train " + " ".join(args.argv)}
     sha = save_weights(out / "model.pt", model, cfg, meta)
     summary = {"config": cfg, **meta, "sha256": sha}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"done: {step} steps in {elapsed / 60:.1f} min -> {out / 'model.pt'} (sha256 {sha[:12]})", flush=True)
+    with atomic_output(out / "summary.json") as tmp:
+        Path(tmp).write_text(json.dumps(summary, indent=2))
+    state = "done" if step >= args.steps else f"stopped early (--resume continues to step {args.steps})"
+    print(f"{state}: step {step} of {args.steps} in {elapsed / 60:.1f} min -> {out / 'model.pt'} "
+          f"(sha256 {sha[:12]})", flush=True)
     return summary
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     train(args)
     return 0
 
