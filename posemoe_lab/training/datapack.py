@@ -31,7 +31,7 @@ def pack(folder: str | Path, out: str | Path) -> dict:
     """``<folder>/mocap.npz`` -> ``out`` (compressed npz). Returns a small report."""
     src = Path(folder) / "mocap.npz"
     if not src.is_file():
-        raise PoseMoEError(f"{src}: no such file (run `python -m posemoe_lab.training.prepare` first)")
+        raise PoseMoEError(f"{src}: no such file (run `python -m posemoe_lab prepare` first)")
     d = np.load(src, allow_pickle=False)
     mm = np.round(d["joints"].astype(np.float64) * 1000.0).astype(np.int64)   # (N, 17, 3)
     if np.abs(mm).max() >= 2 ** 31:

@@ -59,7 +59,7 @@ class Mocap:
         unreadable or inconsistent file is a PoseMoEError."""
         path = Path(folder) / "mocap.npz"
         if not path.is_file():
-            raise PoseMoEError(f"{path}: no such file (run `python -m posemoe_lab.training.prepare` first)")
+            raise PoseMoEError(f"{path}: no such file (run `python -m posemoe_lab prepare` first)")
         try:
             with np.load(path, allow_pickle=False) as d:
                 arrays = {k: d[k] for k in d.files}
