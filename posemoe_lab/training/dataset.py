@@ -72,7 +72,8 @@ class Mocap:
         d = arrays
         n = len(d["clip_len"])
         j, start, length = d["joints"], d["clip_start"], d["clip_len"]
-        if (j.ndim != 3 or j.shape[1:] != (NUM_JOINTS, 3) or any(len(d[k]) != n for k in ("clip_start", "clip_name", "style", "dataset", "split"))
+        per_clip = ("clip_start", "clip_name", "style", "dataset", "split")
+        if (j.ndim != 3 or j.shape[1:] != (NUM_JOINTS, 3) or any(len(d[k]) != n for k in per_clip)
                 or (n and (start.min() < 0 or length.min() < 0 or (start + length).max() > len(j)))):
             raise PoseMoEError(f"{path}: inconsistent mocap arrays (joints {j.shape}, {n} clips)")
         if not np.all(np.isfinite(j)):
