@@ -60,8 +60,6 @@ ZOOM_NOISE = 2e-3
 #: and the synthetic pans (benchmarks/camera/results.json).
 MOVING_DEG = 1.0
 
-MODES = ("still", "moving", "auto")
-
 
 @dataclass
 class CameraMotion:
@@ -114,7 +112,8 @@ class CameraMotion:
 
 
 def decide_moving(motion: "CameraMotion | None", mode: str = "auto") -> bool:
-    """Whether the camera's rotation is to be removed: ``mode`` "still" never, "moving" always
+    """Whether the camera's rotation is to be removed (``mode``, one of
+    :data:`~posemoe_blender.options.CAMERA_MODES`): "still" never, "moving" always
     (when there is an estimate), "auto" when some frame turned more than :data:`MOVING_DEG`."""
     if motion is None or mode == "still":
         return False
