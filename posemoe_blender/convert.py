@@ -208,7 +208,8 @@ def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[st
     checkpoint()
     source = footage_info(video, result.animation, video_start=result.start, video_fps=result.source_fps,
                           width=result.width, height=result.height,
-                          focal_px=default_focal_px(result.width, result.height)) if video else None
+                          focal_px=default_focal_px(result.width, result.height),
+                          camera_rotations=getattr(result, "camera_rotations", None)) if video else None
     show = bool(blend and footage and video)
     with python_stdout_silenced():
         t0 = time.perf_counter()
