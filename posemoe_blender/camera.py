@@ -121,3 +121,22 @@ def fit_root(joints3d, keypoints2d, f: float, cx: float, cy: float, min_depth: f
         depth = np.maximum(Z + root[:, 2:3], min_depth)
         w = w0 / depth ** 2  # squared residual scaled by 1/depth^2 ~ pixel error
     return root, valid
+
+
+def derotate_pixels(keypoints2d, rotations, f: float, cx: float, cy: float):
+    """Pixels seen by a turning pinhole camera, as its first frame would have seen them.
+
+    ``keypoints2d`` (T, J, C >= 2) pixels (extra channels such as the confidence are kept);
+    ``rotations`` (T, 3, 3) the camera's rotation per frame (``X_t = rotations[t] @ X_0``);
+    ``f``, ``cx``, ``cy`` the pinhole in pixels. Each point's ray ``K^-1 (u, v, 1)`` is turned
+    by ``rotations[t]^T`` and projected again (the homography ``K R_t^T K^-1``). Returns a
+    float64 (T, J, C) copy; a ray turned behind the camera keeps its pixels.
+    """
+    kp = np.array(keypoints2d, dtype=np.float64, copy=True)
+    rays = np.stack([(kp[..., 0] - cx) / f, (kp[..., 1] - cy) / f, np.ones(kp.shape[:-1])], axis=-1)
+    turned = np.einsum("tji,tkj->tki", np.asarray(rotations, np.float64), rays)
+    ahead = turned[..., 2] > 1e-6
+    z = np.where(ahead, turned[..., 2], 1.0)
+    kp[..., 0] = np.where(ahead, f * turned[..., 0] / z + cx, kp[..., 0])
+    kp[..., 1] = np.where(ahead, f * turned[..., 1] / z + cy, kp[..., 1])
+    return kp

@@ -208,7 +208,8 @@ def write_blender_outputs(result: ClipResult, action_name: str, fbx: Optional[st
     checkpoint()
     source = footage_info(video, result.animation, video_start=result.start, video_fps=result.source_fps,
                           width=result.width, height=result.height,
-                          focal_px=default_focal_px(result.width, result.height)) if video else None
+                          focal_px=default_focal_px(result.width, result.height),
+                          camera_rotations=getattr(result, "camera_rotations", None)) if video else None
     show = bool(blend and footage and video)
     with python_stdout_silenced():
         t0 = time.perf_counter()
@@ -389,8 +390,19 @@ def _convert_clip(video: str, outputs: Outputs, options: ConvertOptions,
                        for g in result.gaps if not g.whole_person],
         "undetected": result.undetected, "followed": result.followed, "timings": timings,
         "expected_frames": result.expected_frames, "variable_rate": result.variable_rate,
-        "rig": rig_info,
+        "rig": rig_info, "camera": camera_info(result),
     }
+
+
+def camera_info(result) -> dict:
+    """What the summary says about the camera: ``{}`` with ``--camera still``, else ``moving``
+    (its rotation was removed), ``max_deg`` (the largest turn from the first frame, degrees) and
+    ``fallbacks`` ``[(start, end, reason)]`` (video frames held still, end exclusive)."""
+    cam = getattr(result, "camera", None)
+    if cam is None:
+        return {}
+    return {"moving": result.camera_rotations is not None, "max_deg": float(cam.angles_deg.max()),
+            "fallbacks": [(s + result.start, e + result.start, r) for s, e, r in cam.fallbacks]}
 
 
 def _ranges(gaps) -> str:
@@ -427,6 +439,14 @@ def summary_line(info: dict) -> str:
                      + (f" of {seen} people seen" if seen > 1 else "")
                      + (f"; another person ignored in {followed['rejected']} frames"
                         if followed.get("rejected") else ""))
+    camera = info.get("camera") or {}
+    if camera.get("moving"):
+        notes.append(f"moving camera: its turning (up to {camera['max_deg']:.1f} degrees from the first "
+                     f"frame) removed; the motion is in the first frame's camera axes")
+    why = {"texture": "too little background texture", "cut": "background lost (a cut?)"}
+    if camera.get("fallbacks"):
+        notes.append("camera taken as still where it could not be estimated: " + "; ".join(
+            f"frames {s}-{e - 1} ({why.get(r, r)})" for s, e, r in camera["fallbacks"]))
     person_gaps = info.get("person_gaps", [])
     if info.get("undetected"):
         notes.append(f"person not found in {info['undetected']} frames: short gaps interpolated"

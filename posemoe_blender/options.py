@@ -39,6 +39,14 @@ NETWORK_NAMES = {k: LIFTER_NAMES[k] for k in NETWORK_LIFTERS}
 
 #: ``--device``: where the lifting network runs.
 DEVICES = ("auto", "cpu", "cuda")
+#: ``--camera``: is the camera's turning removed from the person's motion
+#: (detection/camera_motion.py)? ``auto``: only where it clearly turned.
+CAMERA_MODES = ("auto", "still", "moving")
+CAMERA_HELP = {
+    "auto": "estimate the camera's rotation and remove it only where it clearly turned (default)",
+    "still": "the camera never moved: nothing estimated (as before the camera estimate)",
+    "moving": "always remove the estimated rotation (a handheld or panning camera)",
+}
 #: FBX axis/unit settings (``blender.export.PRESETS``).
 FBX_PRESETS = ("unity", "unreal", "blender")
 DEFAULT_FBX_PRESET = "unity"
@@ -185,6 +193,16 @@ class ConvertOptions:
         label="Turn hands with palms",
         description="Turn the hand bones with the palms seen in the video (off: the hands continue the "
                     "forearms); needs Hands and fingers")
+    #: one of :data:`CAMERA_MODES`: remove the camera's estimated rotation (solving in the first
+    #: frame's camera axes) or take the camera as still
+    camera: str = _option(
+        "auto", flag="--camera", choices=CAMERA_MODES, choice_help=CAMERA_HELP, commands=_CONVERT_BATCH,
+        help="the camera's motion (a handheld or panning camera's turns are not the person's)",
+        label="Camera", items=(("auto", "Auto", "Remove the camera's turning only where it clearly turned"),
+                               ("still", "Still", "The camera never moved (nothing estimated)"),
+                               ("moving", "Moving", "Always remove the camera's estimated turning")),
+        description="Is the camera handheld or panning? Its turning is then estimated from the background "
+                    "and removed from the person's motion")
 
 
 def option_fields() -> tuple:
@@ -237,6 +255,6 @@ def options_from_values(**values) -> tuple[ConvertOptions, list]:
 
 
 __all__ = ["ConvertOptions", "LIFTERS", "NETWORK_LIFTERS", "DEFAULT_LIFTER", "LIFTER_NAMES",
-           "LIFTER_HELP", "NETWORK_NAMES", "DEVICES", "FBX_PRESETS", "DEFAULT_FBX_PRESET",
+           "LIFTER_HELP", "NETWORK_NAMES", "CAMERA_MODES", "CAMERA_HELP", "DEVICES", "FBX_PRESETS", "DEFAULT_FBX_PRESET",
            "check_lifter", "options_from_values", "Option", "COMMANDS", "LIFTER_ITEMS", "option_fields",
            "option_default", "option_type", "options_from_panel"]

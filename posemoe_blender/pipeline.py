@@ -22,6 +22,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .detection.camera_motion import CameraMotion
 from .detection.clip import detect_clip
 from .errors import PoseMoEError
 from .lifting import stage as lifting
@@ -62,6 +63,9 @@ class ClipResult:
       ``decode_wait`` (detection waiting for frames), ``detect``, ``hands_setup`` and
       ``hands`` (MediaPipe Hands, during detection), ``decode+detect`` (wall), ``lift``,
       ``smooth``, ``hands_solve``, ``foot_lock``, ``solve``.
+    * ``camera`` / ``camera_rotations``: the camera's estimate and, when it was taken as moving,
+      the rotation removed: ``joints3d``, ``root`` and the animation are then in the first
+      frame's camera axes.
     * ``hands``: :class:`~.solving.fingers.HandSolve` (the hands smoothed, the fingers' flexion on the
       2D's time base) or None with ``ConvertOptions.hands`` off.
     """
@@ -86,6 +90,8 @@ class ClipResult:
     foot_lock: Optional[FootLock] = None  # the foot-locking stage's result (None: off)
     feet2d: Optional[np.ndarray] = None    # (T, 2, 3, 3) ankles, heels, toe tips: pixels + visibility (the 2D's time base)
     hands: Optional[HandSolve] = None  # the hands, smoothed, and the fingers' flexion (the 2D's time base); None: hands off
+    camera: Optional[CameraMotion] = None  # the camera's estimated motion (the 2D's time base); None: --camera still
+    camera_rotations: Optional[np.ndarray] = None  # (T', 3, 3) the rotation removed (animation's time base); None: still
 
 
 @contextmanager
@@ -117,7 +123,8 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
         kp2d, gaps = fill_gaps(dets.keypoints2d, fps, max_gap_s=options.max_gap_s)
         lifted = lifting.lift(kp2d, gaps, dets, fps, options, lifter)
     with _timed(timings, "smooth"):
-        motion = smooth_motion(lifted.joints3d, kp2d, lifted.keypoints2d, dets.width, dets.height, fps, options)
+        motion = smooth_motion(lifted.joints3d, kp2d, lifted.keypoints2d, dets.width, dets.height, fps, options,
+                               camera_rotations=clip.camera_rotations)
     with _timed(timings, "hands_solve"):
         hands = hand_keys(dets.hands2d, dets.hands3d, fps, motion.cutoff_hz, kp2d.shape[0],
                           motion.joints3d.shape[0], motion.fps, options)
@@ -130,4 +137,5 @@ def process_clip(video_path: str, options: ConvertOptions, progress: Optional[Pr
                       followed=dets.followed, undetected=int((~dets.detected).sum()), start=clip.start,
                       expected_frames=clip.expected_frames, variable_rate=clip.variable_rate,
                       world3d=lifted.world3d.astype(np.float32), foot_lock=solved.foot_lock,
-                      feet2d=dets.feet2d, hands=hands.solve)
+                      feet2d=dets.feet2d, hands=hands.solve, camera=dets.camera,
+                      camera_rotations=motion.camera_rotations)

@@ -30,7 +30,8 @@ AREAS = ("benchmarks/speed/results.json",
          "benchmarks/real_views/results.json",
          "benchmarks/hands/summary.json",
          "benchmarks/model/results.json",
-         "benchmarks/robustness/results.json")
+         "benchmarks/robustness/results.json",
+         "benchmarks/camera/results.json")
 
 PAGE = "docs/benchmarks.md"
 COMMAND = ".venv/bin/python -m posemoe_lab.pages"

@@ -293,3 +293,22 @@ def test_phone_rotation_matches_the_conversion(tmp_path):
     assert tuple(bpy.data.movieclips[res["clip"]].size) == (640, 480)
     s = bpy.context.scene
     assert (s.render.resolution_x, s.render.resolution_y) == (640, 480)
+
+
+def test_a_moving_camera_turns_the_footage_camera():
+    """With the camera's estimated rotation (issue #23) the footage camera is keyed to turn as
+    the video's camera did: at each key its axes are the rotation's rows in the first frame's."""
+    from scipy.spatial.transform import Rotation
+    anim = _animation(frames=6)
+    R = Rotation.from_euler("y", np.linspace(0, 5, 6)[:, None], degrees=True).as_matrix()
+    info = footage.footage_info(SAMPLE, anim, video_fps=30.0, width=480, height=640, focal_px=500.0,
+                                camera_rotations=R)
+    write_outputs(anim, "clip", footage=info, show_footage=True)
+    cam = bpy.context.scene.camera
+    A = np.array(CAMERA["camera_to_armature"]) / 1.1
+    for k in (0, 5):
+        bpy.context.scene.frame_set(1 + k)
+        m = np.array(cam.matrix_world)
+        forward = A @ R[k].T @ [0, 0, 1.0]
+        np.testing.assert_allclose(m[:3, 2], -forward, atol=1e-5)
+        np.testing.assert_allclose(m[:3, 3], CAMERA["armature_offset"], atol=1e-6)

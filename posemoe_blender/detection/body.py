@@ -387,6 +387,8 @@ class Detections:
     * ``hand_looks``: ``{"looks": [left, right], "searches": [left, right]}``, the frames where
       a side's crop was due a look and those where MediaPipe actually ran on it (the others
       skipped by the palm-search back-off, :data:`~.hands.BACKOFF_AFTER_S`); None without hands.
+    * ``camera``: the camera's rotation per frame (:class:`~.camera_motion.CameraMotion`),
+      estimated during the same pass; None when it was not asked for.
     """
 
     keypoints2d: np.ndarray
@@ -403,6 +405,7 @@ class Detections:
     hands2d: np.ndarray | None = None
     hands3d: np.ndarray | None = None
     hand_looks: dict | None = None
+    camera: object | None = None
 
     @property
     def num_frames(self) -> int:
@@ -412,7 +415,7 @@ class Detections:
 def detect_video(reader, start: int = 0, end: int | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  detector: PoseDetector | None = None, timings: dict | None = None,
-                 hands: bool = False) -> Detections:
+                 hands: bool = False, camera_focal_px: float | None = None) -> Detections:
     """Run BlazePose over frames ``[start, end)`` of a :class:`~.video.VideoReader`,
     following one person (:class:`PersonFollower`).
 
@@ -424,8 +427,10 @@ def detect_video(reader, start: int = 0, end: int | None = None,
     was found (:class:`~.hands.HandTracker`, crops at the wrists, every
     :func:`~.hands.hand_stride`-th frame, the frames between interpolated; a side whose hand
     stays unfound is searched less often, :data:`~.hands.BACKOFF_AFTER_S`; ``timings["hands"]``
-    and ``"hands_setup"``). Raises :class:`PoseMoEError` when no frame could be read or nobody is
-    detected in any frame.
+    and ``"hands_setup"``). ``camera_focal_px``: also estimate the camera's rotation from the
+    background with that focal length in pixels (:class:`~.camera_motion.CameraTracker`, the
+    followed person's box masked out; ``Detections.camera``, ``timings["camera"]``). Raises
+    :class:`PoseMoEError` when no frame could be read or nobody is detected in any frame.
     """
     stop = reader.frame_count if end is None else min(int(end), reader.frame_count)
     total = max(0, stop - max(0, int(start)))
@@ -456,6 +461,10 @@ def detect_video(reader, start: int = 0, end: int | None = None,
             raise
         t_hands = time.perf_counter() - t_hands
         no_hand = np.zeros((2, NUM_HAND_LANDMARKS, 3), np.float32)
+    cam = None
+    if camera_focal_px:
+        from .camera_motion import CameraTracker
+        cam = CameraTracker(reader.width, reader.height, camera_focal_px)
     try:
         with contextlib.closing(reader.frames(start, end)) as frames:
             t0 = time.perf_counter()
@@ -481,6 +490,9 @@ def detect_video(reader, start: int = 0, end: int | None = None,
                     h2, h3 = tracker(rgb, kps[-1]) if out is not None and looked[-1] else (no_hand, no_hand)
                     hands2d.append(h2)
                     hands3d.append(h3)
+                if cam is not None:  # the person's box, or where they were last seen
+                    box = person_box(kps[-1]) if out is not None else follower.box
+                    cam(rgb, [] if box is None else [box])
                 if progress is not None:
                     progress(len(indices), max(total, len(indices)))
                 t0 = time.perf_counter()
@@ -497,6 +509,8 @@ def detect_video(reader, start: int = 0, end: int | None = None,
             timings["detect_setup"] = timings.get("detect_setup", 0.0) + t_setup
             timings["detect"] = timings.get("detect", 0.0) + t_detect
             timings["decode_wait"] = timings.get("decode_wait", 0.0) + t_wait
+            if cam is not None:
+                timings["camera"] = timings.get("camera", 0.0) + cam.seconds
     if not indices:
         raise PoseMoEError(f"{reader.path}: no frames in the requested range "
                            f"(start={start}, end={end})")
@@ -522,4 +536,5 @@ def detect_video(reader, start: int = 0, end: int | None = None,
         hands2d=np.asarray(hands2d, np.float32) if tracker is not None else None,
         hands3d=np.asarray(hands3d, np.float32) if tracker is not None else None,
         hand_looks={"looks": list(tracker.looks), "searches": list(tracker.searches)} if tracker is not None else None,
+        camera=cam.result() if cam is not None else None,
     )

@@ -85,6 +85,7 @@ class FootageInfo:
     camera_to_armature: Optional[list] = None  # (3, 3) nested lists
     armature_offset: Optional[list] = None     # (3,)
     scale: float = 1.0               # retargeting's leg-length ratio (1 on the generated rig)
+    camera_rotations: Optional[list] = None  # (frames, 3, 3) a moving camera's turn per key (X_t = R_t X_0)
 
     @property
     def retimed(self) -> bool:
@@ -103,9 +104,11 @@ class FootageInfo:
 
 def footage_info(video: str, animation, *, video_start: int = 0, video_fps: float = 0.0,
                  frame_start: int = 1, width: int = 0, height: int = 0, focal_px: float = 0.0,
-                 scale: float = 1.0) -> FootageInfo:
+                 scale: float = 1.0, camera_rotations=None) -> FootageInfo:
     """A :class:`FootageInfo` for ``animation`` (its ``fps``, frame count and the solve's camera
-    from ``animation.camera``; none when it is None) keyed from scene frame ``frame_start``."""
+    from ``animation.camera``; none when it is None) keyed from scene frame ``frame_start``.
+    ``camera_rotations`` (frames, 3, 3): a moving camera's rotation per key, first frame's camera
+    axes -> that frame's (the footage camera is then keyed to turn with it); None: still."""
     camera = getattr(animation, "camera", None)
     a = None if camera is None else camera.camera_to_armature
     off = None if camera is None else camera.armature_offset
@@ -115,7 +118,9 @@ def footage_info(video: str, animation, *, video_start: int = 0, video_fps: floa
                        width=int(width), height=int(height), focal_px=float(focal_px or 0.0),
                        camera_to_armature=[[float(x) for x in row] for row in a] if a is not None else None,
                        armature_offset=[float(x) for x in off] if off is not None else None,
-                       scale=float(scale or 1.0))
+                       scale=float(scale or 1.0),
+                       camera_rotations=None if camera_rotations is None
+                       else [[[float(x) for x in row] for row in r] for r in camera_rotations])
 
 
 def record_footage(action, info: FootageInfo) -> None:
@@ -173,8 +178,10 @@ def _load_video(info: FootageInfo):
 
 # --------------------------------------------------------------------------- the camera
 
-def _camera_matrix(info: FootageInfo, obj):
-    """The footage camera's world matrix (mathutils.Matrix)."""
+def _camera_matrix(info: FootageInfo, obj, rotation=None):
+    """The footage camera's world matrix (mathutils.Matrix); ``rotation`` (3, 3) nested lists,
+    a moving camera's turn at one frame (``X_t = R X_0``): its axes are ``R``'s rows in the
+    first frame's camera axes."""
     from mathutils import Matrix, Vector
     origin = obj.matrix_world.to_translation()
     if info.camera_to_armature is None or info.armature_offset is None:
@@ -183,6 +190,8 @@ def _camera_matrix(info: FootageInfo, obj):
         m.translation = origin + Vector((0.0, -4.0, 1.0))
         return m
     a = Matrix([list(map(float, row)) for row in info.camera_to_armature])
+    if rotation is not None:
+        a = a @ Matrix([list(map(float, row)) for row in rotation]).transposed()
     cols = [Vector((a[0][c], a[1][c], a[2][c])) for c in range(3)]
     s = sum(c.length for c in cols) / 3.0
     if not s > 0:
@@ -238,6 +247,9 @@ def attach_footage(context, obj, info: FootageInfo, alpha: float = DEFAULT_ALPHA
         made.append(("objects", cam))
         scene.collection.objects.link(cam)
         cam.matrix_world = _camera_matrix(info, obj)
+        for k, rotation in enumerate(info.camera_rotations or ()):  # a moving camera turns with the video
+            cam.matrix_world = _camera_matrix(info, obj, rotation)
+            cam.keyframe_insert("rotation_euler", frame=int(info.frame_start) + k)
         cam_data.sensor_fit = 'AUTO'
         cam_data.lens = _focal_mm(info, width, height, cam_data.sensor_width)
         cam_data.clip_start, cam_data.clip_end = 0.05, 1000.0

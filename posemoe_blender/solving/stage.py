@@ -13,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..camera import derotate_pixels
 from ..options import ConvertOptions
 from ..smoothing import filters as smoothing
 from ..smoothing.stage import Motion
@@ -36,7 +37,9 @@ def solve_motion(motion: Motion, keypoints2d: np.ndarray, feet3d: Optional[np.nd
     """Solve ``motion`` onto the generated rig. ``keypoints2d`` (T, 17, 3) pixels + confidence at
     ``motion.source_fps`` (the foot lock's 2D stillness); ``feet3d`` (T, 2, 3, 4) BlazePose's
     ankle/heel/toe-tip world landmarks + visibility, or None; ``hands``: the hands' keys.
-    ``timings`` (seconds) gets ``solve`` and ``foot_lock``."""
+    ``timings`` (seconds) gets ``solve`` and ``foot_lock``. With a moving camera
+    (``motion.camera_rotations``) the joints are already in the first frame's camera axes and the
+    foot lock's 2D is turned into that frame's view too."""
     timings = {} if timings is None else timings
     frames, fps, source_fps = motion.joints3d.shape[0], motion.fps, motion.source_fps
     t0 = time.perf_counter()
@@ -47,6 +50,8 @@ def solve_motion(motion: Motion, keypoints2d: np.ndarray, feet3d: Optional[np.nd
     lock = None
     if options.foot_lock:
         kp_out = keypoints2d if keypoints2d.shape[0] == frames else smoothing.resample(keypoints2d, source_fps, fps)
+        if motion.camera_rotations is not None:  # a planted foot is still in the first frame's view
+            kp_out = derotate_pixels(kp_out, motion.camera_rotations, *motion.pinhole)
         lock = lock_feet(placed.joints, fps, keypoints2d=kp_out)
     timings["foot_lock"] = time.perf_counter() - t0
 
