@@ -6,7 +6,7 @@
 # carried in .pack/. Knobs: PY, DEV, TRAIN_SECONDS, BATCH, LR, SMOKE_STEPS, W_P/W_E/W_T (loader
 # workers per trainer), AUG (JSON augmentation overrides for all three, e.g. '{"bias_rel": 0.025}').
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 PY=${PY:-python3}; DEV=${DEV:-cuda}; OUT=${OUT:-/tmp/gpu_out}
 TRAIN_SECONDS=${TRAIN_SECONDS:-400}; BATCH=${BATCH:-256}; LR=${LR:-2e-3}; SMOKE_STEPS=${SMOKE_STEPS:-60}
 W_P=${W_P:-5}; W_E=${W_E:-4}; W_T=${W_T:-3}; AUG=${AUG:-}

@@ -14,7 +14,7 @@
 # summary.json records), W (loader workers per run), MODEL (posemoe or entangled), AUG,
 # GPU_EXTRAS=0 (skip the CUDA test and the GPU throughput).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 PY=${PY:-python3}; DEV=${DEV:-cuda}; OUT=${OUT:-/tmp/gpu_out}
 STEPS=${STEPS:-5627}; BATCH=${BATCH:-512}; LR=${LR:-2e-3}; MINUTES=${MINUTES:-6.5}; W=${W:-4}
 MODEL=${MODEL:-posemoe}; AUG=${AUG:-}; EVAL_SEGMENTS=${EVAL_SEGMENTS:-400}; GPU_EXTRAS=${GPU_EXTRAS:-1}

@@ -3,12 +3,14 @@
 # SHIP=1 also retrains the shipped weights: +130 CPU-minutes).
 # Every run gets the same compute: --clock cpu counts this process's CPU time, --threads 1.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 PY=${PY:-.venv/bin/python}
 $PY -m posemoe_lab.training.prepare --data ../shared/data/mocap --out .cache/mocap
 MAIN=${MAIN_MINUTES:-10}
 ABL=${ABLATION_MINUTES:-4}
-run() { name=$1; shift; $PY -m posemoe_lab.training.train "$@" --clock cpu --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
+# The schedule runs over a fixed number of steps (--steps); --minutes only ends a run early.
+TOTAL=${TOTAL_STEPS:-20000}
+run() { name=$1; shift; $PY -m posemoe_lab.training.train "$@" --steps $TOTAL --clock cpu --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
 mkdir -p .cache/runs
 # main comparison (two at a time on 2 cores)
 run posemoe --model posemoe --minutes $MAIN & run entangled --model entangled --minutes $MAIN & wait
@@ -21,7 +23,7 @@ run abl_no_router --model posemoe --ablation no-router --minutes $ABL & run abl_
 steps() { name=$1; shift; $PY -m posemoe_lab.training.train "$@" --steps 300 --threads 1 --out .cache/runs/$name > .cache/runs/$name.log 2>&1; }
 steps abl300_full --model posemoe & steps abl300_no_depth_init --model posemoe --ablation no-depth-init & wait
 steps abl300_no_router --model posemoe --ablation no-router & steps abl300_no_cross --model posemoe --ablation no-cross & wait
-# the shipped model: the main PoseMoE run continued to 130 CPU-minutes (warm restarts of the schedule)
+# the shipped model: the main PoseMoE run continued to 130 CPU-minutes (one schedule over TOTAL steps)
 if [ -n "${SHIP:-}" ]; then
   rm -rf .cache/runs/posemoe_ship130 && cp -r .cache/runs/posemoe .cache/runs/posemoe_ship130
   for m in 20 32 80 130; do run posemoe_ship130 --model posemoe --minutes $m --resume; done

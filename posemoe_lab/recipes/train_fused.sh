@@ -7,7 +7,7 @@
 #        AUG='{"hint_strength": [0.5, 2.0]}' TAG=_hs posemoe_lab/recipes/train_fused.sh tcn   (landmark noise strength per window)
 # Resumable: rerun with RESUME=1 to continue the checkpoints in .cache/runs/fused_<model><TAG>.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 PY=${PY:-.venv/bin/python}
 STEPS=${STEPS:-2000}
 # SW: the share of windows per source; TAG: a suffix for the run folder. Without HDM05 (so that
@@ -23,10 +23,14 @@ declare -A CFG=([posemoe]='{"hint3d": true, "scale_from_depth": true, "dim": 48,
                 [posemoe2d]='{"dim": 48, "depth": 2, "expert_hidden": 48}'
                 [entangled2d]='{"dim": 64, "depth": 3, "mlp_hidden": 192}'
                 [tcn2d]='{"channels": 256, "dropout": 0.1}')
+# posemoe's fused head (scale_from_depth) is not in its init file: train refuses a changed head
+# on --init (it trains from scratch), so posemoe starts from scratch here.
 for m in "$@"; do
   HINT=(--hint-model weights/mediapipe_noise.json)
   [[ $m == *2d ]] && HINT=()
-  nice -n 3 "$PY" -m posemoe_lab.training.train --model "${m%2d}" --config "${CFG[$m]}" --init "${INIT[$m]}" \
+  INIT_ARG=(--init "${INIT[$m]}")
+  [[ $m == posemoe ]] && INIT_ARG=()
+  nice -n 3 "$PY" -m posemoe_lab.training.train --model "${m%2d}" --config "${CFG[$m]}" "${INIT_ARG[@]}" \
     "${HINT[@]}" --data .cache/mocap --source-weights "$SW" \
     --steps "$STEPS" --batch 64 --lr 3e-4 --new-lr-mult 10 --seed ${SEED:-11} --log-every 50 --threads 1 \
     ${AUG:+--aug "$AUG"} ${RESUME:+--resume} --out ".cache/runs/fused_$m$TAG" > ".cache/runs/fused_$m$TAG.log" 2>&1 &

@@ -4,7 +4,7 @@
 # posemoe_lab/experiments/make_real_pairs.py --no-landmark-correction), at equal steps.
 # Usage: STEPS=600 posemoe_lab/recipes/train_real.sh posemoe entangled tcn    (RESUME=1 to continue)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 PY=${PY:-.venv/bin/python}
 STEPS=${STEPS:-600}
 PAIRS=${PAIRS:-.cache/real_pairs_nc.npz}
