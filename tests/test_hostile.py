@@ -62,6 +62,16 @@ def read_frames(path, n, size=None, step=1):
     return out
 
 
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """Each test starts with Python's own Ctrl-C handler, whatever an earlier test of the run
+    left (an ignored SIGINT is inherited by the conversions these tests start as processes,
+    and the in-process tests check that convert restores the handler it found)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(scope="module")
 def person_frames():
     """80 frames of single_person_cam01 at 270x480 (BGR), a person filling most of the height."""
