@@ -460,9 +460,9 @@ def test_bundled_extension_converts_like_the_venv(bundled, tmp_path):
             time.sleep(interval)
             interval = poller()
         seconds = time.perf_counter() - t0
-        result = poller.ctrl.job.result
-        np.savez(sys.argv[2], joints3d=result.joints3d, joints_world=result.animation.joints_world)
-        report(started=started, result=poller.result, seconds=seconds, lifter=result.lifter,
+        anim = poller.ctrl.job.result.animation
+        np.savez(sys.argv[2], joints_world=anim.joints_world, root_location=anim.root_location)
+        report(started=started, result=poller.result, seconds=seconds,
                message=bpy.context.window_manager.posemoe_job.last_message,
                torch="torch" in sys.modules)
     ''', user, tmp_path / "work", args=[SAMPLE, tmp_path / "bundled.npz"], timeout=900)
@@ -475,7 +475,8 @@ def test_bundled_extension_converts_like_the_venv(bundled, tmp_path):
         t0 = time.perf_counter()
         result = process_clip(sys.argv[1], ConvertOptions())
         seconds = time.perf_counter() - t0
-        np.savez(sys.argv[2], joints3d=result.joints3d, joints_world=result.animation.joints_world)
+        anim = result.animation
+        np.savez(sys.argv[2], joints_world=anim.joints_world, root_location=anim.root_location)
         report(seconds=seconds)
     ''', tmp_path / "user_venv", tmp_path / "work_venv", refuse=False, args=[SAMPLE, tmp_path / "venv.npz"],
         env={"PYTHONPATH": str(REPO)}, timeout=900).check()
@@ -484,6 +485,6 @@ def test_bundled_extension_converts_like_the_venv(bundled, tmp_path):
     assert data["torch"] is False
     import numpy as np
     got, want = np.load(tmp_path / "bundled.npz"), np.load(tmp_path / "venv.npz")
-    for key in ("joints3d", "joints_world"):
+    for key in ("joints_world", "root_location"):
         assert got[key].shape == want[key].shape
         assert np.abs(got[key] - want[key]).max() < 1e-4, key
