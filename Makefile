@@ -57,7 +57,9 @@ evaluate-cross: $(STAMP)
 clean:
 	rm -rf out dist
 
-# Installable Blender extension: dist/posemoe_blender-<version>.zip (Install from Disk in Blender).
+# Installable Blender extension: dist/posemoe_blender-<version>-<platform>.zip with its wheels (locked in
+# posemoe_lab/extension_wheels.json, downloaded into .cache/extension-wheels), and the plain
+# dist/posemoe_blender-<version>.zip (Install from Disk in Blender).
 .PHONY: extension
 extension:
 	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m posemoe_lab.extension

@@ -1,6 +1,7 @@
 """A Python that stands for a user's Blender, for the tests that install the add-on as a user would.
 
-Blender's own Python bundles numpy but not SciPy, torch, MediaPipe, OpenCV or matplotlib. The
+Blender's own Python bundles numpy but not SciPy, torch, MediaPipe, OpenCV, matplotlib or ONNX
+Runtime. The
 project's venv has all of them, so a test run there cannot see an add-on that imports one of
 them too early. :func:`run` starts a fresh process of the venv's Python (which has ``bpy``) with
 a meta-path finder installed before anything else is imported: for those packages
@@ -29,8 +30,11 @@ from pathlib import Path
 from typing import Optional
 
 REPO = Path(__file__).resolve().parents[1]
-#: Packages a user's Blender does not have (the pipeline's dependencies, and MediaPipe's plotting one).
-REFUSED = ("scipy", "torch", "mediapipe", "cv2", "matplotlib")
+#: Packages a user's Blender does not have: the pipeline's dependencies, MediaPipe's plotting
+#: one, ONNX Runtime, and the MediaPipe requirements the extension's wheels leave out
+#: (``posemoe_lab.extension.DROPPED``), so a test that passes here shows they are not needed.
+REFUSED = ("scipy", "torch", "mediapipe", "cv2", "matplotlib", "onnxruntime", "jax", "jaxlib",
+           "sounddevice", "sentencepiece")
 #: The installed extension's module names.
 ADDON = "bl_ext.user_default.posemoe_blender"
 PKG = ADDON + ".posemoe_blender"
@@ -119,9 +123,10 @@ def run(script: str, user_dir: os.PathLike, workdir: os.PathLike, *, args=(), en
     return Result(proc.returncode, proc.stdout, proc.stderr, data)
 
 
-def build_zip(out_dir: os.PathLike) -> Path:
-    """Build the extension zip as ``make extension`` does (validated by Blender's own tool)."""
+def build_zip(out_dir: os.PathLike, platform: Optional[str] = None) -> Path:
+    """Build the plain extension zip (``platform`` None) or one platform's zip with its wheels,
+    as ``make extension`` does (validated by Blender's own tool)."""
     from posemoe_lab import extension as mod
-    zip_path = mod.build(Path(out_dir))
+    zip_path = mod.build(Path(out_dir), platform)
     mod.validate(zip_path)
     return zip_path

@@ -562,6 +562,23 @@ def test_export_fbx_operator(ext, converted, tmp_path):
 
 # --------------------------------------------------------------------------- dependencies
 
+def test_either_lifting_runtime_completes_the_dependencies(ext, monkeypatch):
+    """The extension's bundled set (ONNX Runtime, no torch) is complete; torch alone is too;
+    with neither, torch (what Install Dependencies installs) is reported missing."""
+    deps = ext.deps
+    real = deps._found
+    for absent, missing, runtime in ((("torch",), [], "onnxruntime"), (("onnxruntime",), [], "torch"),
+                                     (("torch", "onnxruntime"), ["torch"], None)):
+        monkeypatch.setattr(deps, "_found", lambda name, absent=absent: name not in absent and real(name))
+        assert deps.missing_modules() == missing
+        assert deps.lifting_runtime() == runtime
+        assert deps.missing_modules(["torch"]) == (["torch"] if "torch" in absent else [])
+    assert deps.runtime_summary().startswith("no lifting runtime")
+    monkeypatch.setattr(deps, "_found", lambda name: name != "torch" and real(name))
+    assert deps.runtime_summary() == "ONNX Runtime, CPU, Blender's Python"
+    assert deps.device_summary().startswith("ONNX Runtime ") and deps.device_summary().endswith(": CPU")
+
+
 def test_dependency_check_reports_missing_packages(ext, monkeypatch):
     deps = ext.deps
     assert deps.missing_modules(["numpy", "posemoe_no_such_package_xyz"]) == ["posemoe_no_such_package_xyz"]

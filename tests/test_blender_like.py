@@ -316,3 +316,175 @@ def test_existing_python_converts_through_the_subprocess_worker(zip_path, tmp_pa
     assert data["footage"] == [1 - 4, ["FINISHED"], ["Camera", 0, 1920, 1080], ["FINISHED"],
                                [1 - 4, "PoseMoE_Footage_PoseMoE_demo", 480, 640]]
     assert data["heavy"] == []
+
+
+# --- the platform zip with its own wheels (posemoe_lab/extension.py) -------------------------
+
+PLATFORM = "linux-x64"
+DROPPED_AND_ABSENT = ("torch", "jax", "jaxlib", "sounddevice", "sentencepiece")
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory):
+    """A user folder where the linux-x64 zip was installed through Install from Disk: Blender
+    installs the bundled wheels itself (no button, no network, no external Python); the
+    preferences are saved, as Blender saves them on quit."""
+    if not SAMPLE.is_file():
+        pytest.skip("samples/demo.mp4 is missing")
+    zip_path = blender_like.build_zip(tmp_path_factory.mktemp("dist_platform"), PLATFORM)
+    user = tmp_path_factory.mktemp("user_bundled")
+    res = blender_like.run('''
+        import importlib, os, sys, time
+        from types import SimpleNamespace
+        import bpy
+        t0 = time.perf_counter()
+        result = install_extension(sys.argv[1])
+        seconds = time.perf_counter() - t0
+        PKG = "bl_ext.user_default.posemoe_blender.posemoe_blender"
+        deps = importlib.import_module(PKG + ".addon.deps")
+        controller = importlib.import_module(PKG + ".addon.controller")
+        prefs_mod = importlib.import_module(PKG + ".addon.preferences")
+        panel = importlib.import_module(PKG + ".addon.panel")
+
+        class Layout:
+            def __init__(self): self.calls = []
+            def __getattr__(self, name):
+                def call(*args, **kwargs):
+                    self.calls.append((name, args, kwargs)); return self
+                return call
+        def labels(layout):
+            return [c[2].get("text", "") for c in layout.calls if c[0] == "label"]
+        prefs = controller.get_prefs(bpy.context)
+        proxy = SimpleNamespace(layout=Layout(), backend=prefs.backend, python_path=prefs.python_path,
+                                wheel_folder=prefs.wheel_folder)
+        prefs_mod.PoseMoEPreferences.draw(proxy, bpy.context)
+        layout = Layout()
+        panel.POSEMOE_PT_main.draw(SimpleNamespace(layout=layout), bpy.context)
+        backend = controller.choose_backend(prefs)
+        assert bpy.ops.posemoe.detect_device() == {'FINISHED'}
+        device = bpy.context.window_manager.posemoe_job.device_info
+        origins = {n: deps.module_origin(n, controller.site_packages_dir())
+                   for n in ("numpy", "scipy", "mediapipe", "cv2", "onnxruntime", "matplotlib")}
+        bpy.ops.wm.save_userpref()
+        report(result=result, seconds=seconds, missing=deps.missing_modules(), runtime=deps.lifting_runtime(),
+               prefs_labels=labels(proxy.layout), panel_labels=labels(layout), backend=list(backend),
+               device=device, origins=origins, online=bpy.app.online_access,
+               absent=[n for n in sys.argv[2:] if deps.missing_modules([n]) != [n]])
+    ''', user, tmp_path_factory.mktemp("work"), args=[zip_path, *DROPPED_AND_ABSENT], timeout=900)
+    data = res.check()
+    print(f"{zip_path.name}: {zip_path.stat().st_size / 1e6:.1f} MB, installed in {data['seconds']:.1f} s")
+    return user, zip_path, data
+
+
+def test_platform_zip_installs_and_is_complete(bundled):
+    """Installed means working: after Install from Disk, nothing is missing, the conversion runs
+    in Blender's Python with ONNX Runtime on the CPU, from the wheels Blender installed; the
+    preferences and Detect GPU say so."""
+    _, _, data = bundled
+    assert data["online"] is False  # no network was used or allowed
+    assert data["result"] == ["FINISHED"]
+    assert data["missing"] == [] and data["runtime"] == "onnxruntime"
+    assert data["backend"] == ["thread", None]
+    assert data["absent"] == []  # neither torch nor MediaPipe's dropped requirements
+    origins = dict(data["origins"])
+    assert origins.pop("numpy") == "Blender's Python"  # Blender's own numpy, loaded first, stays
+    assert set(origins.values()) == {"bundled with the extension"}, origins
+    assert "In use: Blender's Python, ONNX Runtime, CPU, bundled with the extension" in data["prefs_labels"]
+    assert not any("lacks" in t for t in data["panel_labels"]), data["panel_labels"]
+    assert data["device"].startswith("ONNX Runtime 1.32.0: CPU"), data["device"]
+
+
+def test_bundled_wheels_detect_pose_and_hands_like_the_venv(bundled, tmp_path):
+    """MediaPipe's pose and hands solutions run on the bundled wheels alone (jax, sounddevice,
+    sentencepiece and torch unimportable), in a fresh session of the same user, and give the
+    venv's 2D keypoints and hands on the sample's first 30 frames."""
+    user, _, _ = bundled
+    script = '''
+        import importlib, sys, time
+        import numpy as np
+        if sys.argv[1] == "bundled":
+            import bpy
+            bpy.ops.wm.read_userpref()  # Blender's start-up: the add-on and its wheels
+            PKG = "bl_ext.user_default.posemoe_blender.posemoe_blender"
+        else:
+            PKG = "posemoe_blender"
+        clip = importlib.import_module(PKG + ".detection.clip")
+        options = importlib.import_module(PKG + ".options")
+        t0 = time.perf_counter()
+        det = clip.detect_clip(sys.argv[2], options.ConvertOptions(start=0, end=30, hands=True)).detections
+        seconds = time.perf_counter() - t0
+        import mediapipe, cv2
+        report(seconds=seconds, keypoints=np.asarray(det.keypoints2d).tolist(),
+               hands=np.nan_to_num(np.asarray(det.hands2d), nan=-1.0).tolist(),
+               files=[mediapipe.__file__, cv2.__file__],
+               loaded=sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3:])))
+    '''
+    got = blender_like.run(script, user, tmp_path / "work", args=["bundled", SAMPLE, *DROPPED_AND_ABSENT],
+                           timeout=600).check()
+    ref = blender_like.run(script, tmp_path / "user_venv", tmp_path / "work_venv", refuse=False,
+                           args=["venv", SAMPLE, *DROPPED_AND_ABSENT], env={"PYTHONPATH": str(REPO)},
+                           timeout=600).check()
+    print(f"detection of 30 frames with hands: bundled {got['seconds']:.1f} s, venv {ref['seconds']:.1f} s")
+    import numpy as np
+    assert all("/extensions/.local/" in f for f in got["files"]), got["files"]
+    assert got["loaded"] == []
+    kp, kp_ref = np.array(got["keypoints"]), np.array(ref["keypoints"])
+    assert kp.shape == (30, 17, 3) and (kp[..., 2] > 0.5).mean() > 0.9
+    assert np.abs(kp - kp_ref).max() < 1e-3
+    hands, hands_ref = np.array(got["hands"]), np.array(ref["hands"])
+    assert (hands >= 0).any()  # some hands were found
+    assert np.abs(hands - hands_ref).max() < 1e-3
+
+
+def test_bundled_extension_converts_like_the_venv(bundled, tmp_path):
+    """The sample converted through the panel's operator in the installed platform zip (its own
+    code and wheels, ONNX Runtime lifting, nothing else) gives the venv's joints within 1e-4 m.
+    Needs the ONNX exports of the shipped networks (weights/*.onnx)."""
+    if not list((REPO / "weights").glob("*.onnx")):
+        pytest.skip("weights/*.onnx absent: lifting without torch needs the ONNX exports")
+    user, _, _ = bundled
+    res = blender_like.run('''
+        import importlib, sys, time
+        import numpy as np
+        import bpy
+        bpy.ops.wm.read_userpref()
+        PKG = "bl_ext.user_default.posemoe_blender.posemoe_blender"
+        operators = importlib.import_module(PKG + ".addon.operators")
+        s = bpy.context.scene.posemoe
+        s.video = sys.argv[1]
+        t0 = time.perf_counter()
+        started = sorted(bpy.ops.posemoe.convert(wait=False))
+        poller = operators.POLLERS[-1]
+        interval = poller.interval
+        while interval is not None:
+            time.sleep(interval)
+            interval = poller()
+        seconds = time.perf_counter() - t0
+        anim = poller.ctrl.job.result.animation
+        np.savez(sys.argv[2], joints_world=anim.joints_world, root_location=anim.root_location)
+        report(started=started, result=poller.result, seconds=seconds,
+               message=bpy.context.window_manager.posemoe_job.last_message,
+               torch="torch" in sys.modules)
+    ''', user, tmp_path / "work", args=[SAMPLE, tmp_path / "bundled.npz"], timeout=900)
+    data = res.check()
+    ref = blender_like.run('''
+        import sys, time
+        import numpy as np
+        from posemoe_blender.options import ConvertOptions
+        from posemoe_blender.pipeline import process_clip
+        t0 = time.perf_counter()
+        result = process_clip(sys.argv[1], ConvertOptions())
+        seconds = time.perf_counter() - t0
+        anim = result.animation
+        np.savez(sys.argv[2], joints_world=anim.joints_world, root_location=anim.root_location)
+        report(seconds=seconds)
+    ''', tmp_path / "user_venv", tmp_path / "work_venv", refuse=False, args=[SAMPLE, tmp_path / "venv.npz"],
+        env={"PYTHONPATH": str(REPO)}, timeout=900).check()
+    print(f"first conversion in the installed extension: {data['seconds']:.1f} s; venv: {ref['seconds']:.1f} s")
+    assert data["started"] == ["FINISHED"] and data["result"] == "FINISHED", data["message"]
+    assert data["torch"] is False
+    import numpy as np
+    got, want = np.load(tmp_path / "bundled.npz"), np.load(tmp_path / "venv.npz")
+    for key in ("joints_world", "root_location"):
+        assert got[key].shape == want[key].shape
+        assert np.abs(got[key] - want[key]).max() < 1e-4, key

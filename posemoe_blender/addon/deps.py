@@ -1,7 +1,12 @@
 """The pipeline's heavy dependencies inside Blender: check, and install with pip (no ``bpy``).
 
-Blender's bundled Python has numpy but not torch, mediapipe, scipy or OpenCV. The add-on can
-install them into its own user directory (``extension_path_user(..., "site-packages")``, kept
+Blender's bundled Python has numpy but not mediapipe, scipy, OpenCV or a lifting runtime. The
+platform zips of the extension (``posemoe_lab/extension.py``) bundle them as wheels that Blender
+installs with the extension: numpy, SciPy, MediaPipe, OpenCV and ONNX Runtime (no torch). The
+lifting stage runs with either runtime (:data:`LIFTING_RUNTIMES`: torch, for CUDA and training,
+or ONNX Runtime on the CPU), so the bundled set is complete and the add-on converts at once.
+
+For the plain zip (no wheels), or to get CUDA torch, the add-on can install the packages into its own user directory (``extension_path_user(..., "site-packages")``, kept
 across add-on upgrades, no admin rights) with Blender's Python running
 ``python -m pip install --target DIR ...`` in the background (:class:`PipInstaller`, polled
 from a timer), from PyPI or from a local folder of wheel files, then puts that directory on
@@ -19,7 +24,8 @@ import threading
 from collections import deque
 from typing import Iterable, Optional, Sequence
 
-#: Import name -> pip requirement (the versions the project pins, see requirements.txt).
+#: Import name -> pip requirement that Install Dependencies installs (the versions the project
+#: pins, see requirements.txt).
 DEPENDENCIES = {
     "torch": "torch",
     "mediapipe": "mediapipe==0.10.21",
@@ -28,23 +34,88 @@ DEPENDENCIES = {
     "numpy": "numpy<2",
 }
 
+#: The lifting stage's runtimes (import name -> name shown), in the order the lifting stage
+#: prefers them: either one is enough. ``torch`` stands for both in :func:`missing_modules`
+#: (it is what Install Dependencies installs).
+LIFTING_RUNTIMES = {"torch": "torch", "onnxruntime": "ONNX Runtime"}
+
+
+def _found(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
 
 def missing_modules(names: Optional[Iterable[str]] = None, refresh: bool = False) -> list[str]:
     """The import names in ``names`` (default: :data:`DEPENDENCIES`) that this Python cannot
-    find (nothing is imported); ``refresh`` re-reads the folders on ``sys.path``."""
-    if names is None:
+    find (nothing is imported); ``refresh`` re-reads the folders on ``sys.path``. With the
+    default names, ``torch`` counts as missing only when ONNX Runtime is missing as well (the
+    extension's bundled runtime: numpy, SciPy, MediaPipe, OpenCV, ONNX Runtime is complete)."""
+    default = names is None
+    if default:
         names = tuple(DEPENDENCIES)
     if refresh:
         importlib.invalidate_caches()
     out = []
     for name in names:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            out.append(name)
+        if _found(name):
+            continue
+        if default and name in LIFTING_RUNTIMES and any(_found(n) for n in LIFTING_RUNTIMES):
+            continue
+        out.append(name)
     return out
+
+
+def lifting_runtime() -> Optional[str]:
+    """The import name of the lifting runtime this Python would use (the first of
+    :data:`LIFTING_RUNTIMES` it can find), or None; nothing is imported."""
+    return next((n for n in LIFTING_RUNTIMES if _found(n)), None)
+
+
+def module_origin(name: str, site_dir: Optional[str] = None) -> str:
+    """Where ``name`` would be imported from, in words: "bundled with the extension" (the
+    wheels Blender installed into its extensions' ``.local`` site-packages), "installed by
+    Install Dependencies" (``site_dir``, the add-on's own folder) or "Blender's Python"."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    origin = os.path.normcase(os.path.abspath(getattr(spec, "origin", None) or ""))
+    if site_dir and origin.startswith(os.path.normcase(os.path.abspath(site_dir)) + os.sep):
+        return "installed by Install Dependencies"
+    parts = origin.replace("\\", "/").split("/")
+    if "extensions" in parts and ".local" in parts:
+        return "bundled with the extension"
+    return "Blender's Python"
+
+
+def runtime_summary(site_dir: Optional[str] = None) -> str:
+    """One line for the preferences: the lifting runtime Blender's Python would use and where
+    it comes from (nothing is imported, so the device is not known: see :func:`device_summary`)."""
+    name = lifting_runtime()
+    if name is None:
+        return "no lifting runtime (torch or ONNX Runtime) in Blender's Python"
+    device = "CPU" if name == "onnxruntime" else "CPU or CUDA GPU (Detect GPU tells)"
+    return f"{LIFTING_RUNTIMES[name]}, {device}, {module_origin(name, site_dir)}"
+
+
+def device_summary() -> str:
+    """The runtime and device the lifting stage would use in this Python, e.g. ``"ONNX Runtime
+    1.32.0: CPU"`` or ``"torch 2.13.0: CUDA GPU NVIDIA ..."`` (imports the runtime)."""
+    name = lifting_runtime()
+    if name is None:
+        return "no lifting runtime (torch or ONNX Runtime) in Blender's Python"
+    try:
+        if name == "torch":
+            import torch
+            if torch.cuda.is_available():
+                return f"torch {torch.__version__}: CUDA GPU {torch.cuda.get_device_name(0)}"
+            return f"torch {torch.__version__}: no CUDA GPU found, the CPU will be used"
+        import onnxruntime
+        return f"ONNX Runtime {onnxruntime.__version__}: CPU"
+    except Exception as exc:  # a broken install
+        return f"{LIFTING_RUNTIMES[name]} cannot be imported: {exc}"
 
 
 def requirements_for(missing: Sequence[str]) -> list[str]:

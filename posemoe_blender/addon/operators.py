@@ -333,7 +333,7 @@ class POSEMOE_OT_footage(Operator):
 
 
 class POSEMOE_OT_detect_device(Operator):
-    """Find out which GPU the pipeline would use"""
+    """Find out which runtime and device (CPU or GPU) the pipeline would use"""
 
     bl_idname = "posemoe.detect_device"
     bl_label = "Detect GPU"
@@ -352,12 +352,7 @@ class POSEMOE_OT_detect_device(Operator):
             state.device_info = info["error"] or (
                 f"GPU: {info['gpu']} (external Python)" if info["gpu"] else "no CUDA GPU: CPU (external Python)")
         else:
-            try:
-                import torch
-                state.device_info = (f"GPU: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
-                                     else "no CUDA GPU found: the CPU will be used")
-            except Exception as exc:  # a broken torch install
-                state.device_info = f"torch cannot be imported: {exc}"
+            state.device_info = deps.device_summary()
         self.report({'INFO'}, state.device_info)
         return {'FINISHED'}
 
