@@ -131,6 +131,7 @@ def test_onnx_file_errors(tmp_path):
     shutil.copy(onnx_file(src), only)
     assert lifting.weights_available(tmp_path / "only.pt", "onnx")
     assert not lifting.weights_available(tmp_path / "only.pt", "torch")
+    assert lifting.weights_available(tmp_path / "only.pt") and not lifting.weights_available(tmp_path / "none.pt")
     out = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tmp_path / "only.pt", world3d=world,
                                  backend="onnx")
     ref = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=src, world3d=world, backend="torch")

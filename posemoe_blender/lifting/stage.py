@@ -67,12 +67,12 @@ def default_weights_path() -> Path:
 
 
 def weights_available(path: str | os.PathLike | None = None, backend: str | None = None) -> bool:
-    """True when the weights file exists and is non-empty (not validated: see ``load_model``);
-    for the ONNX backend (``backend="onnx"``) its ``.onnx`` export beside it counts too (a build
-    that ships only the exports)."""
+    """True when the weights file exists and is non-empty (not validated: see ``load_model``).
+    Its ``.onnx`` export beside it counts too (a build that ships only the exports) unless
+    ``backend`` is ``"torch"``, which reads the ``.pt`` itself."""
     p = Path(path) if path is not None else default_weights_path()
     found = p.is_file() and p.stat().st_size > 0
-    if not found and backend == "onnx":
+    if not found and backend != "torch":
         from .onnx_backend import onnx_file
         q = onnx_file(p)
         found = q.is_file() and q.stat().st_size > 0
