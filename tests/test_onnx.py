@@ -191,6 +191,33 @@ def test_lifting_stage_works_without_torch(tmp_path):
     assert np.abs(np.load(tmp_path / "out.npy") - ref).max() < JOINTS_TOL
 
 
+def test_convert_runs_without_torch(sample_clip, tmp_path):
+    """``python -m posemoe_blender convert`` of the sample clip in a process where torch cannot be
+    imported: it lifts with ONNX Runtime, writes the FBX, and its joints and root path are
+    within 1e-4 m of a conversion with torch."""
+    code = NO_TORCH.split("import numpy")[0] + (
+        "from posemoe_blender.cli import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "print(json.dumps({'torch': [m for m in sys.modules if m.split('.')[0] == 'torch']}))\n"
+        "sys.exit(rc)\n")
+    env = {k: v for k, v in os.environ.items() if k != "POSEMOE_LIFT_BACKEND"}
+    out = tmp_path / "onnx"
+    proc = subprocess.run([sys.executable, "-c", code, "convert", str(sample_clip), "-o", str(out / "demo.fbx"),
+                           "--save-joints", str(out / "demo.npz")], cwd=REPO, capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"torch": []}
+    assert "lifter: tcn" in proc.stderr and (out / "demo.fbx").stat().st_size > 0
+    env["POSEMOE_LIFT_BACKEND"] = "torch"
+    ref = tmp_path / "torch"
+    subprocess.run([sys.executable, "-m", "posemoe_blender", "convert", str(sample_clip), "-o", str(ref / "demo.fbx"),
+                    "--save-joints", str(ref / "demo.npz")], cwd=REPO, capture_output=True, text=True, env=env,
+                   timeout=600, check=True)
+    a, b = np.load(ref / "demo.npz"), np.load(out / "demo.npz")
+    for name in ("joints3d", "root"):
+        assert np.abs(a[name] - b[name]).max() < JOINTS_TOL, name
+
+
 _DETECTED: dict = {}
 
 
