@@ -14,7 +14,7 @@ Public API::
 
     resolve_device("auto" | "cpu" | "cuda") -> torch.device (torch) | CpuDevice (ONNX Runtime)
     default_weights_path() -> pathlib.Path
-    weights_available(path=None) -> bool
+    weights_available(path=None, backend=None) -> bool (the .pt, or its .onnx export unless torch lifts)
     lifter_weights(options) -> pathlib.Path | None (the file resolve_lifter loads; no loading)
     resolve_lifter(options) -> Lifter (network entry, weights, label, device; loads and caches it)
     prepare_lifter(options) -> (device, use_network)
