@@ -11,19 +11,23 @@ Public API::
     network_for(config) -> Network             # the entry of a config dict's "model"
     build_model(config) -> torch.nn.Module     # a fresh (untrained) network for a config dict
     DEFAULT_WEIGHTS: pathlib.Path              # what load_model()/lift_keypoints() load without a file
+
+The registry imports no torch: a :class:`Network` names its module and classes, imported (with
+torch) when ``module`` or ``config`` is first read, so the ONNX backend can look networks up
+in a Python without torch.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, fields
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ..options import NETWORK_NAMES
-from .networks.entangled import EntangledConfig, EntangledTransformer
-from .networks.posemoe import PoseMoE, PoseMoEConfig
-from .networks.tcn import TCNConfig, TemporalConvLifter
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["DEFAULT_WEIGHTS", "NETWORKS", "Network", "WEIGHTS_DIR", "build_model", "network_for"]
 
@@ -37,14 +41,29 @@ class Network:
 
     ``weights``: the shipped file for 2D + MediaPipe's 3D landmarks (what ``convert`` has; the
     network may or may not fuse the landmarks: its config's ``hint3d`` says); ``weights_2d``:
-    the shipped file for 2D alone (``lift`` of keypoints without ``world3d``).
+    the shipped file for 2D alone (``lift`` of keypoints without ``world3d``). ``source``:
+    the network's module in :mod:`~posemoe_blender.lifting.networks`, ``classes``: the names of
+    its network class and its config dataclass there (:attr:`module`, :attr:`config`).
     """
 
     name: str
-    module: type[nn.Module]
-    config: type
+    source: str
+    classes: tuple[str, str]
     weights: Path
     weights_2d: Path
+
+    def _class(self, i: int) -> type:
+        return getattr(importlib.import_module(f".networks.{self.source}", __package__), self.classes[i])
+
+    @property
+    def module(self) -> type[nn.Module]:
+        """The network class (a ``torch.nn.Module``; imports torch)."""
+        return self._class(0)
+
+    @property
+    def config(self) -> type:
+        """The network's config dataclass (imports torch, with its module)."""
+        return self._class(1)
 
     @property
     def title(self) -> str:
@@ -57,11 +76,11 @@ class Network:
 
 
 NETWORKS: dict[str, Network] = {n.name: n for n in (
-    Network("tcn", TemporalConvLifter, TCNConfig,
+    Network("tcn", "tcn", ("TemporalConvLifter", "TCNConfig"),
             WEIGHTS_DIR / "tcn_fused.pt", WEIGHTS_DIR / "tcn_alt.pt"),
-    Network("posemoe", PoseMoE, PoseMoEConfig,
+    Network("posemoe", "posemoe", ("PoseMoE", "PoseMoEConfig"),
             WEIGHTS_DIR / "posemoe_fused.pt", WEIGHTS_DIR / "posemoe_default.pt"),
-    Network("entangled", EntangledTransformer, EntangledConfig,
+    Network("entangled", "entangled", ("EntangledTransformer", "EntangledConfig"),
             WEIGHTS_DIR / "entangled_fused.pt", WEIGHTS_DIR / "entangled.pt"),
 )}
 

@@ -1,22 +1,25 @@
 """The pipeline's lifting stage: detected 2D (and MediaPipe's 3D) -> root-relative 3D joints.
 
 The networks live in :mod:`~posemoe_blender.lifting.networks`, named by
-:mod:`~posemoe_blender.lifting.registry`; :mod:`~posemoe_blender.lifting.inference` runs one
-over a sequence. This stage resolves a conversion's lifter (its network, weights file and
-label), loads the chosen weights once per process (:data:`MODELS`), checks the pipeline's
-arrays and gives the network the inputs its config asks for, or takes MediaPipe's own world
-landmarks when no network lifts.
+:mod:`~posemoe_blender.lifting.registry`; a backend runs one over a sequence
+(:mod:`~posemoe_blender.lifting.backend`: torch, :mod:`~posemoe_blender.lifting.inference`, or
+ONNX Runtime, :mod:`~posemoe_blender.lifting.onnx_backend`, where torch cannot be imported or
+``POSEMOE_LIFT_BACKEND=onnx``). This stage resolves a conversion's lifter (its network,
+weights file, label and backend), loads the chosen weights once per process (:data:`MODELS`),
+checks the pipeline's arrays and gives the network the inputs its config asks for, or takes
+MediaPipe's own world landmarks when no network lifts. It imports neither torch nor ONNX
+Runtime itself: the backend that lifts is imported when a network is loaded.
 
 Public API::
 
-    resolve_device("auto" | "cpu" | "cuda") -> torch.device
+    resolve_device("auto" | "cpu" | "cuda") -> torch.device (torch) | CpuDevice (ONNX Runtime)
     default_weights_path() -> pathlib.Path
-    weights_available(path=None) -> bool
+    weights_available(path=None, backend=None) -> bool (the .pt, or its .onnx export unless torch lifts)
     lifter_weights(options) -> pathlib.Path | None (the file resolve_lifter loads; no loading)
     resolve_lifter(options) -> Lifter (network entry, weights, label, device; loads and caches it)
-    prepare_lifter(options) -> (torch.device, use_network)
+    prepare_lifter(options) -> (device, use_network)
     lift_keypoints(keypoints2d, width, height, device="auto", weights=None, batch_size=16,
-                   flip=False, world3d=None) -> (T, 17, 3) float32 metres
+                   flip=False, world3d=None, backend=None) -> (T, 17, 3) float32 metres
     detected_world(dets, fps, max_gap_s) -> (T, 17, 3) metres
     hold_person_gaps(joints3d, gaps) -> (T, 17, 3)
     lift(keypoints2d, gaps, dets, fps, options, lifter) -> Lifted
@@ -40,15 +43,15 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 
 from ..detection.landmarks import to_training_convention
 from ..errors import PoseMoEError
 from ..joints import NUM_JOINTS
 from ..options import ConvertOptions, check_lifter
 from ..smoothing.filters import fill_gaps
-from .inference import ModelCache, lift_sequence, network_inputs, resolve_device, uses_hint3d
+from .backend import ModelCache, lift_backend, resolve_device
 from .registry import DEFAULT_WEIGHTS, NETWORKS, Network, network_for
+from .windows import network_inputs, uses_hint3d
 
 __all__ = ["MODELS", "Lifted", "Lifter", "default_weights_path", "detected_world", "hold_person_gaps",
            "lift", "lift_keypoints", "lifter_weights", "needs_world3d", "prepare_lifter",
@@ -63,10 +66,17 @@ def default_weights_path() -> Path:
     return DEFAULT_WEIGHTS
 
 
-def weights_available(path: str | os.PathLike | None = None) -> bool:
-    """True when the weights file exists and is non-empty (not validated: see ``load_model``)."""
+def weights_available(path: str | os.PathLike | None = None, backend: str | None = None) -> bool:
+    """True when the weights file exists and is non-empty (not validated: see ``load_model``).
+    Its ``.onnx`` export beside it counts too (a build that ships only the exports) unless
+    ``backend`` is ``"torch"``, which reads the ``.pt`` itself."""
     p = Path(path) if path is not None else default_weights_path()
-    return p.is_file() and p.stat().st_size > 0
+    found = p.is_file() and p.stat().st_size > 0
+    if not found and backend != "torch":
+        from .onnx_backend import onnx_file
+        q = onnx_file(p)
+        found = q.is_file() and q.stat().st_size > 0
+    return found
 
 
 def needs_world3d(config: dict) -> bool:
@@ -87,13 +97,14 @@ def _check(name: str, arr, T: int | None = None) -> np.ndarray:
 
 def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
                    weights: str | os.PathLike | None = None, batch_size: int = 16,
-                   flip: bool = False, world3d=None) -> np.ndarray:
+                   flip: bool = False, world3d=None, backend: str | None = None) -> np.ndarray:
     """Lift ``(T, 17, 3)`` pixel keypoints + confidence to ``(T, 17, 3)`` metres.
 
     Output: float32, root-relative (Pelvis = 0), camera coordinates (x right, y down,
     z forward). Deterministic. ``world3d``: MediaPipe's world landmarks of the same frames,
     required by a network that fuses them, ignored by the others. ``flip``: test-time
-    mirroring (see :func:`~posemoe_blender.lifting.inference.lift_sequence`). Raises
+    mirroring (see :func:`~posemoe_blender.lifting.inference.lift_sequence`). ``backend``:
+    ``torch`` or ``onnx``, default :func:`~.backend.lift_backend`'s choice. Raises
     :class:`PoseMoEError` for bad input, an unusable device or unusable weights.
     """
     kp = _check("keypoints2d", keypoints2d)
@@ -101,10 +112,16 @@ def lift_keypoints(keypoints2d, width: int, height: int, device: str = "auto",
         raise PoseMoEError(f"invalid image size {width}x{height}")
     if batch_size < 1:
         raise PoseMoEError(f"batch size must be >= 1, got {batch_size}")
-    dev = resolve_device(device)
-    model, config = MODELS.get(weights if weights is not None else default_weights_path(), dev)
+    weights = weights if weights is not None else default_weights_path()
+    backend = backend or lift_backend(device, weights)
+    dev = resolve_device(device, backend)
+    model, config = MODELS.get(weights, dev, backend)
     world = _check("world3d", world3d, kp.shape[0]) if (world3d is not None and uses_hint3d(config)) else None
     x = network_inputs(kp, width, height, world, config)
+    if backend == "onnx":
+        from .onnx_backend import lift_sequence as onnx_lift
+        return onnx_lift(model, x, batch_size=batch_size, flip=flip)
+    from .inference import lift_sequence
     return lift_sequence(model, x, dev, batch_size=batch_size, flip=flip)
 
 
@@ -116,13 +133,16 @@ class Lifter:
     file's config names, whatever lifter was asked for), None when MediaPipe's world
     landmarks are the lifter; ``label``: :attr:`~posemoe_blender.pipeline.ClipResult.lifter`,
     the network's name or ``mediapipe-world`` (with the reason when a network was asked for
-    but its shipped weights file is missing); ``device``: where the network runs.
+    but its shipped weights file is missing); ``device``: where the network runs (a
+    ``torch.device``, or :class:`~.backend.CpuDevice` for ONNX Runtime); ``backend``: what runs
+    it, ``torch`` or ``onnx`` (:func:`~.backend.lift_backend`).
     """
 
     network: Optional[Network]
     weights: Optional[Path]
     label: str
-    device: torch.device
+    device: object
+    backend: str = "torch"
 
 
 def lifter_weights(options: ConvertOptions) -> Optional[Path]:
@@ -145,19 +165,32 @@ def resolve_lifter(options: ConvertOptions) -> Lifter:
     can check all of it before spending time on detection.
     """
     weights = lifter_weights(options)
-    device = resolve_device(options.device)
     if weights is None:
-        return Lifter(None, None, "mediapipe-world", device)
+        return Lifter(None, None, "mediapipe-world", _mediapipe_device(options.device))
+    backend = lift_backend(options.device, weights)
+    device = resolve_device(options.device, backend)
     if options.weights and not Path(options.weights).is_file():  # a typo must not silently change the lifter
         raise PoseMoEError(f"{options.weights}: no such weights file")
-    if not weights_available(weights):
+    if not weights_available(weights, backend):
         return Lifter(None, None, f"mediapipe-world (no trained {NETWORKS[options.lifter].title} weights found)",
-                      device)
-    network = network_for(MODELS.get(weights, device)[1])
-    return Lifter(network, weights, network.name, device)
+                      device, backend)
+    network = network_for(MODELS.get(weights, device, backend)[1])
+    return Lifter(network, weights, network.name, device, backend)
 
 
-def prepare_lifter(options: ConvertOptions) -> tuple[torch.device, bool]:
+def _mediapipe_device(name: str):
+    """The device reported when MediaPipe's landmarks lift: the backend's, or the CPU where no
+    lifting runtime is installed (a wrong name still fails)."""
+    try:
+        return resolve_device(name)
+    except PoseMoEError:
+        if (name or "auto").lower() in ("auto", "cpu"):
+            from .backend import CpuDevice
+            return CpuDevice()
+        raise
+
+
+def prepare_lifter(options: ConvertOptions) -> tuple[object, bool]:
     """Check the lifter options and load (and cache) the network's weights.
 
     Returns ``(device, use_network)``: ``use_network`` is False when the MediaPipe world
@@ -242,7 +275,8 @@ def lift(keypoints2d: np.ndarray, gaps: list, dets, fps: float, options: Convert
         if options.landmark_correction:
             kp_lift = to_training_convention(keypoints2d)
         joints3d = lift_keypoints(kp_lift, dets.width, dets.height, device=str(lifter.device),
-                                  weights=lifter.weights, flip=options.flip, world3d=world3d)
+                                  weights=lifter.weights, flip=options.flip, world3d=world3d,
+                                  backend=lifter.backend)
     else:
         world = np.concatenate([dets.world3d, dets.keypoints2d[..., 2:3]], axis=-1)
         joints3d = fill_gaps(world, fps, max_gap_s=options.max_gap_s)[0][..., :3]

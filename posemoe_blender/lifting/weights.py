@@ -7,7 +7,8 @@ A weights file is a ``torch.save`` of a plain dict (loadable with ``weights_only
 
 :func:`load_model` refuses a missing, truncated or corrupted file, an unknown format, or a
 state dict that does not match the config with a one-line :class:`PoseMoEError` naming the
-file and the reason.
+file and the reason. torch is imported by the functions that read or write a ``.pt`` (this
+module itself imports without it: :func:`sha256_file` serves the ONNX backend too).
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ import hashlib
 import io
 import os
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import PoseMoEError
 from ..fileio import staging_file
 from .registry import DEFAULT_WEIGHTS, build_model
 
+if TYPE_CHECKING:
+    import torch
+
 FORMAT = "posemoe-blender-weights/1"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -37,6 +41,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 def save_weights(path: str | os.PathLike, model: torch.nn.Module, config: dict,
                  meta: dict | None = None) -> str:
     """Write ``model``'s weights + ``config`` atomically; returns the file's sha256."""
+    import torch
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -55,6 +60,7 @@ def save_weights(path: str | os.PathLike, model: torch.nn.Module, config: dict,
 
 def read_weights(path: str | os.PathLike) -> dict:
     """Load and validate the payload dict of a weights file (no model built)."""
+    import torch
     path = Path(path)
     if not path.is_file():
         raise PoseMoEError(f"{path}: weights file not found")
