@@ -231,7 +231,7 @@ def _draw_camera_inset(bgr: np.ndarray, path: np.ndarray, frame: int) -> None:
     cv2.circle(roi, _pt(c), 4, CAMERA_NOW, -1, cv2.LINE_AA)
     cv2.rectangle(roi, (0, 0), (size - 1, size - 1), (200, 200, 200), 1)
     k = max(1.0, size / 150.0)
-    cv2.putText(roi, f"camera +-{half:.0f} deg", (int(6 * k), int(16 * k)), cv2.FONT_HERSHEY_SIMPLEX,
+    cv2.putText(roi, f"cam +-{half:.0f} deg", (int(6 * k), int(16 * k)), cv2.FONT_HERSHEY_SIMPLEX,
                 0.4 * k, (230, 230, 230), max(1, int(k)), cv2.LINE_AA)
 
 
