@@ -81,3 +81,39 @@ def test_contact_sheet(result, tmp_path):
         for col in (footage_w, footage_w + 200):
             assert orange[row * 200:(row + 1) * 200, col:col + 200].sum() > 50, (row, col)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png"]
+
+
+def test_camera_path_of_a_pan_tilt_and_roll():
+    from scipy.spatial.transform import Rotation
+    from posemoe_blender.output.preview import camera_path_deg
+    # X_t = R_t X_0: a camera panned right by a makes a point straight ahead appear to its left
+    pan = Rotation.from_euler("y", [[0.0], [-5.0]], degrees=True).as_matrix()
+    assert np.allclose(camera_path_deg(pan)[:, 0], [0.0, 5.0])
+    tilt = Rotation.from_euler("x", [[0.0], [-4.0]], degrees=True).as_matrix()  # tilted up
+    assert np.allclose(camera_path_deg(tilt)[1], [0.0, 4.0, 0.0], atol=1e-9)
+    roll = Rotation.from_euler("z", [[0.0], [-3.0]], degrees=True).as_matrix()
+    assert np.allclose(camera_path_deg(roll)[1, :2], 0.0) and abs(abs(camera_path_deg(roll)[1, 2]) - 3.0) < 1e-9
+
+
+def test_the_camera_inset_is_drawn_only_for_a_moving_camera():
+    from scipy.spatial.transform import Rotation
+    from posemoe_blender.output.preview import INSET_FRACTION, camera_path_deg, draw_frame
+    path = camera_path_deg(Rotation.from_euler("y", np.linspace(0, -8, 30)[:, None], degrees=True).as_matrix())
+    blank = np.full((480, 640, 3), 100, np.uint8)
+    still = draw_frame(blank.copy(), None, None, None, None, None)
+    moving = draw_frame(blank.copy(), None, None, None, None, None, camera_path=path, camera_frame=10)
+    size = int(INSET_FRACTION * 480)
+    box = (slice(8 + size + 6, 8 + 2 * size + 6), slice(640 - size - 8, 640 - 8))
+    assert np.array_equal(still[box], blank[box])
+    assert not np.array_equal(moving[box], blank[box])
+    assert np.array_equal(moving[:box[0].start], still[:box[0].start])  # nothing else changes
+
+
+def test_rig_points_turn_with_the_camera():
+    from scipy.spatial.transform import Rotation
+    from posemoe_blender.output.preview import turned_camera_points
+    pts = np.tile(np.array([[0.0, 0.0, 3.0]]), (2, 1, 1))
+    rot = Rotation.from_euler("y", [[0.0], [10.0]], degrees=True).as_matrix()
+    out = turned_camera_points(pts, rot)
+    assert np.allclose(out[0], pts[0]) and np.allclose(out[1, 0], rot[1] @ pts[1, 0])
+    assert turned_camera_points(pts, None) is pts

@@ -14,7 +14,12 @@ Each frame of the converted range shows, on the upright picture:
 * **planted feet** (foot locking's contacts): a red ring under the foot, labelled L / R;
 * a **side-view inset** (top right): the rig's 3D points seen from the character's right
   (armature Y -> inset x, Z up), following the pelvis, with the floor (Z = 0) and planted
-  feet in red.
+  feet in red;
+* where the camera was taken as moving (``result.camera_rotations``, ``--camera``), a **camera
+  inset** under it: the estimated camera path (where the optical axis points, pan to the right
+  and tilt up, degrees from the first frame's) in grey, the current frame's as a dot with the
+  estimated horizon (the camera's roll) through it; the rig is then projected through each
+  frame's turned camera.
 
 Written with OpenCV (``mp4v``) to a staging file renamed into place
 (:func:`~posemoe_blender.fileio.atomic_output`); the same size as the upright input and one
@@ -52,6 +57,10 @@ HAND_LINES = tuple((c[i], c[i + 1]) for c in FINGERS for i in range(4)) + ((5, 9
 BODY_POINTS = POINT_INDEX["LThumb1"]
 #: The inset's width as a fraction of the frame's shorter side.
 INSET_FRACTION = 0.32
+#: Colours of the camera inset: the whole path, the current frame and its horizon.
+CAMERA_PATH = (150, 150, 150)
+CAMERA_NOW = (255, 255, 255)
+HORIZON = (0, 220, 255)
 
 
 def solved_camera_points(result) -> np.ndarray:
@@ -72,6 +81,29 @@ def solved_camera_points(result) -> np.ndarray:
     return rel + np.asarray(result.root, dtype=np.float64)[: len(pts), None, :]
 
 
+def turned_camera_points(points: np.ndarray, rotations: Optional[np.ndarray]) -> np.ndarray:
+    """(T', P, 3) camera points in the first frame's camera axes (metres) turned into each
+    frame's own camera: ``X_t = rotations[t] @ X_0`` (``rotations`` (T', 3, 3), the removed
+    camera rotation, :attr:`~.pipeline.ClipResult.camera_rotations`); unchanged when None."""
+    if rotations is None:
+        return points
+    rot = np.asarray(rotations, dtype=np.float64)[: len(points)]
+    return np.einsum("tij,tpj->tpi", rot, points)
+
+
+def camera_path_deg(rotations: np.ndarray) -> np.ndarray:
+    """(T, 3) degrees: pan (optical axis to the right), tilt (up) and roll (the horizon turned
+    clockwise in the picture) of each frame's camera relative to the first frame's, from the
+    rotations (T, 3, 3) ``X_t = R_t X_0`` (camera axes x right, y down, z forward)."""
+    rot = np.asarray(rotations, dtype=np.float64)
+    axis = rot[:, 2, :]  # R_t^T (0, 0, 1): the optical axis in the first frame's axes
+    right = rot[:, 0, :]  # R_t^T (1, 0, 0)
+    pan = np.degrees(np.arctan2(axis[:, 0], axis[:, 2]))
+    tilt = np.degrees(np.arctan2(-axis[:, 1], np.hypot(axis[:, 0], axis[:, 2])))
+    roll = np.degrees(np.arctan2(right[:, 1], np.hypot(right[:, 0], right[:, 2])))
+    return np.stack([pan, tilt, roll], axis=1)
+
+
 def project(points: np.ndarray, focal: float, cx: float, cy: float) -> np.ndarray:
     """(..., 2) pixels of camera points (..., 3) (pinhole; depth clipped at 1 cm)."""
     z = np.maximum(points[..., 2], 0.01)
@@ -89,7 +121,8 @@ def _inside(p, w, h, margin=4 * 1024) -> bool:
 def draw_frame(bgr: np.ndarray, kp2d: Optional[np.ndarray], feet2d: Optional[np.ndarray],
                rig2d: Optional[np.ndarray], rig3d: Optional[np.ndarray],
                planted: Optional[np.ndarray], thickness: int = 2,
-               hands2d: Optional[np.ndarray] = None) -> np.ndarray:
+               hands2d: Optional[np.ndarray] = None, camera_path: Optional[np.ndarray] = None,
+               camera_frame: int = 0) -> np.ndarray:
     """Draw one frame in place and return it.
 
     Args:
@@ -101,6 +134,9 @@ def draw_frame(bgr: np.ndarray, kp2d: Optional[np.ndarray], feet2d: Optional[np.
         planted: (2,) bool, [left, right] foot planted, or None.
         hands2d: (2, 21, 3) the detected hands ([left, right], pixels + confidence; 0: unseen),
             or None.
+        camera_path: (T', 3) degrees, :func:`camera_path_deg` of a camera taken as moving (drawn
+            in an inset under the side view), or None (a still camera: no camera inset).
+        camera_frame: the row of ``camera_path`` that is this frame.
     """
     h, w = bgr.shape[:2]
     if hands2d is not None:
@@ -143,6 +179,8 @@ def draw_frame(bgr: np.ndarray, kp2d: Optional[np.ndarray], feet2d: Optional[np.
                 cv2.circle(bgr, _pt(p), thickness + 1, SOLVED, -1, cv2.LINE_AA)
     if rig3d is not None:
         _draw_inset(bgr, rig3d, planted)
+    if camera_path is not None:
+        _draw_camera_inset(bgr, np.asarray(camera_path, dtype=np.float64), camera_frame)
     _legend(bgr, max(1.0, min(h, w) / 480.0))
     return bgr
 
@@ -160,6 +198,41 @@ def _draw_inset(bgr: np.ndarray, rig3d: np.ndarray, planted: Optional[np.ndarray
     k = max(1.0, size / 150.0)
     cv2.putText(roi, "side", (int(6 * k), int(16 * k)), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * k, (230, 230, 230),
                 max(1, int(k)), cv2.LINE_AA)
+
+
+def _draw_camera_inset(bgr: np.ndarray, path: np.ndarray, frame: int) -> None:
+    """The camera inset under the side view: ``path`` (T, 3) pan, tilt, roll in degrees
+    (:func:`camera_path_deg`) as a line (pan to the right, tilt up, the first frame at the
+    centre, the scale the path's largest excursion), frame ``frame`` as a dot with the horizon
+    turned by its roll, and the scale as text."""
+    h, w = bgr.shape[:2]
+    size = max(60, int(INSET_FRACTION * min(h, w)))
+    x0, y0 = w - size - 8, 8 + size + 6
+    if y0 + size > h:
+        return
+    roi = bgr[y0:y0 + size, x0:x0 + size]
+    roi[:] = (0.35 * roi + 0.65 * np.array(INSET_BG)).astype(np.uint8)
+    half = float(max(1.0, np.abs(path[:, :2]).max() * 1.15))
+    scale = 0.5 * size / half
+
+    def at(p):
+        return np.array([size / 2 + p[0] * scale, size / 2 - p[1] * scale])
+
+    cv2.line(roi, (size // 2, 0), (size // 2, size - 1), (90, 90, 90), 1)
+    cv2.line(roi, (0, size // 2), (size - 1, size // 2), (90, 90, 90), 1)
+    pts = np.array([_pt(at(p)) for p in path], dtype=np.int32)
+    if len(pts) > 1:
+        cv2.polylines(roi, [pts], False, CAMERA_PATH, 1, cv2.LINE_AA)
+    now = path[min(max(frame, 0), len(path) - 1)]
+    c = at(now)
+    a = np.radians(now[2])
+    d = 0.3 * size * np.array([np.cos(a), np.sin(a)])
+    cv2.line(roi, _pt(c - d), _pt(c + d), HORIZON, 2, cv2.LINE_AA)
+    cv2.circle(roi, _pt(c), 4, CAMERA_NOW, -1, cv2.LINE_AA)
+    cv2.rectangle(roi, (0, 0), (size - 1, size - 1), (200, 200, 200), 1)
+    k = max(1.0, size / 150.0)
+    cv2.putText(roi, f"cam +-{half:.0f} deg", (int(6 * k), int(16 * k)), cv2.FONT_HERSHEY_SIMPLEX,
+                0.4 * k, (230, 230, 230), max(1, int(k)), cv2.LINE_AA)
 
 
 def _draw_rig(img: np.ndarray, points: np.ndarray, planted: Optional[np.ndarray], view: str) -> None:
@@ -215,7 +288,9 @@ def write_preview(video_path: str | os.PathLike, out_path: str | os.PathLike, re
     out_path = os.path.abspath(os.fspath(out_path))
     T = int(result.keypoints2d.shape[0])
     anim = result.animation
-    cam = solved_camera_points(result)
+    rotations = getattr(result, "camera_rotations", None)
+    cam = turned_camera_points(solved_camera_points(result), rotations)
+    camera_path = None if rotations is None else camera_path_deg(rotations)
     world = rig_points_world(anim)
     W, H = int(result.width), int(result.height)
     focal = default_focal_px(W, H)
@@ -241,7 +316,8 @@ def write_preview(video_path: str | os.PathLike, out_path: str | os.PathLike, re
                 draw_frame(bgr, result.keypoints2d[t], None if feet2d is None else feet2d[min(t, len(feet2d) - 1)],
                            rig2d[k], world[k], None if contacts is None else contacts[k],
                            thickness=max(1, round(min(W, H) / 360)),
-                           hands2d=None if hands2d is None else hands2d[min(t, len(hands2d) - 1)])
+                           hands2d=None if hands2d is None else hands2d[min(t, len(hands2d) - 1)],
+                           camera_path=camera_path, camera_frame=k)
                 writer.write(bgr)
                 written += 1
                 if progress is not None:
@@ -278,7 +354,7 @@ def write_contact_sheet(video_path: str | os.PathLike, out_path: str | os.PathLi
     T = int(result.keypoints2d.shape[0])
     picks = sorted({int(round(x)) for x in np.linspace(0, T - 1, max(1, min(frames, T)))})
     anim = result.animation
-    cam = solved_camera_points(result)
+    cam = turned_camera_points(solved_camera_points(result), getattr(result, "camera_rotations", None))
     world = rig_points_world(anim)
     W, H = int(result.width), int(result.height)
     rig2d = project(cam, default_focal_px(W, H), W / 2.0, H / 2.0)
