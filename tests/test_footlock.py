@@ -216,6 +216,30 @@ def _unit(v):
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
+def test_two_bone_ik_knee_side_is_continuous():
+    """The knee's side varies continuously with the input: a target at the ankle gives a bent
+    knee back unchanged, a knee a hair behind the hip-ankle line (hyperextended) bends forward
+    like one a hair in front of it, and a 1e-7 m nudge moves a knee by far less than a
+    millimetre (the knee of a straight leg used to flip sides with it, millimetres away)."""
+    fwd = np.array([[0.0, -1.0, 0.0]])
+    hip = np.array([[0.0, 0.0, 1.0]])
+    ankle = np.array([[0.0, 0.0, 1.0 - 0.999 * (THIGH + SHIN)]])
+    line = _unit(ankle - hip)
+    knees = {}
+    for offset in (-0.05 * THIGH, -0.004, -1e-9, 1e-9, 0.004, 0.08):  # metres towards the front (-Y) of the line
+        knee = hip + np.sqrt(THIGH ** 2 - offset ** 2) * line + offset * fwd  # THIGH from the hip
+        a = ankle + 0.0  # the shin's length follows the knee's
+        lengths = (np.linalg.norm(knee - hip, axis=-1), np.linalg.norm(a - knee, axis=-1))
+        k2, a2, _ = two_bone_ik(hip, knee, a, a, fwd, lengths)
+        nudged, _, _ = two_bone_ik(hip, knee + 1e-7, a, a + 1e-7, fwd, lengths)
+        assert np.abs(nudged - k2).max() < 1e-4, offset
+        assert np.dot((k2 - hip)[0] - np.dot((k2 - hip)[0], line[0]) * line[0], fwd[0]) > 0, offset  # bends forward
+        knees[offset] = k2
+        if offset == 0.08:  # clearly bent: the target at the ankle gives the knee back
+            np.testing.assert_allclose(k2, knee, atol=1e-9)
+    assert np.abs(knees[-1e-9] - knees[1e-9]).max() < 1e-4  # no flip across the line
+
+
 def test_solve_animation_hook():
     P, truth = synthetic_walk(slide=0.15)
     cam = P @ CAMERA_TO_BLENDER  # Blender axes -> camera axes

@@ -243,13 +243,13 @@ def _convert_both_ways(video: Path, monkeypatch, **options):
 
 
 def _assert_same_motion(a, b):
-    """The lifted, smoothed joints (``--save-joints``' ``joints3d``) and the root path within
-    1e-4 m. (Not the solved rig: the foot lock's leg IK can turn a 1e-7 m difference of its
-    input into millimetres on a frame or two, whichever backend lifted.)"""
+    """The lifted, smoothed joints, the root path and the solved rig's joints (foot lock and leg
+    IK included: what ``--save-joints`` writes and what is keyed) within 1e-4 m."""
     assert a.lifter == b.lifter == "tcn"
     for name in ("joints3d", "root"):
         assert np.abs(getattr(a, name) - getattr(b, name)).max() < JOINTS_TOL, name
     assert np.array_equal(a.animation.contacts, b.animation.contacts)
+    assert np.abs(a.animation.joints_world - b.animation.joints_world).max() < JOINTS_TOL
 
 
 def test_sample_clip_converts_the_same_with_onnx(sample_clip, monkeypatch):

@@ -192,14 +192,21 @@ def _corrections(track: np.ndarray, contact: np.ndarray, pins: list, blend: int)
     return delta
 
 
+#: Below this share of the thigh's length, the knee's distance from the hip-ankle line is
+#: completed by the forward direction in :func:`two_bone_ik` (a straight leg bends forward).
+HINT_SHARE = 0.05
+
+
 def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray,
                 forward: np.ndarray, lengths: tuple | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Move (N, 3) ankles to ``target`` with the hip fixed; returns (knee, ankle, reached).
 
     Thigh and shin keep their per-frame lengths exactly. The knee stays in the plane of the
-    original bend; ``forward`` (N, 3) is mixed in with a small weight so a straight leg
-    bends forward instead of in a random direction. ``reached`` is False where the target
+    original bend (its backward part dropped: a hyperextended knee bends forward);
+    ``forward`` (N, 3) is mixed in as the bend gets shorter than :data:`HINT_SHARE` of the
+    thigh, so a straight leg bends forward instead of in a random direction. The knee's side
+    varies continuously with the input (a target at the ankle gives the same knee back). ``reached`` is False where the target
     was out of the leg's reach (the ankle then stops at the reachable point on the line).
     ``lengths``: (thigh, shin) per frame when ``hip`` was moved (default: measured).
     """
@@ -219,8 +226,17 @@ def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np
     d_max = (l1 + l2) * (1.0 - 1e-7)
     d = np.clip(dist, d_min, d_max)
     reached = np.abs(d - dist) < 1e-6
-    bend = (knee - hip) + 0.05 * l1[:, None] * forward
-    v = bend - np.einsum("ni,ni->n", bend, u)[:, None] * u
+    # The knee's side: the original bend's, its backward part dropped (a hyperextended knee bends
+    # forward), with the forward hint mixed in only as the bend gets shorter than HINT_SHARE of
+    # the thigh (a straight leg bends forward). The side then varies continuously with the
+    # input: a target at the ankle gives the knee back, and no tiny change flips it over.
+    fo = forward - np.einsum("ni,ni->n", forward, u)[:, None] * u
+    side = (knee - hip) - np.einsum("ni,ni->n", knee - hip, u)[:, None] * u
+    back = np.minimum(np.einsum("ni,ni->n", side, fo), 0.0)
+    side = side - (back / np.maximum(np.einsum("ni,ni->n", fo, fo), 1e-12))[:, None] * fo
+    hint = HINT_SHARE * l1
+    weight = hint * np.clip(1.0 - np.linalg.norm(side, axis=-1) / np.maximum(hint, 1e-12), 0.0, 1.0)
+    v = side + weight[:, None] * fo
     vn = np.linalg.norm(v, axis=-1)
     fallback = np.cross(u, np.array([1.0, 0.0, 0.0]))
     v = np.where(vn[:, None] > 1e-9, v / np.maximum(vn, 1e-12)[:, None], fallback)
