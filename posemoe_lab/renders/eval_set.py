@@ -64,6 +64,7 @@ from posemoe_blender.solving.skeleton import BONE_HEAD_JOINT, BONE_NAMES as RIG_
 from posemoe_blender.solving.body import solve_animation  # noqa: E402
 from posemoe_blender.solving.root import CAMERA_TO_BLENDER  # noqa: E402
 from posemoe_blender.joints import JOINT_INDEX as J, JOINT_NAMES, save_npz  # noqa: E402
+from posemoe_blender.fileio import atomic_output  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 #: 27 mm-equivalent focal length in pixels (diagonal-based, as core.solving.default_focal_px).
@@ -337,11 +338,9 @@ def write_manifest(path: str, rows: list, render_aa: str, calibration: bool = Fa
         "videos": rows,
     }
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".part"
-    with open(tmp, "w") as fh:
+    with atomic_output(path) as staged, open(staged, "w") as fh:
         json.dump(manifest, fh, indent=1)
         fh.write("\n")
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
