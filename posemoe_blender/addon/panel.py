@@ -69,6 +69,7 @@ class POSEMOE_PT_main(_Base, Panel):
         layout.prop(s, "smoothing", slider=True)
         layout.prop(s, "root_motion")
         layout.prop(s, "foot_lock")
+        layout.prop(s, "camera")
         layout.prop(s, "hands")
         sub = layout.row()
         sub.active = s.hands  # the palms come from the hands
