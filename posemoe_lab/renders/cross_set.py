@@ -49,7 +49,6 @@ from posemoe_lab.training import asf  # noqa: E402
 from posemoe_lab.training.sources import HDM05_HELD_OUT_ACTORS, to_30fps  # noqa: E402
 
 import bpy  # noqa: E402
-from posemoe_blender.fileio import atomic_output  # noqa: E402
 
 DATA = Path(os.environ.get("POSEMOE_DATA", os.path.join(res.REPO, "..", "shared", "data"))) / "mocap"
 RAW = Path(res.REPO) / ".cache" / "hdm05"
@@ -136,10 +135,7 @@ def write_manifest(path: str, rows: list) -> None:
                   for v in VIEWS],
         "videos": rows,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_output(path) as staged, open(staged, "w") as fh:
-        json.dump(manifest, fh, indent=1)
-        fh.write("\n")
+    res.write_manifest_file(path, manifest)
 
 
 def main(argv=None) -> int:

@@ -326,6 +326,14 @@ def render_clip(out_dir: str, short: str, source: str, start: int, frames: int, 
     return rows
 
 
+def write_manifest_file(path: str, manifest: dict) -> None:
+    """Write a render set's ``manifest`` as JSON to ``path`` atomically (its folder made)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_output(path) as staged, open(staged, "w") as fh:
+        json.dump(manifest, fh, indent=1)
+        fh.write("\n")
+
+
 def write_manifest(path: str, rows: list, render_aa: str, calibration: bool = False) -> None:
     what = ("Training-split mocap clips (calibration twin of the benchmark set)" if calibration
             else "Held-out mocap clips")
@@ -337,10 +345,7 @@ def write_manifest(path: str, rows: list, render_aa: str, calibration: bool = Fa
         "width": WIDTH, "height": HEIGHT, "fps": FPS, "focal_px": round(FOCAL_PX, 3),
         "videos": rows,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_output(path) as staged, open(staged, "w") as fh:
-        json.dump(manifest, fh, indent=1)
-        fh.write("\n")
+    write_manifest_file(path, manifest)
 
 
 def main(argv=None) -> int:
