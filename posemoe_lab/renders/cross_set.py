@@ -34,7 +34,6 @@ Writes ``<clip>_<view>.mp4`` and ``<clip>_<view>_truth.npz`` (``render_sample.tr
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
