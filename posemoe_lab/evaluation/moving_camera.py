@@ -42,6 +42,7 @@ from typing import Optional
 
 import numpy as np
 
+from posemoe_blender.fileio import atomic_output
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.joints import JOINT_INDEX
 from posemoe_lab.evaluation import metrics
@@ -193,7 +194,7 @@ def main(argv: Optional[list] = None) -> int:
         return 2
     print(table(doc))
     if args.out:
-        with open(args.out, "w") as fh:
+        with atomic_output(args.out) as staged, open(staged, "w") as fh:
             json.dump(doc, fh, indent=1)
             fh.write("\n")
     return 0

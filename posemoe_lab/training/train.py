@@ -256,28 +256,25 @@ def load_training_data(folder: str, clips: int = 0, source_weights: dict | None 
     return data
 
 
-def _positive(kind):
+def _bounded(kind, strict: bool):
+    """An argparse type: a number of ``kind`` above 0 (``strict``) or at least 0."""
     def parse(text: str):
         try:
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if not (v > 0 if strict else v >= 0):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} 0, got {text}")
         return v
     return parse
+
+
+def _positive(kind):
+    return _bounded(kind, strict=True)
 
 
 def _non_negative(kind):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not v >= 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-        return v
-    return parse
+    return _bounded(kind, strict=False)
 
 
 def _json_option(name: str, text: str) -> dict | None:
