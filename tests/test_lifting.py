@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from posemoe_blender.lifting import stage as lifting
-from posemoe_blender.lifting import inference
+from posemoe_blender.lifting import inference, windows
 from posemoe_blender.errors import PoseMoEError
 from posemoe_blender.lifting.registry import build_model
 from posemoe_blender.camera import normalize_keypoints
@@ -85,7 +85,7 @@ def test_window_equals_direct_forward(tiny_weights):
 
 def test_sliding_window_overlap_is_smooth(tiny_weights):
     """Windows overlap and are blended: no frame is left uncovered and values are finite."""
-    starts = inference.window_starts(100, 27)
+    starts = windows.window_starts(100, 27)
     assert starts[0] == 0 and starts[-1] == 73
     covered = np.zeros(100, bool)
     for s in starts:
@@ -169,10 +169,10 @@ def test_flip_makes_lifting_mirror_equivariant(tiny_weights):
     mirrored[..., 0] = 1080 - mirrored[..., 0]
     a = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tiny_weights, flip=True)
     b = lifting.lift_keypoints(mirrored, 1080, 1920, device="cpu", weights=tiny_weights, flip=True)
-    np.testing.assert_allclose(inference.mirror(b), a, atol=1e-5)
+    np.testing.assert_allclose(windows.mirror(b), a, atol=1e-5)
     plain = lifting.lift_keypoints(kp, 1080, 1920, device="cpu", weights=tiny_weights)
     plain_m = lifting.lift_keypoints(mirrored, 1080, 1920, device="cpu", weights=tiny_weights)
-    assert np.abs(inference.mirror(plain_m) - plain).max() > 1e-3   # not so without it
+    assert np.abs(windows.mirror(plain_m) - plain).max() > 1e-3   # not so without it
     assert a.shape == (60, 17, 3) and np.allclose(a[:, 0], 0.0)
 
 

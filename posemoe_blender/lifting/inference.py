@@ -5,14 +5,12 @@ code): the backend of CUDA and training, and of the CPU where torch is installed
 Public API::
 
     resolve_device("auto" | "cpu" | "cuda") -> torch.device
-    network_inputs(keypoints2d, width, height, world3d=None, config) -> (T, 17, C) float32
     predict_sequences(model, inputs, batch_size, device, stride, workers) -> (S, T, 17, 3)
     lift_sequence(model, inputs, device, batch_size, flip) -> (T, 17, 3) root-relative metres
-    mirror(x) -> x mirrored left-right (its own inverse)
 
 The inputs, the windows, their tapered blend and the mirrored pass are
-:mod:`~posemoe_blender.lifting.windows`' (numpy; its names are re-exported here). Windows run
-in batches under ``torch.inference_mode``; on CUDA in float32 from pinned memory. On the CPU the batches are spread over ``workers`` Python
+:mod:`~posemoe_blender.lifting.windows`' (numpy, shared with the ONNX Runtime backend). Windows
+run in batches under ``torch.inference_mode``; on CUDA in float32 from pinned memory. On the CPU the batches are spread over ``workers`` Python
 threads with one torch thread each (independent windows, so a busy core slows only its own
 share; the result does not depend on the number of workers).
 """
@@ -25,11 +23,10 @@ import numpy as np
 import torch
 
 from ..errors import PoseMoEError
-from .backend import CPU_THREADS, CPU_WORKERS, ModelCache
-from .windows import merge_flip, mirror, network_inputs, predict_windows, uses_hint3d, window_starts, with_mirror
+from .backend import CPU_THREADS, CPU_WORKERS
+from .windows import merge_flip, predict_windows, with_mirror
 
-__all__ = ["CPU_THREADS", "CPU_WORKERS", "ModelCache", "lift_sequence", "mirror", "network_inputs",
-           "predict_sequences", "resolve_device", "torch_threads", "uses_hint3d", "window_starts"]
+__all__ = ["lift_sequence", "predict_sequences", "resolve_device", "torch_threads"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -31,7 +31,7 @@ from posemoe_blender.smoothing import filters as smoothing
 from posemoe_blender.lifting.stage import detected_world  # noqa: E402
 from posemoe_blender.errors import PoseMoEError  # noqa: E402
 from posemoe_lab.evaluation.detections import cached_detections  # noqa: E402
-from posemoe_blender.lifting.inference import network_inputs  # noqa: E402
+from posemoe_blender.lifting.windows import network_inputs  # noqa: E402
 
 
 def main(argv=None) -> int:
